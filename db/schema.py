@@ -1,0 +1,238 @@
+"""The tables ingestion writes: the public interface of balance-logs.
+
+Conventions (see docs/architecture.md):
+- `ts` is the event's UTC timestamp as ISO-8601 text with milliseconds and a
+  `Z` (`2024-02-13T21:01:05.050Z`): it sorts as time on every database and is
+  exactly what the log printed. `ts_ms` is the same instant in epoch
+  milliseconds for window arithmetic; `business_date` is the day in the
+  business time zone (BUSINESS_TZ), as `YYYY-MM-DD`.
+- Money columns are BIGINT micro-units (see db/money.py); `*_text` keeps the
+  literal exactly as the log printed it.
+- Every row derived from a log event carries `file_id` and `line_no`.
+
+Derived tables (`user_balances`, `discrepancy_report`, `anomalies`, …) are
+built by transform/ from these; their columns are documented there.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData,
+                        String, Table, Text)
+
+metadata = MetaData()
+
+Money = BigInteger  # micro-units; the alias says what the integer means
+
+
+def _provenance() -> list[Column]:
+    return [
+        Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=False),
+        Column("line_no", Integer, nullable=False),
+    ]
+
+
+ingest_runs = Table(
+    "ingest_runs", metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("started_at", String(32), nullable=False),
+    Column("finished_at", String(32)),
+    Column("status", String(16), nullable=False),  # running | ok | damaged | failed | interrupted
+    Column("exit_code", Integer),
+    Column("paths", Text),
+    Column("business_tz", String(64)),
+    Column("count_files_seen", Integer, default=0),
+    Column("count_files_new", Integer, default=0),
+    Column("count_files_skipped", Integer, default=0),
+    Column("count_files_failed", Integer, default=0),
+    Column("count_files_damaged", Integer, default=0),
+    Column("count_events", Integer, default=0),
+    Column("count_transactions", Integer, default=0),
+    Column("count_conflicts", Integer, default=0),
+    Column("count_quarantined", Integer, default=0),
+    Column("count_unknown", Integer, default=0),
+    Column("bytes_read", BigInteger, default=0),
+    Column("summary_json", Text),
+)
+
+ingested_files = Table(
+    "ingested_files", metadata,
+    Column("file_id", Integer, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("member", Text),  # entry inside a .zip, else NULL
+    Column("stream_name", Text),
+    Column("content_hash", String(64), nullable=False, unique=True),  # sha256 of the decoded bytes
+    Column("file_size", BigInteger),  # on disk (compressed)
+    Column("mtime_ns", BigInteger),
+    Column("size_bytes", BigInteger),  # decompressed
+    Column("format", String(16)),  # text | gzip | zip | aws-json
+    Column("status", String(16), nullable=False),  # ok | damaged
+    Column("error", Text),
+    Column("count_events", Integer),
+    Column("count_transactions", Integer),
+    Column("count_quarantined", Integer),
+    Column("count_unknown", Integer),
+    Column("count_replaced_chars", Integer),  # bad UTF-8 bytes replaced by U+FFFD
+    Column("run_id", Integer, ForeignKey("ingest_runs.run_id")),
+    Column("ingested_at", String(32)),
+)
+Index("ix_ingested_files_path", ingested_files.c.path, ingested_files.c.member)
+
+parsed_logs = Table(
+    "parsed_logs", metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    *_provenance(),
+    Column("ts", String(24), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text),  # short qualifier: metric name, skip variant, error type…
+    Column("level", String(8)),
+    Column("request_id", String(40)),
+    Column("message_id", String(40)),
+    Column("transaction_id", String(40)),  # the sync block of the same SQS message, when known
+    Column("user_id", String(64)),
+    Column("parse_status", String(12), nullable=False),  # ok | quarantined | unknown
+    Column("text", Text),  # first line of the message, after the prefix
+    Column("payload", Text),  # parsed object as JSON (numbers exact), when the event has one
+)
+Index("ix_parsed_logs_kind_ts", parsed_logs.c.kind, parsed_logs.c.ts)
+Index("ix_parsed_logs_request", parsed_logs.c.request_id)
+Index("ix_parsed_logs_date", parsed_logs.c.business_date)
+Index("ix_parsed_logs_file", parsed_logs.c.file_id, parsed_logs.c.line_no)
+
+balance_events = Table(
+    "balance_events", metadata,
+    Column("transaction_id", String(40), primary_key=True),
+    Column("ts", String(24), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("user_id", String(64)),
+    Column("currency", String(8)),
+    Column("type", String(16)),
+    Column("type_inferred", Boolean, nullable=False),
+    Column("schema", String(8), nullable=False),  # full | legacy
+    Column("source", String(40)),
+    Column("action", String(64)),
+    Column("amount", Money), Column("amount_text", String(40)),
+    Column("vat", Money), Column("vat_text", String(40)),
+    Column("old_balance", Money), Column("old_balance_text", String(40)),
+    Column("new_balance", Money), Column("new_balance_text", String(40)),
+    Column("payment_balance", Money), Column("payment_balance_text", String(40)),
+    Column("is_float_noise", Boolean, nullable=False),
+    Column("update_payment_balance", Boolean),
+    Column("metadata", Text),  # JSON text when the string was JSON, else the string as printed
+    Column("metadata_is_json", Boolean),
+    Column("extra_fields", Text),  # JSON of fields outside both schemas (kept, never dropped)
+    Column("request_id", String(40)),
+    Column("message_id", String(40)),
+    Column("event_id", BigInteger, nullable=False),
+    *_provenance(),
+    # Derived columns, filled by transform/balance_events.sql (NULL until it runs).
+    Column("net_change", Money),
+    Column("expected_new_balance", Money),
+    Column("calc_difference", Money),
+    Column("is_calc_mismatch", Boolean),
+    Column("suggested_adjustment", Money),
+    Column("user_seq", Integer),
+    Column("prev_new_balance", Money),
+    Column("is_continuity_break", Boolean),
+    Column("continuity_gap", Money),
+    Column("is_overdraft_actual", Boolean),
+    Column("is_overdraft_expected", Boolean),
+    Column("is_overdraft_wallet", Boolean),
+    Column("is_overdraft_crossing", Boolean),
+    Column("overdraft_reason", String(64)),
+)
+Index("ix_balance_events_user_ts", balance_events.c.user_id, balance_events.c.ts, balance_events.c.transaction_id)
+Index("ix_balance_events_date", balance_events.c.business_date, balance_events.c.currency)
+Index("ix_balance_events_message", balance_events.c.message_id)
+
+transaction_conflicts = Table(
+    "transaction_conflicts", metadata,
+    Column("conflict_id", Integer, primary_key=True),
+    Column("transaction_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),  # duplicate (same payload) | conflict (different payload)
+    Column("event_id", BigInteger, nullable=False),
+    *_provenance(),
+    Column("ts", String(24)),
+    Column("detail", Text),  # the fields that differ, as JSON
+)
+Index("ix_transaction_conflicts_tx", transaction_conflicts.c.transaction_id)
+
+not_in_sync_events = Table(
+    "not_in_sync_events", metadata,
+    Column("event_id", BigInteger, primary_key=True),
+    Column("ts", String(24), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("request_id", String(40)),
+    Column("message_id", String(40)),
+    Column("transaction_id", String(40)),  # tied through the SQS message, NULL if no sync block preceded it
+    Column("user_id", String(64)),
+    Column("subscription_balance", Money), Column("subscription_balance_text", String(40)),
+    Column("payment_balance", Money), Column("payment_balance_text", String(40)),
+    # before 2024-01-08 the Lambda printed the balance before the transaction, after it the balance after
+    Column("subscription_balance_meaning", String(16)),  # old_balance | new_balance
+    *_provenance(),
+)
+Index("ix_not_in_sync_tx", not_in_sync_events.c.transaction_id)
+
+negative_balance_guards = Table(
+    "negative_balance_guards", metadata,
+    Column("event_id", BigInteger, primary_key=True),
+    Column("ts", String(24), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("request_id", String(40)),
+    Column("message_id", String(40)),
+    Column("transaction_id", String(40)),
+    Column("user_id", String(64)),
+    Column("current_balance", Money), Column("current_balance_text", String(40)),
+    Column("message", Text),
+    *_provenance(),
+)
+
+invocations = Table(
+    "invocations", metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=False),
+    Column("line_no", Integer),  # START line, else the first line seen
+    Column("stream_name", Text),
+    Column("start_ts", String(24)),
+    Column("end_ts", String(24)),
+    Column("business_date", String(10)),
+    Column("duration_ms", Float),
+    Column("billed_duration_ms", Integer),
+    Column("memory_size_mb", Integer),
+    Column("max_memory_used_mb", Integer),
+    Column("init_duration_ms", Float),
+    Column("is_cold_start", Boolean, nullable=False),
+    Column("runtime_version", String(40)),
+    Column("xray_trace_id", String(64)),
+    Column("count_messages", Integer, nullable=False),
+    Column("count_events", Integer, nullable=False),
+    Column("error", Text),  # first error kind seen in the invocation
+    Column("has_report", Boolean, nullable=False),
+)
+Index("ix_invocations_date", invocations.c.business_date)
+
+unknown = Table(
+    "unknown", metadata,
+    Column("event_id", BigInteger, primary_key=True),
+    *_provenance(),
+    Column("ts", String(24)),
+    Column("raw", Text, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("quarantine_id", Integer, primary_key=True),
+    *_provenance(),
+    Column("event_id", BigInteger),  # NULL for damage that is not an event (e.g. a broken gzip tail)
+    Column("kind", String(40)),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)
+Index("ix_quarantine_file", quarantine.c.file_id)
+
+INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, balance_events, transaction_conflicts,
+                 not_in_sync_events, negative_balance_guards, invocations, unknown, quarantine)

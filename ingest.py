@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""Ingest CloudWatch exports of the balance-sync Lambda: `python ingest.py --help`."""
+import sys
+
+from ingest.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

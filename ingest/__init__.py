@@ -1,0 +1,1 @@
+"""Reading, parsing and loading CloudWatch exports (see ingest.run.run)."""

@@ -1,0 +1,228 @@
+"""Classify one raw event: line shape, kind, level, request id and payload.
+
+Kinds are the public vocabulary of `parsed_logs.kind` (see KINDS). A message
+that matches no known text is kind `unknown` and keeps its raw text; a known
+message whose payload cannot be read is *quarantined* with the reason.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ingest.inspect_parser import InspectSyntaxError, parse_payload
+
+# message prefix (after '<LEVEL>\t') -> (kind, detail, has_inspect_payload)
+APP_MESSAGES: tuple[tuple[str, str, str | None, bool], ...] = (
+    ("Processing message", "processing", None, False),
+    ("Start syncing the balance", "sync", None, True),
+    ("SubscriptionBalanceUpdated event published", "event_published", None, False),
+    ("Subscription balance and payment balance are not in sync", "not_in_sync", None, True),
+    ("Skipping the balance sync for create subscription", "skip_create_subscription", None, False),
+    ("Skipping the balance sync for create web subscription", "skip_create_web_subscription", None, False),
+    ("Skipping the process, balance is already synced", "skip_already_synced", "skipping_the_process", False),
+    ("Balance is already synced from other listeners", "skip_already_synced", "balance_is_already", False),
+    ("Skipping the process, Update Payment Balance Flag is set to false", "skip_flag_false", None, True),
+    ("Transaction Lock created", "transaction_lock", None, True),
+    ("An error occured while syncing the balance", "sync_error", None, False),
+    ("Sending slack notification", "slack_notification", None, True),
+    ("record.body", "debug_record_body", None, False),
+    ("record", "debug_record", None, True),
+    ("transaction", "debug_transaction", None, False),
+)
+JSON_AFTER_TAB = {"Uncaught Exception": "uncaught_exception", "Invoke Error": "invoke_error"}
+JSON_AFTER_SPACE = {"debug_record_body", "debug_transaction"}
+NEGATIVE_GUARD_TEXT = "Subscriber will have a negative balance"
+PLATFORM = {"START": "start", "END": "end", "REPORT": "report", "INIT_START": "init_start",
+            "INIT_REPORT": "init_report"}
+LEVELS = frozenset({"INFO", "ERROR", "WARN", "DEBUG", "TRACE", "FATAL"})
+SKIP_KINDS = ("skip_create_subscription", "skip_create_web_subscription", "skip_already_synced",
+              "skip_flag_false")
+ERROR_KINDS = ("sync_error", "uncaught_exception", "invoke_error", "runtime_error", "init_report")
+KINDS = tuple(sorted({k for _, k, _, _ in APP_MESSAGES} | set(JSON_AFTER_TAB.values()) | set(PLATFORM.values())
+                     | {"negative_balance_guard", "metric", "runtime_error", "unknown"}))
+
+
+class Event:
+    """One log event on its way to the database. Correlation fills in the ids."""
+    __slots__ = ("index", "line_no", "ts", "body", "stream", "kind", "detail", "level", "request_id",
+                 "message_id", "transaction_id", "user_id", "text", "payload", "status", "reason",
+                 "event_id", "ts_ms", "business_date")
+
+    def __init__(self, index: int, line_no: int, ts: str | None, body: str, stream: str | None = None):
+        self.index, self.line_no, self.ts, self.body, self.stream = index, line_no, ts, body, stream
+        self.kind, self.detail, self.level, self.request_id = "unknown", None, None, None
+        self.message_id = self.transaction_id = self.user_id = None
+        self.text, self.payload, self.status, self.reason = None, None, "ok", None
+
+    def quarantine(self, reason: str) -> None:
+        self.status, self.reason = "quarantined", reason
+
+
+def classify(ev: Event) -> Event:
+    body = ev.body
+    if ev.ts is None:
+        ev.text = body.split("\n", 1)[0]
+        ev.quarantine("text before the first event timestamp; expected 'YYYY-MM-DDThh:mm:ss.mmmZ <message>'")
+        return ev
+    first_tab = body.find("\t")
+    if first_tab == 24 and body[23] == "Z":
+        _classify_app(ev, body)
+    elif body[:1] == "{":
+        _classify_metric(ev, body)
+    else:
+        _classify_platform(ev, body)
+    return ev
+
+
+def _classify_app(ev: Event, body: str) -> None:
+    parts = body.split("\t", 3)
+    if len(parts) < 4 or parts[2] not in LEVELS:
+        ev.text = body.split("\n", 1)[0]
+        ev.status = "unknown"
+        return
+    _inner_ts, request_id, ev.level, message = parts
+    ev.request_id = None if request_id == "undefined" else request_id
+    ev.text = message.split("\n", 1)[0]
+    for prefix, kind, detail, has_payload in APP_MESSAGES:
+        if message.startswith(prefix):
+            # the prefix must end at a word boundary: 'record' must not swallow 'record.body'
+            nxt = message[len(prefix):len(prefix) + 1]
+            if nxt and (nxt.isalnum() or nxt in "._"):
+                continue
+            ev.kind, ev.detail = kind, detail
+            _payload_of(ev, message, len(prefix), kind, has_payload)
+            return
+    for prefix, kind in JSON_AFTER_TAB.items():
+        if message.startswith(prefix):
+            ev.kind = kind
+            _json_payload(ev, message[message.find("{"):] if "{" in message else "")
+            if isinstance(ev.payload, dict):
+                ev.detail = str(ev.payload.get("errorType") or "") or None
+            return
+    if message.startswith("{"):
+        _classify_bare_object(ev, message)
+        return
+    ev.kind, ev.status = "unknown", "unknown"
+
+
+def _classify_bare_object(ev: Event, message: str) -> None:
+    """`INFO\t{ message: 'Subscriber will have a negative balance…', data: {…} }` is the only known one."""
+    is_guard = NEGATIVE_GUARD_TEXT in message
+    try:
+        value = parse_payload(message).value
+    except InspectSyntaxError as exc:
+        if is_guard:
+            ev.kind = "negative_balance_guard"
+            ev.quarantine(f"unreadable object: {exc}")
+        else:
+            ev.status = "unknown"
+        return
+    if is_guard and isinstance(value, dict):
+        ev.kind, ev.payload = "negative_balance_guard", value
+        data = value.get("data")
+        if isinstance(data, dict) and data.get("userId") is not None:
+            ev.user_id = str(data["userId"])
+    else:
+        ev.status = "unknown"
+
+
+def _payload_of(ev: Event, message: str, after: int, kind: str, has_payload: bool) -> None:
+    if kind == "processing":
+        ev.message_id = message[after:].strip() or None
+        return
+    if kind in JSON_AFTER_SPACE:
+        _json_payload(ev, message[after:].strip())
+        return
+    if kind == "sync_error":
+        # 'An error occured while syncing the balance TypeError: …' -> detail 'TypeError'
+        rest = message[after:].lstrip().split("\n", 1)[0]
+        ev.detail = rest.split(":", 1)[0].strip() or None if rest else None
+        ev.payload = {"error": message[after:].strip()}
+        return
+    if not has_payload:
+        return
+    brace = message.find("{", after)
+    if brace < 0:
+        if kind in ("sync", "not_in_sync", "transaction_lock", "skip_flag_false"):
+            ev.quarantine(f"'{message[:after]}' without the object that always follows it")
+        return
+    # A minified class name may stand before the brace ('Transaction Lock created!!! Rr {').
+    head = message[after:brace].rstrip()
+    word = head.rsplit(" ", 1)[-1] if head else ""
+    start = after + len(head) - len(word) if word.isidentifier() else brace
+    try:
+        parsed = parse_payload(message, start)
+    except InspectSyntaxError as exc:
+        ev.quarantine(f"unreadable object: {exc}")
+        return
+    ev.payload = parsed.value
+    if parsed.class_name or parsed.trailing:
+        ev.payload = {"class": parsed.class_name, "value": parsed.value, "trailing": parsed.trailing or None}
+    if kind == "skip_flag_false" and isinstance(parsed.value, dict):
+        ev.detail = str(parsed.value.get("transactionAction") or "") or None
+
+
+def _json_payload(ev: Event, text: str) -> None:
+    try:
+        ev.payload = json.loads(text, parse_float=_exact, parse_int=_exact)
+    except (json.JSONDecodeError, ValueError) as exc:
+        ev.quarantine(f"unreadable JSON: {exc}")
+
+
+def _exact(literal: str) -> Any:
+    from decimal import Decimal
+    return Decimal(literal)
+
+
+def _classify_metric(ev: Event, body: str) -> None:
+    ev.text = body.split("\n", 1)[0]
+    if not body.startswith('{"_aws"'):
+        ev.status = "unknown"
+        return
+    ev.kind = "metric"
+    _json_payload(ev, body)
+    payload = ev.payload
+    if isinstance(payload, dict):
+        try:
+            ev.detail = payload["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+        except (KeyError, IndexError, TypeError):
+            ev.detail = None
+        user = payload.get("userId")
+        ev.user_id = str(user) if user is not None else None
+
+
+def _classify_platform(ev: Event, body: str) -> None:
+    ev.text = body.split("\n", 1)[0]
+    word = body.split(" ", 1)[0]
+    kind = PLATFORM.get(word)
+    if kind is None:
+        if body.startswith("Unknown application error occurred"):
+            ev.kind, ev.level, ev.detail = "runtime_error", "ERROR", body.split("\n")[-1].strip() or None
+        else:
+            ev.status = "unknown"
+        return
+    ev.kind = kind
+    fields = platform_fields(body)
+    ev.payload = fields
+    ev.request_id = fields.get("RequestId")
+    if kind == "init_start":
+        ev.detail = fields.get("Runtime Version")
+    elif kind == "init_report":
+        ev.level = "ERROR" if fields.get("Status") == "error" else None
+        ev.detail = fields.get("Error Type") or fields.get("Status")
+
+
+def platform_fields(body: str) -> dict[str, str]:
+    """'REPORT RequestId: x\tDuration: 1.2 ms\t…\nXRAY TraceId: …' -> {'RequestId': 'x', 'Duration': '1.2 ms', …}."""
+    fields: dict[str, str] = {}
+    for line_no, line in enumerate(body.split("\n")):
+        head, _, rest = line.partition(" ")
+        if line_no == 0:
+            line = rest
+        elif head == "XRAY":
+            line = rest
+        for part in line.replace(" Version: ", "\tVersion: ").split("\t"):
+            key, sep, value = part.partition(": ")
+            if sep:
+                fields[key.strip()] = value.strip()
+    return fields

@@ -1,0 +1,119 @@
+"""`python ingest.py [LOG_DIR ...]`: argument parsing, progress and the summary.
+
+All logic lives in ingest.run; this module only turns arguments into a call,
+and results or errors into lines on the terminal and an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from db.engine import DatabaseError
+from db.lock import IngestBusy
+from ingest.reader import InputError
+from ingest.run import EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, Summary, run
+from settings import SettingsError, add_flags, from_args
+
+EPILOG = """exit status:
+  0  every file ingested (or already known)
+  1  the run failed (database unreachable, unexpected error); nothing of the current file is kept
+  2  usage error: bad option or a path that does not exist
+  3  finished, but some input was damaged: see 'problems' in the summary
+  4  another ingest is running on the same database (with --no-wait)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ingest.py", description="Ingest CloudWatch Logs exports of the balance-sync Lambda.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", metavar="LOG_DIR",
+                        help="folders, files, .zip archives or AWS CLI JSON to ingest (default: LOG_DIR)")
+    parser.add_argument("--full-refresh", action="store_true", help="forget everything ingested and rebuild")
+    parser.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON to PATH")
+    parser.add_argument("--no-transform", action="store_true", help="skip rebuilding the derived tables")
+    parser.add_argument("--no-wait", action="store_true", help="exit 4 at once if another ingest is running")
+    parser.add_argument("--workers", type=int, metavar="N", help="parser processes (default: CPU count, at most 4)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    add_flags(parser, ("DATABASE_URL", "LOG_DIR", "BUSINESS_TZ", "BALANCE_TOLERANCE", "CURRENCY_PRECISION",
+                       "VAT_RATES"))
+    return parser
+
+
+class _Progress:
+    """A rich progress bar on a terminal, plain lines every 10% otherwise."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar, self.task, self.last_decile = quiet, None, None, -1
+
+    def __call__(self, done: int, total: int | None, path: str) -> None:
+        if self.quiet or not total:
+            return
+        if sys.stderr.isatty():
+            if self.bar is None:
+                from rich.progress import Progress
+                self.bar = Progress(transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("ingesting", total=total)
+            self.bar.update(self.task, completed=done)
+            if done >= total:
+                self.bar.stop()
+            return
+        decile = done * 10 // total
+        if decile != self.last_decile:
+            self.last_decile = decile
+            print(f"ingest: {done}/{total} files", file=sys.stderr, flush=True)
+
+
+def print_summary(summary: Summary) -> None:
+    out = [f"ingest run {summary.run_id}: {summary.status} in {summary.seconds:.2f}s ({summary.database})",
+           f"  files:        {summary.files_new} new, {summary.files_skipped} skipped, "
+           f"{summary.files_failed} failed, {summary.files_damaged} damaged (of {summary.files_seen})",
+           f"  events:       {summary.events}",
+           f"  transactions: {summary.transactions} new, {summary.conflicts} conflicting ids",
+           f"  quarantined:  {summary.quarantined}    unknown: {summary.unknown}"]
+    if summary.events_by_kind:
+        out.append("  by kind:      " + ", ".join(f"{k} {v}" for k, v in summary.events_by_kind.items()))
+    for problem in summary.problems[:20]:
+        out.append(f"  problem: {problem['path']}: {problem['problem']}")
+    if len(summary.problems) > 20:
+        out.append(f"  … and {len(summary.problems) - 20} more problems (see --summary-json)")
+    if summary.transform:
+        out.append("  derived tables rebuilt: " + ", ".join(f"{k} {v}" for k, v in summary.transform.items()
+                                                         if isinstance(v, int)))
+    print("\n".join(out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = from_args(args)
+        summary = run(args.paths or [settings.log_dir], settings, full_refresh=args.full_refresh, workers=args.workers,
+                      transform=not args.no_transform, wait=not args.no_wait, progress=_Progress(args.quiet))
+    except (InputError, SettingsError) as exc:
+        print(f"ingest.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IngestBusy as exc:
+        print(f"ingest.py: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except KeyboardInterrupt:
+        print("ingest.py: interrupted; files completed so far are kept, run again to continue", file=sys.stderr)
+        return 130
+    except DatabaseError as exc:
+        print(f"ingest.py: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # one line for users; the traceback only with BALANCE_LOGS_DEBUG=1
+        import os
+        if os.environ.get("BALANCE_LOGS_DEBUG"):
+            raise
+        print(f"ingest.py: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+              "(set BALANCE_LOGS_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.summary_json:
+        with open(args.summary_json, "w", encoding="utf-8") as fh:
+            json.dump(summary.as_dict(), fh, indent=2, default=str)
+    print_summary(summary)
+    return summary.exit_code

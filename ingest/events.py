@@ -1,0 +1,85 @@
+"""Split decoded text into log events.
+
+An event starts at a line `YYYY-MM-DDThh:mm:ss.mmmZ <message>` and runs until
+the next such line; the empty line CloudWatch writes after every event is
+dropped. Text before the first event start (never seen in real exports) is
+returned as an event with no timestamp so that it is quarantined, not lost.
+
+A file holding the JSON of `aws logs filter-log-events` / `get-log-events`
+is recognised by its first character and read through `json`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+EVENT_START = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ", re.MULTILINE)
+TS_LEN = 24  # len('2024-02-13T21:01:05.050Z')
+
+
+class RawEvent(NamedTuple):
+    line_no: int  # 1-based line of the event's first line (for AWS JSON: the event's index)
+    ts: str | None  # ISO-8601 UTC with milliseconds and Z; None for text before the first event
+    body: str  # the message: everything after '<ts> ', the trailing empty line removed
+    stream: str | None = None  # log stream, when the input names it per event (AWS JSON)
+
+
+class EventFormatError(ValueError):
+    pass
+
+
+def looks_like_aws_json(text: str) -> bool:
+    head = text.lstrip()[:200]
+    return head.startswith("{") and '"events"' in head or head.startswith("[")
+
+
+def _strip_terminator(body: str) -> str:
+    if body.endswith("\n\n"):
+        return body[:-2]
+    return body[:-1] if body.endswith("\n") else body
+
+
+def split_events(text: str) -> list[RawEvent]:
+    events: list[RawEvent] = []
+    starts = [m.start() for m in EVENT_START.finditer(text)]
+    if not starts:
+        return [RawEvent(1, None, _strip_terminator(text))] if text.strip() else []
+    if text[:starts[0]].strip():
+        events.append(RawEvent(1, None, _strip_terminator(text[:starts[0]])))
+    line_no = 1 + text.count("\n", 0, starts[0])
+    ends = starts[1:] + [len(text)]
+    count = text.count
+    for start, end in zip(starts, ends):
+        events.append(RawEvent(line_no, text[start:start + TS_LEN],
+                               _strip_terminator(text[start + TS_LEN + 1:end])))
+        line_no += count("\n", start, end)
+    return events
+
+
+def iso_from_ms(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def split_aws_json(text: str) -> list[RawEvent]:
+    """Events of a filter-log-events / get-log-events response (or a bare list of events)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EventFormatError(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    items = doc.get("events") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise EventFormatError('JSON without an "events" list is not a CloudWatch Logs response')
+    events = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or "message" not in item or "timestamp" not in item:
+            events.append(RawEvent(index, None, json.dumps(item, ensure_ascii=False)))
+            continue
+        message = str(item["message"])
+        # filter-log-events gives the message without the export timestamp but
+        # with the runtime's trailing newline.
+        events.append(RawEvent(index, iso_from_ms(int(item["timestamp"])), message.rstrip("\n"),
+                               item.get("logStreamName")))
+    return events

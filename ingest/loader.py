@@ -1,0 +1,154 @@
+"""From a parsed file to database rows, and the rows into the database.
+
+`prepare()` is pure (it runs in worker processes): it turns a ParsedFile into
+plain row dicts whose `event_id`s are 0-based indexes into the file.
+`write()` runs in the single writer: it allocates the file and event ids,
+de-duplicates transactions against what is stored, and inserts everything.
+The caller wraps one or more whole files in a transaction, so a crash leaves
+each file either entirely in or not at all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import simplejson
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from db import schema as s
+from db.writer import insert_rows, upsert_rows
+from ingest.classify import Event
+from ingest.clock import now_iso
+from ingest.inspect_parser import UNDEFINED, MoreItems, Placeholder
+from ingest.parse_file import ParsedFile
+from ingest.reader import Source
+
+# Fields compared when a transaction id is seen again: equal -> duplicate, different -> conflict.
+IDENTITY_FIELDS = ("user_id", "currency", "type", "source", "action", "amount_text", "vat_text",
+                   "old_balance_text", "new_balance_text", "payment_balance_text", "metadata")
+_IN_BATCH = 500
+
+
+def _json_default(value):
+    if value is UNDEFINED:
+        return None
+    if isinstance(value, (Placeholder, MoreItems)):
+        return str(value.text if isinstance(value, Placeholder) else f"... {value.count} more items")
+    return str(value)
+
+
+def payload_json(payload) -> str | None:
+    """Exact JSON: Decimals are written as the number literals they came from."""
+    if payload is None:
+        return None
+    return simplejson.dumps(payload, use_decimal=True, ensure_ascii=False, separators=(",", ":"),
+                            default=_json_default)
+
+
+@dataclasses.dataclass
+class FileRows:
+    """Everything one file adds; `event_id` values are indexes into `events` until write()."""
+    hash: str
+    size_bytes: int
+    format: str
+    damage: str | None
+    replaced_chars: int
+    events: list[dict]
+    unknown: list[dict]
+    quarantine: list[dict]
+    transactions: list[dict]
+    not_in_sync: list[dict]
+    guards: list[dict]
+    invocations: list[dict]
+
+
+def _typed(row: dict, ev: Event) -> dict:
+    row.update(event_id=ev.index, line_no=ev.line_no, ts=ev.ts, ts_ms=ev.ts_ms, business_date=ev.business_date,
+               request_id=ev.request_id, message_id=ev.message_id)
+    if row.get("transaction_id") is None:
+        row["transaction_id"] = ev.transaction_id
+    return row
+
+
+def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
+    events = [{
+        "event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "ts_ms": ev.ts_ms,
+        "business_date": ev.business_date, "kind": ev.kind, "detail": ev.detail, "level": ev.level,
+        "request_id": ev.request_id, "message_id": ev.message_id, "transaction_id": ev.transaction_id,
+        "user_id": ev.user_id, "parse_status": ev.status, "text": ev.text, "payload": payload_json(ev.payload),
+    } for ev in parsed.events]
+    unknown = [{"event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "raw": ev.body}
+               for ev in parsed.events if ev.status == "unknown"]
+    quarantine = [{"event_id": ev.index, "line_no": ev.line_no, "kind": ev.kind, "reason": ev.reason,
+                   "raw": ev.body} for ev in parsed.events if ev.status == "quarantined"]
+    damage = decoded_meta["damage"] or parsed.error
+    if decoded_meta["damage"]:
+        last_line = (parsed.events[-1].line_no if parsed.events else 0) + 1
+        quarantine.append({"event_id": None, "line_no": last_line, "kind": None,
+                           "reason": decoded_meta["damage"], "raw": ""})
+    return FileRows(
+        decoded_meta["hash"], decoded_meta["size_bytes"], "aws-json" if parsed.is_aws_json else decoded_meta["format"],
+        damage, decoded_meta["replaced_chars"], events, unknown, quarantine,
+        [_typed(row, ev) for ev, row in parsed.transactions],
+        [_typed(row, ev) for ev, row in parsed.not_in_sync],
+        [_typed(row, ev) for ev, row in parsed.guards],
+        parsed.invocations)
+
+
+def write(conn: Connection, source: Source, rows: FileRows, run_id: int) -> dict:
+    """Insert one prepared file; return its counts. The caller owns the transaction."""
+    counts = {"count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
+              "count_unknown": len(rows.unknown)}
+    file_id = conn.execute(s.ingested_files.insert().returning(s.ingested_files.c.file_id), {
+        "path": str(source.path), "member": source.member, "stream_name": source.stream_name,
+        "content_hash": rows.hash, "file_size": source.file_size, "mtime_ns": source.mtime_ns,
+        "size_bytes": rows.size_bytes, "format": rows.format, "status": "damaged" if rows.damage else "ok",
+        "error": rows.damage, "run_id": run_id, "ingested_at": now_iso(),
+        "count_replaced_chars": rows.replaced_chars}).scalar_one()
+    base = (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1
+
+    def place(items: list[dict]) -> list[dict]:
+        for row in items:
+            row["file_id"] = file_id
+            if row.get("event_id") is not None:
+                row["event_id"] += base
+        return items
+
+    insert_rows(conn, s.parsed_logs, place(rows.events))
+    insert_rows(conn, s.unknown, place(rows.unknown))
+    insert_rows(conn, s.quarantine, place(rows.quarantine))
+    new_tx, conflicts = _split_transactions(conn, place(rows.transactions))
+    insert_rows(conn, s.balance_events, new_tx)
+    insert_rows(conn, s.transaction_conflicts, conflicts)
+    insert_rows(conn, s.not_in_sync_events, place(rows.not_in_sync))
+    insert_rows(conn, s.negative_balance_guards, place(rows.guards))
+    upsert_rows(conn, s.invocations, place(rows.invocations), key="request_id")
+    counts["count_transactions"] = len(new_tx)
+    conn.execute(s.ingested_files.update().where(s.ingested_files.c.file_id == file_id).values(**counts))
+    counts["count_conflicts"] = sum(c["kind"] == "conflict" for c in conflicts)
+    counts["file_id"] = file_id
+    return counts
+
+
+def _split_transactions(conn: Connection, items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """New transactions, and conflict rows ('duplicate' or 'conflict') for ids already known."""
+    known: dict[str, dict] = {}
+    ids = [row["transaction_id"] for row in items]
+    cols = [s.balance_events.c.transaction_id, *(s.balance_events.c[f] for f in IDENTITY_FIELDS)]
+    for start in range(0, len(ids), _IN_BATCH):
+        chunk = ids[start:start + _IN_BATCH]
+        for rec in conn.execute(select(*cols).where(s.balance_events.c.transaction_id.in_(chunk))):
+            known[rec[0]] = dict(zip(IDENTITY_FIELDS, rec[1:]))
+    new, conflicts = [], []
+    for row in items:
+        seen = known.get(row["transaction_id"])
+        if seen is None:
+            known[row["transaction_id"]] = {f: row.get(f) for f in IDENTITY_FIELDS}
+            new.append(row)
+            continue
+        differs = {f: {"first": seen[f], "again": row.get(f)} for f in IDENTITY_FIELDS if seen[f] != row.get(f)}
+        conflicts.append({"transaction_id": row["transaction_id"], "kind": "conflict" if differs else "duplicate",
+                          "event_id": row["event_id"], "file_id": row["file_id"], "line_no": row["line_no"],
+                          "ts": row["ts"], "detail": json.dumps(differs, ensure_ascii=False) if differs else None})
+    return new, conflicts

@@ -1,0 +1,66 @@
+"""One file's text -> everything ingestion will write for it (no database here).
+
+The result is a plain `ParsedFile`; ids for the database are assigned by the
+loader, so this step is pure and can run in a worker process.
+"""
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+from ingest.classify import Event, classify
+from ingest.clock import ts_to_ms
+from ingest.correlate import correlate, in_time_order, invocations
+from ingest.events import EventFormatError, looks_like_aws_json, split_aws_json, split_events
+from ingest.transactions import RowError, guard_row, not_in_sync_row, transaction_row
+
+
+@dataclasses.dataclass
+class ParsedFile:
+    events: list[Event]  # in file order
+    transactions: list[tuple[Event, dict]]
+    not_in_sync: list[tuple[Event, dict]]
+    guards: list[tuple[Event, dict]]
+    invocations: list[dict]  # file_id filled in by the loader
+    is_aws_json: bool = False
+    error: str | None = None  # the file as a whole could not be split into events
+
+
+def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal) -> ParsedFile:
+    is_json = looks_like_aws_json(text)
+    try:
+        raws = split_aws_json(text) if is_json else split_events(text)
+    except EventFormatError as exc:
+        ev = Event(0, 1, None, text)
+        ev.quarantine(f"unreadable CloudWatch JSON: {exc}")
+        ev.ts, ev.ts_ms, ev.business_date = "", 0, ""
+        return ParsedFile([ev], [], [], [], [], is_json, str(exc))
+    events = []
+    transactions, not_in_sync, guards = [], [], []
+    for index, raw in enumerate(raws):
+        ev = classify(Event(index, raw.line_no, raw.ts, raw.body, raw.stream or stream))
+        if ev.ts:
+            ev.ts_ms, ev.business_date = (ms := ts_to_ms(ev.ts)), business_date(ms)
+        else:  # text before the first timestamp: kept (quarantined), but it has no time
+            ev.ts, ev.ts_ms, ev.business_date = "", 0, ""
+        events.append(ev)
+        if ev.status != "ok":
+            continue
+        try:
+            if ev.kind == "sync":
+                row = transaction_row(ev.payload, tolerance)
+                ev.transaction_id, ev.user_id = row["transaction_id"], row["user_id"]
+                transactions.append((ev, row))
+            elif ev.kind == "not_in_sync":
+                row = not_in_sync_row(ev.payload, ev.ts)
+                ev.user_id = row["user_id"]
+                not_in_sync.append((ev, row))
+            elif ev.kind == "negative_balance_guard":
+                row = guard_row(ev.payload)
+                ev.user_id, ev.transaction_id = row["user_id"], row["transaction_id"]
+                guards.append((ev, row))
+        except RowError as exc:
+            ev.quarantine(str(exc))
+    ordered = in_time_order([e for e in events if e.ts])
+    correlate(ordered)
+    return ParsedFile(events, transactions, not_in_sync, guards, invocations(ordered, 0, stream), is_json)

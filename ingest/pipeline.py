@@ -1,0 +1,67 @@
+"""Read, decode and parse files in worker processes, in order, with bounded memory.
+
+The single writer (ingest.run) consumes `prepared()` in input order. At most
+WINDOW files are in flight, so memory stays flat however large the corpus.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from functools import lru_cache
+
+from ingest.clock import business_day
+from ingest.loader import FileRows, prepare
+from ingest.parse_file import parse_text
+from ingest.reader import Source, decode, read_bytes
+from settings import _parse_tz
+
+WINDOW_PER_WORKER = 4
+MIN_FILES_FOR_WORKERS = 8  # below this, starting processes costs more than it saves
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@lru_cache(maxsize=4)
+def _day_function(tz_text: str):
+    return business_day(_parse_tz(tz_text))
+
+
+def prepare_source(source: Source, job: tuple[str, str]) -> tuple[Source, FileRows | None, str | None, int]:
+    """(source, rows, error, decoded size): everything up to, not including, the database."""
+    tz_text, tolerance = job
+    try:
+        raw = read_bytes(source)
+    except (OSError, ValueError) as exc:
+        return source, None, f"cannot read: {exc}", 0
+    decoded = decode(raw)
+    del raw
+    parsed = parse_text(decoded.text, source.stream_name, _day_function(tz_text), Decimal(tolerance))
+    meta = {"hash": decoded.content_hash, "size_bytes": decoded.size_bytes, "format": decoded.format,
+            "damage": decoded.damage, "replaced_chars": decoded.replaced_chars}
+    return source, prepare(parsed, meta), None, decoded.size_bytes
+
+
+def prepared(sources: list[Source], job: tuple[str, str], workers: int):
+    if workers <= 1 or len(sources) < MIN_FILES_FOR_WORKERS:
+        for source in sources:
+            yield prepare_source(source, job)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: collections.deque = collections.deque()
+        it = iter(sources)
+        for source in it:
+            pending.append(pool.submit(prepare_source, source, job))
+            if len(pending) >= workers * WINDOW_PER_WORKER:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(prepare_source, nxt, job))
+            yield result

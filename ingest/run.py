@@ -1,0 +1,207 @@
+"""`run()`: the whole ingest of a list of paths, as one function the CLI and tests call.
+
+Per source: skip it if the same path, size and mtime were ingested before
+(cheap), else read and hash it and skip it if that content is known (twins,
+copies), else parse it and load it in one transaction. Damage is recorded and
+the run goes on; the summary says what happened to every file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+
+from db import schema as s
+from db.engine import make_engine
+from db.lock import ingest_lock
+from db.migrate import upgrade
+from ingest.clock import now_iso
+from ingest.loader import write
+from ingest.pipeline import default_workers, prepared
+from ingest.reader import InputError, find_sources
+from settings import Settings, redact_url
+
+log = logging.getLogger("balance_logs.ingest")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the run could not be done (database unreachable, unexpected error)
+EXIT_USAGE = 2  # bad arguments or missing paths
+EXIT_DAMAGED = 3  # finished, but some input was damaged, unreadable or quarantined
+EXIT_BUSY = 4  # another ingest holds the database (with --no-wait)
+
+
+@dataclasses.dataclass
+class Summary:
+    run_id: int | None = None
+    status: str = "running"
+    exit_code: int = EXIT_OK
+    database: str = ""
+    files_seen: int = 0
+    files_new: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    files_damaged: int = 0
+    events: int = 0
+    events_by_kind: dict = dataclasses.field(default_factory=dict)
+    transactions: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+    unknown: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    problems: list = dataclasses.field(default_factory=list)  # [{"path", "problem"}]
+    transform: dict | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Files are committed in groups (each file whole) to spare a commit per small file.
+COMMIT_EVERY_EVENTS = 50_000
+
+ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current path)
+
+
+def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, transform: bool = True,
+        wait: bool = True, progress: ProgressFn | None = None, workers: int | None = None) -> Summary:
+    sources = list(find_sources(paths))  # raises InputError before touching the database
+    engine = make_engine(settings.database_url)
+    summary = Summary(database=redact_url(settings.database_url))
+    started = time.perf_counter()
+    try:
+        upgrade(engine)
+        with ingest_lock(engine, wait=wait):
+            if full_refresh:
+                _clear(engine)
+            summary.run_id = _open_run(engine, paths, settings)
+            _ingest_sources(engine, sources, settings, summary, progress,
+                            workers if workers is not None else default_workers())
+            if transform:
+                summary.transform = _run_transforms(engine, settings)
+            _finish(summary)
+            summary.seconds = round(time.perf_counter() - started, 3)
+            _close_run(engine, summary)
+    finally:
+        engine.dispose()
+    return summary
+
+
+def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progress, workers: int) -> None:
+    with engine.connect() as conn:
+        by_path = {(r.path, r.member): (r.file_size, r.mtime_ns) for r in conn.execute(
+            select(s.ingested_files.c.path, s.ingested_files.c.member, s.ingested_files.c.file_size,
+                   s.ingested_files.c.mtime_ns))}
+        hashes = set(conn.execute(select(s.ingested_files.c.content_hash)).scalars())
+    todo = []
+    for source in sources:
+        if by_path.get((str(source.path), source.member)) == (source.file_size, source.mtime_ns):
+            summary.files_skipped += 1  # same path, size and mtime: unchanged since it was ingested
+        else:
+            todo.append(source)
+    summary.files_seen = len(sources)
+    kinds: Counter = Counter()
+    job = (settings["BUSINESS_TZ"], str(settings.tolerance))
+    batch_events, conn_cm, conn = 0, None, None
+    try:
+        for done, (source, rows, error, size) in enumerate(prepared(todo, job, workers), start=1):
+            if progress:
+                progress(summary.files_skipped + done, len(sources), source.display)
+            summary.bytes_read += size
+            if error is not None:
+                summary.files_failed += 1
+                summary.problems.append({"path": source.display, "problem": error})
+                continue
+            if rows.hash in hashes:
+                summary.files_skipped += 1  # same content as a file already ingested (a twin or a copy)
+                continue
+            hashes.add(rows.hash)
+            if conn is None:
+                conn_cm = engine.begin()
+                conn = conn_cm.__enter__()
+            kinds.update(e["kind"] for e in rows.events)
+            counts = write(conn, source, rows, summary.run_id)
+            batch_events += counts["count_events"]
+            if batch_events >= COMMIT_EVERY_EVENTS:
+                conn_cm.__exit__(None, None, None)
+                conn_cm = conn = None
+                batch_events = 0
+            _count(summary, source, rows, counts)
+        if conn_cm is not None:
+            conn_cm.__exit__(None, None, None)
+            conn_cm = None
+    except BaseException as exc:
+        if conn_cm is not None:
+            conn_cm.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if progress:
+        progress(len(sources), len(sources), "")
+    summary.events_by_kind = dict(sorted(kinds.items()))
+
+
+def _count(summary: Summary, source, rows, counts: dict) -> None:
+    summary.files_new += 1
+    summary.events += counts["count_events"]
+    summary.transactions += counts["count_transactions"]
+    summary.conflicts += counts["count_conflicts"]
+    summary.quarantined += counts["count_quarantined"]
+    summary.unknown += counts["count_unknown"]
+    if rows.damage:
+        summary.files_damaged += 1
+        summary.problems.append({"path": source.display, "problem": rows.damage})
+    if rows.replaced_chars:
+        summary.problems.append({"path": source.display,
+                                 "problem": f"{rows.replaced_chars} bytes were not UTF-8 and were replaced"})
+
+
+def _run_transforms(engine, settings: Settings) -> dict | None:
+    try:
+        from transform import build_all
+    except ImportError:  # transforms not installed in this checkout
+        return None
+    return build_all(engine, settings)
+
+
+def _finish(summary: Summary) -> None:
+    damaged = summary.files_failed or summary.files_damaged or summary.quarantined
+    summary.status = "damaged" if damaged else "ok"
+    summary.exit_code = EXIT_DAMAGED if damaged else EXIT_OK
+
+
+def _clear(engine) -> None:
+    """--full-refresh: forget every ingested file and row (runs are kept as history)."""
+    with engine.begin() as conn:
+        for table in (s.quarantine, s.unknown, s.invocations, s.negative_balance_guards, s.not_in_sync_events,
+                      s.transaction_conflicts, s.balance_events, s.parsed_logs, s.ingested_files):
+            conn.execute(delete(table))
+
+
+def _open_run(engine, paths, settings: Settings) -> int:
+    with engine.begin() as conn:
+        # A run still 'running' here was killed: its files are either fully in or not at all.
+        conn.execute(update(s.ingest_runs).where(s.ingest_runs.c.status == "running").values(status="interrupted"))
+        return conn.execute(s.ingest_runs.insert().returning(s.ingest_runs.c.run_id), {
+            "started_at": now_iso(), "status": "running", "paths": json.dumps([str(p) for p in paths]),
+            "business_tz": settings["BUSINESS_TZ"]}).scalar_one()
+
+
+def _close_run(engine, summary: Summary) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(s.ingest_runs).where(s.ingest_runs.c.run_id == summary.run_id).values(
+            finished_at=now_iso(), status=summary.status, exit_code=summary.exit_code,
+            count_files_seen=summary.files_seen, count_files_new=summary.files_new,
+            count_files_skipped=summary.files_skipped, count_files_failed=summary.files_failed,
+            count_files_damaged=summary.files_damaged, count_events=summary.events,
+            count_transactions=summary.transactions, count_conflicts=summary.conflicts,
+            count_quarantined=summary.quarantined, count_unknown=summary.unknown, bytes_read=summary.bytes_read,
+            summary_json=json.dumps(summary.as_dict(), default=str)))
+
+
+def count_rows(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in s.INGEST_TABLES}

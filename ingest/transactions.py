@@ -1,0 +1,127 @@
+"""Typed rows from parsed payloads: transactions, not-in-sync errors, negative-balance refusals.
+
+Pure functions: a classified Event in, a dict of column values out (or a
+reason to quarantine). Money goes Decimal -> micro-units, never through float.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from db.money import parse_decimal, to_micros
+from ingest.inspect_parser import UNDEFINED
+
+FULL_FIELDS = ("id", "type", "source", "action", "userId", "paymentBalance", "updatePaymentBalance",
+               "metadata", "currency", "amount", "vat", "oldBalance", "newBalance")
+LEGACY_FIELDS = ("id", "userId", "currency", "amount", "vat", "oldBalance", "newBalance")
+MONEY_FIELDS = {"amount": "amount", "vat": "vat", "oldBalance": "old_balance", "newBalance": "new_balance",
+                "paymentBalance": "payment_balance"}
+# The Lambda printed the balance *before* the transaction up to the nightly batch of 2024-01-07 and the
+# balance *after* it from the batch of 2024-01-08 on (log-format.md §8.6); no event falls in between.
+SUBSCRIPTION_BALANCE_MEANING_CHANGED_AT = "2024-01-08T00:00:00.000Z"
+
+
+class RowError(ValueError):
+    """The payload is readable but cannot become a row; the message is the quarantine reason."""
+
+
+def money(value) -> tuple[int | None, str | None, bool]:
+    """(micros, literal, exact) of a printed number; quoted numeric strings are accepted."""
+    if value is None or value is UNDEFINED:
+        return None, None if value is None else "undefined", True
+    if isinstance(value, bool):
+        return None, str(value).lower(), True
+    if isinstance(value, Decimal):
+        literal = str(value)
+        number = value if value.is_finite() else None
+    else:
+        literal = str(value)
+        number = parse_decimal(literal)
+    if number is None:
+        return None, literal, True
+    micros, exact = to_micros(number)
+    return micros, literal, exact
+
+
+def _text(value) -> str | None:
+    if value is None or value is UNDEFINED:
+        return None
+    return str(value)
+
+
+def _metadata(value) -> tuple[str | None, bool | None, object]:
+    """(column text, is_json, value for the payload JSON)."""
+    if value is None or value is UNDEFINED:
+        return None, None, value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str), True, value
+    text = str(value)
+    try:
+        parsed = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        return text, False, text
+    return text, True, parsed
+
+
+def transaction_row(payload: object, tolerance: Decimal) -> dict:
+    tx = payload.get("transaction") if isinstance(payload, dict) else None
+    if not isinstance(tx, dict):
+        raise RowError("sync block without a 'transaction' object")
+    tx_id = _text(tx.get("id"))
+    if not tx_id:
+        raise RowError("sync block without a transaction id")
+    row = {"transaction_id": tx_id, "user_id": _text(tx.get("userId")),
+           "currency": (_text(tx.get("currency")) or "").upper() or None,
+           "source": _text(tx.get("source")), "action": _text(tx.get("action")),
+           "schema": "full" if "type" in tx else "legacy"}
+    exact_all = True
+    for field, column in MONEY_FIELDS.items():
+        micros, literal, exact = money(tx.get(field))
+        row[column], row[f"{column}_text"] = micros, literal
+        exact_all &= exact
+    row["is_float_noise"] = not exact_all
+    upb = tx.get("updatePaymentBalance")
+    row["update_payment_balance"] = upb if isinstance(upb, bool) else None
+    row["metadata"], row["metadata_is_json"], parsed_meta = _metadata(tx.get("metadata"))
+    if row["metadata_is_json"]:
+        tx["metadata"] = parsed_meta  # so parsed_logs.payload holds metadata as JSON, not a string
+    extra = {k: v for k, v in tx.items() if k not in FULL_FIELDS}
+    row["extra_fields"] = json.dumps(extra, default=str, ensure_ascii=False) if extra else None
+    type_ = (_text(tx.get("type")) or "").upper() or None
+    row["type"], row["type_inferred"] = (type_, False) if type_ else (infer_type(row, tolerance), True)
+    return row
+
+
+def infer_type(row: dict, tolerance: Decimal) -> str | None:
+    """Direction of a legacy block: the one that satisfies the ledger rule, else the sign of the change."""
+    old, new, amount, vat = (row.get(c) for c in ("old_balance", "new_balance", "amount", "vat"))
+    if old is None or new is None:
+        return None
+    if amount is not None:
+        net = amount - (vat or 0)
+        tol = int(tolerance * 10**6)
+        fits_debit, fits_credit = abs(old - net - new) <= tol, abs(old + net - new) <= tol
+        if fits_debit != fits_credit:
+            return "DEBIT" if fits_debit else "CREDIT"
+    return "DEBIT" if new < old else "CREDIT"
+
+
+def not_in_sync_row(payload: object, ts: str) -> dict:
+    if not isinstance(payload, dict):
+        raise RowError("not-in-sync error without its object")
+    sub, sub_text, _ = money(payload.get("subscriptionBalance"))
+    pay, pay_text, _ = money(payload.get("paymentBalance"))
+    return {"user_id": _text(payload.get("userId")),
+            "subscription_balance": sub, "subscription_balance_text": sub_text,
+            "payment_balance": pay, "payment_balance_text": pay_text,
+            "subscription_balance_meaning":
+                "old_balance" if ts < SUBSCRIPTION_BALANCE_MEANING_CHANGED_AT else "new_balance"}
+
+
+def guard_row(payload: object) -> dict:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    data = data if isinstance(data, dict) else {}
+    balance, balance_text, _ = money(data.get("currentBalance"))
+    return {"user_id": _text(data.get("userId")), "transaction_id": _text(data.get("transactionId")),
+            "current_balance": balance, "current_balance_text": balance_text,
+            "message": _text(payload.get("message")) if isinstance(payload, dict) else None}

@@ -1,0 +1,172 @@
+"""Every setting of balance-logs, declared once.
+
+Each setting has a name (the environment variable), a default and one line of
+help. `.env` is read with python-dotenv; the environment wins over `.env`, and
+a command-line flag wins over both. The CLI help, `.env.example` and the
+README table are checked against this list by tests/test_settings.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import timedelta, timezone, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Where things are
+    Setting("DATABASE_URL", "sqlite:///data/balance_logs.db",
+            "SQLAlchemy URL of the database (sqlite:///… or postgresql+psycopg://…)", secret=True),
+    Setting("LOG_DIR", "data/logs", "folder (or file) of CloudWatch exports that ingest.py reads"),
+    Setting("REPORT_DIR", "data/reports", "folder where reports and scheduled outputs are written"),
+    # Business rules
+    Setting("BUSINESS_TZ", "+03:00",
+            "business time zone for day boundaries: an offset like +03:00 or an IANA name like Asia/Riyadh"),
+    Setting("BALANCE_TOLERANCE", "0.001", "largest ledger-identity difference still treated as equal"),
+    Setting("CURRENCY_PRECISION", "BHD=3,KWD=3,OMR=3,SAR=2,AED=2,QAR=2",
+            "decimal places shown per currency (ISO 4217 minor units)"),
+    Setting("VAT_RATES", "BHD=0.10,SAR=0.15,AED=0.05,KWD=0,QAR=0", "VAT rate per currency"),
+    # Dashboard
+    Setting("DASH_HOST", "127.0.0.1", "interface the dashboard binds to (anything else needs DASH_AUTH_USERS)"),
+    Setting("DASH_PORT", "8050", "port of the dashboard"),
+    Setting("DASH_AUTH_USERS", "",
+            "HTTP basic-auth users as user:password pairs separated by commas", secret=True),
+    Setting("DASHBOARD_URL", "http://127.0.0.1:8050", "public address of the dashboard, used in alert links"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _parse_tz(text: str) -> tzinfo:
+    text = text.strip()
+    if text.upper() in ("UTC", "Z"):
+        return timezone.utc
+    if text[:1] in "+-" and ":" in text:
+        sign = -1 if text[0] == "-" else 1
+        hours, minutes = text[1:].split(":", 1)
+        return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+    return ZoneInfo(text)
+
+
+def _parse_map(text: str) -> dict[str, Decimal]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        out[key.strip().upper()] = Decimal(value.strip())
+    return out
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved configuration; build it with `load()`."""
+    values: dict
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
+
+    @property
+    def database_url(self) -> str:
+        return self.values["DATABASE_URL"]
+
+    @property
+    def log_dir(self) -> str:
+        return self.values["LOG_DIR"]
+
+    @property
+    def business_tz(self) -> tzinfo:
+        return _parse_tz(self.values["BUSINESS_TZ"])
+
+    @property
+    def tolerance(self) -> Decimal:
+        return Decimal(self.values["BALANCE_TOLERANCE"])
+
+    @property
+    def currency_precision(self) -> dict[str, int]:
+        return {k: int(v) for k, v in _parse_map(self.values["CURRENCY_PRECISION"]).items()}
+
+    @property
+    def vat_rates(self) -> dict[str, Decimal]:
+        return _parse_map(self.values["VAT_RATES"])
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.values.get(name, default)
+
+    def replace(self, **overrides: str | None) -> "Settings":
+        """A copy with some settings overridden (None means 'keep')."""
+        values = dict(self.values)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return Settings(values)
+
+
+def load(env_file: str | os.PathLike | None = None, **overrides: str | None) -> Settings:
+    """Defaults < .env < process environment < explicit overrides (CLI flags)."""
+    values = {s.name: s.default for s in SETTINGS}
+    path = Path(env_file) if env_file else ROOT / ".env"
+    if path.exists():
+        values.update({k: v for k, v in dotenv_values(path).items() if k in _BY_NAME and v is not None})
+    values.update({k: os.environ[k] for k in _BY_NAME if k in os.environ})
+    settings = Settings(values).replace(**overrides)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    try:
+        settings.business_tz
+    except Exception:
+        raise SettingsError(f"BUSINESS_TZ={settings['BUSINESS_TZ']!r} is not an offset like +03:00 "
+                            "or a time zone name like Asia/Riyadh") from None
+    for name, getter in (("BALANCE_TOLERANCE", lambda: settings.tolerance),
+                         ("CURRENCY_PRECISION", lambda: settings.currency_precision),
+                         ("VAT_RATES", lambda: settings.vat_rates)):
+        try:
+            getter()
+        except Exception:
+            raise SettingsError(f"{name}={settings[name]!r} cannot be read; see .env.example") from None
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for logs: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database url>"
+
+
+def flag_of(name: str) -> str:
+    """DATABASE_URL -> --database-url: every setting has the same flag everywhere."""
+    return "--" + name.lower().replace("_", "-")
+
+
+def add_flags(parser, names: tuple[str, ...] | None = None) -> None:
+    """Add a flag for each setting (all when names is None), with its help and default from SETTINGS."""
+    group = parser.add_argument_group("settings (flag > environment > .env > default)")
+    group.add_argument("--env-file", metavar="PATH", help="read settings from this file instead of ./.env")
+    for setting in SETTINGS:
+        if names is None or setting.name in names:
+            group.add_argument(flag_of(setting.name), dest=setting.name, metavar=setting.name.split("_")[-1],
+                               help=f"{setting.help} (default: {setting.default or 'empty'})")
+
+
+def from_args(args) -> Settings:
+    overrides = {s.name: getattr(args, s.name, None) for s in SETTINGS}
+    return load(getattr(args, "env_file", None), **overrides)
