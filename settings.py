@@ -46,6 +46,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DASH_AUTH_USERS", "",
             "HTTP basic-auth users as user:password pairs separated by commas", secret=True),
     Setting("DASHBOARD_URL", "http://127.0.0.1:8050", "public address of the dashboard, used in alert links"),
+    # Alerts (alerts/): Slack incoming webhook and/or SMTP email; a channel is on when its address is set
+    Setting("SLACK_WEBHOOK_URL", "", "Slack incoming-webhook URL for alerts (empty: no Slack alerts)", secret=True),
+    Setting("SMTP_HOST", "", "mail server for alert emails (empty: no email alerts)"),
+    Setting("SMTP_PORT", "587", "port of the mail server"),
+    Setting("SMTP_USER", "", "user name for the mail server (empty: no login)"),
+    Setting("SMTP_PASSWORD", "", "password for the mail server", secret=True),
+    Setting("SMTP_STARTTLS", "true", "upgrade the mail connection with STARTTLS (true/false)"),
+    Setting("ALERT_EMAIL_FROM", "balance-logs@localhost", "sender address of alert emails"),
+    Setting("ALERT_EMAIL_TO", "", "recipients of alert emails, separated by commas"),
+    Setting("ALERT_MIN_SEVERITY", "high",
+            "lowest severity of discrepancies and anomalies that is alerted: low, medium or high"),
+    # Schedule (python -m scheduler); times are in BUSINESS_TZ
+    Setting("INGEST_EVERY_MINUTES", "15", "minutes between two scheduled ingestions of LOG_DIR"),
+    Setting("DAILY_REPORT_TIME", "01:00",
+            "business-time HH:MM at which the daily overdraft report is written (after the nightly batch)"),
+    Setting("WEEKLY_REPORT_WEEKDAY", "mon",
+            "weekday (mon…sun) on which the weekly reconciliation of the previous week is written"),
+    # Privacy
+    Setting("PSEUDONYMISE_KEY", "", "secret key for --pseudonymise (HMAC-SHA256 of user ids)", secret=True),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
