@@ -236,3 +236,22 @@ Index("ix_quarantine_file", quarantine.c.file_id)
 
 INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, balance_events, transaction_conflicts,
                  not_in_sync_events, negative_balance_guards, invocations, unknown, quarantine)
+
+# Alert-once state, written by alerts/ at the end of an ingest run (see docs/reports.md, "Alerts").
+# One row per finding and channel: a finding is alerted once per channel; rows still unsent are
+# retried on the next run. `fingerprint` is stable across rebuilds of the derived tables.
+alert_state = Table(
+    "alert_state", metadata,
+    Column("fingerprint", String(160), primary_key=True),  # e.g. anomaly:<fingerprint>, overdraft:<transaction_id>
+    Column("channel", String(16), primary_key=True),  # slack | email
+    Column("finding_kind", String(16), nullable=False),  # overdraft | discrepancy | anomaly
+    Column("severity", String(8)),
+    Column("message", Text, nullable=False),  # the finding's line as first alerted (what, who, how much, link)
+    Column("first_seen_at", String(24), nullable=False),
+    Column("sent", Boolean, nullable=False, default=False),
+    Column("sent_at", String(24)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_attempt_at", String(24)),
+    Column("last_error", Text),
+)
+Index("ix_alert_state_pending", alert_state.c.channel, alert_state.c.sent)
