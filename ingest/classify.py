@@ -221,7 +221,9 @@ def platform_fields(body: str) -> dict[str, str]:
             line = rest
         elif head == "XRAY":
             line = rest
-        for part in line.replace(" Version: ", "\tVersion: ").split("\t"):
+        if head == "START":  # 'START RequestId: <id> Version: $LATEST' separates with a space, not a TAB
+            line = line.replace(" Version: ", "\tVersion: ")
+        for part in line.split("\t"):
             key, sep, value = part.partition(": ")
             if sep:
                 fields[key.strip()] = value.strip()

@@ -72,7 +72,8 @@ def print_summary(summary: Summary) -> None:
            f"  files:        {summary.files_new} new, {summary.files_skipped} skipped, "
            f"{summary.files_failed} failed, {summary.files_damaged} damaged (of {summary.files_seen})",
            f"  events:       {summary.events}",
-           f"  transactions: {summary.transactions} new, {summary.conflicts} conflicting ids",
+           f"  transactions: {summary.transactions} new, {summary.duplicates} logged again, "
+           f"{summary.conflicts} conflicting (same id, different content)",
            f"  quarantined:  {summary.quarantined}    unknown: {summary.unknown}"]
     if summary.events_by_kind:
         out.append("  by kind:      " + ", ".join(f"{k} {v}" for k, v in summary.events_by_kind.items()))

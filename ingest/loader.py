@@ -96,39 +96,73 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
         parsed.invocations)
 
 
-def write(conn: Connection, source: Source, rows: FileRows, run_id: int) -> dict:
-    """Insert one prepared file; return its counts. The caller owns the transaction."""
-    counts = {"count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
-              "count_unknown": len(rows.unknown)}
-    file_id = conn.execute(s.ingested_files.insert().returning(s.ingested_files.c.file_id), {
-        "path": str(source.path), "member": source.member, "stream_name": source.stream_name,
-        "content_hash": rows.hash, "file_size": source.file_size, "mtime_ns": source.mtime_ns,
-        "size_bytes": rows.size_bytes, "format": rows.format, "status": "damaged" if rows.damage else "ok",
-        "error": rows.damage, "run_id": run_id, "ingested_at": now_iso(),
-        "count_replaced_chars": rows.replaced_chars}).scalar_one()
-    base = (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1
+class BatchWriter:
+    """Collects whole prepared files and writes them with one executemany per table.
 
-    def place(items: list[dict]) -> list[dict]:
-        for row in items:
-            row["file_id"] = file_id
-            if row.get("event_id") is not None:
-                row["event_id"] += base
-        return items
+    The single writer holds the ingest lock, so file and event ids are
+    allocated here, from the current maxima, without a round trip per file.
+    """
 
-    insert_rows(conn, s.parsed_logs, place(rows.events))
-    insert_rows(conn, s.unknown, place(rows.unknown))
-    insert_rows(conn, s.quarantine, place(rows.quarantine))
-    new_tx, conflicts = _split_transactions(conn, place(rows.transactions))
-    insert_rows(conn, s.balance_events, new_tx)
-    insert_rows(conn, s.transaction_conflicts, conflicts)
-    insert_rows(conn, s.not_in_sync_events, place(rows.not_in_sync))
-    insert_rows(conn, s.negative_balance_guards, place(rows.guards))
-    upsert_rows(conn, s.invocations, place(rows.invocations), key="request_id")
-    counts["count_transactions"] = len(new_tx)
-    conn.execute(s.ingested_files.update().where(s.ingested_files.c.file_id == file_id).values(**counts))
-    counts["count_conflicts"] = sum(c["kind"] == "conflict" for c in conflicts)
-    counts["file_id"] = file_id
-    return counts
+    def __init__(self, conn: Connection, run_id: int):
+        self.conn, self.run_id = conn, run_id
+        self.next_file_id = (conn.execute(select(func.max(s.ingested_files.c.file_id))).scalar() or 0) + 1
+        self.next_event_id = (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1
+        self.files: list[dict] = []
+        self.tables: dict[str, list[dict]] = {t: [] for t in (
+            "parsed_logs", "unknown", "quarantine", "balance_events", "not_in_sync_events",
+            "negative_balance_guards", "invocations")}
+        self.events = 0
+
+    def add(self, source: Source, rows: FileRows) -> None:
+        file_id, base = self.next_file_id, self.next_event_id
+        self.next_file_id += 1
+        self.next_event_id += len(rows.events)
+        self.events += len(rows.events)
+        self.files.append({
+            "file_id": file_id, "path": str(source.path), "member": source.member,
+            "stream_name": source.stream_name, "content_hash": rows.hash, "file_size": source.file_size,
+            "mtime_ns": source.mtime_ns, "size_bytes": rows.size_bytes, "format": rows.format,
+            "status": "damaged" if rows.damage else "ok", "error": rows.damage, "run_id": self.run_id,
+            "ingested_at": now_iso(), "count_replaced_chars": rows.replaced_chars,
+            "count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
+            "count_unknown": len(rows.unknown), "count_transactions": 0})
+        for name, items in (("parsed_logs", rows.events), ("unknown", rows.unknown),
+                            ("quarantine", rows.quarantine), ("balance_events", rows.transactions),
+                            ("not_in_sync_events", rows.not_in_sync), ("negative_balance_guards", rows.guards),
+                            ("invocations", rows.invocations)):
+            for row in items:
+                row["file_id"] = file_id
+                if row.get("event_id") is not None:
+                    row["event_id"] += base
+            self.tables[name].extend(items)
+
+    def flush(self) -> dict[int, dict]:
+        """Write everything collected; return per-file counts of new transactions and conflicts."""
+        if not self.files:
+            return {}
+        new_tx, conflicts = _split_transactions(self.conn, self.tables["balance_events"])
+        per_file = {f["file_id"]: {"count_transactions": 0, "count_conflicts": 0, "count_duplicates": 0}
+                    for f in self.files}
+        for row in new_tx:
+            per_file[row["file_id"]]["count_transactions"] += 1
+        for row in conflicts:
+            per_file[row["file_id"]]["count_" + row["kind"] + "s"] += 1
+        for f in self.files:
+            f["count_transactions"] = per_file[f["file_id"]]["count_transactions"]
+        conn = self.conn
+        insert_rows(conn, s.ingested_files, self.files)
+        insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
+        insert_rows(conn, s.unknown, self.tables["unknown"])
+        insert_rows(conn, s.quarantine, self.tables["quarantine"])
+        insert_rows(conn, s.balance_events, new_tx)
+        insert_rows(conn, s.transaction_conflicts, conflicts)
+        insert_rows(conn, s.not_in_sync_events, self.tables["not_in_sync_events"])
+        insert_rows(conn, s.negative_balance_guards, self.tables["negative_balance_guards"])
+        upsert_rows(conn, s.invocations, self.tables["invocations"], key="request_id")
+        self.files = []
+        self.tables = {t: [] for t in self.tables}
+        self.events = 0
+        return per_file
 
 
 def _split_transactions(conn: Connection, items: list[dict]) -> tuple[list[dict], list[dict]]:

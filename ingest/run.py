@@ -7,6 +7,7 @@ the run goes on; the summary says what happened to every file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -22,7 +23,7 @@ from db.engine import make_engine
 from db.lock import ingest_lock
 from db.migrate import upgrade
 from ingest.clock import now_iso
-from ingest.loader import write
+from ingest.loader import BatchWriter
 from ingest.pipeline import default_workers, prepared
 from ingest.reader import InputError, find_sources
 from settings import Settings, redact_url
@@ -50,7 +51,8 @@ class Summary:
     events: int = 0
     events_by_kind: dict = dataclasses.field(default_factory=dict)
     transactions: int = 0
-    conflicts: int = 0
+    conflicts: int = 0  # same transaction id, different content
+    duplicates: int = 0  # same transaction id, same content (logged again)
     quarantined: int = 0
     unknown: int = 0
     bytes_read: int = 0
@@ -107,8 +109,8 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
     summary.files_seen = len(sources)
     kinds: Counter = Counter()
     job = (settings["BUSINESS_TZ"], str(settings.tolerance))
-    batch_events, conn_cm, conn = 0, None, None
-    try:
+    with contextlib.ExitStack() as stack:
+        conn = writer = None
         for done, (source, rows, error, size) in enumerate(prepared(todo, job, workers), start=1):
             if progress:
                 progress(summary.files_skipped + done, len(sources), source.display)
@@ -121,36 +123,35 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
                 summary.files_skipped += 1  # same content as a file already ingested (a twin or a copy)
                 continue
             hashes.add(rows.hash)
-            if conn is None:
-                conn_cm = engine.begin()
-                conn = conn_cm.__enter__()
+            if writer is None:
+                conn = stack.enter_context(engine.begin())
+                writer = BatchWriter(conn, summary.run_id)
             kinds.update(e["kind"] for e in rows.events)
-            counts = write(conn, source, rows, summary.run_id)
-            batch_events += counts["count_events"]
-            if batch_events >= COMMIT_EVERY_EVENTS:
-                conn_cm.__exit__(None, None, None)
-                conn_cm = conn = None
-                batch_events = 0
-            _count(summary, source, rows, counts)
-        if conn_cm is not None:
-            conn_cm.__exit__(None, None, None)
-            conn_cm = None
-    except BaseException as exc:
-        if conn_cm is not None:
-            conn_cm.__exit__(type(exc), exc, exc.__traceback__)
-        raise
+            _count(summary, source, rows)
+            writer.add(source, rows)
+            if writer.events >= COMMIT_EVERY_EVENTS:
+                _flushed(summary, writer.flush())
+                stack.close()  # commit: every file written so far is in, whole
+                conn = writer = None
+        if writer is not None:
+            _flushed(summary, writer.flush())
     if progress:
         progress(len(sources), len(sources), "")
     summary.events_by_kind = dict(sorted(kinds.items()))
 
 
-def _count(summary: Summary, source, rows, counts: dict) -> None:
+def _flushed(summary: Summary, per_file: dict) -> None:
+    for counts in per_file.values():
+        summary.transactions += counts["count_transactions"]
+        summary.conflicts += counts["count_conflicts"]
+        summary.duplicates += counts["count_duplicates"]
+
+
+def _count(summary: Summary, source, rows) -> None:
     summary.files_new += 1
-    summary.events += counts["count_events"]
-    summary.transactions += counts["count_transactions"]
-    summary.conflicts += counts["count_conflicts"]
-    summary.quarantined += counts["count_quarantined"]
-    summary.unknown += counts["count_unknown"]
+    summary.events += len(rows.events)
+    summary.quarantined += len(rows.quarantine)
+    summary.unknown += len(rows.unknown)
     if rows.damage:
         summary.files_damaged += 1
         summary.problems.append({"path": source.display, "problem": rows.damage})

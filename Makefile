@@ -1,0 +1,56 @@
+# balance-logs: `make run` and `make test` are the whole quick start.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+CORPUS ?= $(abspath ../shared/corpus/balance-sync-logs)
+-include .env
+LOG_DIR ?= data/logs
+SAMPLE_ARGS ?= --days 14 --users 300 --seed 42
+
+.PHONY: help install install-dev system-deps sample ingest run serve test test-fast bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv with the runtime dependencies
+
+install-dev: $(VENV)/.installed-dev  ## .venv plus test dependencies
+
+system-deps:  ## Debian packages the tests need: chromium + chromedriver, PostgreSQL server
+	@bash scripts/system-deps.sh
+
+sample: install  ## write a sample export into LOG_DIR if it is empty
+	@if [ -z "$$(find '$(LOG_DIR)' -type f 2>/dev/null | head -1)" ]; then \
+	  echo "$(LOG_DIR) is empty: generating a sample export there (python -m ingest.sample $(SAMPLE_ARGS))"; \
+	  $(PY) -m ingest.sample --out '$(LOG_DIR)' $(SAMPLE_ARGS); \
+	fi
+
+ingest: sample  ## ingest LOG_DIR (exit 3 = finished with damaged input, see the summary)
+	$(PY) ingest.py '$(LOG_DIR)' || [ $$? -eq 3 ]
+
+run: ingest  ## set up, ingest LOG_DIR and serve the dashboard at http://127.0.0.1:8050
+	$(PY) -m app
+
+test: install-dev system-deps  ## the whole suite (SQLite, PostgreSQL, headless Chromium)
+	BALANCE_LOGS_CORPUS='$(CORPUS)' $(PY) -m pytest -q
+
+test-fast: install-dev  ## the suite without browser tests
+	BALANCE_LOGS_CORPUS='$(CORPUS)' $(PY) -m pytest -q -m "not browser"
+
+bench: install-dev  ## benchmarks (see docs/benchmarks.md)
+	$(PY) bench/run_all.py
+
+clean:  ## remove the virtualenv and caches (data/ is kept)
+	rm -rf $(VENV) .pytest_cache .hypothesis

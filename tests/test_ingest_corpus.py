@@ -1,0 +1,71 @@
+"""The real export (BALANCE_LOGS_CORPUS): every block parsed, nothing quarantined, re-runs add nothing."""
+from __future__ import annotations
+
+import gzip
+import os
+import re
+
+import pytest
+from sqlalchemy import text
+
+import settings as settings_mod
+from db.engine import make_engine
+from ingest.run import count_rows, run
+
+
+@pytest.fixture(scope="module")
+def raw_counts(corpus_dir):
+    """Counted straight from the decompressed files, independently of the parser."""
+    counts = {"files": 0, "sync": 0, "not_in_sync": 0, "events": 0, "ids": set()}
+    start = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", re.M)
+    for path in corpus_dir.rglob("*"):
+        if path.is_file():
+            data = gzip.decompress(path.read_bytes())
+            counts["files"] += 1
+            counts["events"] += len(start.findall(data))
+            counts["sync"] += data.count(b"\tINFO\tStart syncing the balance {\n")
+            counts["not_in_sync"] += data.count(b"\tERROR\tSubscription balance and payment balance are not in sync")
+            counts["ids"].update(re.findall(rb"Start syncing the balance \{\n  transaction: \{\n    id: '(\w+)'", data))
+    return counts
+
+
+def scalar(url: str, sql: str):
+    with make_engine(url).connect() as conn:
+        return conn.execute(text(sql)).scalar()
+
+
+def test_every_event_and_block_is_parsed(corpus_db, raw_counts):
+    assert scalar(corpus_db, "SELECT count(*) FROM ingested_files") == raw_counts["files"] == 1672
+    assert scalar(corpus_db, "SELECT count(*) FROM parsed_logs") == raw_counts["events"]
+    assert scalar(corpus_db, "SELECT count(*) FROM parsed_logs WHERE kind = 'sync'") == raw_counts["sync"]
+    assert scalar(corpus_db, "SELECT count(*) FROM balance_events") == len(raw_counts["ids"]) == raw_counts["sync"]
+    assert scalar(corpus_db, "SELECT count(*) FROM not_in_sync_events") == raw_counts["not_in_sync"]
+    assert scalar(corpus_db, "SELECT count(*) FROM quarantine") == 0
+    assert scalar(corpus_db, "SELECT count(*) FROM unknown") == 0
+    assert scalar(corpus_db, "SELECT count(*) FROM transaction_conflicts") == 0
+
+
+def test_not_in_sync_errors_are_tied_to_their_transaction(corpus_db):
+    assert scalar(corpus_db, "SELECT count(*) FROM not_in_sync_events WHERE transaction_id IS NULL") == 0
+    # the user printed in the error is the user of the transaction it was tied to
+    assert scalar(corpus_db, """SELECT count(*) FROM not_in_sync_events n
+                                JOIN balance_events b ON b.transaction_id = n.transaction_id
+                                WHERE b.user_id <> n.user_id""") == 0
+
+
+def test_invocations_have_their_report(corpus_db):
+    assert scalar(corpus_db, "SELECT count(*) FROM invocations") == 8278
+    assert scalar(corpus_db, "SELECT count(*) FROM invocations WHERE NOT has_report") == 0
+    cold = scalar(corpus_db, "SELECT count(*) FROM invocations WHERE is_cold_start")
+    assert 1500 < cold <= 1688  # one INIT_START per stream, fewer after the crash loop of 2023-12-28
+    assert scalar(corpus_db, "SELECT count(*) FROM invocations WHERE runtime_version IS NULL") == 0
+
+
+def test_a_second_run_adds_nothing(corpus_db, corpus_dir):
+    engine = make_engine(corpus_db)
+    before = count_rows(engine)
+    summary = run([str(corpus_dir)], settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db))
+    assert (summary.files_new, summary.files_skipped, summary.events) == (0, 1672, 0)
+    after = count_rows(engine)
+    assert after.pop("ingest_runs") == before.pop("ingest_runs") + 1
+    assert after == before

@@ -1,0 +1,160 @@
+"""ingest.py end to end on real files: formats, damage, incremental runs, exit codes."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from db.engine import make_engine
+from ingest.run import EXIT_DAMAGED, EXIT_OK, count_rows, run
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "tests" / "fixtures" / "logs" / "format_doc_examples.log"
+STREAM = "2024-02-13-[$LATEST]565b62b84a8c4d8a88fbed06d0b23247"
+
+
+def export(tmp_path: Path, name: str = "export") -> Path:
+    """A one-stream export folder holding the format document's examples as 000000.gz."""
+    folder = tmp_path / name / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb" / STREAM
+    folder.mkdir(parents=True)
+    (folder / "000000.gz").write_bytes(gzip.compress(EXAMPLES.read_bytes()))
+    return tmp_path / name
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "ingest.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=120)
+
+
+def rows(url: str) -> dict[str, int]:
+    return count_rows(make_engine(url))
+
+
+def test_incremental_rerun_changes_nothing(tmp_path, make_settings):
+    settings = make_settings()
+    first = run([str(export(tmp_path))], settings)
+    before = rows(settings.database_url)
+    second = run([str(tmp_path / "export")], settings)
+    assert (first.files_new, first.transactions, first.exit_code) == (1, 10, EXIT_OK)
+    assert (second.files_new, second.files_skipped, second.events) == (0, 1, 0)
+    after = rows(settings.database_url)
+    assert {k: v for k, v in after.items() if k != "ingest_runs"} == \
+           {k: v for k, v in before.items() if k != "ingest_runs"}
+
+
+def test_twins_junk_zip_and_gzip_by_magic_count_once(tmp_path, make_settings):
+    root = export(tmp_path)
+    stream = next(root.rglob("000000.gz")).parent
+    (stream / "000000").write_bytes(EXAMPLES.read_bytes())  # decompressed twin
+    (stream / "renamed.txt").write_bytes(gzip.compress(EXAMPLES.read_bytes()))  # gzip under another name
+    (stream / ".DS_Store").write_bytes(b"\x00junk")
+    (stream / "._000000.gz").write_bytes(b"\x00junk")
+    (root / "__MACOSX").mkdir()
+    (root / "__MACOSX" / "x").write_bytes(b"junk")
+    with zipfile.ZipFile(tmp_path / "copy.zip", "w") as zf:
+        zf.write(stream / "000000.gz", f"export/{STREAM}/000000.gz")
+        zf.writestr("__MACOSX/._x", b"junk")
+    summary = run([str(root), str(tmp_path / "copy.zip")], make_settings())
+    assert (summary.files_seen, summary.files_new, summary.files_skipped) == (4, 1, 3)
+    assert summary.transactions == 10 and summary.exit_code == EXIT_OK
+
+
+def test_aws_cli_json_is_accepted(tmp_path, make_settings):
+    doc = {"events": [
+        {"logStreamName": "2024/02/13/[$LATEST]565b", "timestamp": 1707858064792,
+         "message": "START RequestId: 405bb962-f57b-521d-81a1-e7272fbf6077 Version: $LATEST\n"},
+        {"logStreamName": "2024/02/13/[$LATEST]565b", "timestamp": 1707858065050,
+         "message": "2024-02-13T21:01:05.050Z\t405bb962-f57b-521d-81a1-e7272fbf6077\tINFO\tStart syncing the "
+                    "balance {\n  transaction: {\n    id: 'J1',\n    userId: 'u',\n    currency: 'BHD',\n"
+                    "    amount: 8,\n    vat: 0,\n    oldBalance: 24.4,\n    newBalance: 16.4\n  }\n}\n"}]}
+    path = tmp_path / "pull.json"
+    path.write_text(json.dumps(doc))
+    settings = make_settings()
+    summary = run([str(path)], settings)
+    assert summary.transactions == 1 and summary.events_by_kind == {"start": 1, "sync": 1}
+    with make_engine(settings.database_url).connect() as conn:
+        assert conn.execute(text("SELECT format FROM ingested_files")).scalar() == "aws-json"
+        assert conn.execute(text("SELECT ts FROM balance_events")).scalar() == "2024-02-13T21:01:05.050Z"
+
+
+def test_truncated_gzip_keeps_what_was_readable(tmp_path, make_settings):
+    root = export(tmp_path)
+    gz = next(root.rglob("000000.gz"))
+    data = gz.read_bytes()
+    gz.write_bytes(data[: len(data) * 2 // 3])
+    settings = make_settings()
+    summary = run([str(root)], settings)
+    assert summary.exit_code == EXIT_DAMAGED and summary.files_damaged == 1
+    assert 0 < summary.events < 50
+    with make_engine(settings.database_url).connect() as conn:
+        reasons = conn.execute(text("SELECT reason FROM quarantine")).scalars().all()
+        status = conn.execute(text("SELECT status, error FROM ingested_files")).one()
+    assert any("truncated gzip" in r for r in reasons)
+    assert status[0] == "damaged" and "truncated gzip" in status[1]
+
+
+def test_bad_utf8_and_crlf_are_tolerated_and_recorded(tmp_path, make_settings):
+    raw = EXAMPLES.read_bytes().replace(b"\n", b"\r\n").replace(b"Processing message", b"Processing\xff message", 1)
+    (tmp_path / "weird.log").write_bytes(raw)
+    summary = run([str(tmp_path / "weird.log")], make_settings())
+    assert summary.transactions == 10
+    assert any("not UTF-8" in p["problem"] for p in summary.problems)
+
+
+def test_missing_path_is_a_one_line_usage_error(tmp_path):
+    result = cli(str(tmp_path / "nope"), "--database-url", f"sqlite:///{tmp_path}/x.db")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"ingest.py: error: {tmp_path / 'nope'}: no such file or folder; pass the folder of a CloudWatch export "
+        "(or set LOG_DIR)"]
+
+
+def test_bad_setting_is_a_usage_error(tmp_path):
+    result = cli(str(tmp_path), "--business-tz", "Mars/Olympus", "--database-url", f"sqlite:///{tmp_path}/x.db")
+    assert result.returncode == 2 and "BUSINESS_TZ" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_summary_json_and_damaged_exit_code(tmp_path):
+    root = export(tmp_path)
+    (root / "broken.gz").write_bytes(gzip.compress(b"2024-01-01T00:00:00.000Z END RequestId: a\n\n")[:-12])
+    out = tmp_path / "summary.json"
+    result = cli(str(root), "--database-url", f"sqlite:///{tmp_path}/x.db", "--summary-json", str(out))
+    assert result.returncode == EXIT_DAMAGED, result.stderr
+    summary = json.loads(out.read_text())
+    assert summary["files_new"] == 2 and summary["files_damaged"] == 1 and summary["transactions"] == 10
+    assert summary["events_by_kind"]["sync"] == 11
+    assert "files:" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_full_refresh_rebuilds_the_same_database(tmp_path, make_settings):
+    settings = make_settings()
+    run([str(export(tmp_path))], settings)
+    before = rows(settings.database_url)
+    again = run([str(tmp_path / "export")], settings, full_refresh=True)
+    assert again.files_new == 1
+    assert {k: v for k, v in rows(settings.database_url).items() if k != "ingest_runs"} == \
+           {k: v for k, v in before.items() if k != "ingest_runs"}
+
+
+def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settings):
+    settings = make_settings()
+    run([str(export(tmp_path))], settings)
+    changed = EXAMPLES.read_text().replace("amount: 8,", "amount: 9,", 1)
+    (tmp_path / "changed.log").write_text(changed)
+    summary = run([str(tmp_path / "changed.log")], settings)
+    assert summary.conflicts == 1 and summary.transactions == 0
+    with make_engine(settings.database_url).connect() as conn:
+        kinds = conn.execute(text("SELECT kind, transaction_id, detail FROM transaction_conflicts "
+                                  "WHERE kind = 'conflict'")).all()
+        amount = conn.execute(text("SELECT amount_text FROM balance_events "
+                                   "WHERE transaction_id = '01HPJ4BT09Y3GYQQZD1XFEGDHT'")).scalar()
+    assert kinds[0][1] == "01HPJ4BT09Y3GYQQZD1XFEGDHT" and "amount_text" in kinds[0][2]
+    assert amount == "8"  # the first version stays; the other is recorded, not silently overwritten
