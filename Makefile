@@ -5,9 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CORPUS ?= $(abspath ../shared/corpus/balance-sync-logs)
--include .env
-LOG_DIR ?= data/logs
-SAMPLE_ARGS ?= --days 14 --users 300 --seed 42
 
 .PHONY: help install install-dev system-deps sample ingest run serve test test-fast bench clean
 
@@ -31,14 +28,11 @@ install-dev: $(VENV)/.installed-dev  ## .venv plus test dependencies
 system-deps:  ## Debian packages the tests need: chromium + chromedriver, PostgreSQL server
 	@bash scripts/system-deps.sh
 
-sample: install  ## write a sample export into LOG_DIR if it is empty
-	@if [ -z "$$(find '$(LOG_DIR)' -type f 2>/dev/null | head -1)" ]; then \
-	  echo "$(LOG_DIR) is empty: generating a sample export there (python -m ingest.sample $(SAMPLE_ARGS))"; \
-	  $(PY) -m ingest.sample --out '$(LOG_DIR)' $(SAMPLE_ARGS); \
-	fi
+sample: install  ## write a sample export into LOG_DIR if it is empty (and say so)
+	$(PY) scripts/ensure_sample.py
 
 ingest: sample  ## ingest LOG_DIR (exit 3 = finished with damaged input, see the summary)
-	$(PY) ingest.py '$(LOG_DIR)' || [ $$? -eq 3 ]
+	$(PY) ingest.py || [ $$? -eq 3 ]
 
 run: ingest  ## set up, ingest LOG_DIR and serve the dashboard at http://127.0.0.1:8050
 	$(PY) -m app

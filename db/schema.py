@@ -118,6 +118,9 @@ balance_events = Table(
     Column("new_balance", Money), Column("new_balance_text", String(40)),
     Column("payment_balance", Money), Column("payment_balance_text", String(40)),
     Column("is_float_noise", Boolean, nullable=False),
+    # What the Lambda did with it, from the message's later lines: published | already_synced |
+    # refused_negative_balance | error | not_in_sync_only | unknown. A refused one never changed the balance.
+    Column("outcome", String(32)),
     Column("update_payment_balance", Boolean),
     Column("metadata", Text),  # JSON text when the string was JSON, else the string as printed
     Column("metadata_is_json", Boolean),

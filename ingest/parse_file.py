@@ -38,7 +38,12 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
     events = []
     transactions, not_in_sync, guards = [], [], []
     for index, raw in enumerate(raws):
-        ev = classify(Event(index, raw.line_no, raw.ts, raw.body, raw.stream or stream))
+        ev = Event(index, raw.line_no, raw.ts, raw.body, raw.stream or stream)
+        try:
+            classify(ev)
+        except Exception as exc:  # a parser bug must cost one event (kept in quarantine), not the run
+            ev.payload = None
+            ev.quarantine(f"internal parser error ({type(exc).__name__}: {exc}); please report this event")
         if ev.ts:
             ev.ts_ms, ev.business_date = (ms := ts_to_ms(ev.ts)), business_date(ms)
         else:  # text before the first timestamp: kept (quarantined), but it has no time
@@ -63,4 +68,22 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
             ev.quarantine(str(exc))
     ordered = in_time_order([e for e in events if e.ts])
     correlate(ordered)
+    _set_outcomes(ordered, transactions)
     return ParsedFile(events, transactions, not_in_sync, guards, invocations(ordered, 0, stream), is_json)
+
+
+# Later lines of a message say what became of its transaction; the strongest statement wins.
+OUTCOME_OF_KIND = {"event_published": "published", "skip_already_synced": "already_synced",
+                   "sync_error": "error", "negative_balance_guard": "refused_negative_balance"}
+OUTCOME_RANK = {"unknown": 0, "published": 1, "already_synced": 2, "error": 3, "refused_negative_balance": 4}
+
+
+def _set_outcomes(ordered: list[Event], transactions: list[tuple[Event, dict]]) -> None:
+    rows = {row["transaction_id"]: row for _, row in transactions}
+    for row in rows.values():
+        row["outcome"] = "unknown"
+    for ev in ordered:
+        outcome = OUTCOME_OF_KIND.get(ev.kind)
+        row = rows.get(ev.transaction_id) if outcome else None
+        if row is not None and OUTCOME_RANK[outcome] > OUTCOME_RANK[row["outcome"]]:
+            row["outcome"] = outcome

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 
+from db import indexes
 from db import schema as s
 from db.engine import make_engine
 from db.lock import ingest_lock
@@ -66,6 +67,7 @@ class Summary:
 
 # Files are committed in groups (each file whole) to spare a commit per small file.
 COMMIT_EVERY_EVENTS = 50_000
+BULK_LOAD_MIN_FILES = 50
 
 ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current path)
 
@@ -78,6 +80,7 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
     started = time.perf_counter()
     try:
         upgrade(engine)
+        indexes.ensure(engine)  # repairs an earlier bulk load that was killed before rebuilding them
         with ingest_lock(engine, wait=wait):
             if full_refresh:
                 _clear(engine)
@@ -107,6 +110,18 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
         else:
             todo.append(source)
     summary.files_seen = len(sources)
+    # A load larger than what is stored goes faster without secondary indexes; they are rebuilt after.
+    bulk = len(todo) > max(BULK_LOAD_MIN_FILES, len(by_path))
+    if bulk:
+        indexes.drop(engine)
+    try:
+        _load(engine, todo, sources, hashes, settings, summary, progress, workers)
+    finally:
+        if bulk:
+            indexes.ensure(engine)
+
+
+def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, progress, workers: int) -> None:
     kinds: Counter = Counter()
     job = (settings["BUSINESS_TZ"], str(settings.tolerance))
     with contextlib.ExitStack() as stack:

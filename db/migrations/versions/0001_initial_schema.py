@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.Column('payment_balance', sa.BigInteger(), nullable=True),
     sa.Column('payment_balance_text', sa.String(length=40), nullable=True),
     sa.Column('is_float_noise', sa.Boolean(), nullable=False),
+    sa.Column('outcome', sa.String(length=32), nullable=True),
     sa.Column('update_payment_balance', sa.Boolean(), nullable=True),
     sa.Column('metadata', sa.Text(), nullable=True),
     sa.Column('metadata_is_json', sa.Boolean(), nullable=True),
