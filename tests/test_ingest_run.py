@@ -1,4 +1,7 @@
-"""ingest.py end to end on real files: formats, damage, incremental runs, exit codes."""
+"""ingest.py end to end on real files: formats, damage, incremental runs, exit codes.
+
+Transforms are switched off here: these tests are about what ingestion stores.
+"""
 from __future__ import annotations
 
 import gzip
@@ -30,7 +33,8 @@ def export(tmp_path: Path, name: str = "export") -> Path:
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "ingest.py"), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(ROOT / "ingest.py"), "--no-transform", *args],
+                          capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, timeout=120)
 
 
@@ -40,9 +44,9 @@ def rows(url: str) -> dict[str, int]:
 
 def test_incremental_rerun_changes_nothing(tmp_path, make_settings):
     settings = make_settings()
-    first = run([str(export(tmp_path))], settings)
+    first = run([str(export(tmp_path))], settings, transform=False)
     before = rows(settings.database_url)
-    second = run([str(tmp_path / "export")], settings)
+    second = run([str(tmp_path / "export")], settings, transform=False)
     assert (first.files_new, first.transactions, first.exit_code) == (1, 10, EXIT_OK)
     assert (second.files_new, second.files_skipped, second.events) == (0, 1, 0)
     after = rows(settings.database_url)
@@ -62,7 +66,7 @@ def test_twins_junk_zip_and_gzip_by_magic_count_once(tmp_path, make_settings):
     with zipfile.ZipFile(tmp_path / "copy.zip", "w") as zf:
         zf.write(stream / "000000.gz", f"export/{STREAM}/000000.gz")
         zf.writestr("__MACOSX/._x", b"junk")
-    summary = run([str(root), str(tmp_path / "copy.zip")], make_settings())
+    summary = run([str(root), str(tmp_path / "copy.zip")], make_settings(), transform=False)
     assert (summary.files_seen, summary.files_new, summary.files_skipped) == (4, 1, 3)
     assert summary.transactions == 10 and summary.exit_code == EXIT_OK
 
@@ -78,7 +82,7 @@ def test_aws_cli_json_is_accepted(tmp_path, make_settings):
     path = tmp_path / "pull.json"
     path.write_text(json.dumps(doc))
     settings = make_settings()
-    summary = run([str(path)], settings)
+    summary = run([str(path)], settings, transform=False)
     assert summary.transactions == 1 and summary.events_by_kind == {"start": 1, "sync": 1}
     with make_engine(settings.database_url).connect() as conn:
         assert conn.execute(text("SELECT format FROM ingested_files")).scalar() == "aws-json"
@@ -91,7 +95,7 @@ def test_truncated_gzip_keeps_what_was_readable(tmp_path, make_settings):
     data = gz.read_bytes()
     gz.write_bytes(data[: len(data) * 2 // 3])
     settings = make_settings()
-    summary = run([str(root)], settings)
+    summary = run([str(root)], settings, transform=False)
     assert summary.exit_code == EXIT_DAMAGED and summary.files_damaged == 1
     assert 0 < summary.events < 50
     with make_engine(settings.database_url).connect() as conn:
@@ -104,7 +108,7 @@ def test_truncated_gzip_keeps_what_was_readable(tmp_path, make_settings):
 def test_bad_utf8_and_crlf_are_tolerated_and_recorded(tmp_path, make_settings):
     raw = EXAMPLES.read_bytes().replace(b"\n", b"\r\n").replace(b"Processing message", b"Processing\xff message", 1)
     (tmp_path / "weird.log").write_bytes(raw)
-    summary = run([str(tmp_path / "weird.log")], make_settings())
+    summary = run([str(tmp_path / "weird.log")], make_settings(), transform=False)
     assert summary.transactions == 10
     assert any("not UTF-8" in p["problem"] for p in summary.problems)
 
@@ -136,9 +140,9 @@ def test_cli_summary_json_and_damaged_exit_code(tmp_path):
 
 def test_full_refresh_rebuilds_the_same_database(tmp_path, make_settings):
     settings = make_settings()
-    run([str(export(tmp_path))], settings)
+    run([str(export(tmp_path))], settings, transform=False)
     before = rows(settings.database_url)
-    again = run([str(tmp_path / "export")], settings, full_refresh=True)
+    again = run([str(tmp_path / "export")], settings, full_refresh=True, transform=False)
     assert again.files_new == 1
     assert {k: v for k, v in rows(settings.database_url).items() if k != "ingest_runs"} == \
            {k: v for k, v in before.items() if k != "ingest_runs"}
@@ -146,10 +150,10 @@ def test_full_refresh_rebuilds_the_same_database(tmp_path, make_settings):
 
 def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settings):
     settings = make_settings()
-    run([str(export(tmp_path))], settings)
+    run([str(export(tmp_path))], settings, transform=False)
     changed = EXAMPLES.read_text().replace("amount: 8,", "amount: 9,", 1)
     (tmp_path / "changed.log").write_text(changed)
-    summary = run([str(tmp_path / "changed.log")], settings)
+    summary = run([str(tmp_path / "changed.log")], settings, transform=False)
     assert summary.conflicts == 1 and summary.transactions == 0
     with make_engine(settings.database_url).connect() as conn:
         kinds = conn.execute(text("SELECT kind, transaction_id, detail FROM transaction_conflicts "
