@@ -2,10 +2,20 @@
 
 Ingest is the only writer and commits in explicit transactions; everything
 else reads. SQLite runs in WAL mode with a busy timeout so the dashboard keeps
-reading while an ingest writes.
+reading while an ingest writes; PostgreSQL gives every reader a consistent
+snapshot anyway.
+
+Engines are fork-safe: a child process (ingest's parser workers, gunicorn
+workers forked after the app was built) starts with an empty pool and closes
+its copies of the parent's PostgreSQL sockets. Without that, workers orphaned
+by a `kill -9` of the ingest kept its connections open, so the server never
+saw it die: its advisory lock and its open transaction stayed held and every
+later ingest waited forever.
 """
 from __future__ import annotations
 
+import os
+import weakref
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -14,6 +24,11 @@ from sqlalchemy.engine import Engine, make_url
 from settings import ROOT
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_APPLICATION_NAME = "balance-logs"  # what pg_stat_activity shows for our sessions
+PG_READONLY_STATEMENT_TIMEOUT_MS = 120_000  # a runaway dashboard query is cancelled, not left running
+
+_ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_PG_CONNECTIONS: weakref.WeakSet = weakref.WeakSet()  # psycopg connections opened in this process
 
 
 class DatabaseError(RuntimeError):
@@ -35,10 +50,36 @@ def make_engine(database_url: str, *, readonly: bool = False) -> Engine:
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
         url = url.set(database=str(path))
-    engine = create_engine(url, future=True, pool_pre_ping=url.get_backend_name() != "sqlite")
+    connect_args = {}
+    if url.get_backend_name() == "postgresql":
+        connect_args = {"application_name": PG_APPLICATION_NAME}
+        if readonly:
+            connect_args["options"] = f"-c statement_timeout={PG_READONLY_STATEMENT_TIMEOUT_MS}"
+    engine = create_engine(url, future=True, pool_pre_ping=url.get_backend_name() != "sqlite",
+                           connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine, "connect", lambda dbapi_conn, _record: _PG_CONNECTIONS.add(dbapi_conn))
+    _ENGINES.add(engine)
     return engine
+
+
+def _forget_parent_connections() -> None:
+    """In a freshly forked child: never touch the parent's connections, and don't keep them alive."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)  # the child opens its own connections if it needs any
+    for conn in list(_PG_CONNECTIONS):
+        try:
+            # Close only our copy of the socket: the parent's session goes on, and ends when the
+            # parent does. psycopg never sends Terminate from a process other than its creator.
+            os.close(conn.pgconn.socket)
+        except Exception:  # already closed or never connected: nothing of ours to drop
+            pass
+    _PG_CONNECTIONS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
