@@ -1,7 +1,8 @@
 """Schema migrations, run by the project itself (Alembic under the hood).
 
 `upgrade(engine)` brings any database to the newest schema; it is cheap when
-the database is already current, because ingest calls it on every run.
+the database is already current, because ingest calls it on every run. The
+upgrade itself runs under db.lock.migration_lock, so concurrent callers are safe.
 """
 from __future__ import annotations
 
@@ -35,5 +36,11 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    if current_revision(engine) != head_revision():
-        command.upgrade(alembic_config(engine), "head")
+    if current_revision(engine) == head_revision():
+        return
+    # Two commands started at once on a new (or older) database: one upgrades, the other waits
+    # and then finds nothing to do, instead of both creating the same tables.
+    from db.lock import migration_lock
+    with migration_lock(engine):
+        if current_revision(engine) != head_revision():
+            command.upgrade(alembic_config(engine), "head")
