@@ -1,0 +1,106 @@
+"""Where SQLite and PostgreSQL disagree: small named SQL helpers, in this one place.
+
+The transform SQL files are Jinja templates. They may call only the helpers
+below (exposed as template globals); every value still travels as a bound
+parameter, never formatted into the text. Everything else in transform/*.sql
+is plain SQL that both databases read the same way:
+
+- booleans are written as comparisons, TRUE and FALSE (SQLite >= 3.23 reads
+  them as 1 and 0), and counted with SUM(CASE WHEN … THEN 1 ELSE 0 END);
+- integer division and % truncate toward zero on both, so money arithmetic on
+  BIGINT micro-units is exact and identical;
+- weekdays and local times are plain integer arithmetic on epoch
+  milliseconds (no strftime / EXTRACT);
+- `UPDATE … FROM` has the same syntax on SQLite >= 3.33 and PostgreSQL.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jinja2
+
+MICROS = 1_000_000
+DAY_MS = 86_400_000
+
+
+def round_half_up(expr: str, unit: str) -> str:
+    """`expr` (micros) rounded half away from zero to a multiple of `unit` (micros), as exact integers."""
+    return (f"(CASE WHEN ({expr}) < 0 THEN -((-({expr}) + ({unit}) / 2) / ({unit}) * ({unit})) "
+            f"ELSE (({expr}) + ({unit}) / 2) / ({unit}) * ({unit}) END)")
+
+
+def money_text(expr: str, cur: str = "cur") -> str:
+    """Text of a micros amount rounded half-up to the currency's minor unit: 1234.5 BHD -> '1234.500'.
+
+    `cur` is the alias of a joined ref_currencies row (LEFT JOIN is fine: a missing
+    currency is shown with 2 decimals).
+    """
+    unit = f"COALESCE({cur}.unit_micros, 10000)"
+    pow10 = f"COALESCE({cur}.pow10, 100)"
+    rounded = round_half_up(expr, unit)
+    magnitude = f"ABS({rounded})"
+    return (f"(CASE WHEN ({expr}) IS NULL THEN 'n/a' ELSE "
+            f"(CASE WHEN {rounded} < 0 THEN '-' ELSE '' END) || CAST({magnitude} / {MICROS} AS TEXT) || "
+            f"(CASE WHEN {pow10} > 1 THEN '.' || SUBSTR(CAST({pow10} + ({magnitude} % {MICROS}) / {unit} AS TEXT), 2) "
+            f"ELSE '' END) END)")
+
+
+def money_text_with_currency(expr: str, cur: str = "cur", currency: str = "currency") -> str:
+    return f"({money_text(expr, cur)} || ' ' || COALESCE({currency}, '?'))"
+
+
+def string_agg(expr: str, separator: str, dialect: str) -> str:
+    """Aggregate text values with a separator (order unspecified)."""
+    if dialect == "postgresql":
+        return f"STRING_AGG({expr}, '{separator}')"
+    return f"GROUP_CONCAT({expr}, '{separator}')"
+
+
+def int_text(expr: str) -> str:
+    return f"CAST({expr} AS TEXT)"
+
+
+def json_text(expr: str) -> str:
+    """A text value as a JSON string literal (only `"` and `\\` need escaping in our ids and actions)."""
+    return f"('\"' || REPLACE(REPLACE({expr}, '\\', '\\\\'), '\"', '\\\"') || '\"')"
+
+
+def local_ms(ts_ms: str, tz: str = "tz") -> str:
+    """Epoch milliseconds shifted into business time; `tz` is a joined ref_tz_offsets row."""
+    return f"(({ts_ms}) + {tz}.offset_ms)"
+
+
+def local_minute_of_day(ts_ms: str, tz: str = "tz") -> str:
+    return f"(({local_ms(ts_ms, tz)} % {DAY_MS}) / 60000)"
+
+
+def local_weekday(ts_ms: str, tz: str = "tz") -> str:
+    """0 = Sunday … 6 = Saturday (1970-01-01 was a Thursday)."""
+    return f"((({local_ms(ts_ms, tz)} / {DAY_MS}) + 4) % 7)"
+
+
+def tz_join(ts_ms: str, tz: str = "tz") -> str:
+    """Join condition that picks the business-time offset in force at `ts_ms`."""
+    return f"({ts_ms}) >= {tz}.valid_from_ms AND ({ts_ms}) < {tz}.valid_to_ms"
+
+
+@lru_cache(maxsize=8)
+def environment(dialect: str) -> jinja2.Environment:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals.update(
+        dialect=dialect,
+        round_half_up=round_half_up,
+        money_text=money_text,
+        money=money_text_with_currency,
+        string_agg=lambda expr, sep=",": string_agg(expr, sep, dialect),
+        int_text=int_text,
+        json_text=json_text,
+        local_minute_of_day=local_minute_of_day,
+        local_weekday=local_weekday,
+        tz_join=tz_join,
+    )
+    return env
+
+
+def render(template: str, dialect: str) -> str:
+    return environment(dialect).from_string(template).render()

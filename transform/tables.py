@@ -1,0 +1,187 @@
+"""The tables transform/ builds, declared once: the contract with app/ and reports/.
+
+Each is dropped and rebuilt whole, inside the one transaction of a build, so a
+reader sees either the previous build or the new one, and the result after
+an incremental ingest equals the result after a full refresh. Indexes are
+created after the rows are in. `ref_*` tables are small lookups made from the
+settings (app/ may use ref_currencies for display precision); `int_*` tables
+are intermediate steps, dropped at the end of a build.
+
+Money columns are BIGINT micro-units (db/money.py); `*_at` are UTC ISO texts;
+`*_date` are business dates (BUSINESS_TZ) as YYYY-MM-DD.
+"""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+Money = BigInteger
+
+ref_currencies = Table(
+    "ref_currencies", metadata,
+    Column("currency", String(8), primary_key=True),
+    Column("minor_unit", Integer, nullable=False),  # decimal places (ISO 4217)
+    Column("unit_micros", BigInteger, nullable=False),  # one minor unit in micros: 1000 for BHD, 10000 for SAR
+    Column("pow10", BigInteger, nullable=False),  # 10 ** minor_unit
+    Column("vat_rate_num", BigInteger),  # VAT rate as an exact fraction num/den; NULL when unknown
+    Column("vat_rate_den", BigInteger),
+    Column("vat_tolerance_micros", BigInteger, nullable=False),
+)
+
+ref_tz_offsets = Table(
+    "ref_tz_offsets", metadata,
+    Column("valid_from_ms", BigInteger, primary_key=True),
+    Column("valid_to_ms", BigInteger, nullable=False),
+    Column("offset_ms", BigInteger, nullable=False),  # business time = UTC + offset
+)
+
+ref_action_checks = Table(
+    "ref_action_checks", metadata,
+    Column("action", String(64), primary_key=True),  # every action seen (NULL actions are checked in SQL)
+    Column("status", String(16), nullable=False),  # known | typo | unknown | invalid
+    Column("closest_action", String(64)),
+    Column("distance", Integer),
+)
+
+int_anomaly_findings = Table(
+    "int_anomaly_findings", metadata,
+    Column("fingerprint", Text, nullable=False),
+    Column("detector", String(40), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("user_id", String(64)),
+    Column("currency", String(8)),
+    Column("transaction_id", String(40)),
+    Column("detected_at", String(24)),
+    Column("business_date", String(10)),
+    Column("score", Float),
+    Column("amount", Money),
+    Column("parameters", Text),
+    Column("explanation", Text, nullable=False),
+    Column("file_id", Integer),
+    Column("line_no", Integer),
+)
+
+discrepancy_report = Table(
+    "discrepancy_report", metadata,
+    Column("discrepancy_id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # sync | wallet | calculation | continuity
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("user_id", String(64)),
+    Column("currency", String(8)),
+    Column("transaction_id", String(40)),
+    Column("event_id", BigInteger),  # the not-in-sync event (sync) or the sync block (others)
+    Column("detected_at", String(24), nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("subscription_balance", Money),
+    Column("payment_balance", Money),
+    Column("difference", Money),
+    Column("amount_at_stake", Money),
+    Column("first_seen_at", String(24), nullable=False),
+    Column("last_seen_at", String(24), nullable=False),
+    Column("resolved_at", String(24)),
+    Column("file_id", Integer),
+    Column("line_no", Integer),
+    Column("explanation", Text, nullable=False),
+    # added beyond the contract: what the compared balance should have been (calculation, continuity)
+    Column("expected_balance", Money),
+)
+
+anomalies = Table(
+    "anomalies", metadata,
+    Column("anomaly_id", Integer, primary_key=True),
+    Column("fingerprint", Text, nullable=False),  # unique: ux_anomalies_fingerprint
+    Column("detector", String(40), nullable=False),
+    Column("severity", String(8), nullable=False),  # low | medium | high
+    Column("user_id", String(64)),
+    Column("currency", String(8)),
+    Column("transaction_id", String(40)),
+    Column("detected_at", String(24)),
+    Column("business_date", String(10)),
+    Column("score", Float),
+    Column("amount", Money),
+    Column("parameters", Text),
+    Column("explanation", Text, nullable=False),
+    Column("file_id", Integer),
+    Column("line_no", Integer),
+)
+
+user_balances = Table(
+    "user_balances", metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("currency", String(8)),
+    Column("balance", Money),
+    Column("payment_balance", Money),
+    Column("first_seen_at", String(24), nullable=False),
+    Column("last_seen_at", String(24), nullable=False),
+    Column("last_transaction_id", String(40), nullable=False),
+    Column("count_transactions", Integer, nullable=False),
+    Column("count_debits", Integer, nullable=False),
+    Column("count_credits", Integer, nullable=False),
+    Column("total_debit", Money),
+    Column("total_credit", Money),
+    Column("total_vat", Money),
+    Column("is_overdrawn", Boolean, nullable=False),
+    Column("overdrawn_since", String(24)),
+    Column("count_discrepancies", Integer, nullable=False),
+    Column("count_open_discrepancies", Integer, nullable=False),
+    Column("count_continuity_breaks", Integer, nullable=False),
+    Column("count_anomalies", Integer, nullable=False),
+    Column("is_test_user", Boolean, nullable=False),
+    Column("count_currencies", Integer, nullable=False),
+)
+
+daily_flows = Table(
+    "daily_flows", metadata,
+    Column("business_date", String(10), nullable=False),
+    Column("currency", String(8)),
+    Column("type", String(16)),
+    Column("source", String(40)),
+    Column("action", String(64)),
+    Column("count_transactions", Integer, nullable=False),
+    Column("total_amount", Money),
+    Column("total_vat", Money),
+    Column("total_net", Money),
+    Column("count_users", Integer, nullable=False),
+)
+
+daily_health = Table(
+    "daily_health", metadata,
+    Column("business_date", String(10), primary_key=True),
+    Column("count_invocations", Integer, nullable=False),
+    Column("count_cold_starts", Integer, nullable=False),
+    Column("p50_duration_ms", Float),
+    Column("p95_duration_ms", Float),
+    Column("max_duration_ms", Float),
+    Column("avg_init_duration_ms", Float),
+    Column("max_init_duration_ms", Float),
+    Column("max_memory_used_mb", Integer),
+    Column("memory_size_mb", Integer),
+    Column("count_errors", Integer, nullable=False),
+    Column("count_skips", Integer, nullable=False),
+    Column("count_not_in_sync", Integer, nullable=False),
+)
+
+daily_event_counts = Table(
+    "daily_event_counts", metadata,
+    Column("business_date", String(10), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text),
+    Column("count_events", Integer, nullable=False),
+)
+
+# Created after the rows are inserted (faster than maintaining them row by row): (name, columns, unique).
+INDEXES: dict[str, list[tuple[str, str, bool]]] = {
+    "discrepancy_report": [("ix_discrepancy_report_user", "user_id", False),
+                           ("ix_discrepancy_report_date", "business_date", False),
+                           ("ix_discrepancy_report_tx", "transaction_id", False)],
+    "anomalies": [("ux_anomalies_fingerprint", "fingerprint", True),
+                  ("ix_anomalies_user", "user_id", False),
+                  ("ix_anomalies_date", "business_date", False),
+                  ("ix_anomalies_detector", "detector, severity", False)],
+    "daily_flows": [("ix_daily_flows_date", "business_date, currency", False)],
+    "daily_event_counts": [("ix_daily_event_counts_date", "business_date", False)],
+}
+
+BY_NAME = {t.name: t for t in metadata.sorted_tables}
+PUBLIC_TABLES = ("discrepancy_report", "anomalies", "user_balances", "daily_flows", "daily_health",
+                 "daily_event_counts")
