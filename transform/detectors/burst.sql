@@ -1,0 +1,40 @@
+-- detector burst: a transaction less than BURST_MS after the same user's previous transaction (any type
+-- or amount). People and the nightly batch do not post twice for one user within a second; retries and
+-- loops do. Severity medium.
+
+with
+
+transactions as (
+    select transaction_id, user_id, currency, amount, ts, ts_ms, business_date, file_id, line_no
+    from balance_events
+    where user_id is not null
+),
+
+paired as (
+    select
+        transactions.*,
+        lag(ts_ms) over by_user as previous_ts_ms,
+        lag(transaction_id) over by_user as previous_transaction_id
+    from transactions
+    window by_user as (partition by user_id order by ts_ms, transaction_id)
+),
+
+final as (
+    select
+        'burst:' || transaction_id as fingerprint,
+        'burst' as detector,
+        'medium' as severity,
+        user_id, currency, transaction_id, ts as detected_at, business_date,
+        (ts_ms - previous_ts_ms) * 1.0 as score,
+        amount,
+        '{"previous_transaction_id":"' || previous_transaction_id || '",' || substr(:params_burst, 2) as parameters,
+        'This transaction came ' || {{ int_text('ts_ms - previous_ts_ms') }} || ' ms after transaction '
+            || previous_transaction_id || ' of the same user.' as explanation,
+        file_id, line_no
+    from paired
+    where previous_ts_ms is not null and ts_ms - previous_ts_ms < :burst_ms
+)
+
+select fingerprint, detector, severity, user_id, currency, transaction_id, detected_at, business_date, score,
+       amount, parameters, explanation, file_id, line_no
+from final

@@ -1,0 +1,176 @@
+"""Robust statistics in exact arithmetic, and the two detectors that need them.
+
+SQL can count and sum, but a median of absolute deviations from a median is
+clumsy and slow in portable SQL, so these detectors stream rows ordered by
+their group key and keep one group in memory at a time. Medians are exact
+Fractions of micro-units; thresholds are compared exactly; only the reported
+score is turned into a float.
+
+Robust z-score (Iglewicz & Hoaglin): z = 0.6745 * (x - median) / MAD. When
+more than half the values are equal the MAD is 0; then the mean absolute
+deviation stands in: z = (x - median) / (1.253314 * MeanAD). When that is 0
+too, every value is the median and nothing is unusual.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from itertools import groupby
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+
+from db.money import SCALE, from_micros, quantize
+from ingest.classify import ERROR_KINDS
+from transform.params import Params
+
+MAD_CONSTANT = Fraction(Decimal("0.6745"))  # Φ⁻¹(0.75): makes the MAD comparable to a standard deviation
+MEANAD_CONSTANT = Fraction(Decimal("1.253314"))  # √(π/2): the same for the mean absolute deviation
+STREAM_ROWS = 10_000
+
+
+def median(sorted_values: Sequence) -> Fraction:
+    """Exact median of an already sorted, non-empty sequence."""
+    n = len(sorted_values)
+    mid = n // 2
+    if n % 2:
+        return Fraction(sorted_values[mid])
+    return (Fraction(sorted_values[mid - 1]) + Fraction(sorted_values[mid])) / 2
+
+
+class RobustScale:
+    """Median and spread of one group; `z(x)` is the robust z-score, None when the spread is 0."""
+
+    def __init__(self, sorted_values: Sequence[int]):
+        self.n = len(sorted_values)
+        self.median = median(sorted_values)
+        deviations = sorted(abs(Fraction(v) - self.median) for v in sorted_values)
+        self.mad = median(deviations)
+        if self.mad:
+            self.scale, self.method = self.mad / MAD_CONSTANT, "mad"
+        else:
+            mean_ad = sum(deviations, Fraction(0)) / self.n
+            self.scale, self.method = (mean_ad * MEANAD_CONSTANT, "meanad") if mean_ad else (Fraction(0), "none")
+
+    def z(self, value: int) -> Fraction | None:
+        return (Fraction(value) - self.median) / self.scale if self.scale else None
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _units(micros: Fraction) -> Decimal:
+    """Micro-units as currency units, exact for medians (which are multiples of half a micro)."""
+    return (_decimal(micros) / SCALE).normalize()
+
+
+def _money(micros, currency: str | None, params: Params) -> str:
+    value = micros if isinstance(micros, Decimal) else from_micros(micros)
+    return f"{quantize(value, currency, params.precision)} {currency or '?'}"
+
+
+def _stream(conn: Connection, sql: str, **bind) -> Iterator:
+    result = conn.execution_options(yield_per=STREAM_ROWS).execute(text(sql), bind)
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
+    """MAD-based amount spikes per user and type: robust z above AMOUNT_SPIKE_THRESHOLD."""
+    threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
+    base = params.detector_parameters()["amount_spike"]
+    rows = _stream(conn, """
+        SELECT user_id, type, amount, transaction_id, ts, business_date, currency, file_id, line_no
+        FROM balance_events
+        WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL
+        ORDER BY user_id, type, amount, transaction_id""")
+    for (user_id, type_), group in groupby(rows, key=lambda r: (r.user_id, r.type)):
+        group = list(group)
+        if len(group) < params.spike_min_samples:
+            continue
+        stats = RobustScale([r.amount for r in group])
+        if not stats.scale:
+            continue
+        for r in reversed(group):  # largest amounts first; stop at the first that is not a spike
+            z = stats.z(r.amount)
+            if z is None or z <= threshold or (stats.median > 0 and r.amount < ratio * stats.median):
+                break
+            severity = "high" if z >= 2 * threshold else "medium"
+            kind = type_.lower()
+            yield {
+                "fingerprint": f"amount_spike:{r.transaction_id}", "detector": "amount_spike", "severity": severity,
+                "user_id": user_id, "currency": r.currency, "transaction_id": r.transaction_id,
+                "detected_at": r.ts, "business_date": r.business_date, "score": round(float(z), 3),
+                "amount": r.amount,
+                "parameters": json.dumps({**base, "median": str(_units(stats.median)), "mad": str(_units(stats.mad)),
+                                          "spread": stats.method, "samples": stats.n, "type": type_},
+                                         separators=(",", ":"), sort_keys=True),
+                "explanation": (f"This {kind} of {_money(r.amount, r.currency, params)} is {float(z):.1f} robust "
+                                f"standard deviations above the user's median {kind} of "
+                                f"{_money(_units(stats.median), r.currency, params)} over {stats.n} {kind}s."),
+                "file_id": r.file_id, "line_no": r.line_no,
+            }
+
+
+def _error_kinds(sql: str):
+    return text(sql).bindparams(bindparam("error_kinds", value=list(ERROR_KINDS), expanding=True))
+
+
+def error_days(conn: Connection, params: Params) -> Iterator[dict]:
+    """Days whose error or discrepancy count is far above normal (robust z over all days with events)."""
+    days = [r[0] for r in conn.execute(text("SELECT DISTINCT business_date FROM daily_event_counts "
+                                            "ORDER BY business_date"))]
+    if not days:
+        return
+    errors = dict(conn.execute(_error_kinds(
+        "SELECT business_date, SUM(count_events) FROM daily_event_counts WHERE kind IN :error_kinds "
+        "GROUP BY business_date")).all())
+    discrepancies = dict(conn.execute(text(
+        "SELECT business_date, COUNT(*) FROM discrepancy_report GROUP BY business_date")).all())
+    metrics = {
+        "errors": (errors, _error_kinds("SELECT MIN(ts) FROM parsed_logs WHERE kind IN :error_kinds "
+                                        "AND business_date = :day"), "errors (failed syncs, crashes, invoke errors)"),
+        "discrepancies": (discrepancies, text("SELECT MIN(detected_at) FROM discrepancy_report "
+                                              "WHERE business_date = :day"), "discrepancies"),
+    }
+    threshold = Fraction(params.error_day_threshold)
+    base = params.detector_parameters()["error_day"]
+    for metric, (counts, first_sql, label) in metrics.items():
+        values = sorted(counts.get(d, 0) for d in days)
+        stats = RobustScale(values)
+        for day in days:
+            count = counts.get(day, 0)
+            z = stats.z(count)
+            if z is None or z <= threshold or count < params.error_day_min_count:
+                continue
+            first_ts = conn.execute(first_sql, {"day": day}).scalar()
+            where = None
+            if first_ts is not None:
+                where = conn.execute(text(
+                    "SELECT file_id, line_no FROM parsed_logs WHERE ts = :ts ORDER BY kind, event_id"),
+                    {"ts": first_ts}).first()
+            med = float(stats.median)
+            yield {
+                "fingerprint": f"error_day:{metric}:{day}", "detector": "error_day",
+                "severity": "high" if z >= 2 * threshold else "medium",
+                "user_id": None, "currency": None, "transaction_id": None, "detected_at": first_ts,
+                "business_date": day, "score": round(float(z), 3), "amount": None,
+                "parameters": json.dumps({**base, "metric": metric, "count": count, "median": f"{med:g}",
+                                          "days": len(days), "spread": stats.method},
+                                         separators=(",", ":"), sort_keys=True),
+                "explanation": (f"{day} had {count} {label}, against a median of {med:g} a day "
+                                f"(robust z-score {float(z):.1f} over {len(days)} days)."),
+                "file_id": where[0] if where else None, "line_no": where[1] if where else None,
+            }
+
+
+def robust_z_scores(values: Iterable[int]) -> list[float | None]:
+    """z-scores of every value against its own group (for tests and ad-hoc use)."""
+    values = list(values)
+    stats = RobustScale(sorted(values))
+    return [None if (z := stats.z(v)) is None else float(z) for v in values]
