@@ -1,0 +1,105 @@
+"""Reports accountants can open, archive and mail: `reports.build(kind, engine, settings, out_dir, **opts)`.
+
+Kinds (the CLI `python -m reports KIND` mirrors this one function):
+
+- `html`: report.html, one self-contained page (cards, charts, key tables).
+- `excel`: report.xlsx (Ledger, Reconciliation, ByUser, BySource, Overdrafts,
+  Anomalies, README).
+- `daily-overdrafts`: overdrafts-YYYY-MM-DD.csv for one business day.
+- `weekly-reconciliation`: reconciliation-YYYY-Www.csv and .html for one week.
+- `all`: every one of the above.
+
+Options: date_from/date_to (business dates, html and excel), date (daily),
+week (weekly), currency, columns (Ledger preset or JSON file), raw_csv (also
+write events.csv with every parsed event), pseudonymise. See docs/reports.md.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+from reports.errors import ReportError, UsageError
+from reports.periods import parse_date, parse_week
+from reports.queries import Filters, business_date_range
+from settings import Settings
+
+__all__ = ["KINDS", "ReportError", "UsageError", "build"]
+
+log = logging.getLogger("balance_logs.reports")
+
+KINDS = ("html", "excel", "daily-overdrafts", "weekly-reconciliation", "all")
+
+# What each kind reads; a missing table means nothing was ingested or the transforms have not run.
+NEEDS = {
+    "html": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies", "daily_health"),
+    "excel": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies"),
+    "daily-overdrafts": ("balance_events",),
+    "weekly-reconciliation": ("discrepancy_report",),
+    "raw-csv": ("parsed_logs",),
+}
+
+
+def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *, date_from: str | None = None,
+          date_to: str | None = None, date: str | None = None, week: str | None = None,
+          currency: str | None = None, columns: str | None = None, raw_csv: bool = False,
+          pseudonymise: bool = False, max_rows: int | None = None) -> list[Path]:
+    """Write the report(s) of `kind` into out_dir and return the files written, in order."""
+    from reports import daily, excel, html, raw, weekly
+    from reports.context import Context
+
+    if kind not in KINDS:
+        raise UsageError(f"unknown report {kind!r}; choose one of: {', '.join(KINDS)}")
+    filters = Filters(parse_date(date_from, "--from") if date_from else None,
+                      parse_date(date_to, "--to") if date_to else None,
+                      currency.strip().upper() if currency else None)
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise UsageError(f"--from {filters.date_from} is after --to {filters.date_to}; swap them")
+    kinds = ("html", "excel", "daily-overdrafts", "weekly-reconciliation") if kind == "all" else (kind,)
+    _require(engine, kinds + (("raw-csv",) if raw_csv else ()))
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot create the output folder {out}: {exc.strerror}; pass --out with a "
+                          "writable folder") from None
+    ctx = Context(engine=engine, settings=settings, out_dir=out, filters=filters, pseudonymise=pseudonymise)
+    written: list[Path] = []
+    for k in kinds:
+        if k == "html":
+            written += html.write(ctx)
+        elif k == "excel":
+            written += excel.write(ctx, columns, **({"max_rows": max_rows} if max_rows else {}))
+        elif k == "daily-overdrafts":
+            written += daily.write(ctx, parse_date(date) if date else _latest_date(engine, filters))
+        elif k == "weekly-reconciliation":
+            monday, sunday = parse_week(week) if week else parse_week(_latest_date(engine, filters))
+            written += weekly.write(ctx, monday, sunday)
+    if raw_csv:
+        written += raw.write(ctx)
+    for path in written:
+        log.info("wrote %s", path)
+    return written
+
+
+def _latest_date(engine: Engine, filters: Filters) -> str:
+    """Default day for the daily and weekly reports: --to when given, else the last business date ingested."""
+    if filters.date_to:
+        return filters.date_to
+    last = business_date_range(engine)[1]
+    if last is None:
+        raise ReportError("the database has no transactions yet; run ingest.py first, or pass --date / --week")
+    return last
+
+
+def _require(engine: Engine, kinds: tuple[str, ...]) -> None:
+    try:
+        present = set(inspect(engine).get_table_names())
+    except Exception as exc:  # unreachable server, unreadable file
+        raise ReportError(f"cannot open the database: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
+    missing = sorted({t for k in kinds for t in NEEDS[k]} - present)
+    if missing:
+        raise ReportError(f"the database lacks {', '.join(missing)}: run ingest.py (it builds the derived tables "
+                          "at the end) before writing reports")

@@ -1,0 +1,73 @@
+"""Values at the edge of a report: micro-units to currency amounts, ISO text to spreadsheet dates.
+
+Money stays an integer count of micro-units (db/money.py) until a cell is
+written. There it is quantized half-up to the currency's minor unit, as a
+Decimal, and only then, for the workbook, turned into a number.
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+
+from db.money import DEFAULT_PRECISION, SCALE
+
+_EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()  # serial 0 in the 1900 date system (after its leap bug)
+_SECONDS_PER_DAY = 86_400
+
+
+@lru_cache(maxsize=64)
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
+def places_of(currency: str | None, precision: dict[str, int]) -> int:
+    return precision.get((currency or "").upper(), DEFAULT_PRECISION)
+
+
+def money(micros: int | None, currency: str | None, precision: dict[str, int]) -> Decimal | None:
+    """Micro-units -> Decimal rounded half-up to the currency's minor unit (`-3000000`, BHD -> `-3.000`)."""
+    if micros is None:
+        return None
+    return (Decimal(int(micros)) / SCALE).quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
+
+
+def money_number(micros: int | None, currency: str | None, precision: dict[str, int]) -> float | None:
+    """The amount as the number a spreadsheet cell holds.
+
+    Exact to the currency precision: the quantized Decimal has at most 3
+    decimals and far fewer than 15 significant digits (a balance of a trillion
+    with 3 decimals is 16 digits; ours are below 10**9), and an IEEE double
+    round-trips every decimal of up to 15 significant digits. So the float is
+    the closest double to the exact amount and Excel, which shows at most 15
+    digits, displays and sums it as that amount. Converting the quantized
+    Decimal (not micros / 10**6 in floating point) is what keeps the cell equal
+    to the figure in the CSV and the HTML.
+    """
+    value = money(micros, currency, precision)
+    return None if value is None else float(value)
+
+
+def number_format(places: int) -> str:
+    """'#,##0.000' for 3 decimals, '#,##0.00' for 2, '#,##0' for none."""
+    return "#,##0" + ("." + "0" * places if places else "")
+
+
+@lru_cache(maxsize=4096)
+def excel_date(business_date: str | None) -> int | None:
+    """'2024-01-08' -> the spreadsheet date serial (a real date cell once given a date format)."""
+    if not business_date:
+        return None
+    return date.fromisoformat(business_date[:10]).toordinal() - _EXCEL_EPOCH_ORDINAL
+
+
+def excel_datetime(ts: str | None) -> float | None:
+    """'2024-01-08T21:01:00.123Z' (UTC) -> date serial plus the fraction of the day, to the millisecond."""
+    if not ts:
+        return None
+    day = excel_date(ts[:10])
+    if len(ts) < 19:
+        return float(day)
+    seconds = int(ts[11:13]) * 3600 + int(ts[14:16]) * 60 + int(ts[17:19])
+    millis = int(ts[20:23]) if len(ts) >= 23 and ts[19] == "." else 0
+    return day + (seconds * 1000 + millis) / (_SECONDS_PER_DAY * 1000)

@@ -1,0 +1,97 @@
+"""The HTML report: one self-contained file (styles and plotly.js inlined) that opens offline.
+
+KPI cards, charts and the key tables, all from reports/queries. Every figure
+a reader could check carries its raw value in a `data-value` attribute, which
+is what tests/test_reports_html.py compares with the database.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from reports import charts, queries, render
+from reports.columns import COLUMNS
+from reports.context import Context
+
+FILE_NAME = "report.html"
+TOP_ROWS = 50  # rows in each key table; the workbook has them all
+
+TABLES = {
+    "flows": ("Debits and credits per currency",
+              ("currency", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat")),
+    "overdrafts": ("Users overdrawn now, deepest first",
+                   ("user_id", "currency", "balance", "payment_balance", "overdrawn_since",
+                    "count_open_discrepancies")),
+    "discrepancies": ("Open discrepancies, largest amount at stake first",
+                      ("business_date", "kind", "user_id", "currency", "transaction_id", "difference",
+                       "amount_at_stake", "explanation")),
+    "anomalies": ("High-severity anomalies",
+                  ("business_date", "detector", "severity", "user_id", "currency", "amount", "score",
+                   "explanation")),
+}
+
+
+def _figure_html(fig) -> str:
+    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False},
+                       default_width="100%")
+
+
+def _table(ctx: Context, key: str, rows: list[dict]) -> dict:
+    title, columns = TABLES[key]
+    out = []
+    for row in rows:
+        row = ctx.private(row)
+        cells_ = []
+        for name in columns:
+            value = row.get(name)
+            kind = COLUMNS[name].kind
+            if kind == "money":
+                exact = ctx.money(value, row.get("currency"))
+                cells_.append({"col": name, "value": "" if exact is None else str(exact),
+                               "text": render.amount(exact), "num": True})
+            elif kind == "int":
+                cells_.append({"col": name, "value": "" if value is None else str(int(value)),
+                               "text": render.count(value), "num": True})
+            elif kind == "float":
+                cells_.append({"col": name, "value": "" if value is None else repr(float(value)),
+                               "text": "" if value is None else f"{float(value):.2f}", "num": True})
+            else:
+                text = "" if value is None else str(value)
+                cells_.append({"col": name, "value": text, "text": text, "num": False})
+        out.append(cells_)
+    return {"key": key, "title": title, "columns": columns, "rows": out}
+
+
+def write(ctx: Context) -> list[Path]:
+    f, engine, precision = ctx.filters, ctx.engine, ctx.precision
+    kpi = queries.kpis(engine, f)
+    flows = kpi.pop("flows")
+    figures = [
+        charts.net_flow(queries.daily_net_flow(engine, f), precision),
+        charts.top_overdrafts(queries.top_overdrafts(engine, f, limit=None), precision, ctx.user),
+        charts.mismatches(queries.discrepancies_by_day(engine, f)),
+        charts.anomalies_by_detector(queries.anomalies_by_detector(engine, f)),
+        charts.cold_starts(queries.daily_health(engine, f)),
+    ]
+    tables = [
+        _table(ctx, "flows", flows),
+        _table(ctx, "overdrafts", queries.top_overdrafts(engine, f, limit=TOP_ROWS)),
+        _table(ctx, "discrepancies", queries.discrepancies(engine, f, limit=TOP_ROWS, status="open",
+                                                           order="stake")),
+        _table(ctx, "anomalies", queries.anomalies(engine, f, limit=TOP_ROWS, min_severity="high",
+                                                   order="severity")),
+    ]
+    money_cards = [{"currency": r["currency"], "key": key, "label": label,
+                    "value": ctx.money(r[key], r["currency"]), "count": r[count_key]}
+                   for r in flows
+                   for key, count_key, label in (("total_debit", "count_debits", "Debits"),
+                                                 ("total_credit", "count_credits", "Credits"))]
+    first, last = queries.business_date_range(engine)
+    html = render.page("report.html.j2", ctx=ctx, kpi=kpi, money_cards=money_cards, tables=tables,
+                       charts=[_figure_html(fig) for fig in figures], plotlyjs=get_plotlyjs(), top_rows=TOP_ROWS,
+                       period_from=f.date_from or first, period_to=f.date_to or last)
+    path = ctx.out_dir / FILE_NAME
+    path.write_text(html, encoding="utf-8")
+    return [path]

@@ -1,0 +1,226 @@
+"""report.xlsx opened with openpyxl: sheets, columns, number formats and values against the database."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import openpyxl
+import pytest
+from sqlalchemy import text
+
+import reports
+from reports.columns import COLUMNS, LEDGER_PRESETS
+from reports.excel import SHEETS
+from reports.pseudonym import pseudonymise
+from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
+
+PLACES = {"BHD": 3, "SAR": 2}
+DATA_SHEETS = ["Ledger", "Reconciliation", "ByUser", "BySource", "Overdrafts", "Anomalies"]
+
+
+def expected_number(micros: int, currency: str) -> float:
+    places = PLACES[currency]
+    return float((Decimal(micros) / 1_000_000).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def money_format(currency: str) -> str:
+    return "#,##0." + "0" * PLACES[currency]
+
+
+def as_ms(value: datetime) -> str:
+    """A datetime cell back to our ISO text, to the millisecond."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(value.microsecond / 1000):03d}Z"
+
+
+def header(ws) -> list[str]:
+    return [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))]
+
+
+def width(ws, index: int) -> float | None:
+    """Width of the 1-based column `index` (XlsxWriter writes runs of equal widths as one <col min max>)."""
+    return next((d.width for d in ws.column_dimensions.values() if d.min <= index <= d.max), None)
+
+
+def data_rows(ws) -> list[list]:
+    return [list(r) for r in ws.iter_rows(min_row=2)]
+
+
+@pytest.fixture
+def workbook(report_engine, report_settings, tmp_path):
+    def build(**opts):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        [path] = reports.build("excel", report_engine, report_settings, out, **opts)
+        assert path.name == "report.xlsx"
+        return openpyxl.load_workbook(path)
+    return build
+
+
+def test_sheets_headers_frozen_and_filtered(workbook):
+    wb = workbook()
+    assert wb.sheetnames == ["README", *DATA_SHEETS]
+    for name in DATA_SHEETS:
+        ws = wb[name]
+        assert ws.freeze_panes == "A2", name
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{max(ws.max_row, 2)}", name
+        for i, col in enumerate(header(ws), start=1):
+            assert width(ws, i) == pytest.approx(COLUMNS[col].width, abs=1), (name, col)
+    assert header(wb["Ledger"]) == list(LEDGER_PRESETS["accounting"])
+
+
+def test_ledger_matches_database_cell_by_cell(workbook, report_engine):
+    ws = workbook()["Ledger"]
+    cols = header(ws)
+    with report_engine.connect() as conn:
+        db = [dict(r) for r in conn.execute(text(
+            "SELECT * FROM balance_events ORDER BY ts, transaction_id")).mappings()]
+    rows = data_rows(ws)
+    assert len(rows) == len(db) == 10
+    for cells_, want in zip(rows, db):
+        for cell, name in zip(cells_, cols):
+            value, kind = want[name], COLUMNS[name].kind
+            if value is None:
+                assert cell.value is None, name
+            elif kind == "money":
+                assert cell.data_type == "n" and cell.value == expected_number(value, want["currency"]), name
+                assert cell.number_format == money_format(want["currency"]), name
+            elif kind == "date":
+                assert cell.is_date and cell.number_format == "yyyy-mm-dd"
+                assert cell.value.date().isoformat() == value
+            elif kind == "datetime":
+                assert cell.is_date and as_ms(cell.value) == value
+            elif kind == "bool":
+                assert cell.data_type == "b" and cell.value is bool(value), name
+            else:
+                assert cell.value == value, name
+
+
+def test_half_up_rounding_to_each_currency(workbook):
+    wb = workbook()
+    ledger = {r[2].value: dict(zip(header(wb["Ledger"]), r)) for r in wb["Ledger"].iter_rows(min_row=2)}
+    t07 = ledger["T07"]
+    assert (t07["new_balance"].value, t07["new_balance"].number_format) == (82.727, "#,##0.000")  # 82.7265
+    assert t07["calc_difference"].value == 0.727
+    by_user = {(r[0].value, r[1].value): dict(zip(header(wb["ByUser"]), r)) for r in wb["ByUser"].iter_rows(min_row=2)}
+    b = by_user[("user-b", "SAR")]
+    assert (b["payment_balance"].value, b["payment_balance"].number_format) == (70.01, "#,##0.00")  # 70.005
+
+
+def test_every_money_cell_is_a_number_in_its_currency_format(workbook):
+    wb = workbook(columns="full")
+    for name in DATA_SHEETS:
+        ws = wb[name]
+        cols = header(ws)
+        cur_at = cols.index("currency")
+        for row in data_rows(ws):
+            for cell, col in zip(row, cols):
+                if COLUMNS[col].kind == "money" and cell.value is not None:
+                    assert cell.data_type == "n", (name, col)
+                    assert cell.number_format == money_format(row[cur_at].value), (name, col)
+
+
+def test_other_sheets_match_database(workbook, report_engine):
+    wb = workbook()
+    queries = {
+        "Reconciliation": ("SELECT * FROM discrepancy_report ORDER BY business_date, detected_at, discrepancy_id",
+                           "discrepancy_id"),
+        "ByUser": ("SELECT * FROM user_balances ORDER BY user_id, currency", "user_id"),
+        "Anomalies": ("SELECT * FROM anomalies ORDER BY business_date, detected_at, anomaly_id", "anomaly_id"),
+        "Overdrafts": ("SELECT * FROM balance_events WHERE is_overdraft_actual OR is_overdraft_expected "
+                       "OR is_overdraft_wallet ORDER BY ts", "transaction_id"),
+    }
+    with report_engine.connect() as conn:
+        for sheet, (sql, key) in queries.items():
+            db = [dict(r) for r in conn.execute(text(sql)).mappings()]
+            ws = wb[sheet]
+            cols = header(ws)
+            rows = data_rows(ws)
+            assert [r[cols.index(key)].value for r in rows] == [d[key] for d in db], sheet
+            for row, want in zip(rows, db):
+                for cell, name in zip(row, cols):
+                    if COLUMNS[name].kind == "money" and want[name] is not None:
+                        assert cell.value == expected_number(want[name], want["currency"]), (sheet, name)
+                    elif COLUMNS[name].kind in ("text", "int") and want[name] is not None:
+                        assert cell.value == want[name], (sheet, name)
+        by_source = {tuple(c.value for c in r[:4]): r for r in wb["BySource"].iter_rows(min_row=2)}
+        for cur, typ, src, count, total in conn.execute(text(
+                "SELECT currency, type, source, count(*), sum(amount) FROM balance_events "
+                "GROUP BY currency, type, source")):
+            row = by_source[(cur, typ, src, None)]
+            assert row[4].value == count and row[5].value == expected_number(int(total), cur)
+
+
+def test_formula_text_stays_text(workbook):
+    ws = workbook()["ByUser"]
+    cell = next(r[0] for r in ws.iter_rows(min_row=2) if r[0].value == FORMULA_USER)
+    assert cell.data_type == "s"  # a string cell: never evaluated
+
+
+def test_readme_explains_every_sheet_and_column(workbook):
+    wb = workbook()
+    readme = [[c.value for c in r] for r in wb["README"].iter_rows()]
+    explained = {(r[0], r[1]) for r in readme if r[0] in SHEETS}
+    for name in DATA_SHEETS:
+        for col in header(wb[name]):
+            assert (name, col) in explained
+        assert any(r[0] == name and r[2] == SHEETS[name] for r in readme)
+    counts = {r[0]: r[1] for r in readme if r[0] in SHEETS and isinstance(r[1], int)}
+    assert counts == {name: wb[name].max_row - 1 for name in DATA_SHEETS}
+    assert any(r[0] == "Money" and "Never add" in r[2] for r in readme)
+
+
+def test_more_rows_than_a_sheet_holds_continue_on_numbered_sheets(workbook):
+    whole = [[c.value for c in r] for r in workbook()["Ledger"].iter_rows(min_row=2)]
+    wb = workbook(max_rows=4)  # header + 3 rows per sheet: 10 transactions need 4 sheets
+    parts = ["Ledger", "Ledger 2", "Ledger 3", "Ledger 4"]
+    assert [n for n in wb.sheetnames if n.startswith("Ledger")] == parts
+    split = []
+    for name in parts:
+        assert header(wb[name]) == list(LEDGER_PRESETS["accounting"])
+        assert wb[name].freeze_panes == "A2"
+        split += [[c.value for c in r] for r in wb[name].iter_rows(min_row=2)]
+    assert split == whole
+    readme = [[c.value for c in r] for r in wb["README"].iter_rows()]
+    ledger_line = next(r for r in readme if r[0] == "Ledger" and isinstance(r[1], int))
+    assert ledger_line[1] == 10
+    assert "continued on Ledger 2, Ledger 3, Ledger 4" in ledger_line[2]
+
+
+def test_column_presets_and_json_file(workbook, tmp_path):
+    assert header(workbook(columns="full")["Ledger"]) == list(LEDGER_PRESETS["full"])
+    spec = tmp_path / "cols.json"
+    spec.write_text(json.dumps(["transaction_id", "amount", "business_date"]))
+    ws = workbook(columns=str(spec))["Ledger"]
+    assert header(ws) == ["transaction_id", "amount", "business_date", "currency"]  # currency added for amounts
+    spec.write_text(json.dumps({"columns": ["transaction_id", "balance_owed"]}))
+    with pytest.raises(reports.UsageError, match="unknown column 'balance_owed'; the Ledger columns are: "):
+        workbook(columns=str(spec))
+    with pytest.raises(reports.UsageError, match="neither a preset"):
+        workbook(columns="accountant")
+
+
+def test_period_and_currency_filters(workbook):
+    ws = workbook(date_from="2024-01-09", date_to="2024-01-10", currency="sar")["Ledger"]
+    cols = header(ws)
+    got = [(r[cols.index("transaction_id")].value, r[cols.index("currency")].value) for r in ws.iter_rows(min_row=2)]
+    assert got == [("T05", "SAR"), ("T08", "SAR"), ("T06", "SAR")]
+
+
+def test_pseudonymised_workbook_has_no_user_id(workbook):
+    wb = workbook(pseudonymise=True, columns="full")
+    token = pseudonymise("user-a", "fixture-key")
+    assert token.startswith("u_") and len(token) == 18
+    seen = []
+    for name in DATA_SHEETS:  # the README's column notes name the test user as an example
+        for row in wb[name].iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    seen.append(cell.value)
+    blob = "\n".join(seen)
+    for user in ("user-a", "user-b", "user-c", FORMULA_USER, "random-uuid"):
+        assert user not in blob
+    assert token in blob
+    recon = wb["Reconciliation"]
+    cols = header(recon)
+    d1 = next(r for r in recon.iter_rows(min_row=2) if r[0].value == "D1")
+    assert d1[cols.index("explanation")].value == f"new_balance 82.7265 of {token} differs from the expected 82"
