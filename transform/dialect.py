@@ -56,6 +56,13 @@ def string_agg(expr: str, separator: str, dialect: str) -> str:
     return f"GROUP_CONCAT({expr}, '{separator}')"
 
 
+def is_distinct(a: str, b: str, dialect: str) -> str:
+    """Null-safe inequality: NULL vs 1 is distinct, NULL vs NULL is not."""
+    if dialect == "postgresql":
+        return f"{a} IS DISTINCT FROM {b}"
+    return f"{a} IS NOT {b}"
+
+
 def int_text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -94,6 +101,7 @@ def environment(dialect: str) -> jinja2.Environment:
         money=money_text_with_currency,
         string_agg=lambda expr, sep=",": string_agg(expr, sep, dialect),
         int_text=int_text,
+        is_distinct=lambda a, b: is_distinct(a, b, dialect),
         json_text=json_text,
         local_minute_of_day=local_minute_of_day,
         local_weekday=local_weekday,

@@ -10,12 +10,15 @@
 
 with
 
-transactions as (
+ledger as (
+    -- per-transaction flags and when each disagreement was resolved: computed once in int_ledger.sql
     select
         transaction_id, ts, business_date, user_id, currency, type, amount, vat, old_balance, new_balance,
-        payment_balance, expected_new_balance, calc_difference, is_calc_mismatch, user_seq, prev_new_balance,
-        is_continuity_break, continuity_gap, event_id, file_id, line_no
-    from balance_events
+        payment_balance, expected_new_balance, calc_difference, is_calc_mismatch, prev_new_balance,
+        prev_transaction_id, is_continuity_break, continuity_gap, user_last_ts, sync_resolved_at,
+        sync_last_seen_at, calc_resolved_at, calc_last_seen_at, continuity_resolved_at, continuity_last_seen_at,
+        event_id, file_id, line_no
+    from int_ledger
 ),
 
 not_in_sync as (
@@ -29,48 +32,11 @@ currencies as (
     select currency, unit_micros, pow10 from ref_currencies
 ),
 
-errors_per_transaction as (
-    select transaction_id, count(*) as count_errors
-    from not_in_sync
-    where transaction_id is not null
-    group by transaction_id
-),
-
-states as (
-    select
-        transactions.*,
-        coalesce(errors_per_transaction.count_errors, 0) > 0
-            or coalesce(abs(transactions.payment_balance - transactions.new_balance) > :tolerance_micros, false)
-            as is_out_of_sync,
-        lag(transactions.ts) over by_user as prev_ts,
-        lag(transactions.transaction_id) over by_user as prev_transaction_id,
-        max(transactions.ts) over (partition by transactions.user_id) as user_last_ts
-    from transactions
-    left join errors_per_transaction on errors_per_transaction.transaction_id = transactions.transaction_id
-    window by_user as (partition by transactions.user_id order by transactions.user_seq)
-),
-
-resolutions as (
-    -- For each transaction: when each kind of disagreement next stops (the first later transaction without
-    -- it) and the last time it was still seen before that. ts never decreases along user_seq, so MIN over
-    -- the following rows picks the first such transaction.
-    select
-        states.*,
-        min(case when not is_out_of_sync then ts end) over later as sync_resolved_at,
-        min(case when not is_out_of_sync then prev_ts end) over later as sync_last_seen_at,
-        min(case when not is_calc_mismatch then ts end) over later as calc_resolved_at,
-        min(case when not is_calc_mismatch then prev_ts end) over later as calc_last_seen_at,
-        min(case when not is_continuity_break then ts end) over later as continuity_resolved_at,
-        min(case when not is_continuity_break then prev_ts end) over later as continuity_last_seen_at
-    from states
-    window later as (partition by user_id order by user_seq rows between 1 following and unbounded following)
-),
-
 sync_rows as (
     select
         'sync' as kind,
-        coalesce(not_in_sync.user_id, resolutions.user_id) as user_id,
-        resolutions.currency,
+        coalesce(not_in_sync.user_id, ledger.user_id) as user_id,
+        ledger.currency,
         not_in_sync.transaction_id,
         not_in_sync.event_id,
         not_in_sync.ts as detected_at,
@@ -79,31 +45,31 @@ sync_rows as (
         not_in_sync.payment_balance,
         not_in_sync.subscription_balance - not_in_sync.payment_balance as difference,
         cast(null as bigint) as expected_balance,
-        resolutions.sync_resolved_at as resolved_at,
-        coalesce(resolutions.sync_last_seen_at, resolutions.user_last_ts, not_in_sync.ts) as last_seen_at,
-        resolutions.transaction_id is not null as is_tied,
+        ledger.sync_resolved_at as resolved_at,
+        coalesce(ledger.sync_last_seen_at, ledger.user_last_ts, not_in_sync.ts) as last_seen_at,
+        ledger.transaction_id is not null as is_tied,
         not_in_sync.file_id,
         not_in_sync.line_no,
         'The Lambda reported that the subscription balance ('
-            || {{ money('not_in_sync.subscription_balance', 'cur', 'resolutions.currency') }}
+            || {{ money('not_in_sync.subscription_balance', 'cur', 'ledger.currency') }}
             || case when not_in_sync.subscription_balance_meaning = 'old_balance'
                     then ', before the transaction' else ', after the transaction' end
-            || ') and the payment balance (' || {{ money('not_in_sync.payment_balance', 'cur', 'resolutions.currency') }}
+            || ') and the payment balance (' || {{ money('not_in_sync.payment_balance', 'cur', 'ledger.currency') }}
             || ') are not in sync, a difference of '
-            || {{ money('not_in_sync.subscription_balance - not_in_sync.payment_balance', 'cur', 'resolutions.currency') }}
-            || case when resolutions.transaction_id is not null
+            || {{ money('not_in_sync.subscription_balance - not_in_sync.payment_balance', 'cur', 'ledger.currency') }}
+            || case when ledger.transaction_id is not null
                     then ', on transaction ' || not_in_sync.transaction_id || '.'
                     else '; no transaction block precedes it in its SQS message, so it is tied to none.' end
             as explanation
     from not_in_sync
-    left join resolutions on resolutions.transaction_id = not_in_sync.transaction_id
-    left join currencies cur on cur.currency = resolutions.currency
+    left join ledger on ledger.transaction_id = not_in_sync.transaction_id
+    left join currencies cur on cur.currency = ledger.currency
 ),
 
 wallet_rows as (
     select
         'wallet' as kind,
-        user_id, resolutions.currency, transaction_id, event_id, ts as detected_at, business_date,
+        user_id, ledger.currency, transaction_id, event_id, ts as detected_at, business_date,
         new_balance as subscription_balance,
         payment_balance,
         new_balance - payment_balance as difference,
@@ -113,18 +79,18 @@ wallet_rows as (
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' left the subscription balance at '
-            || {{ money('new_balance', 'cur', 'resolutions.currency') }} || ' but the payment wallet at '
-            || {{ money('payment_balance', 'cur', 'resolutions.currency') }} || ', a difference of '
-            || {{ money('new_balance - payment_balance', 'cur', 'resolutions.currency') }} || '.' as explanation
-    from resolutions
-    left join currencies cur on cur.currency = resolutions.currency
+            || {{ money('new_balance', 'cur', 'ledger.currency') }} || ' but the payment wallet at '
+            || {{ money('payment_balance', 'cur', 'ledger.currency') }} || ', a difference of '
+            || {{ money('new_balance - payment_balance', 'cur', 'ledger.currency') }} || '.' as explanation
+    from ledger
+    left join currencies cur on cur.currency = ledger.currency
     where abs(payment_balance - new_balance) > :tolerance_micros
 ),
 
 calculation_rows as (
     select
         'calculation' as kind,
-        user_id, resolutions.currency, transaction_id, event_id, ts as detected_at, business_date,
+        user_id, ledger.currency, transaction_id, event_id, ts as detected_at, business_date,
         new_balance as subscription_balance,
         payment_balance,
         calc_difference as difference,
@@ -134,21 +100,21 @@ calculation_rows as (
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' (' || lower(coalesce(type, 'unknown direction')) || ' of '
-            || {{ money('amount', 'cur', 'resolutions.currency') }} || ' including '
+            || {{ money('amount', 'cur', 'ledger.currency') }} || ' including '
             || {{ money_text('vat', 'cur') }} || ' VAT) should have moved the balance from '
             || {{ money_text('old_balance', 'cur') }} || ' to '
             || {{ money_text('expected_new_balance', 'cur') }} || ', but the log shows '
             || {{ money_text('new_balance', 'cur') }} || ', off by '
-            || {{ money('calc_difference', 'cur', 'resolutions.currency') }} || '.' as explanation
-    from resolutions
-    left join currencies cur on cur.currency = resolutions.currency
+            || {{ money('calc_difference', 'cur', 'ledger.currency') }} || '.' as explanation
+    from ledger
+    left join currencies cur on cur.currency = ledger.currency
     where is_calc_mismatch
 ),
 
 continuity_rows as (
     select
         'continuity' as kind,
-        user_id, resolutions.currency, transaction_id, event_id, ts as detected_at, business_date,
+        user_id, ledger.currency, transaction_id, event_id, ts as detected_at, business_date,
         old_balance as subscription_balance,
         payment_balance,
         continuity_gap as difference,
@@ -157,13 +123,13 @@ continuity_rows as (
         coalesce(continuity_last_seen_at, user_last_ts) as last_seen_at,
         true as is_tied,
         file_id, line_no,
-        'Transaction ' || transaction_id || ' starts from ' || {{ money('old_balance', 'cur', 'resolutions.currency') }}
+        'Transaction ' || transaction_id || ' starts from ' || {{ money('old_balance', 'cur', 'ledger.currency') }}
             || ', but the previous transaction of this user (' || coalesce(prev_transaction_id, '?') || ') ended at '
             || {{ money_text('prev_new_balance', 'cur') }} || ': '
-            || {{ money('continuity_gap', 'cur', 'resolutions.currency') }}
+            || {{ money('continuity_gap', 'cur', 'ledger.currency') }}
             || ' changed without a logged transaction.' as explanation
-    from resolutions
-    left join currencies cur on cur.currency = resolutions.currency
+    from ledger
+    left join currencies cur on cur.currency = ledger.currency
     where is_continuity_break
 ),
 

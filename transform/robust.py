@@ -46,7 +46,11 @@ class RobustScale:
     def __init__(self, sorted_values: Sequence[int]):
         self.n = len(sorted_values)
         self.median = median(sorted_values)
-        deviations = sorted(abs(Fraction(v) - self.median) for v in sorted_values)
+        # twice the deviations are integers (the median is a whole or half micro-unit): sort those
+        twice = 2 * self.median
+        doubled = sorted(abs(2 * v - twice) for v in sorted_values)
+        deviations = [Fraction(d, 2) for d in doubled] if twice.denominator == 1 else \
+            sorted(abs(Fraction(v) - self.median) for v in sorted_values)
         self.mad = median(deviations)
         if self.mad:
             self.scale, self.method = self.mad / MAD_CONSTANT, "mad"
@@ -84,36 +88,38 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
     """MAD-based amount spikes per user and type: robust z above AMOUNT_SPIKE_THRESHOLD."""
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
-    rows = _stream(conn, """
-        SELECT user_id, type, amount, transaction_id, ts, business_date, currency, file_id, line_no
-        FROM balance_events
-        WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL
-        ORDER BY user_id, type, amount, transaction_id""")
-    for (user_id, type_), group in groupby(rows, key=lambda r: (r.user_id, r.type)):
+    # Plain tuples from the driver: this loop sees every transaction, so no per-row objects beyond them.
+    rows = conn.exec_driver_sql(
+        "SELECT user_id, type, amount, transaction_id, ts, business_date, currency, file_id, line_no "
+        "FROM int_ledger WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL "
+        "ORDER BY user_id, type, amount, transaction_id")
+    for (user_id, type_), group in groupby(rows, key=lambda r: (r[0], r[1])):
         group = list(group)
         if len(group) < params.spike_min_samples:
             continue
-        stats = RobustScale([r.amount for r in group])
+        top = group[-1][2]
+        if group[len(group) // 2][2] == top:  # the largest amount is the median: nothing stands out above it
+            continue
+        stats = RobustScale([r[2] for r in group])
         if not stats.scale:
             continue
-        for r in reversed(group):  # largest amounts first; stop at the first that is not a spike
-            z = stats.z(r.amount)
-            if z is None or z <= threshold or (stats.median > 0 and r.amount < ratio * stats.median):
+        for _, _, amount, tx, ts, day, currency, file_id, line_no in reversed(group):  # largest first
+            z = stats.z(amount)
+            if z is None or z <= threshold or (stats.median > 0 and amount < ratio * stats.median):
                 break
-            severity = "high" if z >= 2 * threshold else "medium"
             kind = type_.lower()
             yield {
-                "fingerprint": f"amount_spike:{r.transaction_id}", "detector": "amount_spike", "severity": severity,
-                "user_id": user_id, "currency": r.currency, "transaction_id": r.transaction_id,
-                "detected_at": r.ts, "business_date": r.business_date, "score": round(float(z), 3),
-                "amount": r.amount,
+                "fingerprint": f"amount_spike:{tx}", "detector": "amount_spike",
+                "severity": "high" if z >= 2 * threshold else "medium",
+                "user_id": user_id, "currency": currency, "transaction_id": tx, "detected_at": ts,
+                "business_date": day, "score": round(float(z), 3), "amount": amount,
                 "parameters": json.dumps({**base, "median": str(_units(stats.median)), "mad": str(_units(stats.mad)),
                                           "spread": stats.method, "samples": stats.n, "type": type_},
                                          separators=(",", ":"), sort_keys=True),
-                "explanation": (f"This {kind} of {_money(r.amount, r.currency, params)} is {float(z):.1f} robust "
+                "explanation": (f"This {kind} of {_money(amount, currency, params)} is {float(z):.1f} robust "
                                 f"standard deviations above the user's median {kind} of "
-                                f"{_money(_units(stats.median), r.currency, params)} over {stats.n} {kind}s."),
-                "file_id": r.file_id, "line_no": r.line_no,
+                                f"{_money(_units(stats.median), currency, params)} over {stats.n} {kind}s."),
+                "file_id": file_id, "line_no": line_no,
             }
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from db.writer import insert_rows
 from settings import Settings
 from transform import robust, seeds
-from transform.dialect import render
+from transform.dialect import is_distinct, render
 from transform.params import Params, from_settings
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
 
@@ -39,6 +39,7 @@ SQL_DETECTORS = ("frequent_discrepancies", "vat_mismatch", "unknown_action", "du
                  "rapid_deduction", "burst", "off_hours_manual", "float_noise", "multi_currency", "test_user",
                  "negative_amount", "continuity_gap")
 PYTHON_DETECTORS = (robust.amount_spikes, robust.error_days)
+INTERMEDIATE_TABLES = ("int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
 
@@ -72,6 +73,7 @@ class Step:
 def steps() -> list[Step]:
     """Dependency order: seeds, balance_events, discrepancies, findings, anomalies, then what reads them."""
     out = [Step(f"seed {table.name}", table.name, "seed", func=fn) for table, fn in seeds.SEEDS]
+    out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql"))
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
     out.append(Step("discrepancy_report", "discrepancy_report", "rebuild", "discrepancy_report.sql"))
     out.append(Step("daily_event_counts", "daily_event_counts", "rebuild", "daily_event_counts.sql"))
@@ -102,8 +104,10 @@ def statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
     if step.kind == "update":
         body = _select_sql(step, dialect)
         assignments = ",\n    ".join(f"{c} = derived.{c}" for c in BALANCE_EVENT_COLUMNS)
+        changed = "\n    OR ".join(is_distinct(f"balance_events.{c}", f"derived.{c}", dialect)
+                                    for c in BALANCE_EVENT_COLUMNS)
         sql = (f"UPDATE balance_events SET\n    {assignments}\nFROM (\n{body}\n) AS derived\n"
-               "WHERE balance_events.transaction_id = derived.transaction_id")
+               f"WHERE balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
         return [Statement(step.name, sql, _used(sql, bind))]
     if step.kind in ("rebuild", "append"):
         body = _select_sql(step, dialect)
@@ -164,7 +168,8 @@ def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float
             _run_step(conn, step, params, bind)
             if on_step:
                 on_step(step, time.perf_counter() - t0)
-        conn.execute(text("DROP TABLE IF EXISTS int_anomaly_findings"))
+        for table in INTERMEDIATE_TABLES:
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         result = count_rows(conn)
         result["balance_events"] = conn.execute(text("SELECT COUNT(*) FROM balance_events")).scalar_one()
     result["seconds"] = round(time.perf_counter() - started, 3)
@@ -186,4 +191,5 @@ def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:
             if stmt.params:
                 yield "-- parameters: " + ", ".join(f"{k}={v!r}" for k, v in sorted(stmt.params.items()))
         yield ""
-    yield "DROP TABLE IF EXISTS int_anomaly_findings;"
+    for table in INTERMEDIATE_TABLES:
+        yield f"DROP TABLE IF EXISTS {table};"

@@ -43,6 +43,31 @@ ref_action_checks = Table(
     Column("distance", Integer),
 )
 
+int_ledger = Table(
+    "int_ledger", metadata,
+    Column("transaction_id", String(40), primary_key=True),
+    Column("user_id", String(64)), Column("currency", String(8)), Column("type", String(16)),
+    Column("schema", String(8)), Column("source", String(40)), Column("action", String(64)),
+    Column("amount", Money), Column("vat", Money), Column("old_balance", Money), Column("new_balance", Money),
+    Column("payment_balance", Money), Column("is_float_noise", Boolean),
+    Column("ts", String(24)), Column("ts_ms", BigInteger), Column("business_date", String(10)),
+    Column("event_id", BigInteger), Column("file_id", Integer), Column("line_no", Integer),
+    # the derived columns of balance_events
+    Column("net_change", Money), Column("expected_new_balance", Money), Column("calc_difference", Money),
+    Column("is_calc_mismatch", Boolean), Column("suggested_adjustment", Money), Column("user_seq", Integer),
+    Column("prev_new_balance", Money), Column("is_continuity_break", Boolean), Column("continuity_gap", Money),
+    Column("is_overdraft_actual", Boolean), Column("is_overdraft_expected", Boolean),
+    Column("is_overdraft_wallet", Boolean), Column("is_overdraft_crossing", Boolean),
+    Column("overdraft_reason", String(64)),
+    # per-user windows the later steps share
+    Column("prev_transaction_id", String(40)), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
+    Column("count_sync_errors", Integer), Column("is_out_of_sync", Boolean),
+    Column("user_last_ts", String(24)), Column("is_user_latest", Boolean),
+    Column("sync_resolved_at", String(24)), Column("sync_last_seen_at", String(24)),
+    Column("calc_resolved_at", String(24)), Column("calc_last_seen_at", String(24)),
+    Column("continuity_resolved_at", String(24)), Column("continuity_last_seen_at", String(24)),
+)
+
 int_anomaly_findings = Table(
     "int_anomaly_findings", metadata,
     Column("fingerprint", Text, nullable=False),

@@ -8,8 +8,8 @@ with
 
 transactions as (
     select transaction_id, user_id, currency, type, amount, vat, new_balance, payment_balance, ts, user_seq,
-           is_continuity_break
-    from balance_events
+           is_continuity_break, is_user_latest
+    from int_ledger
     where user_id is not null
 ),
 
@@ -21,24 +21,18 @@ findings as (
     select user_id from anomalies where user_id is not null
 ),
 
-ranked as (
-    select
-        transactions.*,
-        row_number() over (partition by user_id order by user_seq desc) as rank_from_last,
-        row_number() over (partition by user_id
-                           order by case when payment_balance is null then 1 else 0 end, user_seq desc)
-            as rank_payment_from_last
-    from transactions
-),
-
 latest as (
     select user_id, currency, new_balance as balance, transaction_id as last_transaction_id, ts as last_seen_at
-    from ranked
-    where rank_from_last = 1
+    from transactions
+    where is_user_latest
 ),
 
 latest_payment as (
-    select user_id, payment_balance from ranked where rank_payment_from_last = 1
+    select transactions.user_id, transactions.payment_balance
+    from transactions
+    join (select user_id, max(user_seq) as user_seq from transactions
+          where payment_balance is not null group by user_id) as last_printed
+      on last_printed.user_id = transactions.user_id and last_printed.user_seq = transactions.user_seq
 ),
 
 per_user as (

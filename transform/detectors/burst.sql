@@ -4,19 +4,12 @@
 
 with
 
-transactions as (
-    select transaction_id, user_id, currency, amount, ts, ts_ms, business_date, file_id, line_no
-    from balance_events
-    where user_id is not null
-),
-
 paired as (
-    select
-        transactions.*,
-        lag(ts_ms) over by_user as previous_ts_ms,
-        lag(transaction_id) over by_user as previous_transaction_id
-    from transactions
-    window by_user as (partition by user_id order by ts_ms, transaction_id)
+    -- the user's previous transaction (by time, then id) comes from int_ledger
+    select transaction_id, user_id, currency, amount, ts, ts_ms, business_date, file_id, line_no,
+           prev_ts_ms as previous_ts_ms, prev_transaction_id as previous_transaction_id
+    from int_ledger
+    where user_id is not null and prev_ts_ms is not null
 ),
 
 final as (

@@ -8,7 +8,7 @@ with
 transactions as (
     select transaction_id, user_id, currency, old_balance, prev_new_balance, continuity_gap, ts, business_date,
            file_id, line_no
-    from balance_events
+    from int_ledger
     where is_continuity_break
 ),
 

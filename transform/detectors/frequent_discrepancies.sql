@@ -11,7 +11,7 @@ discrepancies as (
 
 transactions as (
     select transaction_id, user_id, currency, ts, ts_ms, business_date, file_id, line_no
-    from balance_events
+    from int_ledger
     where user_id is not null
 ),
 

@@ -5,7 +5,7 @@ with
 
 transactions as (
     select transaction_id, user_id, currency, amount, ts, business_date, file_id, line_no
-    from balance_events
+    from int_ledger
     where user_id is not null and currency is not null
 ),
 

@@ -6,7 +6,7 @@ with
 
 transactions as (
     select transaction_id, user_id, currency, type, amount, ts, business_date, file_id, line_no
-    from balance_events
+    from int_ledger
     where amount < 0
 ),
 

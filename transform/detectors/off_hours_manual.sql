@@ -6,7 +6,7 @@ with
 
 postings as (
     select transaction_id, user_id, currency, source, action, amount, ts, ts_ms, business_date, file_id, line_no
-    from balance_events
+    from int_ledger
     where source in :manual_sources and (action is null or action not in :automated_actions)
 ),
 

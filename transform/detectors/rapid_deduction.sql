@@ -5,7 +5,7 @@ with
 
 debits as (
     select transaction_id, user_id, currency, amount, ts, ts_ms, business_date, file_id, line_no
-    from balance_events
+    from int_ledger
     where type = 'DEBIT' and amount > 0 and user_id is not null
 ),
 

@@ -8,7 +8,7 @@ with
 
 transactions as (
     select transaction_id, user_id, currency, schema, action, amount, ts, business_date, file_id, line_no
-    from balance_events
+    from int_ledger
 ),
 
 checks as (

@@ -12,7 +12,7 @@ with
 transactions as (
     select transaction_id, user_id, currency, type, source, amount, vat, old_balance, new_balance, ts,
            business_date, is_calc_mismatch, file_id, line_no
-    from balance_events
+    from int_ledger
     where amount is not null and vat is not null
 ),
 
