@@ -1,0 +1,307 @@
+"""A hand-written ledger with a known answer for every rule and every detector.
+
+Each user below isolates one rule: one case that must fire and, next to it,
+one that must not. Business time is +03:00 (2024-03-03 is a Sunday; a
+nightly batch at 21:01Z falls on the next business day). The answers were
+worked out by hand from log-format.md §8 and docs/transforms.md, not copied
+from a run.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.transform_ledger import LedgerDB, uid
+from transform.invariants import check
+
+A, B, C, D, E, F, G, G2, H, H2 = (uid(n) for n in range(1, 11))
+I, I2, J, K, L, M, N, O, P, R = (uid(n) for n in range(11, 21))
+TEST_USER = "random-uuid"
+
+
+def night(day: int, second: int = 0) -> str:
+    return f"2024-03-{day:02d}T21:01:{second:02d}.000Z"
+
+
+def morning(day: int) -> str:
+    return f"2024-03-{day:02d}T07:00:00.000Z"  # 10:00 business time
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory):
+    db = LedgerDB(f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}")
+    # A: consistent, with VAT on a payment and float residue within the tolerance -> nothing at all
+    db.tx("A1", A, morning(4), "CREDIT", "110", "10", "0", "100", source="PAYMENT", action="RENEW_SUBSCRIPTION")
+    db.tx("A2", A, night(4), "DEBIT", "8", "0", "100", "92")
+    db.tx("A3", A, night(5), "DEBIT", "8", "0", "92", "84.0005")  # 0.0005 off: inside 0.001
+    db.tx("A4", A, night(6), "DEBIT", "8", "0", "84.0005", "76.0005")
+    # B: VAT applied but logged as 0 (§8.5): calculation mismatch, resolved by the next transaction
+    db.tx("B1", B, morning(4), "CREDIT", "106.15", "9.65", "0", "96.5", source="PAYMENT", action="RENEW_SUBSCRIPTION")
+    db.tx("B2", B, night(5), "DEBIT", "8", "0", "96.5", "89.227")
+    db.tx("B3", B, night(6), "DEBIT", "8", "0", "89.227", "81.227")
+    # C: the balance moved by +5 between two transactions: a continuity break
+    db.tx("C1", C, night(4), "DEBIT", "8", "0", "50", "42")
+    db.tx("C2", C, night(5), "DEBIT", "8", "0", "47", "39")
+    db.tx("C3", C, night(6), "DEBIT", "8", "0", "39", "31")
+    # D: wallet differs and the Lambda said so; still the latest state -> open
+    db.tx("D1", D, night(4), "DEBIT", "8", "0", "30", "22", payment="25")
+    db.not_in_sync("D1", D, "2024-03-04T21:01:00.500Z", "22", "25")
+    # E: the same, then back in sync -> resolved
+    db.tx("E1", E, night(4), "DEBIT", "8", "0", "30", "22", payment="25")
+    db.not_in_sync("E1", E, "2024-03-04T21:01:00.500Z", "22", "25")
+    db.tx("E2", E, night(5), "DEBIT", "8", "0", "22", "14")
+    # F: into overdraft on every count
+    db.tx("F0", F, night(3), "DEBIT", "5", "0", "10", "5")
+    db.tx("F1", F, night(4), "DEBIT", "10", "0", "5", "-5", payment="-5")
+    # G: nine debits of 8, then one of 80 -> a spike; G2 varies within 2x its median -> none
+    balance = 1000
+    for day in range(1, 10):
+        db.tx(f"G{day}", G, night(day), "DEBIT", "8", "0", str(balance), str(balance - 8))
+        balance -= 8
+    db.tx("G10", G, night(10), "DEBIT", "80", "0", str(balance), str(balance - 80))
+    balance = 1000
+    for day, amount in enumerate((8, 9, 10, 8, 9, 10, 8, 9, 10, 12), start=1):
+        db.tx(f"G2_{day}", G2, night(day), "DEBIT", str(amount), "0", str(balance), str(balance - amount))
+        balance -= amount
+    # H: three wallet mismatches within 7 days -> frequent; H2 has two -> not
+    for n, day in enumerate((4, 5, 6), start=1):
+        db.tx(f"H{n}", H, night(day), "DEBIT", "1", "0", str(100 - n + 1), str(100 - n), payment="7")
+    for n, day in enumerate((4, 5), start=1):
+        db.tx(f"H2_{n}", H2, night(day), "DEBIT", "1", "0", str(100 - n + 1), str(100 - n), payment="7")
+    # I: SAR payment with the wrong VAT (10 instead of 115*0.15/1.15 = 15); I2 right
+    db.tx("I1", I, morning(4), "CREDIT", "115", "10", "0", "105", currency="SAR", source="PAYMENT", action="ADD_FOOD")
+    db.tx("I2", I2, morning(4), "CREDIT", "115", "15", "0", "100", currency="SAR", source="PAYMENT", action="ADD_FOOD")
+    # J: a typo, an unknown action, a missing action, a known one
+    db.tx("J1", J, morning(4), "DEBIT", "1", "0", "100", "99", action="INVAILID_ENTRY")
+    db.tx("J2", J, morning(5), "DEBIT", "1", "0", "99", "98", action="FOO_BAR_BAZ_QUX")
+    db.tx("J3", J, morning(6), "DEBIT", "1", "0", "98", "97", action=None)
+    db.tx("J4", J, morning(7), "DEBIT", "1", "0", "97", "96", action="DOUBLE_ENTRY")
+    # K: one id seen again identically, one with other values
+    db.tx("K1", K, night(4), "DEBIT", "8", "0", "100", "92")
+    db.tx("K2", K, night(5), "DEBIT", "8", "0", "92", "84")
+    db.conflict("K1", night(4), "duplicate")
+    db.conflict("K2", night(5), "conflict")
+    # L: the same 8 deducted twice within 30 s -> rapid; the next day again -> not
+    db.tx("L1", L, night(4, 0), "DEBIT", "8", "0", "100", "92")
+    db.tx("L2", L, night(4, 30), "DEBIT", "8", "0", "92", "84")
+    db.tx("L3", L, night(5), "DEBIT", "8", "0", "84", "76")
+    # M: 400 ms apart -> burst; 1.5 s apart -> not
+    db.tx("M1", M, "2024-03-04T07:00:00.000Z", "DEBIT", "5", "0", "100", "95")
+    db.tx("M2", M, "2024-03-04T07:00:00.400Z", "DEBIT", "6", "0", "95", "89")
+    db.tx("M3", M, "2024-03-04T07:00:01.900Z", "DEBIT", "7", "0", "89", "82")
+    # N: manual additions on Sunday 23:00 (fires), Monday 10:00 (not), Friday 10:00 (weekend: fires);
+    #    the automated nightly deduction at 00:01 Saturday (not)
+    db.tx("N1", N, "2024-03-03T20:00:00.000Z", "CREDIT", "5", "0", "0", "5", source="MANUAL_ADDITION", action="COMPENSATION")
+    db.tx("N2", N, morning(4), "CREDIT", "5", "0", "5", "10", source="MANUAL_ADDITION", action="COMPENSATION")
+    db.tx("N3", N, morning(8), "CREDIT", "5", "0", "10", "15", source="MANUAL_ADDITION", action="COMPENSATION")
+    db.tx("N4", N, night(8), "DEBIT", "5", "0", "15", "10")
+    # O: float noise flagged by ingest (fires) and a clean row (not)
+    db.tx("O1", O, night(4), "DEBIT", "1.4", "0", "10.40000000000005", "9.00000000000005", float_noise=True)
+    db.tx("O2", O, night(5), "DEBIT", "1", "0", "9.00000000000005", "8.00000000000005")
+    # P: first BHD, then SAR
+    db.tx("P1", P, night(4), "DEBIT", "1", "0", "10", "9")
+    db.tx("P2", P, night(5), "DEBIT", "1", "0", "9", "8", currency="SAR")
+    # the sample's test account
+    db.tx("Q1", TEST_USER, morning(11), "CREDIT", "0", "0", "0", "0", source="MANUAL_ADDITION",
+          action="CUSTOMERS_CALO_EXPERIMENTS")
+    # R: a debit of -1.5 raises the balance (§8.4)
+    db.tx("R1", R, night(4), "DEBIT", "-1.5", "0", "76.5", "78")
+    # error days: one event per day for two weeks, an error on some days, twelve on 2024-03-12
+    for day in range(1, 15):
+        db.log(f"2024-03-{day:02d}T09:00:00.000Z", "start")
+    for day in (2, 5, 9):
+        db.log(f"2024-03-{day:02d}T09:30:00.000Z", "sync_error", level="ERROR")
+    for second in range(12):
+        db.log(f"2024-03-12T09:30:{second:02d}.000Z", "sync_error", level="ERROR")
+    db.result = db.build()
+    yield db
+    db.close()
+
+
+def fingerprints(db, detector: str) -> set[str]:
+    return {r[0] for r in db.query("SELECT fingerprint FROM anomalies WHERE detector = :d", d=detector)}
+
+
+def discrepancies(db, kind: str) -> dict[str, tuple]:
+    rows = db.query("SELECT transaction_id, status, difference, resolved_at, amount_at_stake FROM discrepancy_report "
+                    "WHERE kind = :k", k=kind)
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_build_reports_counts(ledger):
+    assert ledger.result["balance_events"] == 64
+    assert ledger.result["user_balances"] == 21
+    assert ledger.result["seconds"] >= 0
+
+
+def test_derived_columns_of_the_ledger_identity(ledger):
+    row = dict(zip(("net", "expected", "diff", "mismatch", "adjust"), ledger.query(
+        "SELECT net_change, expected_new_balance, calc_difference, is_calc_mismatch, suggested_adjustment "
+        "FROM balance_events WHERE transaction_id = 'B2'")[0]))
+    assert row == {"net": -7_273_000, "expected": 88_500_000, "diff": 727_000, "mismatch": 1, "adjust": -727_000}
+    # a CREDIT with VAT moves the balance by amount - vat; noise of 0.0005 stays inside the tolerance
+    assert ledger.query("SELECT expected_new_balance, is_calc_mismatch FROM balance_events "
+                        "WHERE transaction_id IN ('A1', 'A3') ORDER BY transaction_id") == [(100_000_000, 0),
+                                                                                          (84_000_000, 0)]
+    mismatches = {r[0] for r in ledger.query("SELECT transaction_id FROM balance_events WHERE is_calc_mismatch")}
+    assert mismatches == {"B2"}
+
+
+def test_suggested_adjustment_rounds_half_up_to_the_minor_unit(tmp_path):
+    db = LedgerDB(f"sqlite:///{tmp_path / 'r.db'}")
+    db.tx("X1", uid(90), night(4), "DEBIT", "1", "0", "10", "9.0035")  # off by +0.0035 BHD -> adjust -0.004
+    db.tx("X2", uid(91), night(4), "DEBIT", "1", "0", "10", "9.005", currency="SAR")  # +0.005 SAR -> -0.01
+    db.build()
+    assert db.query("SELECT transaction_id, suggested_adjustment FROM balance_events ORDER BY 1") == [
+        ("X1", -4000), ("X2", -10000)]
+    db.close()
+
+
+def test_continuity_and_overdraft_flags(ledger):
+    assert ledger.query("SELECT user_seq, prev_new_balance, is_continuity_break, continuity_gap FROM balance_events "
+                        "WHERE transaction_id = 'C2'") == [(2, 42_000_000, 1, 5_000_000)]
+    breaks = {r[0] for r in ledger.query("SELECT transaction_id FROM balance_events WHERE is_continuity_break")}
+    assert breaks == {"C2"}
+    assert ledger.query("SELECT overdraft_reason FROM balance_events WHERE transaction_id IN ('F0', 'F1') "
+                        "ORDER BY transaction_id") == [(None,), ("actual,expected,wallet,crossing",)]
+
+
+def test_discrepancies_of_each_kind(ledger):
+    assert discrepancies(ledger, "calculation") == {"B2": ("resolved", 727_000, night(6), 727_000)}
+    assert discrepancies(ledger, "continuity") == {"C2": ("resolved", 5_000_000, night(6), 5_000_000)}
+    assert discrepancies(ledger, "sync") == {"D1": ("open", -3_000_000, None, 3_000_000),
+                                             "E1": ("resolved", -3_000_000, night(5), 3_000_000)}
+    wallet = discrepancies(ledger, "wallet")
+    assert set(wallet) == {"D1", "E1", "H1", "H2", "H3", "H2_1", "H2_2"}
+    assert wallet["H3"][0] == "open" and wallet["H1"][0] == "open"  # H never gets back in sync
+
+
+def test_every_sync_error_is_tied_to_its_own_transaction(ledger):
+    assert ledger.query("SELECT transaction_id, event_id IS NOT NULL FROM discrepancy_report WHERE kind = 'sync' "
+                        "ORDER BY 1") == [("D1", 1), ("E1", 1)]
+
+
+def test_amount_spike(ledger):
+    assert fingerprints(ledger, "amount_spike") == {"amount_spike:G10"}
+
+
+def test_frequent_discrepancies(ledger):
+    assert fingerprints(ledger, "frequent_discrepancies") == {"frequent_discrepancies:H3"}
+
+
+def test_vat_mismatch(ledger):
+    assert fingerprints(ledger, "vat_mismatch") == {"vat_mismatch:I1", "vat_mismatch:B2"}
+    rules = dict(ledger.query("SELECT transaction_id, parameters FROM anomalies WHERE detector = 'vat_mismatch'"))
+    assert '"rule":"wrong_vat"' in rules["I1"] and '"rule":"vat_not_logged"' in rules["B2"]
+
+
+def test_unknown_action(ledger):
+    found = dict(ledger.query("SELECT transaction_id, severity FROM anomalies WHERE detector = 'unknown_action'"))
+    assert found == {"J1": "low", "J2": "medium", "J3": "high"}
+    explanation = ledger.query("SELECT explanation FROM anomalies WHERE transaction_id = 'J1' "
+                               "AND detector = 'unknown_action'")[0][0]
+    assert "misspelling of INVALID_ENTRY" in explanation
+
+
+def test_duplicate_transaction(ledger):
+    found = dict(ledger.query("SELECT transaction_id, severity FROM anomalies WHERE detector = 'duplicate_transaction'"))
+    assert found == {"K1": "low", "K2": "high"}
+
+
+def test_rapid_deduction(ledger):
+    assert fingerprints(ledger, "rapid_deduction") == {"rapid_deduction:L2"}
+
+
+def test_burst(ledger):
+    assert fingerprints(ledger, "burst") == {"burst:M2"}
+
+
+def test_off_hours_manual(ledger):
+    assert fingerprints(ledger, "off_hours_manual") == {"off_hours_manual:N1", "off_hours_manual:N3"}
+    texts = dict(ledger.query("SELECT transaction_id, explanation FROM anomalies WHERE detector = 'off_hours_manual'"))
+    assert "23:00 business time on a Sunday, outside business hours" in texts["N1"]
+    assert "on a Friday, a weekend day" in texts["N3"]
+
+
+def test_float_noise(ledger):
+    assert fingerprints(ledger, "float_noise") == {"float_noise:O1"}
+
+
+def test_multi_currency(ledger):
+    assert fingerprints(ledger, "multi_currency") == {f"multi_currency:{P}:SAR"}
+
+
+def test_test_user(ledger):
+    assert fingerprints(ledger, "test_user") == {f"test_user:{TEST_USER}"}
+
+
+def test_negative_amount(ledger):
+    assert fingerprints(ledger, "negative_amount") == {"negative_amount:R1"}
+
+
+def test_continuity_gap(ledger):
+    assert fingerprints(ledger, "continuity_gap") == {"continuity_gap:C2"}
+
+
+def test_error_day(ledger):
+    # errors: 12 on 2024-03-12 against a median of 0 fires; 1 on 2024-03-02 (below ERROR_DAY_MIN_COUNT) does not.
+    # discrepancies: the nightly batch of 2024-03-04T21:01Z (business day 03-05) holds 6 (D1 and E1 twice each,
+    # H1, H2_1) and fires; 2024-03-06 holds 4 (B2, C2, H2, H2_2) and does not.
+    assert fingerprints(ledger, "error_day") == {"error_day:errors:2024-03-12", "error_day:discrepancies:2024-03-05"}
+
+
+def test_the_consistent_user_has_no_findings(ledger):
+    assert ledger.query("SELECT COUNT(*) FROM anomalies WHERE user_id = :u", u=A) == [(0,)]
+    assert ledger.query("SELECT COUNT(*) FROM discrepancy_report WHERE user_id = :u", u=A) == [(0,)]
+
+
+def test_user_balances(ledger):
+    cols = ("balance", "payment_balance", "count_transactions", "total_debit", "total_credit", "total_vat",
+            "is_overdrawn", "overdrawn_since", "count_discrepancies", "count_open_discrepancies", "is_test_user")
+    row = lambda user: dict(zip(cols, ledger.query(f"SELECT {', '.join(cols)} FROM user_balances WHERE user_id = :u",
+                                                  u=user)[0]))
+    assert row(A) == {"balance": 76_000_500, "payment_balance": 76_000_500, "count_transactions": 4,
+                      "total_debit": 24_000_000, "total_credit": 110_000_000, "total_vat": 10_000_000,
+                      "is_overdrawn": 0, "overdrawn_since": None, "count_discrepancies": 0,
+                      "count_open_discrepancies": 0, "is_test_user": 0}
+    assert row(F)["is_overdrawn"] == 1 and row(F)["overdrawn_since"] == night(4)
+    assert (row(D)["count_discrepancies"], row(D)["count_open_discrepancies"]) == (2, 2)
+    assert (row(E)["count_discrepancies"], row(E)["count_open_discrepancies"]) == (2, 0)
+    assert row(TEST_USER)["is_test_user"] == 1
+    assert ledger.query("SELECT count_currencies, currency FROM user_balances WHERE user_id = :u", u=P) == [(2, "SAR")]
+
+
+def test_daily_flows_add_up_to_the_ledger(ledger):
+    by_flow = ledger.query("SELECT SUM(total_amount), SUM(total_vat), SUM(count_transactions) FROM daily_flows")
+    by_row = ledger.query("SELECT SUM(amount), SUM(vat), COUNT(*) FROM balance_events")
+    assert by_flow == by_row
+
+
+def test_daily_health_and_event_counts(ledger):
+    assert ledger.query("SELECT count_errors FROM daily_health WHERE business_date = '2024-03-12'") == [(12,)]
+    assert ledger.query("SELECT count_events FROM daily_event_counts WHERE business_date = '2024-03-12' "
+                        "AND kind = 'sync_error'") == [(12,)]
+
+
+def test_invariants_hold_on_the_fixture(ledger):
+    with ledger.engine.connect() as conn:
+        assert [str(f) for f in check(conn, 1000)] == []
+
+
+def test_invariants_catch_a_broken_row(ledger, tmp_path):
+    import sqlite3
+    copy = tmp_path / "broken.db"
+    with sqlite3.connect(ledger.url.removeprefix("sqlite:///")) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    from sqlalchemy import create_engine, text
+    engine = create_engine(f"sqlite:///{copy}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE balance_events SET is_calc_mismatch = 0 WHERE transaction_id = 'B2'"))
+        failures = {f.rule for f in check(conn, 1000)}
+    engine.dispose()
+    assert {"ledger_identity", "mismatch_flag"} <= failures
+
+
+def test_fingerprints_are_stable_across_rebuilds(ledger):
+    before = ledger.query("SELECT anomaly_id, fingerprint FROM anomalies ORDER BY anomaly_id")
+    ledger.build()
+    assert ledger.query("SELECT anomaly_id, fingerprint FROM anomalies ORDER BY anomaly_id") == before
