@@ -120,6 +120,10 @@ class SampleStats:
     users: int = 0
     seed: int = 0
     start: str = ""
+    # Not-in-sync ERRORs logged before this instant print the block's oldBalance as
+    # subscriptionBalance, later ones its newBalance: 2024-01-08T21:00:00.000Z when the
+    # range spans that change (§8.6), else the start (new meaning throughout).
+    nis_switch_at: str = ""
     streams: int = 0
     events: int = 0
     invocations: int = 0

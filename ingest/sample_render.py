@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -43,6 +44,9 @@ INVOKE_ERROR_JSON = json.dumps({
 
 # util.inspect escapes these control characters by name; others become \xNN.
 _NAMED_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# ULIDs are encoded ten bits (two characters) at a time: 13 pairs = 130 bits.
+_PAIRS = tuple(a + b for a in CROCKFORD for b in CROCKFORD)
 
 
 # --- values as Node prints them ----------------------------------------------------
@@ -56,9 +60,10 @@ def js_number(value: float | int | Decimal) -> str:
     x = float(value)
     if x == 0:
         return "0"  # also turns -0 into 0: balances never print as -0
-    if x.is_integer() and abs(x) < 1e21:
-        return str(int(x))
     text = repr(x)
+    if x.is_integer() and abs(x) < 1e21:
+        # Beyond 2**53 JS prints the shortest digits padded with zeros, not the exact binary value.
+        return str(int(x)) if abs(x) < 2 ** 53 else format(Decimal(text), "f")
     if "e" not in text:
         return text
     mantissa, exponent = text.split("e")
@@ -77,22 +82,28 @@ def inspect_string(text: str) -> str:
         quote = "`"
     else:
         quote = "'"
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == quote:
-            out.append("\\" + ch)
-        elif ch < " " or "\x7f" <= ch <= "\x9f":
-            out.append(_NAMED_ESCAPES.get(ch) or f"\\x{ord(ch):02X}")
-        else:
-            out.append(ch)
-    return quote + "".join(out) + quote
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if quote == "'" and "'" in text:
+        text = text.replace("'", "\\'")   # only when all three quote kinds occur
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: _NAMED_ESCAPES.get(m.group()) or f"\\x{ord(m.group()):02X}", text)
+    return quote + text + quote
 
 
 def compact_json(value) -> str:
-    """JSON.stringify without spacing; non-ASCII kept as is (as Node does)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """JSON.stringify without spacing; non-ASCII kept as is, integral floats without `.0` (as Node does)."""
+    return json.dumps(_jsify(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _jsify(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _jsify(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsify(v) for v in value]
+    return value
 
 
 # --- identifiers --------------------------------------------------------------------
@@ -108,11 +119,7 @@ def uuid_text(bits128: int, version: int = 4) -> str:
 def ulid_text(epoch_ms: int, random80: int) -> str:
     """A ULID: 48-bit millisecond time then 80 random bits, 26 Crockford base32 characters."""
     value = (epoch_ms << 80) | random80
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(CROCKFORD[digit])
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[(value >> shift) & 0x3FF] for shift in range(120, -1, -10)])
 
 
 # --- timestamps -----------------------------------------------------------------------
