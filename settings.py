@@ -43,40 +43,6 @@ SETTINGS: tuple[Setting, ...] = (
     # Transforms and anomaly detectors (transform/; each rule is explained in docs/transforms.md)
     Setting("VAT_TOLERANCE_UNITS", "0.5",
             "largest |vat - amount*r/(1+r)| still accepted, in minor units of the currency (0.5 = correctly rounded)"),
-    Setting("AMOUNT_SPIKE_THRESHOLD", "3.5",
-            "robust z-score (0.6745*(amount-median)/MAD) above which an amount is a spike for its user and type"),
-    Setting("AMOUNT_SPIKE_MIN_SAMPLES", "8", "fewest transactions of a user and type before spikes are looked for"),
-    Setting("AMOUNT_SPIKE_MIN_RATIO", "2", "a spike must also be at least this many times the user's median amount"),
-    Setting("FREQUENT_DISCREPANCY_COUNT", "3",
-            "discrepant transactions of one user within FREQUENT_DISCREPANCY_DAYS that make a finding"),
-    Setting("FREQUENT_DISCREPANCY_DAYS", "7", "length in days of the window of FREQUENT_DISCREPANCY_COUNT"),
-    Setting("KNOWN_ACTIONS", "ADD,ADD_DELIVERY_ADDONS,ADD_FOOD,AUTO_RENEW_SUBSCRIPTION,CALO_TEAM_PERKS,"
-            "CASH_OR_BENEFIT_PAYMENT,CHANGE_PLAN,COMPENSATION,CREATE_SUBSCRIPTION_WEB,CREDIT_TRANSFER,"
-            "CUSTOMERS_CALO_EXPERIMENTS,CUSTOMERS_INFLUENCERS,CX_GIFT,DELIVERY_CANCELLATION,DELIVERY_DEDUCTION,"
-            "DOUBLE_ENTRY,EXPIRED_CREDITS,FIXING_BALANCE,FOOD_POISONING,FOREIGN_OBJECT,INVALID_ENTRY,"
-            "LEAVING_THE_COUNTRY,MANUAL_DISCOUNT,MARKETING_GIFT_AND_EXPERIMENTS,MEDICAL_CONDITION,OTHER,"
-            "PARTIAL_REFUND,PAY_PENDING_AMOUNT,PURCHASE_ADDON_SUBSCRIPTION,REFERRAL_REDEEM_DAYS,"
-            "REFERRAL_REDEEM_DISCOUNT,REFUNDED_MANUALLY,REMOVE,REMOVING_DISCOUNT_CODE_CREDITS,REMOVING_GIFTS,"
-            "RENEW_SUBSCRIPTION,REPLACE_FOOD,TRANSFERRED_CREDITS",
-            "correctly spelt transaction actions, separated by commas; any other action is flagged"),
-    Setting("ACTION_TYPO_DISTANCE", "2",
-            "largest edit distance at which an unknown action is reported as a typo of a known one"),
-    Setting("RAPID_DEDUCTION_SECONDS", "300",
-            "a debit of the same user and amount within this many seconds of the previous one is flagged"),
-    Setting("BURST_MS", "1000", "transactions of one user closer together than this many milliseconds are a burst"),
-    Setting("BUSINESS_HOURS", "08:00-18:00", "business-time working hours, HH:MM-HH:MM, for manual postings"),
-    Setting("BUSINESS_WEEKEND", "fri,sat", "weekend days (mon…sun) separated by commas; GCC: fri,sat"),
-    Setting("MANUAL_SOURCES", "MANUAL_ADDITION,MANUAL_DEDUCTION", "transaction sources that are postings by hand"),
-    Setting("AUTOMATED_ACTIONS", "DELIVERY_DEDUCTION",
-            "actions of a manual source that a scheduled job posts (not checked against business hours)"),
-    Setting("TEST_USER_IDS", "random-uuid",
-            "user ids of test accounts, separated by commas (any id not shaped like a UUID counts too)"),
-    Setting("ERROR_DAY_THRESHOLD", "3.5",
-            "robust z-score of a day's error or discrepancy count above which the day is flagged"),
-    Setting("ERROR_DAY_MIN_COUNT", "5", "a flagged day must also have at least this many errors or discrepancies"),
-    # Transforms and anomaly detectors (transform/; each rule is explained in docs/transforms.md)
-    Setting("VAT_TOLERANCE_UNITS", "0.5",
-            "largest |vat - amount*r/(1+r)| still accepted, in minor units of the currency (0.5 = correctly rounded)"),
     Setting("VAT_SOURCES", "PAYMENT,REFUND", "transaction sources whose amount always includes VAT"),
     Setting("AMOUNT_SPIKE_THRESHOLD", "3.5",
             "robust z-score (0.6745*(amount-median)/MAD) above which an amount is a spike for its user and type"),
