@@ -39,6 +39,7 @@ SQL_DETECTORS = ("frequent_discrepancies", "vat_mismatch", "unknown_action", "du
                  "rapid_deduction", "burst", "off_hours_manual", "float_noise", "multi_currency", "test_user",
                  "negative_amount", "continuity_gap")
 PYTHON_DETECTORS = (robust.amount_spikes, robust.error_days)
+SQLITE_CACHE_KB = 64 * 1024
 INTERMEDIATE_TABLES = ("int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
@@ -162,7 +163,9 @@ def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float
     started = time.perf_counter()
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+            # sorts for the window functions spill to temporary files beyond this page cache, which keeps
+            # a build of millions of rows within a few hundred MB
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
         for step in steps():
             t0 = time.perf_counter()
             _run_step(conn, step, params, bind)

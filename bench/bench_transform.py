@@ -1,0 +1,95 @@
+"""Transform benchmark: all transforms on the real export, ingest + transforms from scratch, and a large DB.
+
+    .venv/bin/python bench/bench_transform.py [--corpus DIR] [--sample-db sqlite:///…] [--repeat N]
+
+Cases (each a separate process, as engineers run them, on SQLite):
+  1. `ingest.py` on the real export into a fresh database, transforms included (budget 2 s wall);
+  2. `python -m transform` alone on that database, best of N (share budget 0.4 s);
+  3. with --sample-db, `python -m transform` on an already ingested large database, such as the ~100×
+     sample: `python ingest.py /tmp/sample100 --database-url sqlite:////tmp/s100.db --no-transform`
+     (budget 60 s wall, 300 MB peak memory of the process tree).
+Besides wall time and peak memory, the per-step times printed by the in-process run of case 2 show
+where the time goes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import measure  # noqa: E402
+
+BUDGETS = {"ingest + transforms, real export": (2.0, None), "transforms alone, real export": (0.4, None),
+           "transforms alone, sample db": (60.0, 300.0)}
+
+
+def transform(url: str) -> dict:
+    result = measure([sys.executable, "-m", "transform", "--database-url", url, "--json", "--env-file", os.devnull],
+                     cwd=str(ROOT))
+    if result["returncode"] != 0:
+        raise SystemExit(f"transform failed: {result['stderr']}")
+    result["inside_seconds"] = json.loads(result.pop("stdout"))["seconds"]
+    result.pop("stderr"), result.pop("returncode")
+    return result
+
+
+def steps(url: str) -> list[tuple[str, float, float]]:
+    """Per-step wall and CPU seconds of one in-process build."""
+    import settings as settings_mod
+    from db.engine import make_engine
+    from transform.runner import build_all
+    engine = make_engine(url)
+    out, last = [], [time.process_time()]
+
+    def on_step(step, wall):
+        now = time.process_time()
+        out.append((step.name, round(wall, 3), round(now - last[0], 3)))
+        last[0] = now
+    build_all(engine, settings_mod.load(env_file=os.devnull, DATABASE_URL=url), on_step=on_step)
+    engine.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=str(ROOT.parent / "shared/corpus/balance-sync-logs"))
+    parser.add_argument("--sample-db", help="SQLAlchemy URL of an ingested large database (it is rebuilt in place)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for n in range(args.repeat):
+            db = Path(tmp) / f"corpus{n}.db"
+            run = measure([sys.executable, str(ROOT / "ingest.py"), args.corpus, "--database-url", f"sqlite:///{db}",
+                           "-q", "--env-file", os.devnull], cwd=str(ROOT))
+            if run["returncode"] not in (0, 3):
+                raise SystemExit(f"ingest failed: {run['stderr']}")
+            runs.append({k: run[k] for k in ("seconds", "peak_mb")})
+        results["ingest + transforms, real export"] = min(runs, key=lambda r: r["seconds"])
+        url = f"sqlite:///{Path(tmp) / 'corpus0.db'}"
+        results["transforms alone, real export"] = min((transform(url) for _ in range(args.repeat)),
+                                                       key=lambda r: r["seconds"])
+        per_step = steps(url)
+    if args.sample_db:
+        results["transforms alone, sample db"] = transform(args.sample_db)
+    print(f"{'case':<36} {'wall s':>8} {'in-process s':>12} {'peak MB':>8}  budget")
+    for name, r in results.items():
+        wall_budget, mem_budget = BUDGETS[name]
+        verdict = "ok" if r["seconds"] <= wall_budget and (mem_budget is None or r["peak_mb"] <= mem_budget) else "OVER"
+        budget = f"{wall_budget} s" + (f", {mem_budget} MB" if mem_budget else "")
+        print(f"{name:<36} {r['seconds']:>8} {r.get('inside_seconds', ''):>12} {r['peak_mb']:>8}  {budget} {verdict}")
+    print("\nper step on the real export (wall s, cpu s):")
+    for name, wall, cpu in per_step:
+        print(f"  {name:<36} {wall:>7} {cpu:>7}")
+
+
+if __name__ == "__main__":
+    main()
