@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from decimal import Decimal
 
 from ingest.sample_model import Tx
 from ingest.sample_render import compact_json, uuid_text
@@ -119,7 +120,7 @@ def _renew(tx, rng, day, base):
                 "dietType": rng.choice(("balanced", "chef-picks", "weight-loss")),
                 "renewalDate": (day + timedelta(days=1)).isoformat(),
                 "type": "autoRenew" if tx.action == "AUTO_RENEW_SUBSCRIPTION" else "userRenew",
-                "frequency": "monthly", "subscriptionCost": float(tx.amount) - float(tx.vat),
+                "frequency": "monthly", "subscriptionCost": float(Decimal(tx.amount) - Decimal(tx.vat)),
                 "tier": "personalized", "version2": True, "addonCosts": {},
                 "nextPlan": compact_json(_plan(rng, days)), "addonSubscription": []})
     return out
