@@ -84,6 +84,10 @@ def print_summary(summary: Summary) -> None:
     if summary.transform:
         out.append("  derived tables rebuilt: " + ", ".join(f"{k} {v}" for k, v in summary.transform.items()
                                                          if isinstance(v, int)))
+    alerts = summary.alerts or {}
+    if alerts.get("status") not in (None, "off"):
+        sent = {name: r.get("sent", 0) for name, r in alerts.get("channels", {}).items()}
+        out.append(f"  alerts:       {alerts['status']}, sent {sent}" + (f" ({alerts['error']})" if alerts.get("error") else ""))
     print("\n".join(out))
 
 

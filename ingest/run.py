@@ -60,6 +60,7 @@ class Summary:
     seconds: float = 0.0
     problems: list = dataclasses.field(default_factory=list)  # [{"path", "problem"}]
     transform: dict | None = None
+    alerts: dict | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,6 +90,7 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
                             workers if workers is not None else default_workers())
             if transform:
                 summary.transform = _run_transforms(engine, settings)
+                summary.alerts = _send_alerts(engine, settings)
             _finish(summary)
             summary.seconds = round(time.perf_counter() - started, 3)
             _close_run(engine, summary)
@@ -175,12 +177,15 @@ def _count(summary: Summary, source, rows) -> None:
                                  "problem": f"{rows.replaced_chars} bytes were not UTF-8 and were replaced"})
 
 
-def _run_transforms(engine, settings: Settings) -> dict | None:
-    try:
-        from transform import build_all
-    except ImportError:  # transforms not installed in this checkout
-        return None
+def _run_transforms(engine, settings: Settings) -> dict:
+    from transform import build_all  # imported late: `ingest.py --no-transform` does not need it
     return build_all(engine, settings)
+
+
+def _send_alerts(engine, settings: Settings) -> dict:
+    """New findings to Slack / email when configured; never raises (a failed send is retried next run)."""
+    from alerts import send_new
+    return send_new(engine, settings)
 
 
 def _finish(summary: Summary) -> None:
