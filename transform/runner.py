@@ -68,6 +68,8 @@ class Step:
     def describe(self) -> str:
         if self.sql_file:
             return f"{self.name}: {self.kind} {self.table} from transform/{self.sql_file}"
+        if self.func is None:
+            return f"{self.name}: create {self.table} empty (the detectors below append to it)"
         return f"{self.name}: {self.kind} {self.table} by {self.func.__module__}.{self.func.__name__}"
 
 
@@ -187,7 +189,7 @@ def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:
         if step.kind in ("seed", "rebuild", "rebuild-empty"):
             yield f"DROP TABLE IF EXISTS {step.table};  -- then CREATE TABLE {step.table} as in transform/tables.py"
         if step.func is not None:
-            doc = (step.func.__doc__ or "").strip().splitlines()[0]
+            doc = ((step.func.__doc__ or "").strip().splitlines() or [step.describe()])[0]
             yield f"-- (python) {doc}"
         for stmt in stmts:
             yield stmt.sql + ";"

@@ -26,6 +26,7 @@ DAY = timedelta(days=1)
 
 
 def currencies(conn: Connection, params: Params) -> list[dict]:
+    """Minor unit, VAT rate (an exact fraction) and VAT tolerance per currency."""
     seen = {r[0] for r in conn.execute(text("SELECT DISTINCT currency FROM balance_events "
                                             "WHERE currency IS NOT NULL"))}
     rows = []
@@ -45,6 +46,7 @@ def _offset_ms(tz, at: datetime) -> int:
 
 
 def tz_offsets(conn: Connection, params: Params) -> list[dict]:
+    """The offset of BUSINESS_TZ from UTC over the period of the data (one row unless the zone has DST)."""
     tz = _parse_tz(params.business_tz)
     if isinstance(tz, timezone):
         return [{"valid_from_ms": MIN_MS, "valid_to_ms": MAX_MS, "offset_ms": _offset_ms(tz, datetime.now(timezone.utc))}]
@@ -95,6 +97,7 @@ def check_action(action: str, known: tuple[str, ...], max_distance: int) -> dict
 
 
 def action_checks(conn: Connection, params: Params) -> list[dict]:
+    """Every action seen, classified known / typo / unknown / invalid against KNOWN_ACTIONS."""
     seen = [r[0] for r in conn.execute(text("SELECT DISTINCT action FROM balance_events WHERE action IS NOT NULL"))]
     return [check_action(a, params.known_actions, params.typo_distance) for a in sorted(seen)]
 
