@@ -1,0 +1,60 @@
+"""Who may see the dashboard: loopback only, unless HTTP basic auth users are configured.
+
+DASH_AUTH_USERS holds `user:password` pairs separated by commas (from the
+environment or .env, never a command-line flag: flags show in `ps`). When it
+is set, every request (pages, callbacks, assets) needs one of those users.
+Serving on a non-loopback interface without it is refused.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from flask import Flask, Response, request
+
+REALM = "balance-logs"
+
+
+class ExposureError(ValueError):
+    """The dashboard would be reachable from other machines without authentication."""
+
+
+def parse_users(text: str | None) -> dict[str, str]:
+    """'alice:pw1,bob:pw2' -> {'alice': 'pw1', 'bob': 'pw2'}; a pair without ':' or a user is ignored."""
+    users = {}
+    for pair in (text or "").split(","):
+        name, sep, password = pair.strip().partition(":")
+        if sep and name.strip() and password:
+            users[name.strip()] = password
+    return users
+
+
+def is_loopback(host: str) -> bool:
+    host = (host or "").strip().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything: treat it as exposed
+
+
+def check_exposure(host: str, users: dict[str, str]) -> None:
+    if not is_loopback(host) and not users:
+        raise ExposureError(f"refusing to serve on {host} without HTTP basic auth: set DASH_AUTH_USERS=user:password "
+                            "in the environment (or .env), or serve on 127.0.0.1")
+
+
+def protect(server: Flask, users: dict[str, str]) -> None:
+    """Require basic auth on every request of `server` (compared in constant time)."""
+    expected = {name.encode(): password.encode() for name, password in users.items()}
+
+    @server.before_request
+    def require_basic_auth():
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.username is not None:
+            password = expected.get(auth.username.encode())
+            given = (auth.password or "").encode()
+            if password is not None and hmac.compare_digest(password, given):
+                return None
+        return Response("Authentication required.\n", 401, {"WWW-Authenticate": f'Basic realm="{REALM}"'})

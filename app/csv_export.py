@@ -1,0 +1,64 @@
+"""CSV that is safe to open in a spreadsheet, and file names that say what the file holds.
+
+A cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is read as
+a formula by Excel, LibreOffice and Google Sheets (CSV injection), so such text
+gets a leading apostrophe. Plain numbers (our formatted amounts, which may be
+negative) are left as they are so they stay numbers. reports/ reuses these.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")  # \n too: some importers strip it, then see '='
+PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+SAFE_NAME = re.compile(r"[^A-Za-z0-9.-]+")
+
+
+def safe_cell(value) -> str:
+    """The text to write for one cell: formulas neutralised, None as empty, numbers unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence], out=None) -> str | None:
+    """Write a header and rows through safe_cell; returns the text when no file object is given."""
+    buffer = out if out is not None else io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+    return buffer.getvalue() if out is None else None
+
+
+def file_name_part(text) -> str:
+    """A piece of a file name: letters, digits, dots and dashes only, at most 40 characters."""
+    return SAFE_NAME.sub("-", str(text)).strip("-.")[:40] or "x"
+
+
+def export_file_name(what: str, parts: Sequence[tuple[str, object]], ext: str = "csv") -> str:
+    """e.g. discrepancies_kind-sync_status-open_BHD_2024-01-01_to_2024-01-31.csv.
+
+    `parts` are (label, value) pairs; a None value is written as "all-<label>s" so the
+    name also says what was *not* filtered.
+    """
+    pieces = [file_name_part(what)]
+    for label, value in parts:
+        pieces.append(f"{label}-{file_name_part(value)}" if value not in (None, "") else f"all-{label}s")
+    return "_".join(pieces) + "." + ext

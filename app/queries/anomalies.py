@@ -1,0 +1,77 @@
+"""Anomaly findings from `anomalies`: counts by detector and severity, per day, and the findings themselves."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from app.queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, one_of, standard
+from app.queries.paging import Col, TableQuery, all_rows
+from db import schema as s
+
+files = s.ingested_files
+MAX_DETECTOR_NAME = 64
+
+
+def _where(filters: Filters, detector: str | None, severity: str | None) -> list:
+    a = anomalies_t.c
+    conds = standard(a, filters)
+    if isinstance(detector, str) and detector and len(detector) <= MAX_DETECTOR_NAME:
+        conds.append(a.detector == detector)  # bound: an unknown name simply matches nothing
+    if one_of(severity, SEVERITIES):
+        conds.append(a.severity == severity)
+    return conds
+
+
+def _select(filters: Filters, detector: str | None = None, severity: str | None = None):
+    a = anomalies_t.c
+    return (select(a.anomaly_id, a.detected_at, a.business_date, a.detector, a.severity, a.score, a.user_id,
+                   a.currency, a.transaction_id, a.amount, a.explanation, a.parameters, files.c.path.label("file"),
+                   a.line_no, a.fingerprint)
+            .select_from(anomalies_t.outerjoin(files, files.c.file_id == a.file_id))
+            .where(*_where(filters, detector, severity)))
+
+
+ANOMALIES = TableQuery(
+    name="anomalies",
+    build=_select,
+    params=("detector", "severity"),
+    columns=(Col("anomaly_id", "int"), Col("detected_at", "ts"), Col("business_date", "date"), Col("detector"),
+             Col("severity"), Col("score", "num"), Col("user_id"), Col("currency"), Col("transaction_id"),
+             Col("amount", "money"), Col("explanation"), Col("parameters"), Col("file"), Col("line_no", "int"),
+             Col("fingerprint")),
+    key=("anomaly_id",),
+    default_sort=(("detected_at", "desc"),),
+    needs=("anomalies", "ingested_files"),
+)
+
+
+def anomaly_findings(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
+                     severity: str | None = None, limit: int | None = None) -> list[dict]:
+    """Anomaly findings matching the filters, newest first, each with its explanation and provenance."""
+    return list(all_rows(engine, ANOMALIES, filters, limit=limit, detector=detector, severity=severity))
+
+
+def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
+                   severity: str | None = None) -> list[dict]:
+    """Per detector and severity: number of findings."""
+    a = anomalies_t.c
+    stmt = (select(a.detector, a.severity, func.count().label("count_anomalies"))
+            .where(*_where(filters, detector, severity)).group_by(a.detector, a.severity)
+            .order_by(a.detector, a.severity))
+    return [{**r, "count_anomalies": as_int(r["count_anomalies"])} for r in fetch(engine, stmt, ["anomalies"])]
+
+
+def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
+                      severity: str | None = None) -> list[dict]:
+    """Per business date and detector: number of findings."""
+    a = anomalies_t.c
+    stmt = (select(a.business_date, a.detector, func.count().label("count_anomalies"))
+            .where(*_where(filters, detector, severity)).group_by(a.business_date, a.detector)
+            .order_by(a.business_date))
+    return [{**r, "count_anomalies": as_int(r["count_anomalies"])} for r in fetch(engine, stmt, ["anomalies"])]
+
+
+def detectors(engine: Engine) -> list[str]:
+    a = anomalies_t.c
+    return sorted(d for d in (r["detector"] for r in fetch(engine, select(a.detector).distinct(),
+                                                          ["anomalies"])) if d)

@@ -1,0 +1,232 @@
+"""Tab 1, Transaction Trends: KPI cards, a user's balance history, credit vs debit, volume by source/action.
+
+URL parameters: `by` (day | week | month) and `uid` (the user whose balance is drawn; default: the
+busiest user matching the filters).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import Input, Output, callback_context, dcc, html
+from dash.exceptions import PreventUpdate
+from plotly.subplots import make_subplots
+
+from app import urlstate
+from app.context import AppContext
+from app.queries import (GRANULARITIES, MissingTables, balance_history, find_users, flow_series, flow_totals,
+                         user_discrepancies, volume_by_source_action)
+from app.ui import (COLORS, PALETTE, count, figure, graph, guarded, kpi, kpi_row, no_rows, param_id,
+                    register_sections, section, select, slot)
+
+NAME = "trends"
+PARAMS = ("by", "uid")
+TOP_COMBOS = 12  # source/action pairs drawn one by one; the rest are summed
+
+
+def layout(ctx: AppContext, params: dict) -> html.Div:
+    by = params.get("by") if params.get("by") in GRANULARITIES else "day"
+    return html.Div([
+        slot("trends-kpis", 110),
+        dbc.Row([
+            dbc.Col(section(
+                "Balance history", slot("trends-balance", 360),
+                subtitle="Balance after each transaction (UTC time); markers: discrepancies",
+                tools=html.Div([
+                    html.Label("User", className="form-label small text-muted mb-0"),
+                    dbc.Input(id=param_id(NAME, "uid"), value=params.get("uid", ""), list="trends-users", size="sm",
+                              debounce=True, placeholder="busiest user", style={"width": "300px"},
+                              maxLength=urlstate.MAX_VALUE),
+                    html.Datalist(id="trends-users"),
+                ], className="param")), lg=7),
+            dbc.Col(section("Volume by source and action", slot("trends-volume", 360),
+                            subtitle="Number of transactions per source and action; hover for amounts"), lg=5),
+        ], className="g-3"),
+        section("Credit vs debit", slot("trends-flows", 320),
+                subtitle="Gross amounts (VAT included) per business period, one chart per currency",
+                tools=select(param_id(NAME, "by"), [{"label": g.capitalize(), "value": g} for g in GRANULARITIES],
+                             by, label="Per")),
+    ])
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+def render_kpis(ctx: AppContext, search: str, pathname=None):
+    f = urlstate.filters(search)
+    totals = flow_totals(ctx.engine, f)
+    if not totals:
+        return no_rows("No transactions in this period.")
+    n = sum(t["count_transactions"] for t in totals)
+    credits = sum(t["count_credits"] for t in totals)
+    debits = sum(t["count_debits"] for t in totals)
+    cards = [kpi("Transactions", count(n), f"{count(credits)} credits · {count(debits)} debits")]
+    if len(totals) == 1:  # one currency: one card per figure
+        t = totals[0]
+        cur = t["currency"]
+        cards += [kpi(f"Credits {cur}", ctx.money(t["total_credit"], cur), "gross, VAT included"),
+                  kpi(f"Debits {cur}", ctx.money(t["total_debit"], cur), "gross, VAT included"),
+                  kpi(f"VAT {cur}", ctx.money(t["total_vat"], cur)),
+                  kpi(f"Net balance change {cur}", ctx.money(t["net_change"], cur), "credits − debits, net of VAT",
+                      tone="negative" if t["net_change"] < 0 else "positive")]
+        return kpi_row(cards)
+    for t in totals:  # several currencies: a card each, money never added across currencies
+        cur = t["currency"]
+        net = t["net_change"]
+        cards.append(kpi(f"{cur} net change", ctx.money(net, cur),
+                         f"credit {ctx.money(t['total_credit'], cur)} · debit {ctx.money(t['total_debit'], cur)} · "
+                         f"VAT {ctx.money(t['total_vat'], cur)}", tone="negative" if net < 0 else "positive"))
+    return kpi_row(cards)
+
+
+def render_flows(ctx: AppContext, search: str, pathname=None):
+    params = urlstate.parse(search)
+    f = urlstate.filters(params)
+    by = params.get("by") if params.get("by") in GRANULARITIES else "day"
+    rows = flow_series(ctx.engine, f, by)
+    if not rows:
+        return no_rows("No transactions in this period.")
+    per_currency: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        per_currency[r["currency"]].append(r)
+    names = sorted(per_currency)
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True,
+                        vertical_spacing=min(0.08, 0.3 / len(names)) if len(names) > 1 else 0,
+                        subplot_titles=[f"{c}" for c in names] if len(names) > 1 else None)
+    base = figure(max(300, 60 + 130 * len(names)))
+    fig.update_layout(base.layout)
+    fig.update_layout(barmode="group", bargap=0.15, hovermode="x unified")
+    for i, cur in enumerate(names, start=1):
+        for direction in ("CREDIT", "DEBIT"):
+            pts = [r for r in per_currency[cur] if r["type"] == direction]
+            if not pts:
+                continue
+            fig.add_trace(go.Bar(
+                x=[p["period"] for p in pts],
+                y=[ctx.plot_value(p["total_amount"]) for p in pts],  # float only to place the bar
+                name=direction.capitalize(), legendgroup=direction, showlegend=i == 1,
+                marker_color=COLORS[direction],
+                customdata=[[ctx.money(p["total_amount"], cur), count(p["count_transactions"]),
+                             ctx.money(p["total_vat"], cur)] for p in pts],
+                hovertemplate=(f"{direction.lower()} %{{customdata[0]}} {cur} · %{{customdata[1]}} tx · "
+                               "VAT %{customdata[2]}<extra></extra>")), row=i, col=1)
+        fig.update_yaxes(title_text=cur if len(names) == 1 else None, row=i, col=1)
+    fig.update_xaxes(type="date")
+    return graph(fig, "trends-flows-graph")
+
+
+def render_volume(ctx: AppContext, search: str, pathname=None):
+    f = urlstate.filters(search)
+    rows = volume_by_source_action(ctx.engine, f)
+    if not rows:
+        return no_rows("No transactions in this period.")
+    combos: dict[tuple, dict] = {}
+    for r in rows:  # counts add across currencies; amounts stay per currency in the hover text
+        c = combos.setdefault((r["source"], r["action"]), {"n": 0, "amounts": []})
+        c["n"] += r["count_transactions"]
+        c["amounts"].append(f"{ctx.money(r['total_amount'], r['currency'])} {r['currency']}")
+    ranked = sorted(combos.items(), key=lambda kv: -kv[1]["n"])
+    shown, rest = ranked[:TOP_COMBOS], ranked[TOP_COMBOS:]
+    sources = sorted({s for (s, _), _c in shown})
+    color = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(sources)}
+    labels = [f"{s} · {a}" for (s, a), _c in shown]
+    fig = figure(max(300, 26 * (len(shown) + bool(rest)) + 60), hovermode="closest",
+                 margin=dict(l=10, r=20, t=10, b=30), showlegend=False)
+    fig.add_trace(go.Bar(
+        y=labels + (["other combinations"] if rest else []),
+        x=[c["n"] for _k, c in shown] + ([sum(c["n"] for _k, c in rest)] if rest else []),
+        orientation="h", marker_color=[color[s] for (s, _a), _c in shown] + (["#adb5bd"] if rest else []),
+        customdata=["<br>".join(c["amounts"]) for _k, c in shown] + ([""] if rest else []),
+        texttemplate="%{x:,}", textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:,} transactions<br>%{customdata}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", automargin=True, tickfont=dict(size=11))
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    return graph(fig, "trends-volume-graph")
+
+
+def chosen_user(ctx: AppContext, params: dict) -> tuple[str | None, bool]:
+    """(user id, chosen explicitly?): the `uid` parameter, else the busiest user matching the filters."""
+    uid = (params.get("uid") or "").strip()
+    if uid:
+        return uid, True
+    f = urlstate.filters(params)
+    try:
+        found = find_users(ctx.engine, f.user, f.currency, limit=1)
+    except MissingTables:
+        return None, False
+    return (found[0]["user_id"], False) if found else (None, False)
+
+
+def render_balance(ctx: AppContext, search: str, pathname=None):
+    params = urlstate.parse(search)
+    f = urlstate.filters(params)
+    uid, explicit = chosen_user(ctx, params)
+    if not uid:
+        return no_rows("No user matches these filters: type a user id above.")
+    history = balance_history(ctx.engine, uid, f)
+    header = html.Div([
+        html.Span("Showing " if explicit else "Busiest user matching the filters: ", className="text-muted"),
+        dcc.Link(uid, href=urlstate.ledger_path(uid) + urlstate.global_search(search), className="user-ref"),
+        html.Span(" · ", className="text-muted"),
+        dcc.Link("open ledger →", href=urlstate.ledger_path(uid) + urlstate.global_search(search),
+                 id="trends-open-ledger"),
+    ], className="small mb-1")
+    if not history:
+        return html.Div([header, no_rows(f"No transactions of {uid} in this period.")])
+    return html.Div([header, graph(balance_figure(ctx, history, user_discrepancies(ctx.engine, uid, f)),
+                                   "trends-balance-graph")])
+
+
+def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dict], height: int = 340) -> go.Figure:
+    """Balance after each transaction per currency, a zero line, and discrepancy markers (shared with the ledger)."""
+    fig = figure(height, hovermode="closest")
+    per_currency: dict[str, list[dict]] = defaultdict(list)
+    for h in history:
+        per_currency[h["currency"]].append(h)
+    for i, (cur, pts) in enumerate(sorted(per_currency.items())):
+        fig.add_trace(go.Scatter(
+            x=[p["ts"] for p in pts], y=[ctx.plot_value(p["new_balance"]) for p in pts],
+            mode="lines+markers", line_shape="hv", name=f"balance {cur}", line=dict(color=PALETTE[i % len(PALETTE)]),
+            marker=dict(size=4),
+            customdata=[[ctx.money(p["new_balance"], cur), p["type"] or "", ctx.money(p["amount"], cur),
+                         p["transaction_id"], p["overdraft_reason"] or ""] for p in pts],
+            hovertemplate=(f"%{{x}}<br>balance <b>%{{customdata[0]}} {cur}</b><br>%{{customdata[1]}} "
+                           "%{customdata[2]} · %{customdata[3]}<br>%{customdata[4]}<extra></extra>")))
+    fig.add_hline(y=0, line=dict(color=COLORS["zero"], width=1, dash="dash"),
+                  annotation_text="0", annotation_position="left")
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for d in discrepancies:
+        if d.get("ts") and d.get("new_balance") is not None:
+            by_kind[d["kind"]].append(d)
+    symbols = {"sync": "x", "wallet": "diamond", "calculation": "triangle-up", "continuity": "square"}
+    for kind, pts in sorted(by_kind.items()):
+        fig.add_trace(go.Scatter(
+            x=[p["ts"] for p in pts], y=[ctx.plot_value(p["new_balance"]) for p in pts], mode="markers",
+            name=f"{kind} discrepancy", marker=dict(symbol=symbols.get(kind, "circle-open"), size=11, color="#c2452d",
+                                                     line=dict(width=1.5, color="#7a1f10")),
+            customdata=[[p["discrepancy_id"], p["status"], ctx.money(p["amount_at_stake"], p["currency"]),
+                         p["currency"] or "", (p["explanation"] or "")[:120]] for p in pts],
+            hovertemplate=(f"{kind} %{{customdata[0]}} (%{{customdata[1]}})<br>at stake %{{customdata[2]}} "
+                           "%{customdata[3]}<br>%{customdata[4]}<extra></extra>")))
+    fig.update_xaxes(type="date")
+    return fig
+
+
+def register(app, ctx: AppContext) -> None:
+    register_sections(app, ctx, {"trends-kpis": render_kpis, "trends-flows": render_flows,
+                                 "trends-volume": render_volume, "trends-balance": render_balance}, tab_params=PARAMS)
+
+    @app.callback(Output("trends-users", "children"), Input("url", "search"))
+    def user_options(search):
+        if not callback_context.triggered_prop_ids:
+            raise PreventUpdate  # see register_sections: the parameter callback's write follows
+        return guarded(ctx, user_datalist, search)
+
+
+def user_datalist(ctx: AppContext, search: str) -> list:
+    f = urlstate.filters(search)
+    try:
+        users = find_users(ctx.engine, f.user, f.currency, limit=30)
+    except MissingTables:
+        return []
+    return [html.Option(value=u["user_id"], label=f"{u['count_transactions']:,} transactions") for u in users]
