@@ -47,7 +47,6 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
           currency: str | None = None, columns: str | None = None, raw_csv: bool = False,
           pseudonymise: bool = False, max_rows: int | None = None) -> list[Path]:
     """Write the report(s) of `kind` into out_dir and return the files written, in order."""
-    from reports import daily, excel, html, raw, weekly
     from reports.context import Context
 
     if kind not in KINDS:
@@ -67,17 +66,22 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
                           "writable folder") from None
     ctx = Context(engine=engine, settings=settings, out_dir=out, filters=filters, pseudonymise=pseudonymise)
     written: list[Path] = []
-    for k in kinds:
+    for k in kinds:  # modules imported per kind: plotly and XlsxWriter only when needed
         if k == "html":
+            from reports import html
             written += html.write(ctx)
         elif k == "excel":
+            from reports import excel
             written += excel.write(ctx, columns, **({"max_rows": max_rows} if max_rows else {}))
         elif k == "daily-overdrafts":
+            from reports import daily
             written += daily.write(ctx, parse_date(date) if date else _latest_date(engine, filters))
         elif k == "weekly-reconciliation":
+            from reports import weekly
             monday, sunday = parse_week(week) if week else parse_week(_latest_date(engine, filters))
             written += weekly.write(ctx, monday, sunday)
     if raw_csv:
+        from reports import raw
         written += raw.write(ctx)
     for path in written:
         log.info("wrote %s", path)

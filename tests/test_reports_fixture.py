@@ -275,7 +275,7 @@ def report_db(request, tmp_path_factory) -> str:
     return build_fixture(request.getfixturevalue("pg_server").create_database())
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def report_settings(report_db):
     import os
 
@@ -285,7 +285,7 @@ def report_settings(report_db):
                              PSEUDONYMISE_KEY="fixture-key")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def report_engine(report_db):
     engine = make_engine(report_db, readonly=True)
     yield engine

@@ -1,0 +1,110 @@
+"""The CSV reports byte for byte on the fixture, formula neutralisation, and the weekly page's figures."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+import reports
+from reports.csvfile import safe_cell
+from reports.pseudonym import pseudonymise
+from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
+from test_reports_html import Page
+
+DAILY_HEADER = ("business_date,status,user_id,currency,balance,payment_balance,expected_balance,overdraft_amount,"
+                "overdraft_reason,overdrawn_since,count_overdraft_transactions,last_transaction_id,"
+                "last_transaction_at\r\n")
+
+DAILY_2024_01_10 = DAILY_HEADER + (
+    "2024-01-10,new,user-c,BHD,-3.000,-3.000,-3.000,3.000,actual,2024-01-09T21:01:00.100Z,1,T03,"
+    "2024-01-09T21:01:00.100Z\r\n"
+    "2024-01-10,new,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",SAR,-2.00,-2.00,-2.00,2.00,actual,"
+    "2024-01-10T08:00:00.000Z,1,T08,2024-01-10T08:00:00.000Z\r\n"
+    "2024-01-10,resolved,user-b,SAR,70.00,70.01,70.00,0.00,actual,,0,T06,2024-01-10T10:00:00.000Z\r\n")
+
+DAILY_2024_01_09 = DAILY_HEADER + (
+    "2024-01-09,ongoing,user-b,SAR,-30.00,-30.00,-30.00,30.00,actual,2024-01-07T21:01:00.200Z,1,T05,"
+    "2024-01-09T10:00:00.000Z\r\n")
+
+WEEKLY_2024_W02 = (
+    "week_from,week_to,currency,kind,count_opened,amount_opened,count_resolved,amount_resolved,count_still_open,"
+    "amount_still_open\r\n"
+    "2024-01-08,2024-01-14,BHD,calculation,1,0.727,0,0.000,1,0.727\r\n"
+    # D2 opened and resolved in the week, D5 opened and resolved at 00:30 on Monday the 15th (business time), D6
+    # opened the week before and resolved in this one
+    "2024-01-08,2024-01-14,SAR,sync,2,102.00,2,105.50,1,2.00\r\n"
+    "2024-01-08,2024-01-14,SAR,wallet,1,0.01,0,0.00,1,0.01\r\n")
+
+
+@pytest.fixture
+def build(report_engine, report_settings, tmp_path):
+    def run(kind, **opts):
+        return reports.build(kind, report_engine, report_settings, tmp_path, **opts)
+    return run
+
+
+def test_daily_overdrafts_exact_content(build):
+    [path] = build("daily-overdrafts", date="2024-01-10")
+    assert path.name == "overdrafts-2024-01-10.csv"
+    assert path.read_bytes().decode("utf-8") == DAILY_2024_01_10
+    [path] = build("daily-overdrafts", date="2024-01-09")
+    assert path.read_bytes().decode("utf-8") == DAILY_2024_01_09
+
+
+def test_daily_overdrafts_default_day_is_the_last_one_ingested(build):
+    [path] = build("daily-overdrafts")
+    assert path.name == "overdrafts-2024-01-15.csv"
+    rows = list(csv.reader(path.open(encoding="utf-8", newline="")))
+    assert [r[1:4] for r in rows[1:]] == [["ongoing", "user-c", "BHD"], ["ongoing", "'" + FORMULA_USER, "SAR"]]
+
+
+def test_weekly_reconciliation_csv_and_page(build):
+    csv_path, html_path = build("weekly-reconciliation", week="2024-W02")
+    assert (csv_path.name, html_path.name) == ("reconciliation-2024-W02.csv", "reconciliation-2024-W02.html")
+    assert csv_path.read_bytes().decode("utf-8") == WEEKLY_2024_W02
+    page = Page(html_path.read_text(encoding="utf-8"))
+    rows = page.tables["reconciliation"]
+    csv_rows = [ln.split(",") for ln in WEEKLY_2024_W02.splitlines()[1:]]
+    assert [[r["currency"], r["kind"], r["count_opened"], r["amount_opened"], r["count_resolved"],
+             r["amount_resolved"], r["count_still_open"], r["amount_still_open"]] for r in rows] == \
+        [c[2:] for c in csv_rows]
+    [again, _] = build("weekly-reconciliation", week="2024-01-10")  # any day of the week names it
+    assert again.read_bytes().decode("utf-8") == WEEKLY_2024_W02
+
+
+def test_raw_events_csv_for_auditors(build):
+    paths = build("daily-overdrafts", date="2024-01-10", raw_csv=True)
+    events = paths[-1]
+    assert events.name == "events.csv"
+    assert events.read_bytes().decode("utf-8") == (
+        "event_id,ts,business_date,kind,detail,level,request_id,message_id,transaction_id,user_id,parse_status,"
+        "file_id,line_no,text,payload\r\n"
+        "1,2024-01-07T21:01:00.200Z,2024-01-08,sync,,INFO,,,,user-b,ok,1,10,Start syncing the balance,"
+        "\"{\"\"userId\"\": \"\"user-b\"\"}\"\r\n"
+        "2,2024-01-10T08:00:00.000Z,2024-01-10,sync,,INFO,,,,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\","
+        "ok,1,20,\"Start syncing for =HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",\"{\"\"amount\"\": 12}\"\r\n"
+        "3,2024-01-10T08:00:00.050Z,2024-01-10,report,,,,,,,ok,1,30,REPORT RequestId: req-T08 Duration: 12.5 ms,\r\n")
+
+
+def test_pseudonymised_csvs(build):
+    [daily] = build("daily-overdrafts", date="2024-01-10", pseudonymise=True)
+    text = daily.read_text(encoding="utf-8")
+    assert "user-c" not in text and "HYPERLINK" not in text
+    assert f"2024-01-10,new,{pseudonymise('user-c', 'fixture-key')},BHD,-3.000" in text
+    events = build("daily-overdrafts", date="2024-01-10", raw_csv=True, pseudonymise=True)[-1]
+    raw = events.read_text(encoding="utf-8")
+    assert "HYPERLINK" not in raw and "user-b" not in raw  # also inside the text and payload columns
+
+
+@pytest.mark.parametrize("value, cell", [
+    ("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-cmd", "'-cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("user-a", "user-a"), ("", ""), (None, ""), (True, "true"), (12, "12"),
+])
+def test_safe_cell_neutralises_formulas_only(value, cell):
+    assert safe_cell(value) == cell
+
+
+def test_negative_amounts_stay_numbers(build):
+    [path] = build("daily-overdrafts", date="2024-01-10")
+    first = path.read_text(encoding="utf-8").splitlines()[1].split(",")
+    assert first[4] == "-3.000"  # a Decimal written as a number, never prefixed like text
