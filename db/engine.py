@@ -15,6 +15,8 @@ later ingest waited forever.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 import weakref
 from pathlib import Path
 
@@ -86,10 +88,28 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # Leave transaction control to SQLAlchemy's explicit begin/commit.
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode = WAL")
+    _ensure_wal(cur)
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.close()
+
+
+def _ensure_wal(cur) -> None:
+    """Switch to WAL once per database file (the mode is persistent).
+
+    Changing the journal mode needs the file to itself and SQLite answers 'database is locked' at
+    once, without using the busy timeout, when another process has it open: two commands started
+    together on a new database hit that. So: only switch when the mode isn't WAL yet, and retry."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def sqlite_file(engine: Engine) -> Path | None:
