@@ -30,19 +30,17 @@ def round_half_up(expr: str, unit: str) -> str:
 
 
 def money_text(expr: str, cur: str = "cur") -> str:
-    """Text of a micros amount rounded half-up to the currency's minor unit: 1234.5 BHD -> '1234.500'.
-
-    `cur` is the alias of a joined ref_currencies row (LEFT JOIN is fine: a missing
-    currency is shown with 2 decimals).
-    """
+    """Text of a micros amount rounded half-up (away from zero) to the currency's minor unit:
+    1234.5 BHD -> '1234.500'. `cur` is the alias of a joined ref_currencies row (LEFT JOIN is fine: a
+    missing currency is shown with 2 decimals). Exact integer arithmetic: m = (|x| + u/2) / u whole minor
+    units; the result is negative exactly when x <= -u/2."""
     unit = f"COALESCE({cur}.unit_micros, 10000)"
     pow10 = f"COALESCE({cur}.pow10, 100)"
-    rounded = round_half_up(expr, unit)
-    magnitude = f"ABS({rounded})"
+    units = f"((ABS({expr}) + {unit} / 2) / {unit})"
     return (f"(CASE WHEN ({expr}) IS NULL THEN 'n/a' ELSE "
-            f"(CASE WHEN {rounded} < 0 THEN '-' ELSE '' END) || CAST({magnitude} / {MICROS} AS TEXT) || "
-            f"(CASE WHEN {pow10} > 1 THEN '.' || SUBSTR(CAST({pow10} + ({magnitude} % {MICROS}) / {unit} AS TEXT), 2) "
-            f"ELSE '' END) END)")
+            f"(CASE WHEN ({expr}) <= -({unit} / 2) THEN '-' ELSE '' END) || CAST({units} / {pow10} AS TEXT) || "
+            f"(CASE WHEN {pow10} > 1 THEN '.' || SUBSTR(CAST({pow10} + {units} % {pow10} AS TEXT), 2) ELSE '' END) "
+            f"END)")
 
 
 def money_text_with_currency(expr: str, cur: str = "cur", currency: str = "currency") -> str:

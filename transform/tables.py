@@ -45,7 +45,7 @@ ref_action_checks = Table(
 
 int_ledger = Table(
     "int_ledger", metadata,
-    Column("transaction_id", String(40), primary_key=True),
+    Column("transaction_id", String(40), nullable=False),  # unique; indexed after the insert (faster)
     Column("user_id", String(64)), Column("currency", String(8)), Column("type", String(16)),
     Column("schema", String(8)), Column("source", String(40)), Column("action", String(64)),
     Column("amount", Money), Column("vat", Money), Column("old_balance", Money), Column("new_balance", Money),
@@ -196,6 +196,7 @@ daily_event_counts = Table(
 
 # Created after the rows are inserted (faster than maintaining them row by row): (name, columns, unique).
 INDEXES: dict[str, list[tuple[str, str, bool]]] = {
+    "int_ledger": [("ux_int_ledger_tx", "transaction_id", True)],
     "discrepancy_report": [("ix_discrepancy_report_user", "user_id", False),
                            ("ix_discrepancy_report_date", "business_date", False),
                            ("ix_discrepancy_report_tx", "transaction_id", False)],
