@@ -16,7 +16,7 @@ from decimal import Decimal
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")  # \n too: some importers strip it, then see '='
 PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-SAFE_NAME = re.compile(r"[^A-Za-z0-9.-]+")
+SAFE_NAME = re.compile(r"[^A-Za-z0-9]+")
 
 
 def safe_cell(value) -> str:
@@ -48,17 +48,10 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence], out=None) -> str 
 
 
 def file_name_part(text) -> str:
-    """A piece of a file name: letters, digits, dots and dashes only, at most 40 characters."""
-    return SAFE_NAME.sub("-", str(text)).strip("-.")[:40] or "x"
+    """A piece of a file name: letters, digits and single dashes, at most 40 characters (no dots, no slashes)."""
+    return SAFE_NAME.sub("-", str(text)).strip("-")[:40].strip("-") or "x"
 
 
-def export_file_name(what: str, parts: Sequence[tuple[str, object]], ext: str = "csv") -> str:
-    """e.g. discrepancies_kind-sync_status-open_BHD_2024-01-01_to_2024-01-31.csv.
-
-    `parts` are (label, value) pairs; a None value is written as "all-<label>s" so the
-    name also says what was *not* filtered.
-    """
-    pieces = [file_name_part(what)]
-    for label, value in parts:
-        pieces.append(f"{label}-{file_name_part(value)}" if value not in (None, "") else f"all-{label}s")
-    return "_".join(pieces) + "." + ext
+def export_file_name(what: str, pieces, ext: str = "csv") -> str:
+    """`discrepancies_sync_open_BHD_2024-01-01_to_2024-01-31.csv`: each piece made safe, joined by "_"."""
+    return "_".join(file_name_part(p) for p in (what, *pieces)) + "." + ext

@@ -84,11 +84,12 @@ def render_stake(ctx: AppContext, search: str, pathname=None):
 # --- export ----------------------------------------------------------------------------------------
 
 def export_name(filters: Filters, kind: str | None, status: str | None) -> str:
-    parts = [("kind", kind), ("status", status), ("currency", filters.currency),
-             ("from", filters.date_from_text), ("to", filters.date_to_text)]
+    """e.g. discrepancies_sync_open_BHD_2024-01-01_to_2024-01-31.csv; unfiltered parts say "all"."""
+    pieces = [kind or "all-kinds", status or "open-and-resolved", filters.currency or "all-currencies",
+              filters.date_from_text or "start", "to", filters.date_to_text or "end"]
     if filters.user:
-        parts.append(("user", filters.user))
-    return export_file_name("discrepancies", parts)
+        pieces.append("user-" + filters.user)
+    return export_file_name("discrepancies", pieces)
 
 
 def export_csv(ctx: AppContext, search: str, grid_request: dict | None = None) -> tuple[str, str, int]:

@@ -1,0 +1,203 @@
+"""Callback functions without a browser: each renders from a URL against the real export; the app object
+serves its pages and assets itself; exposure and auth are enforced."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import pytest
+from dash import dcc
+
+import settings as settings_mod
+from app import create_app, grid, queries as q, shell
+from app.context import AppContext
+from app.tabs import anomalies, health, ledger, overdrafts, reconciliation, trends
+from db.engine import make_engine
+from settings import ROOT
+
+
+@pytest.fixture(scope="module")
+def ctx(corpus_db):
+    settings = settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db)
+    return AppContext(settings, make_engine(corpus_db, readonly=True))
+
+
+def walk(component):
+    """Every component and string in a Dash tree."""
+    if isinstance(component, (list, tuple)):
+        for item in component:
+            yield from walk(item)
+        return
+    yield component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for child in children:
+            yield from walk(child)
+    elif children is not None:
+        yield from walk(children)
+
+
+def text(component) -> str:
+    return " ".join(str(c) for c in walk(component) if isinstance(c, (str, int, float)))
+
+
+def figures(component) -> list[go.Figure]:
+    return [c.figure for c in walk(component) if isinstance(c, dcc.Graph)]
+
+
+# --- every section renders with data -------------------------------------------------------------
+
+SECTIONS = [(trends, ("render_kpis", "render_flows", "render_volume", "render_balance")),
+            (overdrafts, ("render_summary", "render_timeline")), (reconciliation, ("render_stake",)),
+            (anomalies, ("render_timeline", "render_counts")),
+            (health, ("render_ingest", "render_skips", "render_errors", "render_cold", "render_duration",
+                      "render_memory"))]
+
+
+@pytest.mark.parametrize("module, names", SECTIONS, ids=[m.__name__.split(".")[-1] for m, _ in SECTIONS])
+def test_every_section_renders_with_data(ctx, module, names):
+    for name in names:
+        out = getattr(module, name)(ctx, "", "/" + module.NAME)
+        shown = text(out)
+        assert "Could not show" not in shown and "Nothing matches" not in shown, (name, shown[:200])
+        if name not in ("render_kpis", "render_summary", "render_stake", "render_ingest"):
+            assert figures(out) and figures(out)[0].data, name
+
+
+def test_kpis_follow_the_filters_and_never_add_currencies(ctx):
+    everything = text(trends.render_kpis(ctx, ""))
+    assert all(f"{cur} net change" in everything for cur in ("AED", "BHD", "KWD", "QAR", "SAR"))
+    bhd = text(trends.render_kpis(ctx, "?cur=BHD&from=2024-01-01&to=2024-01-31"))
+    sar = text(trends.render_kpis(ctx, "?cur=SAR&from=2024-01-01&to=2024-01-31"))
+    assert "Credits BHD" in bhd and "SAR" not in bhd and "Credits SAR" in sar and bhd != sar
+    totals = q.flow_totals(ctx.engine, q.Filters.clean("2024-01-01", "2024-01-31", "BHD"))[0]
+    assert ctx.money(totals["total_credit"], "BHD") in bhd
+    assert re.search(r"\d\.\d{3}\b", bhd) and not re.search(r"\d\.\d{3}\b", sar)  # BHD 3 decimals, SAR 2
+
+
+def test_balance_history_marks_discrepancies_and_the_zero_line(ctx):
+    d = q.discrepancies(ctx.engine, limit=1)[0]
+    out = trends.render_balance(ctx, f"?uid={d['user_id']}")
+    fig = figures(out)[0]
+    assert any(t.name.startswith("balance ") for t in fig.data)
+    assert any("discrepancy" in (t.name or "") for t in fig.data)
+    assert any(shape.y0 == 0 for shape in fig.layout.shapes)
+    assert d["user_id"] in text(out)
+
+
+def test_grid_pages_are_formatted_in_the_currency_precision(ctx):
+    response = grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 20,
+                                                               "sortModel": [{"colId": "amount_at_stake",
+                                                                              "sort": "desc"}]},
+                                   "?kind=sync", "/reconciliation")
+    assert response["rowCount"] == len(q.discrepancies(ctx.engine, kind="sync"))
+    rows = response["rowData"]
+    assert len(rows) == 20 and all(r["kind"] == "sync" for r in rows)
+    for r in rows:
+        places = ctx.precision[r["currency"]]
+        assert re.fullmatch(r"-?[\d,]+\." + r"\d" * places, r["amount_at_stake"]), r
+    assert grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5}, "?cur=QAR&kind=wallet",
+                              "/reconciliation")["rowData"][0]["currency"] == "QAR"
+
+
+def test_the_ledger_grid_reads_the_user_from_the_path(ctx):
+    user = q.discrepancies(ctx.engine, limit=1)[0]["user_id"]
+    response = grid.rows_response(ctx, ledger.GRID, {"startRow": 0, "endRow": 500}, "", f"/ledger/{user}")
+    assert response["rowCount"] == len(q.user_ledger(ctx.engine, user)) == len(response["rowData"])
+    assert any(r["discrepancies"] for r in response["rowData"])
+    assert all(r["file"].endswith("000000.gz") and r["line_no"] for r in response["rowData"])
+    assert "balance now" in text(ledger.render_summary(ctx, "", f"/ledger/{user}"))
+    assert figures(ledger.render_balance(ctx, "", f"/ledger/{user}"))
+    assert "No transaction" in text(ledger.render_summary(ctx, "", "/ledger/nobody-at-all"))
+
+
+def test_export_csv_holds_the_whole_filtered_result(ctx):
+    search = "?cur=BHD&from=2024-01-01&to=2024-03-31&kind=sync"
+    name, body, n = reconciliation.export_csv(ctx, search)
+    assert name == "discrepancies_sync_open-and-resolved_BHD_2024-01-01_to_2024-03-31.csv"
+    rows = list(csv.DictReader(io.StringIO(body)))
+    expected = q.discrepancies(ctx.engine, q.Filters.clean("2024-01-01", "2024-03-31", "BHD"), kind="sync")
+    assert n == len(rows) == len(expected) > 500  # more than any page: the whole result
+    assert [int(r["discrepancy_id"]) for r in rows] == [e["discrepancy_id"] for e in expected]
+    for r, e in zip(rows, expected):
+        assert Decimal(r["amount_at_stake"]) == ctx.exact(e["amount_at_stake"], "BHD")
+        assert len(r["amount_at_stake"].split(".")[1]) == 3
+        assert not r["explanation"].startswith(("=", "+", "@"))
+    # the grid's own sort and column filters apply to the export too
+    _, body, n = reconciliation.export_csv(ctx, search, {"filterModel": {"status": {
+        "filterType": "text", "type": "equals", "filter": "open"}}})
+    assert 0 < n < len(expected) and all(r["status"] == "open" for r in csv.DictReader(io.StringIO(body)))
+
+
+def test_the_router_renders_pages_and_the_empty_state(ctx, tmp_path):
+    page, fresh, options, start, end, cur, user = shell.render_route(ctx, "/reconciliation", "?cur=SAR&user=ab")
+    assert (start, end, cur, user) == ("", "", "SAR", "ab")
+    assert [o["value"] for o in options] == ["any", "AED", "BHD", "KWD", "QAR", "SAR"]
+    assert "1,672" in text(fresh) and "2023-12-12 → 2024-05-24" in text(fresh)
+    assert "no page" in text(shell.render_route(ctx, "/nope", "")[0])
+    empty = AppContext(settings_mod.load(env_file=os.devnull, DATABASE_URL=f"sqlite:///{tmp_path / 'none.db'}"),
+                       make_engine(f"sqlite:///{tmp_path / 'none.db'}", readonly=True))
+    page = text(shell.render_route(empty, "/trends", "")[0])
+    assert "No data yet" in page and "python ingest.py" in page and "Traceback" not in page
+    assert not (tmp_path / "none.db").exists()
+
+
+# --- the app object ------------------------------------------------------------------------------
+
+def test_the_app_serves_everything_itself(corpus_db):
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db))
+    client = app.server.test_client()
+    index = client.get("/reconciliation?cur=BHD")
+    assert index.status_code == 200
+    html = index.get_data(as_text=True)
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs and not [r for r in refs if r.startswith(("http:", "https:", "//"))]
+    for ref in refs:
+        assert client.get(ref).status_code == 200, ref
+    assert any("bootstrap" in r for r in refs)
+    assert client.get("/_dash-layout").status_code == 200
+
+
+def test_basic_auth_guards_every_request_when_users_are_set(corpus_db):
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, DASH_AUTH_USERS="ana:s3cret"))
+    client = app.server.test_client()
+    for path in ("/", "/_dash-layout", "/assets/app.css"):
+        denied = client.get(path)
+        assert denied.status_code == 401 and "Basic" in denied.headers["WWW-Authenticate"]
+    assert client.get("/", auth=("ana", "wrong")).status_code == 401
+    assert client.get("/", auth=("ana", "s3cret")).status_code == 200
+
+
+def _run_app(*args, **env):
+    environ = {k: v for k, v in os.environ.items() if k != "DASH_AUTH_USERS"}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=environ, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args", [("--host", "0.0.0.0"), ("--host", "192.168.1.10", "--port", "8099")])
+def test_serving_exposed_without_auth_is_refused(args, tmp_path):
+    done = _run_app(*args, "--env-file", os.devnull, DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "DASH_AUTH_USERS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_gunicorn_config_refuses_exposed_binds(monkeypatch):
+    import importlib
+    monkeypatch.delenv("DASH_AUTH_USERS", raising=False)
+    conf = importlib.import_module("app.gunicorn_conf")
+
+    class Server:
+        class cfg:
+            bind = ["0.0.0.0:8050"]
+    with pytest.raises(SystemExit) as exc:
+        conf.on_starting(Server)
+    assert exc.value.code == 2
+    Server.cfg.bind = ["127.0.0.1:8050"]
+    conf.on_starting(Server)

@@ -1,0 +1,189 @@
+"""The dashboard's query functions on the real export, on SQLite and PostgreSQL, cross-checked against the
+tables they read (computed independently in Python)."""
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+import settings as settings_mod
+from app import queries as q
+from app.queries.base import discrepancy_report, user_balances
+from db import schema as s
+from db.engine import make_engine
+
+RANGE = q.Filters(date(2024, 1, 1), date(2024, 2, 29))
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request):
+    url = request.getfixturevalue("corpus_db" if request.param == "sqlite" else "corpus_db_pg")
+    eng = make_engine(url, readonly=True)
+    yield eng
+    eng.dispose()
+
+
+def _all(engine, stmt):
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def test_freshness_describes_the_ingest(engine):
+    fresh = q.freshness(engine)
+    assert fresh.state == "ingested" and fresh.missing_derived == ()
+    assert fresh.count_files == 1672 and fresh.count_damaged_files == 0
+    assert (fresh.first_date, fresh.last_date) == ("2023-12-12", "2024-05-24")
+    assert fresh.last_run["status"] == "ok"
+    assert q.currencies(engine) == ["AED", "BHD", "KWD", "QAR", "SAR"]
+    assert q.latest_business_date(engine) == "2024-05-24"
+
+
+def test_discrepancy_filters_select_exactly_the_matching_rows(engine):
+    every = q.discrepancies(engine)
+    assert len(every) == _all(engine, select(func.count().label("n")).select_from(discrepancy_report))[0]["n"]
+    f = q.Filters(date(2024, 1, 1), date(2024, 3, 31), "BHD", "a")
+    got = q.discrepancies(engine, f, kind="sync", status="open")
+    expected = [r for r in every if r["kind"] == "sync" and r["status"] == "open" and r["currency"] == "BHD"
+                and "2024-01-01" <= r["business_date"] <= "2024-03-31" and "a" in (r["user_id"] or "").lower()]
+    assert got and sorted(r["discrepancy_id"] for r in got) == sorted(r["discrepancy_id"] for r in expected)
+    # newest first, ties by id: the order the grid and the CSV share
+    assert got == sorted(got, key=lambda r: (r["detected_at"], -r["discrepancy_id"]), reverse=True)
+    # an unknown kind from a URL is dropped, never used
+    assert len(q.discrepancies(engine, kind="'; drop table x; --")) == len(every)
+
+
+def test_pages_sort_and_filter_in_sql_like_python_would(engine):
+    every = q.discrepancies(engine)
+    sort = [{"colId": "amount_at_stake", "sort": "desc"}]
+    model = {"user_id": {"filterType": "text", "type": "contains", "filter": "A"},
+             "amount_at_stake": {"filterType": "number", "type": "greaterThan", "filter": 10}}
+    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=40, end=60, sort_model=sort, filter_model=model)
+    expected = sorted((r for r in every if "a" in r["user_id"].lower() and r["amount_at_stake"] > 10_000_000),
+                      key=lambda r: (-r["amount_at_stake"], r["discrepancy_id"]))
+    assert total == len(expected) > 60
+    assert [r["discrepancy_id"] for r in rows] == [r["discrepancy_id"] for r in expected[40:60]]
+    big, _ = q.page(engine, q.DISCREPANCIES, q.Filters(), start=0, end=100_000)
+    assert len(big) == 500  # the server caps a page whatever the browser asks
+
+
+def test_flow_totals_match_the_transactions_per_currency(engine):
+    be = s.balance_events.c
+    raw = _all(engine, select(be.currency, be.type, be.amount, be.vat)
+               .where(be.business_date >= "2024-01-01", be.business_date <= "2024-02-29"))
+    want: dict[str, Counter] = defaultdict(Counter)
+    for r in raw:
+        w = want[r["currency"]]
+        w["count_transactions"] += 1
+        w["total_vat"] += r["vat"] or 0
+        net = (r["amount"] or 0) - (r["vat"] or 0)
+        if r["type"] == "CREDIT":
+            w["count_credits"] += 1
+            w["total_credit"] += r["amount"] or 0
+            w["net_change"] += net
+        elif r["type"] == "DEBIT":
+            w["count_debits"] += 1
+            w["total_debit"] += r["amount"] or 0
+            w["net_change"] -= net
+    got = {t.pop("currency"): t for t in q.flow_totals(engine, RANGE)}
+    assert set(got) == set(want)
+    for cur, totals in got.items():  # one row per currency: money is never added across currencies
+        assert {k: v for k, v in totals.items() if v} == {k: v for k, v in want[cur].items() if v}, cur
+    weekly = q.flow_series(engine, RANGE, "week")
+    assert {r["period"] for r in weekly} <= {f"2024-{m:02d}-{d:02d}" for m in (1, 2) for d in range(1, 32)} | \
+        {"2023-12-25"}
+    assert sum(r["count_transactions"] for r in weekly) == len(raw)
+    assert sum(r["count_transactions"] for r in q.volume_by_source_action(engine, RANGE)) == len(raw)
+    assert sum(r["count_transactions"] for r in q.transactions_per_day(engine, RANGE)) == len(raw)
+
+
+def test_overdraft_events_are_the_flagged_transactions_and_the_lambdas_refusals(engine):
+    be = s.balance_events.c
+    flagged = _all(engine, select(be.transaction_id, be.currency).where(
+        (be.is_overdraft_actual == True) | (be.is_overdraft_expected == True)  # noqa: E712
+        | (be.is_overdraft_wallet == True) | (be.is_overdraft_crossing == True)))  # noqa: E712
+    guards = _all(engine, select(s.negative_balance_guards.c.event_id))
+    events = q.overdraft_events(engine)
+    assert len(events) == len(flagged) + len(guards)
+    assert Counter(e["reason"] == "guard" for e in events)[True] == len(guards)
+    only_guards = q.overdraft_events(engine, reason="guard")
+    assert len(only_guards) == len(guards)
+    for e in only_guards:  # a refusal names no currency: it comes from the user's transactions, when there are any
+        has_tx = _all(engine, select(be.currency).where(be.user_id == e["user_id"]).limit(1))
+        assert bool(e["currency"]) == bool(has_tx)
+    bhd = q.overdraft_events(engine, q.Filters(currency="BHD"), reason="wallet")
+    assert bhd and all(e["currency"] == "BHD" and "wallet" in e["reason"] for e in bhd)
+    per_day = q.overdrafts_per_day(engine)
+    assert sum(r["count_events"] for r in per_day) == len(events)
+    negative = q.overdrawn_users(engine)
+    ub = user_balances.c
+    want = _all(engine, select(ub.user_id).where((ub.balance < 0) | (ub.payment_balance < 0)))
+    assert len(negative) == len(want) > 0
+    summary = q.overdraft_summary(engine)
+    assert sum(r["count_wallet_users"] for r in summary) == sum(1 for r in negative if r["payment_balance"] < 0)
+
+
+def test_a_users_ledger_has_every_transaction_with_checks_and_provenance(engine):
+    d = discrepancy_report.c
+    user = _all(engine, select(d.user_id, func.count().label("n")).group_by(d.user_id)
+                .order_by(func.count().desc(), d.user_id).limit(1))[0]["user_id"]
+    ledger = q.user_ledger(engine, user)
+    be = s.balance_events.c
+    assert len(ledger) == _all(engine, select(func.count().label("n")).where(be.user_id == user))[0]["n"]
+    assert all(r["file"] and r["line_no"] for r in ledger)
+    assert all(r["expected_new_balance"] is not None for r in ledger)
+    linked = {r["transaction_id"] for r in _all(engine, select(d.transaction_id).where(d.user_id == user))}
+    assert {r["transaction_id"] for r in ledger if r["discrepancies"]} == linked & {r["transaction_id"] for r in ledger}
+    history = q.balance_history(engine, user)
+    assert [h["transaction_id"] for h in history] == [r["transaction_id"] for r in reversed(ledger)]
+    assert q.user_summary(engine, user) and q.user_exists(engine, user) and not q.user_exists(engine, "nobody")
+    assert q.user_discrepancies(engine, user)
+
+
+def test_anomalies_and_health(engine):
+    counts = q.anomaly_counts(engine)
+    assert sum(c["count_anomalies"] for c in counts) == len(q.anomaly_findings(engine))
+    detector = counts[0]["detector"]
+    found = q.anomaly_findings(engine, detector=detector, severity=counts[0]["severity"])
+    assert len(found) == counts[0]["count_anomalies"] and all(f["explanation"] for f in found)
+    assert detector in q.detectors(engine)
+    assert sum(r["count_anomalies"] for r in q.anomalies_per_day(engine)) == len(q.anomaly_findings(engine))
+    health = q.health_per_day(engine, RANGE)
+    assert health and all("2024-01-01" <= h["business_date"] <= "2024-02-29" for h in health)
+    skips = q.skips_per_day(engine)
+    assert sum(r["count_events"] for r in skips) == 559 + 11 + 489 + 456
+    errors = q.errors_per_day(engine)
+    assert {r["kind"] for r in errors} <= set(q.ERROR_KINDS) and errors
+    totals = q.ingest_totals(engine)
+    assert totals["count_files"] == 1672 and totals["count_runs"] >= 1
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+
+def test_a_database_without_derived_tables_says_so(corpus_dir, sqlite_url):
+    from ingest.run import run
+    one_stream = next(p for p in sorted(corpus_dir.rglob("000000.gz")))
+    run([str(one_stream)], settings_mod.load(env_file=os.devnull, DATABASE_URL=sqlite_url), transform=False)
+    engine = make_engine(sqlite_url, readonly=True)
+    fresh = q.freshness(engine)
+    assert fresh.state == "ingested" and set(fresh.missing_derived) == set(q.DERIVED_TABLE_NAMES)
+    with pytest.raises(q.MissingTables) as exc:
+        q.discrepancies(engine)
+    assert exc.value.derived_only
+    assert q.page(engine, q.INGESTED_FILES, q.Filters())[1] == 1  # ingest tables still answer
+
+
+def test_a_missing_database_file_is_reported_not_created(tmp_path):
+    path = tmp_path / "nothing-here.db"
+    engine = make_engine(f"sqlite:///{path}", readonly=True)
+    assert q.freshness(engine).state == "missing"
+    with pytest.raises(q.MissingTables) as exc:
+        q.page(engine, q.DISCREPANCIES, q.Filters())
+    assert not exc.value.derived_only
+    assert q.currencies(engine) == [] and q.latest_business_date(engine) is None
+    assert not path.exists()
