@@ -23,7 +23,6 @@ from sqlalchemy.engine import Engine
 
 from reports.errors import ReportError, UsageError
 from reports.periods import parse_date, parse_week
-from reports.queries import Filters, business_date_range
 from settings import Settings
 
 __all__ = ["KINDS", "ReportError", "UsageError", "build"]
@@ -47,15 +46,18 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
           currency: str | None = None, columns: str | None = None, raw_csv: bool = False,
           pseudonymise: bool = False, max_rows: int | None = None) -> list[Path]:
     """Write the report(s) of `kind` into out_dir and return the files written, in order."""
+    # Imported here, not at the top: `import reports.tables` (alerts/, run by every ingest) stays light,
+    # while the query layer brings in the dashboard's package.
     from reports.context import Context
+    from reports.queries import make_filters
 
     if kind not in KINDS:
         raise UsageError(f"unknown report {kind!r}; choose one of: {', '.join(KINDS)}")
-    filters = Filters(parse_date(date_from, "--from") if date_from else None,
-                      parse_date(date_to, "--to") if date_to else None,
-                      currency.strip().upper() if currency else None)
+    filters = make_filters(parse_date(date_from, "--from") if date_from else None,
+                           parse_date(date_to, "--to") if date_to else None,
+                           _currency(currency))
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise UsageError(f"--from {filters.date_from} is after --to {filters.date_to}; swap them")
+        raise UsageError(f"--from {filters.date_from_text} is after --to {filters.date_to_text}; swap them")
     kinds = ("html", "excel", "daily-overdrafts", "weekly-reconciliation") if kind == "all" else (kind,)
     _require(engine, kinds + (("raw-csv",) if raw_csv else ()))
     out = Path(out_dir)
@@ -88,14 +90,24 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
     return written
 
 
-def _latest_date(engine: Engine, filters: Filters) -> str:
+def _latest_date(engine: Engine, filters) -> str:
     """Default day for the daily and weekly reports: --to when given, else the last business date ingested."""
     if filters.date_to:
-        return filters.date_to
+        return filters.date_to_text
+    from reports.queries import business_date_range
     last = business_date_range(engine)[1]
     if last is None:
         raise ReportError("the database has no transactions yet; run ingest.py first, or pass --date / --week")
     return last
+
+
+def _currency(text: str | None) -> str | None:
+    if not text:
+        return None
+    code = text.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise UsageError(f"--currency {text!r} is not a currency code; write three letters like BHD or SAR")
+    return code
 
 
 def _require(engine: Engine, kinds: tuple[str, ...]) -> None:

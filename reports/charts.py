@@ -57,27 +57,30 @@ def net_flow(rows: list[dict], precision: dict[str, int]) -> go.Figure:
     return _layout(fig, title, max(300, HEIGHT_PER_PANEL * len(currencies)), dates=True)
 
 
-def top_overdrafts(rows: list[dict], precision: dict[str, int], user=lambda u: u) -> go.Figure:
-    """The deepest current overdrafts, one panel per currency, amount below zero as a positive bar."""
-    title = "Top overdrafts (current balance below zero)"
-    by_cur: dict[str, list[dict]] = defaultdict(list)
+def top_overdrafts(rows: list[dict], precision: dict[str, int], user=lambda u: u, per_currency: int = 10) -> go.Figure:
+    """The deepest current overdrafts (balance or wallet below zero), one panel per currency, as positive bars."""
+    title = "Top overdrafts now: how far below zero (subscription balance or payment wallet)"
+    by_cur: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for r in rows:
-        by_cur[r["currency"] or "?"].append(r)
+        cur = r["currency"] or "?"
+        depth = max(0, -(r["balance"] or 0), -(r["payment_balance"] or 0))  # micro-units
+        by_cur[cur].append((cells.money_number(depth, cur, precision), user(r["user_id"])))
     if not by_cur:
         return _empty(title)
     currencies = sorted(by_cur)
-    fig = make_subplots(rows=1, cols=len(currencies), subplot_titles=currencies)
+    bars = [min(len(by_cur[c]), per_currency) for c in currencies]
+    fig = make_subplots(rows=len(currencies), cols=1, subplot_titles=currencies, vertical_spacing=0.25 / len(bars),
+                        row_heights=[n + 1 for n in bars])
     for i, cur in enumerate(currencies, start=1):
-        data = list(reversed(by_cur[cur][:10]))
-        fig.add_trace(go.Bar(y=[user(r["user_id"]) for r in data], orientation="h", name=cur,
-                             x=[-(cells.money_number(r["balance"], cur, precision) or 0) for r in data],
+        data = sorted(by_cur[cur], reverse=True)[:per_currency][::-1]  # deepest at the top
+        fig.add_trace(go.Bar(x=[d for d, _ in data], y=[u for _, u in data], orientation="h", name=cur,
                              marker_color="#c0392b",
-                             hovertemplate=f"%{{y}}<br>−%{{x:,.{cells.places_of(cur, precision)}f}} {cur}"
+                             hovertemplate=f"%{{y}}<br>%{{x:,.{cells.places_of(cur, precision)}f}} {cur} below zero"
                                            "<extra></extra>"),
-                      row=1, col=i)
-    fig.update_yaxes(automargin=True, tickfont=dict(size=10))
+                      row=i, col=1)
+    fig.update_yaxes(automargin=True, tickfont=dict(size=10), dtick=1)  # every user labelled
     fig.update_layout(showlegend=False)
-    return _layout(fig, title)
+    return _layout(fig, title, max(300, 80 + 22 * sum(bars) + 70 * len(currencies)))
 
 
 def mismatches(rows: list[dict]) -> go.Figure:

@@ -58,8 +58,11 @@ _COLS = [
     Col("is_overdraft_wallet", "bool", "TRUE when payment_balance is below zero.", 9),
     Col("is_overdraft_crossing", "bool", "TRUE when this transaction took the balance from zero or above to "
         "below zero.", 9),
-    Col("overdraft_reason", "text", "Why the transaction counts as an overdraft (actual, expected, wallet, "
-        "crossing or guard).", 16),
+    Col("reason", "text", "Why it is an overdraft event: actual (new_balance below zero), expected (the recomputed "
+        "balance below zero), wallet (payment_balance below zero), crossing (the balance went from zero or above "
+        "to below zero), or guard (the Lambda refused the transaction because the balance would go below zero).", 22),
+    Col("overdraft_reason", "text", "Why the transaction counts as an overdraft: actual, expected, wallet, "
+        "crossing (several are listed with commas; see reason); guard for a refusal.", 16),
     Col("is_float_noise", "bool", "TRUE when the log printed binary floating-point noise; the amount was rounded "
         "to the micro-unit and the literal kept in the *_text column.", 9),
     Col("update_payment_balance", "bool", "The Lambda's flag: whether the payment wallet was to be updated.", 9),
@@ -76,6 +79,7 @@ _COLS = [
     Col("event_id", "int", "Row number of the log event in parsed_logs.", 10),
     Col("file_id", "int", "The ingested file the event came from (see ingested_files).", 8),
     Col("line_no", "int", "Line of that file where the event starts.", 8),
+    Col("file", "text", "Path of the ingested file the row comes from (see line_no).", 40),
     # user balances
     Col("balance", "money", "Subscription balance after the user's last transaction.", 14),
     Col("first_seen_at", "datetime", "First time seen in the logs, UTC.", 23),
@@ -101,7 +105,7 @@ _COLS = [
     Col("kind", "text", "sync: subscription and payment balances disagree (the 'not in sync' error); wallet: the "
         "payment wallet differs from new_balance; calculation: new_balance breaks the balance rule; "
         "continuity: a balance changed between two logged transactions.", 12),
-    Col("status", "text", "open or resolved (for the daily overdraft report: new, ongoing or resolved).", 10),
+    Col("status", "text", "open or resolved (daily overdraft report: new, ongoing, resolved or refused).", 10),
     Col("detected_at", "datetime", "When the discrepancy was logged, UTC.", 23),
     Col("subscription_balance", "money", "The subscription balance involved.", 14),
     Col("difference", "money", "The disagreement: subscription minus payment balance, or the calculation "

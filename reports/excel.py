@@ -25,27 +25,28 @@ FILE_NAME = "report.xlsx"
 EXCEL_MAX_ROWS = 1_048_576  # rows in one worksheet, the header included
 README_NAME = "README"
 
-RECONCILIATION = ("discrepancy_id", "kind", "status", "business_date", "detected_at", "user_id", "currency",
-                  "transaction_id", "subscription_balance", "payment_balance", "difference", "amount_at_stake",
-                  "first_seen_at", "last_seen_at", "resolved_at", "explanation", "event_id", "file_id", "line_no")
+# Reconciliation, Overdrafts and Anomalies are the dashboard's grids (same query, same columns), oldest first.
+RECONCILIATION = queries.shared_columns("discrepancies")
+OVERDRAFTS = queries.shared_columns("overdraft-events")
+ANOMALIES = queries.shared_columns("anomalies")
 BY_USER = ("user_id", "currency", "balance", "payment_balance", "is_overdrawn", "overdrawn_since",
            "count_transactions", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat",
            "count_discrepancies", "count_open_discrepancies", "count_continuity_breaks", "count_anomalies",
            "is_test_user", "count_currencies", "first_seen_at", "last_seen_at", "last_transaction_id")
 BY_SOURCE = ("currency", "type", "source", "action", "count_transactions", "total_amount", "total_vat", "total_net")
-ANOMALIES = ("anomaly_id", "business_date", "detected_at", "detector", "severity", "score", "user_id", "currency",
-             "transaction_id", "amount", "explanation", "parameters", "fingerprint", "file_id", "line_no")
 
 SHEETS = {
     "Ledger": "Every transaction in the period (balance_events), oldest first: one row per transaction id.",
     "Reconciliation": "Every discrepancy detected in the period (discrepancy_report), open and resolved: one row "
                       "per discrepancy.",
-    "ByUser": "One row per user and currency: the balance after the last transaction, totals and counts "
-              "(user_balances). This is the state after the last ingest; the period does not apply.",
+    "ByUser": "One row per user: the balance after the last transaction, in that transaction's currency, with "
+              "totals and counts in that currency (user_balances; count_currencies > 1 says the user has used "
+              "more). This is the state after the last ingest; the period does not apply.",
     "BySource": "Per currency, type, source and action: number of transactions and totals over the period "
                 "(daily_flows).",
-    "Overdrafts": "Every transaction in the period after which a balance (subscription, expected or payment "
-                  "wallet) was below zero, with the reason.",
+    "Overdrafts": "Every overdraft event in the period, oldest first: transactions after which a balance "
+                  "(subscription, expected or payment wallet) was below zero, and the Lambda's refusals of "
+                  "transactions that would have gone below zero (reason guard).",
     "Anomalies": "Every anomaly detected in the period: unusual amounts, bursts, patterns.",
 }
 
@@ -211,12 +212,12 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
     f, engine = ctx.filters, ctx.engine
     plan = [
         ("Ledger", ledger_cols, lambda: queries.ledger(engine, f, ledger_cols)),
-        ("Reconciliation", RECONCILIATION, lambda: _tuples(queries.discrepancies(engine, f), RECONCILIATION)),
+        ("Reconciliation", RECONCILIATION,
+         lambda: _tuples(queries.shared_rows(engine, "discrepancies", f), RECONCILIATION)),
         ("ByUser", BY_USER, lambda: _tuples(queries.user_balances(engine, f), BY_USER)),
         ("BySource", BY_SOURCE, lambda: _tuples(queries.by_source(engine, f), BY_SOURCE)),
-        ("Overdrafts", queries.OVERDRAFT_EVENT_COLUMNS,
-         lambda: _tuples(queries.overdraft_events(engine, f), queries.OVERDRAFT_EVENT_COLUMNS)),
-        ("Anomalies", ANOMALIES, lambda: _tuples(queries.anomalies(engine, f), ANOMALIES)),
+        ("Overdrafts", OVERDRAFTS, lambda: _tuples(queries.shared_rows(engine, "overdraft-events", f), OVERDRAFTS)),
+        ("Anomalies", ANOMALIES, lambda: _tuples(queries.shared_rows(engine, "anomalies", f), ANOMALIES)),
     ]
     infos = []
     try:
@@ -255,7 +256,7 @@ def _write_readme(ctx: Context, ws, fmt: _Formats, infos: list[SheetInfo], prese
     line("Balance report workbook", style=fmt.title)
     line("Generated", ctx.generated_text)
     line("Database", ctx.database)
-    line("Business dates", f"{f.date_from or first or '–'} to {f.date_to or last or '–'}")
+    line("Business dates", f"{f.date_from_text or first or '–'} to {f.date_to_text or last or '–'}")
     line("Currency", f.currency or "all (each row in its own currency)")
     line("Business time zone", ctx.settings["BUSINESS_TZ"])
     line("Tolerance", ctx.settings["BALANCE_TOLERANCE"])

@@ -20,9 +20,10 @@ TOP_ROWS = 50  # rows in each key table; the workbook has them all
 
 TABLES = {
     "flows": ("Debits and credits per currency",
-              ("currency", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat")),
-    "overdrafts": ("Users overdrawn now, deepest first",
-                   ("user_id", "currency", "balance", "payment_balance", "overdrawn_since",
+              ("currency", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat",
+               "net_change")),
+    "overdrafts": ("Users with a negative balance or wallet now, deepest first",
+                   ("user_id", "currency", "balance", "payment_balance", "overdrawn_since", "last_seen_at",
                     "count_open_discrepancies")),
     "discrepancies": ("Open discrepancies, largest amount at stake first",
                       ("business_date", "kind", "user_id", "currency", "transaction_id", "difference",
@@ -78,20 +79,22 @@ def write(ctx: Context) -> list[Path]:
     tables = [
         _table(ctx, "flows", flows),
         _table(ctx, "overdrafts", queries.top_overdrafts(engine, f, limit=TOP_ROWS)),
-        _table(ctx, "discrepancies", queries.discrepancies(engine, f, limit=TOP_ROWS, status="open",
-                                                           order="stake")),
-        _table(ctx, "anomalies", queries.anomalies(engine, f, limit=TOP_ROWS, min_severity="high",
-                                                   order="severity")),
+        _table(ctx, "discrepancies", queries.open_discrepancies_by_stake(engine, f, TOP_ROWS)),
+        _table(ctx, "anomalies", queries.high_anomalies(engine, f, TOP_ROWS)),
     ]
     money_cards = [{"currency": r["currency"], "key": key, "label": label,
-                    "value": ctx.money(r[key], r["currency"]), "count": r[count_key]}
+                    "value": ctx.money(r[key], r["currency"]), "sub": f"{r[count_key]:,} {what}"}
                    for r in flows
-                   for key, count_key, label in (("total_debit", "count_debits", "Debits"),
-                                                 ("total_credit", "count_credits", "Credits"))]
+                   for key, count_key, label, what in (("total_debit", "count_debits", "Debits", "transactions, gross"),
+                                                       ("total_credit", "count_credits", "Credits",
+                                                        "transactions, gross"))]
+    money_cards += [{"currency": r["currency"], "key": "open_amount_at_stake", "label": "At stake",
+                     "value": ctx.money(r["amount_at_stake"], r["currency"]),
+                     "sub": f"in {r['count_open']:,} open discrepancies"} for r in kpi.pop("open_stake")]
     first, last = queries.business_date_range(engine)
     html = render.page("report.html.j2", ctx=ctx, kpi=kpi, money_cards=money_cards, tables=tables,
                        charts=[_figure_html(fig) for fig in figures], plotlyjs=get_plotlyjs(), top_rows=TOP_ROWS,
-                       period_from=f.date_from or first, period_to=f.date_to or last)
+                       period_from=f.date_from_text or first, period_to=f.date_to_text or last)
     path = ctx.out_dir / FILE_NAME
     path.write_text(html, encoding="utf-8")
     return [path]

@@ -1,61 +1,47 @@
-"""Query functions: each returns rows (dicts, money in micro-units) for one table, chart or sheet.
+"""Query functions: each returns rows (dicts, money in micro-units) for one card, chart, table or sheet.
 
-These are the reports' side of "every view's data can leave as data": the
-HTML cards and charts, the workbook sheets and the CSV files all read rows
-from here, and nothing else in reports/ holds SQL. Every function takes the
-engine and a `Filters` (business-date range, optional currency) and binds its
-parameters. Large results (`ledger`, `parsed_events`) are generators that
-stream from the database in batches, so memory stays flat.
-
-Written against the derived-table contract while app/queries is being built;
-see docs/reports.md for how the two relate.
+Whatever the dashboard also shows comes from the dashboard's own query
+functions (app/queries): the KPI figures, the overdrawn users, and the
+discrepancy, anomaly and overdraft-event tables, so a report and the dashboard
+agree for the same filters. What only reports need (the ledger, per-user and
+per-source sheets, the daily overdraft and weekly reconciliation reports, the
+raw events) is here, on the same `Filters` and WHERE helpers. Large results
+are generators that stream from the database in batches.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
+from datetime import date
 
-from sqlalchemy import and_, case, func, literal, or_, select, true
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
+from app.queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts,
+                         flow_series, flow_totals, health_per_day, overdraft_summary, overdrafts_per_day,
+                         overdrawn_users, stake_by_currency)
+from app.queries.base import as_int, currency_is, date_range, standard
+from db import schema as s
 from reports import tables as t
+
+__all__ = ["Filters"]
 
 STREAM_ROWS = 5000  # rows fetched per round trip by the streaming queries
 
 
-@dataclasses.dataclass(frozen=True)
-class Filters:
-    """Which rows a report covers: business dates (inclusive, 'YYYY-MM-DD') and optionally one currency."""
-    date_from: str | None = None
-    date_to: str | None = None
-    currency: str | None = None
+def make_filters(date_from: str | None = None, date_to: str | None = None, currency: str | None = None) -> Filters:
+    """The dashboard's Filters from already validated text ('YYYY-MM-DD', currency code)."""
+    return Filters(date.fromisoformat(date_from) if date_from else None,
+                   date.fromisoformat(date_to) if date_to else None, currency or None)
 
-    def dates(self, col):
-        """The WHERE clause for a business-date column."""
-        clauses = []
-        if self.date_from:
-            clauses.append(col >= self.date_from)
-        if self.date_to:
-            clauses.append(col <= self.date_to)
-        return and_(true(), *clauses)
 
-    def where(self, tbl, date_col: str = "business_date"):
-        clause = self.dates(tbl.c[date_col])
-        if self.currency:
-            clause = and_(clause, tbl.c.currency == self.currency)
-        return clause
+def _where(tbl, f: Filters) -> list:
+    """The global filters (dates, currency) on a table with business_date and currency columns."""
+    return standard(tbl.c, f, user=False)
 
 
 def _rows(engine: Engine, stmt) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def _stream(engine: Engine, stmt) -> Iterator[dict]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt)
-        for row in result.mappings():
-            yield dict(row)
 
 
 def _flag(col):
@@ -79,163 +65,124 @@ def business_date_range(engine: Engine) -> tuple[str | None, str | None]:
     return first, last
 
 
-# --- headline figures -----------------------------------------------------------------------------
+# --- headline figures (the dashboard's) ----------------------------------------------------------------
 
 def kpis(engine: Engine, f: Filters) -> dict:
-    """The cards at the top of the HTML report: counts, and per currency debits and credits."""
-    be, dr, an, ub = t.balance_events, t.discrepancy_report, t.anomalies, t.user_balances
+    """The cards at the top of the HTML report, from the same functions as the dashboard's cards."""
+    flows = flow_totals(engine, f)
+    negative = overdraft_summary(engine, f)
+    open_stake = stake_by_currency(engine, f, status="open")
+    severities: dict[str, int] = {}
+    for r in anomaly_counts(engine, f):
+        severities[r["severity"]] = severities.get(r["severity"], 0) + r["count_anomalies"]
+    be = t.balance_events
     with engine.connect() as conn:
-        count_transactions, count_users, count_overdraft_events = conn.execute(
-            select(func.count(), func.count(be.c.user_id.distinct()), func.coalesce(func.sum(_flag(_overdrawn(be))), 0))
-            .where(f.where(be))).one()
-        count_open = conn.execute(select(func.count()).select_from(dr)
-                                  .where(f.where(dr), dr.c.status == "open")).scalar_one()
-        by_severity = dict(conn.execute(select(an.c.severity, func.count()).where(f.where(an))
-                                        .group_by(an.c.severity)).all())
-        ub_where = ub.c.is_overdrawn.is_(True)
-        if f.currency:
-            ub_where = and_(ub_where, ub.c.currency == f.currency)
-        count_overdrawn = conn.execute(select(func.count()).select_from(ub).where(ub_where)).scalar_one()
+        count_users = conn.execute(select(func.count(be.c.user_id.distinct())).where(*_where(be, f))).scalar_one()
     return {
-        "count_transactions": count_transactions,
-        "count_users": count_users,
-        "count_overdraft_events": count_overdraft_events,
-        "count_overdrawn_users": count_overdrawn,
-        "count_open_discrepancies": count_open,
-        "count_anomalies": sum(by_severity.values()),
-        "count_high_anomalies": by_severity.get("high", 0),
-        "flows": flows_by_currency(engine, f),
+        "count_transactions": sum(r["count_transactions"] for r in flows),
+        "count_users": as_int(count_users),
+        "count_negative_balance_now": sum(r["count_users"] for r in negative),
+        "count_negative_wallet_now": sum(r["count_wallet_users"] for r in negative),
+        "count_overdraft_events": sum(r["count_events"] for r in overdrafts_per_day(engine, f)),
+        "count_open_discrepancies": sum(r["count_open"] for r in open_stake),
+        "count_anomalies": sum(severities.values()),
+        "count_high_anomalies": severities.get("high", 0),
+        "flows": flows,
+        "open_stake": _per_currency(open_stake, "amount_at_stake", "count_open"),
     }
 
 
-def flows_by_currency(engine: Engine, f: Filters) -> list[dict]:
-    """Per currency: count and gross total of debits and of credits (from daily_flows)."""
-    fl = t.daily_flows
-    is_debit, is_credit = fl.c.type == "DEBIT", fl.c.type == "CREDIT"
-    stmt = (select(fl.c.currency,
-                   func.sum(case((is_debit, fl.c.count_transactions), else_=0)).label("count_debits"),
-                   func.sum(case((is_debit, fl.c.total_amount), else_=0)).label("total_debit"),
-                   func.sum(case((is_credit, fl.c.count_transactions), else_=0)).label("count_credits"),
-                   func.sum(case((is_credit, fl.c.total_amount), else_=0)).label("total_credit"),
-                   func.sum(fl.c.total_vat).label("total_vat"))
-            .where(f.where(fl)).group_by(fl.c.currency).order_by(fl.c.currency))
-    return _rows(engine, stmt)
+def _per_currency(rows: list[dict], amount: str, count: str) -> list[dict]:
+    out: dict[str, dict] = {}
+    for r in rows:
+        row = out.setdefault(r["currency"], {"currency": r["currency"], amount: 0, count: 0})
+        row[amount] += r[amount]
+        row[count] += r[count]
+    return [out[c] for c in sorted(out, key=lambda c: c or "")]
 
 
 # --- charts -------------------------------------------------------------------------------------------
 
 def daily_net_flow(engine: Engine, f: Filters) -> list[dict]:
     """Per business date and currency: credits minus debits, net of VAT (what balances moved by)."""
-    fl = t.daily_flows
-    signed = case((fl.c.type == "CREDIT", fl.c.total_net), (fl.c.type == "DEBIT", -fl.c.total_net), else_=0)
-    stmt = (select(fl.c.business_date, fl.c.currency, func.sum(signed).label("net_flow"))
-            .where(f.where(fl)).group_by(fl.c.business_date, fl.c.currency)
-            .order_by(fl.c.business_date, fl.c.currency))
-    return _rows(engine, stmt)
+    out: dict[tuple, dict] = {}
+    for r in flow_series(engine, f, by="day"):
+        sign = {"CREDIT": 1, "DEBIT": -1}.get(r["type"], 0)
+        row = out.setdefault((r["period"], r["currency"]),
+                             {"business_date": r["period"], "currency": r["currency"], "net_flow": 0})
+        row["net_flow"] += sign * r["total_net"]
+    return [out[k] for k in sorted(out, key=lambda k: (k[0], k[1] or ""))]
 
 
 def top_overdrafts(engine: Engine, f: Filters, limit: int | None = 20) -> list[dict]:
-    """Users overdrawn now (as of the last ingest), deepest first."""
-    ub = t.user_balances
-    where = ub.c.is_overdrawn.is_(True)
-    if f.currency:
-        where = and_(where, ub.c.currency == f.currency)
-    stmt = (select(ub.c.user_id, ub.c.currency, ub.c.balance, ub.c.payment_balance, ub.c.overdrawn_since,
-                   ub.c.last_transaction_id, ub.c.count_open_discrepancies)
-            .where(where).order_by(ub.c.balance, ub.c.user_id, ub.c.currency).limit(limit))
-    return _rows(engine, stmt)
+    """Users whose balance or wallet is below zero now (as of the last ingest), deepest balance first."""
+    return overdrawn_users(engine, f, limit=limit)
 
 
 def discrepancies_by_day(engine: Engine, f: Filters) -> list[dict]:
     dr = t.discrepancy_report
     stmt = (select(dr.c.business_date, dr.c.kind, func.count().label("count"))
-            .where(f.where(dr)).group_by(dr.c.business_date, dr.c.kind)
+            .where(*_where(dr, f)).group_by(dr.c.business_date, dr.c.kind)
             .order_by(dr.c.business_date, dr.c.kind))
-    return _rows(engine, stmt)
+    return [{**r, "count": as_int(r["count"])} for r in _rows(engine, stmt)]
 
 
 def anomalies_by_detector(engine: Engine, f: Filters) -> list[dict]:
-    an = t.anomalies
-    stmt = (select(an.c.detector, an.c.severity, func.count().label("count"))
-            .where(f.where(an)).group_by(an.c.detector, an.c.severity).order_by(an.c.detector, an.c.severity))
-    return _rows(engine, stmt)
+    return [{**r, "count": r["count_anomalies"]} for r in anomaly_counts(engine, f)]
 
 
 def daily_health(engine: Engine, f: Filters) -> list[dict]:
-    h = t.daily_health
-    return _rows(engine, select(h).where(f.dates(h.c.business_date)).order_by(h.c.business_date))
+    return health_per_day(engine, f)
 
 
-# --- tables and sheets ----------------------------------------------------------------------------------
+# --- tables and sheets -------------------------------------------------------------------------------------
 
-def discrepancies(engine: Engine, f: Filters, limit: int | None = None, status: str | None = None,
-                  order: str = "date") -> list[dict]:
-    """discrepancy_report rows; order 'date' (oldest first) or 'stake' (largest amount at stake first)."""
-    dr = t.discrepancy_report
-    where = f.where(dr)
-    if status:
-        where = and_(where, dr.c.status == status)
-    by = ((func.abs(dr.c.amount_at_stake).desc(), dr.c.discrepancy_id) if order == "stake"
-          else (dr.c.business_date, dr.c.detected_at, dr.c.discrepancy_id))
-    return _rows(engine, select(dr).where(where).order_by(*by).limit(limit))
+OLDEST_FIRST = {"discrepancies": [{"colId": "business_date", "sort": "asc"}, {"colId": "detected_at", "sort": "asc"}],
+                "anomalies": [{"colId": "business_date", "sort": "asc"}, {"colId": "detected_at", "sort": "asc"}],
+                "overdraft-events": [{"colId": "ts", "sort": "asc"}]}
+SHARED_TABLES = {"discrepancies": DISCREPANCIES, "anomalies": ANOMALIES, "overdraft-events": OVERDRAFT_EVENTS}
 
 
-def anomalies(engine: Engine, f: Filters, limit: int | None = None, min_severity: str | None = None,
-              order: str = "date") -> list[dict]:
-    """anomalies rows, optionally only those at or above a severity; order 'date' or 'severity'."""
-    an = t.anomalies
-    where = f.where(an)
-    if min_severity:
-        where = and_(where, an.c.severity.in_(t.SEVERITIES[t.SEVERITIES.index(min_severity):]))
-    rank = case({"high": 0, "medium": 1, "low": 2}, value=an.c.severity, else_=3)
-    by = ((rank, an.c.score.desc(), an.c.anomaly_id) if order == "severity"
-          else (an.c.business_date, an.c.detected_at, an.c.anomaly_id))
-    return _rows(engine, select(an).where(where).order_by(*by).limit(limit))
+def shared_columns(name: str) -> tuple[str, ...]:
+    """The columns of a dashboard table, in the dashboard's order."""
+    return tuple(c.field for c in SHARED_TABLES[name].columns)
+
+
+def shared_rows(engine: Engine, name: str, f: Filters, **params) -> Iterator[dict]:
+    """Every row of a dashboard table (the grid's own query), oldest first, streamed."""
+    return all_rows(engine, SHARED_TABLES[name], f, sort_model=OLDEST_FIRST[name], **params)
+
+
+def open_discrepancies_by_stake(engine: Engine, f: Filters, limit: int) -> list[dict]:
+    return list(all_rows(engine, DISCREPANCIES, f, status="open", limit=limit,
+                         sort_model=[{"colId": "amount_at_stake", "sort": "desc"}]))
+
+
+def high_anomalies(engine: Engine, f: Filters, limit: int) -> list[dict]:
+    return list(all_rows(engine, ANOMALIES, f, severity="high", limit=limit,
+                         sort_model=[{"colId": "score", "sort": "desc"}]))
 
 
 def user_balances(engine: Engine, f: Filters) -> list[dict]:
-    """One row per user and currency (current state; the date range does not apply)."""
+    """One row per user, in the user's latest currency (current state; the date range does not apply)."""
     ub = t.user_balances
-    where = ub.c.currency == f.currency if f.currency else true()
-    return _rows(engine, select(ub).where(where).order_by(ub.c.user_id, ub.c.currency))
+    return _rows(engine, select(ub).where(*currency_is(ub.c.currency, f)).order_by(ub.c.user_id, ub.c.currency))
 
 
 def by_source(engine: Engine, f: Filters) -> list[dict]:
     """daily_flows summed over the period per currency, type, source and action."""
     fl = t.daily_flows
     keys = (fl.c.currency, fl.c.type, fl.c.source, fl.c.action)
-    stmt = (select(*keys, func.sum(fl.c.count_transactions).label("count_transactions"),
-                   func.sum(fl.c.total_amount).label("total_amount"), func.sum(fl.c.total_vat).label("total_vat"),
-                   func.sum(fl.c.total_net).label("total_net"))
-            .where(f.where(fl)).group_by(*keys).order_by(*keys))
-    return _rows(engine, stmt)
-
-
-def overdraft_events(engine: Engine, f: Filters) -> list[dict]:
-    """Every transaction after which a balance was below zero, and why."""
-    be = t.balance_events
-    cols = [be.c[n] for n in OVERDRAFT_EVENT_COLUMNS]
-    stmt = (select(*cols).where(f.where(be), _overdrawn(be))
-            .order_by(be.c.ts, be.c.transaction_id))
-    return _rows(engine, stmt)
-
-
-OVERDRAFT_EVENT_COLUMNS = (
-    "business_date", "ts", "transaction_id", "user_id", "currency", "type", "source", "action", "amount", "vat",
-    "old_balance", "new_balance", "expected_new_balance", "payment_balance", "is_overdraft_actual",
-    "is_overdraft_expected", "is_overdraft_wallet", "is_overdraft_crossing", "overdraft_reason")
-
-
-def count_ledger(engine: Engine, f: Filters) -> int:
-    be = t.balance_events
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(be).where(f.where(be))).scalar_one()
+    sums = ("count_transactions", "total_amount", "total_vat", "total_net")
+    stmt = (select(*keys, *(func.sum(fl.c[n]).label(n) for n in sums))
+            .where(*_where(fl, f)).group_by(*keys).order_by(*keys))
+    return [{**r, **{n: as_int(r[n]) for n in sums}} for r in _rows(engine, stmt)]
 
 
 def ledger(engine: Engine, f: Filters, columns: Sequence[str]) -> Iterator[tuple]:
     """balance_events in time order, as tuples of the given columns (streamed)."""
     be = t.balance_events
-    stmt = (select(*(be.c[n] for n in columns)).where(f.where(be))
+    stmt = (select(*(be.c[n] for n in columns)).where(*_where(be, f))
             .order_by(be.c.ts, be.c.transaction_id))
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt)
@@ -249,7 +196,7 @@ PARSED_EVENT_COLUMNS = ("event_id", "ts", "business_date", "kind", "detail", "le
 def parsed_events(engine: Engine, f: Filters) -> Iterator[tuple]:
     """Every parsed log event in the period (the auditors' raw CSV), streamed in time order."""
     pl = t.parsed_logs
-    stmt = (select(*(pl.c[n] for n in PARSED_EVENT_COLUMNS)).where(f.dates(pl.c.business_date))
+    stmt = (select(*(pl.c[n] for n in PARSED_EVENT_COLUMNS)).where(*date_range(pl.c.business_date, f))
             .order_by(pl.c.ts, pl.c.event_id))
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt)
@@ -262,9 +209,11 @@ def daily_overdrafts(engine: Engine, business_date: str, currency: str | None = 
     """Users overdrawn at the end of one business day, or who went below zero during it.
 
     status: `new` (not overdrawn before the day, below zero during it), `ongoing`
-    (overdrawn before the day and still at its end) or `resolved` (overdrawn
-    before the day, back at or above zero at its end). Balances are those of the
-    user's last transaction up to the end of the day.
+    (overdrawn before the day and still at its end), `resolved` (overdrawn
+    before the day, back at or above zero at its end), or `refused` (the
+    Lambda's negative-balance guard refused a transaction that day, reason
+    `guard`: the dashboard counts these as overdraft events too). Balances are
+    those of the user's last transaction up to the end of the day.
     """
     be = t.balance_events
     over = _overdrawn(be)
@@ -323,8 +272,30 @@ def daily_overdrafts(engine: Engine, business_date: str, currency: str | None = 
             "count_overdraft_transactions": st["count_today"],
             "last_transaction_id": last["transaction_id"], "last_transaction_at": last["ts"],
         })
-    order_status = {"new": 0, "ongoing": 1, "resolved": 2}
+    out += _guard_refusals(engine, business_date, currency)
+    order_status = {"new": 0, "ongoing": 1, "resolved": 2, "refused": 3}
     out.sort(key=lambda r: (order_status[r["status"]], r["currency"] or "", -r["overdraft_amount"], r["user_id"]))
+    return out
+
+
+def _guard_refusals(engine: Engine, business_date: str, currency: str | None) -> list[dict]:
+    g, be = s.negative_balance_guards, t.balance_events
+    # The refusal names no currency: the refused transaction's, else the user's latest (as the dashboard does).
+    linked = select(be.c.currency).where(be.c.transaction_id == g.c.transaction_id).scalar_subquery()
+    latest = (select(be.c.currency).where(be.c.user_id == g.c.user_id, be.c.business_date <= business_date)
+              .order_by(be.c.ts.desc()).limit(1).scalar_subquery())
+    cur = func.coalesce(linked, latest).label("currency")
+    stmt = (select(g.c.user_id, cur, g.c.current_balance, g.c.transaction_id, g.c.ts)
+            .where(g.c.business_date == business_date).order_by(g.c.ts, g.c.event_id))
+    out = []
+    for r in _rows(engine, stmt):
+        if currency and r["currency"] != currency:
+            continue
+        out.append({"business_date": business_date, "status": "refused", "user_id": r["user_id"],
+                    "currency": r["currency"], "balance": r["current_balance"], "payment_balance": None,
+                    "expected_balance": None, "overdraft_amount": 0, "overdraft_reason": "guard",
+                    "overdrawn_since": None, "count_overdraft_transactions": 0,
+                    "last_transaction_id": r["transaction_id"], "last_transaction_at": r["ts"]})
     return out
 
 
@@ -362,6 +333,6 @@ def weekly_reconciliation(engine: Engine, date_from: str, date_to: str, utc_from
                    *count_and_sum(opened, "opened"), *count_and_sum(resolved, "resolved"),
                    *count_and_sum(still_open, "still_open"))
             .where(*where).group_by(dr.c.currency, dr.c.kind).order_by(dr.c.currency, dr.c.kind))
-    rows = _rows(engine, stmt)
+    rows = [{k: v if k in ("currency", "kind") else as_int(v) for k, v in r.items()} for r in _rows(engine, stmt)]
     return [dict(r, week_from=date_from, week_to=date_to) for r in rows
             if r["count_opened"] or r["count_resolved"] or r["count_still_open"]]

@@ -51,6 +51,15 @@ def test_daily_overdrafts_exact_content(build):
     assert path.read_bytes().decode("utf-8") == DAILY_2024_01_09
 
 
+def test_daily_overdrafts_lists_the_guards_refusals(build):
+    [path] = build("daily-overdrafts", date="2024-01-11")
+    rows = list(csv.reader(path.open(encoding="utf-8", newline="")))
+    assert [r[1:5] + r[7:9] + r[11:] for r in rows[1:]] == [
+        ["ongoing", "user-c", "BHD", "-3.000", "3.000", "actual", "T03", "2024-01-09T21:01:00.100Z"],
+        ["ongoing", "'" + FORMULA_USER, "SAR", "-2.00", "2.00", "actual", "T08", "2024-01-10T08:00:00.000Z"],
+        ["refused", "user-c", "BHD", "-3.000", "0.000", "guard", "T11", "2024-01-11T09:00:00.000Z"]]
+
+
 def test_daily_overdrafts_default_day_is_the_last_one_ingested(build):
     [path] = build("daily-overdrafts")
     assert path.name == "overdrafts-2024-01-15.csv"

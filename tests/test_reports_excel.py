@@ -42,6 +42,10 @@ def width(ws, index: int) -> float | None:
     return next((d.width for d in ws.column_dimensions.values() if d.min <= index <= d.max), None)
 
 
+def wb_rows(wb, sheet: str) -> list[tuple]:
+    return list(wb[sheet].iter_rows(min_row=2))
+
+
 def data_rows(ws) -> list[list]:
     return [list(r) for r in ws.iter_rows(min_row=2)]
 
@@ -126,8 +130,11 @@ def test_other_sheets_match_database(workbook, report_engine):
                            "discrepancy_id"),
         "ByUser": ("SELECT * FROM user_balances ORDER BY user_id, currency", "user_id"),
         "Anomalies": ("SELECT * FROM anomalies ORDER BY business_date, detected_at, anomaly_id", "anomaly_id"),
-        "Overdrafts": ("SELECT * FROM balance_events WHERE is_overdraft_actual OR is_overdraft_expected "
-                       "OR is_overdraft_wallet ORDER BY ts", "transaction_id"),
+        # flagged transactions, and the guard's refusal (T11, in user-c's currency)
+        "Overdrafts": ("SELECT ts, transaction_id, user_id, currency, amount, new_balance, overdraft_reason AS reason "
+                       "FROM balance_events WHERE is_overdraft_actual OR is_overdraft_expected OR is_overdraft_wallet "
+                       "OR is_overdraft_crossing UNION ALL SELECT ts, transaction_id, user_id, 'BHD', NULL, NULL, "
+                       "'guard' FROM negative_balance_guards ORDER BY ts", "transaction_id"),
     }
     with report_engine.connect() as conn:
         for sheet, (sql, key) in queries.items():
@@ -138,6 +145,10 @@ def test_other_sheets_match_database(workbook, report_engine):
             assert [r[cols.index(key)].value for r in rows] == [d[key] for d in db], sheet
             for row, want in zip(rows, db):
                 for cell, name in zip(row, cols):
+                    if name == "file":
+                        assert cell.value == "/fixture/000000.gz"
+                    if name not in want:
+                        continue
                     if COLUMNS[name].kind == "money" and want[name] is not None:
                         assert cell.value == expected_number(want[name], want["currency"]), (sheet, name)
                     elif COLUMNS[name].kind in ("text", "int") and want[name] is not None:
@@ -204,6 +215,8 @@ def test_period_and_currency_filters(workbook):
     cols = header(ws)
     got = [(r[cols.index("transaction_id")].value, r[cols.index("currency")].value) for r in ws.iter_rows(min_row=2)]
     assert got == [("T05", "SAR"), ("T08", "SAR"), ("T06", "SAR")]
+    assert [r[0].value for r in wb_rows(workbook(date_from="2024-01-11", date_to="2024-01-11"), "Overdrafts")] == [
+        datetime(2024, 1, 11, 9, 0)]  # only the guard's refusal that day
 
 
 def test_pseudonymised_workbook_has_no_user_id(workbook):

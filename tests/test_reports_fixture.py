@@ -218,6 +218,9 @@ def _daily_flows(events: list[dict]) -> list[dict]:
             for _, g in sorted(groups.items(), key=lambda kv: tuple(x or "" for x in kv[0]))]
 
 
+# The Lambda's negative-balance guard refusing a debit of user-c (already below zero) on 2024-01-11.
+GUARDS = [(900, "2024-01-11T09:00:00.000Z", "user-c", "T11", "-3")]
+
 PARSED = [
     # event_id, ts, kind, level, user, text, payload
     (1, "2024-01-07T21:01:00.200Z", "sync", "INFO", "user-b", "Start syncing the balance", '{"userId": "user-b"}'),
@@ -245,6 +248,11 @@ def build_fixture(url: str) -> str:
                  "business_date": _bdate(ts), "kind": kind, "level": level, "user_id": user,
                  "parse_status": "ok", "text": text, "payload": payload, "request_id": None}
                 for eid, ts, kind, level, user, text, payload in PARSED])
+            conn.execute(insert(s.negative_balance_guards), [
+                {"event_id": eid, "ts": ts, "ts_ms": _ms(ts), "business_date": _bdate(ts), "user_id": user,
+                 "transaction_id": tx, "current_balance": m(bal), "current_balance_text": bal, "file_id": 1,
+                 "line_no": 90, "message": "Subscriber will have a negative balance due to this action"}
+                for eid, ts, user, tx, bal in GUARDS])
             conn.execute(insert(T_USER_BALANCES), _user_balances(events))
             conn.execute(insert(T_DISCREPANCY_REPORT), [
                 {"discrepancy_id": did, "kind": kind, "status": status, "user_id": user, "currency": cur,

@@ -91,22 +91,26 @@ def test_cards_equal_the_database(page, report_engine):
             q("SELECT COUNT(*) FROM discrepancy_report WHERE status = 'open'")) == "3"
         assert parsed.kpis[("count_anomalies", None)] == str(q("SELECT COUNT(*) FROM anomalies")) == "4"
         assert parsed.kpis[("count_high_anomalies", None)] == "2"
-        assert parsed.kpis[("count_overdrawn_users", None)] == "2"  # user-c and the formula user
+        assert parsed.kpis[("count_negative_balance_now", None)] == "2"  # user-c and the formula user
+        assert parsed.kpis[("count_negative_wallet_now", None)] == "2"
         assert parsed.kpis[("count_overdraft_events", None)] == str(q(
             "SELECT COUNT(*) FROM balance_events WHERE is_overdraft_actual OR is_overdraft_expected "
-            "OR is_overdraft_wallet"))
+            "OR is_overdraft_wallet OR is_overdraft_crossing") + q("SELECT COUNT(*) FROM negative_balance_guards"))
         for cur, typ, total in conn.execute(text(
                 "SELECT currency, type, SUM(amount) FROM balance_events GROUP BY currency, type")):
             key = "total_debit" if typ == "DEBIT" else "total_credit"
             assert parsed.kpis[(key, cur)] == amount(total, cur)
     assert parsed.kpis[("total_debit", "BHD")] == "25.500" and parsed.kpis[("total_credit", "SAR")] == "120.00"
+    # open amounts at stake: summed exactly in micro-units, then rounded once (0.7265 + 2.7265 = 3.453, not 3.454)
+    assert parsed.kpis[("open_amount_at_stake", "BHD")] == "3.453"
+    assert parsed.kpis[("open_amount_at_stake", "SAR")] == "0.01"
 
 
 def test_tables_equal_the_database(page, report_engine):
     parsed, _ = page()
     flows = {r["currency"]: r for r in parsed.tables["flows"]}
     assert flows["SAR"] == {"currency": "SAR", "count_debits": "2", "total_debit": "127.00", "count_credits": "2",
-                            "total_credit": "120.00", "total_vat": "15.00"}
+                            "total_credit": "120.00", "total_vat": "15.00", "net_change": "8.00"}
     with report_engine.connect() as conn:
         overdrawn = [dict(r) for r in conn.execute(text(
             "SELECT user_id, currency, balance FROM user_balances WHERE is_overdrawn ORDER BY balance")).mappings()]
