@@ -107,7 +107,8 @@ def test_pseudonymised_csvs(build):
 
 @pytest.mark.parametrize("value, cell", [
     ("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-cmd", "'-cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
-    ("\rx", "'\rx"), ("user-a", "user-a"), ("", ""), (None, ""), (True, "true"), (12, "12"),
+    ("\rx", "'\rx"), ("\nx", "'\nx"), ("user-a", "user-a"), ("", ""), (None, ""), (True, "true"), (12, "12"),
+    ("-3.000", "-3.000"),
 ])
 def test_safe_cell_neutralises_formulas_only(value, cell):
     assert safe_cell(value) == cell
