@@ -29,7 +29,8 @@ def money(micros: int | None, currency: str | None, precision: dict[str, int]) -
     """Micro-units -> Decimal rounded half-up to the currency's minor unit (`-3000000`, BHD -> `-3.000`)."""
     if micros is None:
         return None
-    return (Decimal(int(micros)) / SCALE).quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
+    value = (Decimal(int(micros)) / SCALE).quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
+    return value + 0 if value.is_zero() else value  # -0.0004 rounds to 0.000, not -0.000
 
 
 def money_number(micros: int | None, currency: str | None, precision: dict[str, int]) -> float | None:

@@ -11,12 +11,14 @@ so.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import xlsxwriter
 
 from reports import cells, queries
+from reports.xlsx_rows import RowStreamWorksheet, row_encoder, stream_rows
 from reports.columns import COLUMNS, ledger_columns
 from reports.context import FREE_TEXT_COLUMNS, USER_COLUMNS, Context
 from reports.pseudonym import scrub
@@ -95,86 +97,65 @@ class _Formats:
         return self._money[places]
 
 
-def _cell_writers(columns: Sequence[str], fmt: _Formats, precision: dict[str, int]) -> list[Callable]:
-    """One function per column: (worksheet, row, col, value, currency) -> writes the cell in its real type."""
-    def text(ws, r, c, v, cur):
-        ws.write_string(r, c, v if isinstance(v, str) else str(v))
-
-    def money(ws, r, c, v, cur):
-        places = cells.places_of(cur, precision)
-        ws.write_number(r, c, cells.money_number(v, cur, precision), fmt.money(places))
-
-    def date(ws, r, c, v, cur):
-        ws.write_number(r, c, cells.excel_date(v), fmt.date)
-
-    def datetime_(ws, r, c, v, cur):
-        ws.write_number(r, c, cells.excel_datetime(v), fmt.datetime)
-
-    def boolean(ws, r, c, v, cur):
-        ws.write_boolean(r, c, bool(v))
-
-    def integer(ws, r, c, v, cur):
-        ws.write_number(r, c, int(v), fmt.int)
-
-    def number(ws, r, c, v, cur):
-        ws.write_number(r, c, float(v), fmt.float)
-
-    by_kind = {"text": text, "money": money, "date": date, "datetime": datetime_, "bool": boolean, "int": integer,
-               "float": number}
-    return [by_kind[COLUMNS[name].kind] for name in columns]
-
-
 class _Series:
     """One logical sheet, continued on "Name 2", "Name 3", … when it outgrows a worksheet."""
 
     def __init__(self, book: xlsxwriter.Workbook, fmt: _Formats, name: str, columns: Sequence[str],
                  precision: dict[str, int], max_rows: int):
         self.book, self.fmt, self.name, self.columns = book, fmt, name, tuple(columns)
+        self.precision = precision
         self.max_data_rows = max_rows - 1
-        self.writers = _cell_writers(self.columns, fmt, precision)
-        self.currency_at = self.columns.index("currency") if "currency" in self.columns else None
+        self.kinds = [COLUMNS[c].kind for c in self.columns]
+        self.styles = {"date": fmt.date._get_xf_index(), "datetime": fmt.datetime._get_xf_index(),
+                       "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(),
+                       **{("money", p): fmt.money(p)._get_xf_index() for p in range(7)}}
         self.parts: list[str] = []
         self.rows = 0
         self.ws = None
+        self.encode = None
         self.row_in_sheet = 0
 
     def _new_sheet(self) -> None:
         self._finish_sheet()
         name = self.name if not self.parts else f"{self.name} {len(self.parts) + 1}"
-        ws = self.book.add_worksheet(name)
+        ws = self.book.add_worksheet(name, worksheet_class=RowStreamWorksheet)
         for c, col in enumerate(self.columns):
             ws.set_column(c, c, COLUMNS[col].width)
             ws.write_string(0, c, col, self.fmt.header)
         ws.freeze_panes(1, 0)
         self.parts.append(name)
         self.ws, self.row_in_sheet = ws, 0
+        self.encode = row_encoder(self.columns, self.kinds, self.styles, self.precision, ws)
 
     def _finish_sheet(self) -> None:
         if self.ws is not None:
             self.ws.autofilter(0, 0, max(self.row_in_sheet, 1), len(self.columns) - 1)
 
     def add_all(self, rows: Iterable[Sequence]) -> None:
-        if self.ws is None:
-            self._new_sheet()
-        writers, cur_at, limit = self.writers, self.currency_at, self.max_data_rows
-        columns = range(len(writers))
-        for row in rows:
-            if self.row_in_sheet >= limit:
+        rows = iter(rows)
+        last_col = len(self.columns) - 1
+        while True:
+            if self.ws is None or self.row_in_sheet >= self.max_data_rows:
+                first = next(rows, _END)  # start a new sheet only when a row is left for it
+                if first is _END:
+                    break
+                rows = itertools.chain((first,), rows)
                 self._new_sheet()
-            self.row_in_sheet += 1
-            r, ws = self.row_in_sheet, self.ws
-            cur = row[cur_at] if cur_at is not None else None
-            for c in columns:
-                value = row[c]
-                if value is not None:
-                    writers[c](ws, r, c, value, cur)
-            self.rows += 1
+            room = self.max_data_rows - self.row_in_sheet
+            n = stream_rows(self.ws, self.encode, rows, self.row_in_sheet + 1, last_col, room)
+            self.row_in_sheet += n
+            self.rows += n
+            if n < room:
+                break
 
     def close(self) -> SheetInfo:
         if self.ws is None:
             self._new_sheet()
         self._finish_sheet()
         return SheetInfo(self.name, self.rows, self.parts, self.columns)
+
+
+_END = object()
 
 
 def _privacy(ctx: Context, columns: Sequence[str]) -> Callable[[tuple], tuple] | None:

@@ -1,0 +1,48 @@
+"""Cell values: rounding half-up per currency, the integer fast path equal to Decimal, spreadsheet dates."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reports.cells import excel_date, excel_datetime, money, money_number, number_format
+from reports.xlsx_rows import money_text
+
+PRECISION = {"BHD": 3, "SAR": 2, "JPY": 0}
+
+
+@given(st.integers(min_value=-10**15, max_value=10**15), st.sampled_from(["BHD", "SAR", "JPY", None]))
+def test_integer_money_text_equals_the_quantized_decimal(micros, currency):
+    places = PRECISION.get(currency, 2)
+    assert money_text(micros, places) == str(money(micros, currency, PRECISION))
+
+
+def test_half_up_away_from_zero_and_no_negative_zero():
+    assert str(money(82_726_500, "BHD", PRECISION)) == "82.727"
+    assert str(money(-82_726_500, "BHD", PRECISION)) == "-82.727"
+    assert str(money(70_005_000, "SAR", PRECISION)) == "70.01"
+    assert str(money(-400, "BHD", PRECISION)) == "0.000"
+    assert money_text(-400, 3) == "0.000"
+    assert money(None, "BHD", PRECISION) is None
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12), st.sampled_from(["BHD", "SAR"]))
+def test_the_float_in_a_cell_shows_the_exact_amount(micros, currency):
+    """15 significant digits survive a double: formatting the float at the currency's places gives the amount."""
+    places = PRECISION[currency]
+    assert f"{money_number(micros, currency, PRECISION):.{places}f}" == money_text(micros, places)
+
+
+def test_number_formats():
+    assert (number_format(3), number_format(2), number_format(0)) == ("#,##0.000", "#,##0.00", "#,##0")
+
+
+def test_spreadsheet_dates_and_times():
+    epoch = datetime(1899, 12, 30)
+    assert epoch + timedelta(days=excel_date("2024-01-08")) == datetime(2024, 1, 8)
+    serial = excel_datetime("2024-01-07T21:01:00.200Z")
+    assert abs((epoch + timedelta(days=serial)) - datetime(2024, 1, 7, 21, 1, 0, 200000)) < timedelta(microseconds=50)
+    assert excel_date(None) is None and excel_datetime("") is None
+    assert Decimal(excel_date("1900-03-01")) == 61  # Excel's serial (after its 1900 leap-year bug)
