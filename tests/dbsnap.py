@@ -61,6 +61,19 @@ def row_counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def schema(url: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """{table: (column names, index names)}: a killed bulk load must not leave an index missing."""
+    from sqlalchemy import inspect
+    engine = make_engine(url, readonly=True)
+    try:
+        insp = inspect(engine)
+        return {name: (tuple(sorted(c["name"] for c in insp.get_columns(name))),
+                       tuple(sorted(ix["name"] for ix in insp.get_indexes(name))))
+                for name in sorted(insp.get_table_names())}
+    finally:
+        engine.dispose()
+
+
 def snapshot(url: str, skip_tables: frozenset = BOOKKEEPING_TABLES) -> dict[str, list[tuple]]:
     """{table: sorted rows} without bookkeeping columns, file ids replaced by (path, member)."""
     engine, meta = reflect(url)
