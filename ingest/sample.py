@@ -84,7 +84,8 @@ def _check(out_dir, days: int, users: int, start: date | str, workers: int, comp
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
         raise SampleUsageError(f"--out {path} is a file; pass a new or empty folder")
-    if path.is_dir() and any(path.iterdir()):
+    # Empty subfolders are fine (as for `make run`); any file means an export may already be there.
+    if path.is_dir() and any(p.is_file() for p in path.rglob("*")):
         raise SampleUsageError(f"--out {path} is not empty; pass a new or empty folder (nothing was written)")
     return start
 
