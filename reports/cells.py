@@ -13,7 +13,7 @@ from functools import lru_cache
 from db.money import DEFAULT_PRECISION, SCALE
 
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()  # serial 0 in the 1900 date system (after its leap bug)
-_SECONDS_PER_DAY = 86_400
+_MS_PER_DAY = 86_400_000
 
 
 @lru_cache(maxsize=64)
@@ -69,6 +69,7 @@ def excel_datetime(ts: str | None) -> float | None:
     day = excel_date(ts[:10])
     if len(ts) < 19:
         return float(day)
-    seconds = int(ts[11:13]) * 3600 + int(ts[14:16]) * 60 + int(ts[17:19])
-    millis = int(ts[20:23]) if len(ts) >= 23 and ts[19] == "." else 0
-    return day + (seconds * 1000 + millis) / (_SECONDS_PER_DAY * 1000)
+    millis = ((int(ts[11:13]) * 60 + int(ts[14:16])) * 60 + int(ts[17:19])) * 1000
+    if len(ts) >= 23 and ts[19] == ".":
+        millis += int(ts[20:23])
+    return day + millis / _MS_PER_DAY

@@ -19,9 +19,10 @@ version and tests/test_reports_excel.py reads every sheet back with openpyxl.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 
-from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from db.money import DEFAULT_PRECISION
@@ -41,31 +42,35 @@ class RowStreamWorksheet(Worksheet):
         self.previous_row = last_row
 
 
+# (10**(6 - places), half of it, 10**places, text pattern) per number of decimals
+_MONEY = {p: (10 ** (6 - p), 10 ** (6 - p) // 2, 10 ** p, "{}.{:0%dd}" % p if p else "{}") for p in range(7)}
+
+
 def money_text(micros: int, places: int) -> str:
     """Micro-units as decimal text rounded half-up (away from zero) to `places`: -726500, 3 -> '-0.727'."""
-    q = 10 ** (6 - places)
-    n = -micros if micros < 0 else micros
-    n = (n + q // 2) // q
-    text = str(n)
-    if places:
-        text = text.rjust(places + 1, "0")
-        text = f"{text[:-places]}.{text[-places:]}"
+    q, half, unit, pattern = _MONEY[places]
+    n = ((-micros if micros < 0 else micros) + half) // q
+    text = pattern.format(*divmod(n, unit)) if places else str(n)
     return "-" + text if micros < 0 and n else text
 
 
+# Text that needs XlsxWriter's escaping: control characters, XML specials, its _xHHHH_ escape, edge whitespace.
+_NEEDS_ESCAPING = re.compile(r'[\x00-\x1f&<>"\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s$')
+
+
 class _Escape:
-    """XlsxWriter's own text escaping for inline strings (control characters, XML, whitespace)."""
+    """XlsxWriter's own text escaping for inline strings, with a fast path for plain text."""
 
     def __init__(self, ws: Worksheet):
         self.control, self.data = ws._escape_control_characters, ws._escape_data
         self.max_chars = ws.xls_strmax
 
     def __call__(self, value) -> str:
-        text = value if isinstance(value, str) else str(value)
-        if len(text) > self.max_chars // 2:
-            from xlsxwriter.utility import _utf16_len, _utf16_truncate
-            if _utf16_len(text) > self.max_chars:
-                text = _utf16_truncate(text, self.max_chars)  # what write_string does with an overlong text
+        text = value if value.__class__ is str else str(value)
+        if len(text) <= self.max_chars // 2 and not _NEEDS_ESCAPING.search(text):
+            return f"<t>{text}</t>"
+        if len(text) > self.max_chars // 2 and _utf16_len(text) > self.max_chars:
+            text = _utf16_truncate(text, self.max_chars)  # what write_string does with an overlong text
         text = self.data(self.control(text))
         return f'<t xml:space="preserve">{text}</t>' if _preserve_whitespace(text) else f"<t>{text}</t>"
 
@@ -95,7 +100,8 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
     for i, kind in enumerate(kinds):
         ref = xl_col_to_name(i)
         lines.append(f"    v = row[{i}]")
-        lines.append("    if v is not None:")
+        # an empty text is an empty cell, as with XlsxWriter's write_string
+        lines.append("    if v is not None and v != '':" if kind == "text" else "    if v is not None:")
         if kind == "text":
             cell = f"f'<c r=\"{ref}{{rs}}\" t=\"inlineStr\"><is>{{_text(v)}}</is></c>'"
         elif kind == "money":

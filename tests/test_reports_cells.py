@@ -46,3 +46,29 @@ def test_spreadsheet_dates_and_times():
     assert abs((epoch + timedelta(days=serial)) - datetime(2024, 1, 7, 21, 1, 0, 200000)) < timedelta(microseconds=50)
     assert excel_date(None) is None and excel_datetime("") is None
     assert Decimal(excel_date("1900-03-01")) == 61  # Excel's serial (after its 1900 leap-year bug)
+
+
+ODD_TEXT = ["plain", " leading space", "trailing space ", "tab\tinside", "new\nline", "a & b < c > d", 'quote "x"',
+            "_x0041_ literal", "bell\x07char", "=HYPERLINK(\"x\")", "ümlaut ✓", "", "x" * 40_000]
+
+
+def test_streamed_text_reads_back_unchanged(tmp_path):
+    import openpyxl
+    import xlsxwriter
+
+    from reports.xlsx_rows import RowStreamWorksheet, row_encoder, stream_rows
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    ws = book.add_worksheet("T", worksheet_class=RowStreamWorksheet)
+    ws.write_string(0, 0, "text")
+    encode = row_encoder(["text"], ["text"], {}, {}, ws)
+    assert stream_rows(ws, encode, ((s,) for s in ODD_TEXT), 1, 0, 100) == len(ODD_TEXT)
+    book.close()
+    got = [r[0] for r in openpyxl.load_workbook(path).active.iter_rows(min_row=2, values_only=True)]
+    want = [s for s in ODD_TEXT]
+    # openpyxl shows Excel's escapes as stored (Excel itself displays the original text)
+    want[ODD_TEXT.index("bell\x07char")] = "bell_x0007_char"
+    want[ODD_TEXT.index("_x0041_ literal")] = "_x005F_x0041_ literal"
+    want[-1] = "x" * 32_767  # a cell holds at most 32,767 characters: cut as XlsxWriter's write_string does
+    want[ODD_TEXT.index("")] = None  # an empty text is an empty cell
+    assert got == want
