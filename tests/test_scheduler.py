@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import logging
 import os
 from datetime import datetime, timedelta, timezone
@@ -148,3 +149,23 @@ def test_cli_run_one_job_at_a_given_time(tmp_path, capsys):
     assert cli.main(["--run", "weekly-reconciliation", *common[:2], "--business-tz", "+03:00",
                      "--report-dir", str(tmp_path / "r2"), "--at", "2024-05-20T01:00+03:00"]) == 0
     assert (tmp_path / "r2" / "weekly" / "reconciliation-2024-W20.csv").exists()
+
+
+def test_airflow_dag_file_runs_the_same_jobs():
+    """docs/airflow/balance_logs_dag.py compiles, and its commands name real jobs with a time --at accepts."""
+    import ast
+
+    from scheduler.jobs import JOBS
+    source = (ROOT / "docs" / "airflow" / "balance_logs_dag.py").read_text()
+    tree = ast.parse(source)
+    jobs = {node.args[0].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run"}
+    assert jobs == set(JOBS)
+    assert re.search(r"--at '\{\{\{\{ data_interval_end\.isoformat\(\) \}\}\}\}'", source)  # {{ … }} after the f-string
+    assert cli._parse_at("2024-01-14T22:00:00+00:00") == utc("2024-01-14T22:00:00Z")  # what Airflow renders
+
+
+def test_cron_lines_in_the_docs_name_real_jobs():
+    from scheduler.jobs import JOBS
+    doc = (ROOT / "docs" / "scheduling.md").read_text()
+    assert set(re.findall(r"--run ([a-z-]+)", doc)) == set(JOBS)
