@@ -96,10 +96,10 @@ def component(view: GridView) -> dag.AgGrid:
                          "cacheBlockSize": view.page_size, "maxBlocksInCache": 5, "infiniteInitialRowCount": 1,
                          "paginationPageSizeSelector": False, "rowHeight": 32, "headerHeight": 36,
                          "tooltipShowDelay": 400, "enableCellTextSelection": True, "ensureDomOrder": True,
-                         "suppressMultiSort": False},
+                         "suppressMultiSort": False, "domLayout": "autoHeight"},
         rowClassRules={"row-flagged": "params.data && (params.data.is_calc_mismatch === 'yes' || "
                                       "params.data.is_continuity_break === 'yes')"},
-        style={"height": f"{view.height}px", "width": "100%"},
+        style={"width": "100%"},  # autoHeight: one whole page shows, no scrollbar inside the grid
         className="data-grid",
     )
 

@@ -83,7 +83,8 @@ def volume_by_source_action(engine: Engine, filters: Filters) -> list[dict]:
     stmt = (select(f.source, f.action, f.currency, n.label("count_transactions"),
                    func.sum(f.total_amount).label("total_amount"))
             .where(*_where(filters)).group_by(f.source, f.action, f.currency).order_by(n.desc()))
-    return [{**r, "source": r["source"] or "(none)", "action": r["action"] or "(none)",
+    return [{**r, "source": r["source"] or "(not logged)",
+             "action": r["action"] or "(not logged)",
              "count_transactions": as_int(r["count_transactions"]), "total_amount": as_int(r["total_amount"])}
             for r in fetch(engine, stmt, ["daily_flows"])]
 

@@ -28,9 +28,9 @@ def _params(params: dict, pathname=None) -> dict:
 
 
 GRID = grid.add(GridView(NAME, ANOMALIES, (
-    GridColumn("detected_at", "Detected (UTC)", 190), GridColumn("business_date", "Business day", 120),
+    GridColumn("detected_at", "Detected (UTC)", 210), GridColumn("business_date", "Business day", 120),
     GridColumn("detector", "Detector", 160), GridColumn("severity", "Severity", 100), GridColumn("score", "Score", 95),
-    GridColumn("user_id", "User", 290), GridColumn("currency", "Cur.", 75), GridColumn("amount", "Amount", 120),
+    GridColumn("user_id", "User", 315), GridColumn("currency", "Cur.", 90), GridColumn("amount", "Amount", 120),
     GridColumn("explanation", "Explanation", 420), GridColumn("transaction_id", "Transaction", 240),
     GridColumn("parameters", "Parameters", 240), GridColumn("file", "File", 300), GridColumn("line_no", "Line", 80),
     GridColumn("anomaly_id", "Finding", 200)), params=_params))

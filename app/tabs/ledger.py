@@ -22,8 +22,8 @@ def _params(params: dict, pathname: str | None) -> dict:
 
 
 GRID = grid.add(GridView(NAME, USER_LEDGER, (
-    GridColumn("ts", "Time (UTC)", 190, pinned="left"), GridColumn("business_date", "Business day", 115),
-    GridColumn("currency", "Cur.", 70), GridColumn("type", "Type", 85), GridColumn("source", "Source", 150),
+    GridColumn("ts", "Time (UTC)", 210, pinned="left"), GridColumn("business_date", "Business day", 115),
+    GridColumn("currency", "Cur.", 90), GridColumn("type", "Type", 85), GridColumn("source", "Source", 150),
     GridColumn("action", "Action", 190), GridColumn("amount", "Amount", 115), GridColumn("vat", "VAT", 95),
     GridColumn("old_balance", "Old balance", 125), GridColumn("new_balance", "New balance", 125),
     GridColumn("expected_new_balance", "Expected new", 125), GridColumn("calc_difference", "Calc. diff.", 105),
@@ -68,9 +68,9 @@ def render_summary(ctx: AppContext, search: str, pathname: str | None):
                          tone="negative" if balance is not None and balance < 0 else ""))
         if "count_open_discrepancies" in r:
             cards.append(kpi(f"{cur} discrepancies", count(r.get("count_discrepancies")),
-                             f"{count(r.get('count_open_discrepancies'))} open · "
-                             f"{count(r.get('count_continuity_breaks'))} continuity breaks · "
-                             f"{count(r.get('count_anomalies'))} anomalies"))
+                             f"open {count(r.get('count_open_discrepancies'))} · "
+                             f"continuity breaks {count(r.get('count_continuity_breaks'))} · "
+                             f"anomalies {count(r.get('count_anomalies'))}"))
         if r.get("is_test_user"):
             cards.append(kpi("Test user", "yes", "excluded from totals by the reports"))
     return kpi_row(cards) if cards else no_rows()

@@ -28,15 +28,15 @@ def _reason(params: dict, pathname=None) -> dict:
 
 
 USERS_GRID = grid.add(GridView(NAME, OVERDRAWN_USERS, (
-    GridColumn("user_id", "User", 300, pinned="left"), GridColumn("currency", "Cur.", 80),
+    GridColumn("user_id", "User", 315, pinned="left"), GridColumn("currency", "Cur.", 90),
     GridColumn("negative", "Negative", 150), GridColumn("balance", "Balance", 130), GridColumn("payment_balance", "Payment balance", 150),
     GridColumn("overdrawn_since", "Overdrawn since (UTC)", 190), GridColumn("last_seen_at", "Last seen (UTC)", 190),
     GridColumn("count_transactions", "Transactions", 120), GridColumn("count_open_discrepancies", "Open discr.", 120),
     GridColumn("is_test_user", "Test user", 100)), height=400, page_size=10))
 
 EVENTS_GRID = grid.add(GridView(NAME, OVERDRAFT_EVENTS, (
-    GridColumn("ts", "Time (UTC)", 190), GridColumn("business_date", "Business day", 120),
-    GridColumn("user_id", "User", 290), GridColumn("currency", "Cur.", 80), GridColumn("reason", "Reason", 120),
+    GridColumn("ts", "Time (UTC)", 210), GridColumn("business_date", "Business day", 120),
+    GridColumn("user_id", "User", 315), GridColumn("currency", "Cur.", 90), GridColumn("reason", "Reason", 210),
     GridColumn("type", "Type", 90), GridColumn("amount", "Amount", 120), GridColumn("old_balance", "Old balance", 130),
     GridColumn("new_balance", "New balance", 130), GridColumn("expected_new_balance", "Expected", 130),
     GridColumn("payment_balance", "Payment bal.", 130), GridColumn("transaction_id", "Transaction", 240),

@@ -29,9 +29,9 @@ def _params(params: dict, pathname=None) -> dict:
 
 
 GRID = grid.add(GridView(NAME, DISCREPANCIES, (
-    GridColumn("detected_at", "Detected (UTC)", 190), GridColumn("business_date", "Business day", 120),
-    GridColumn("kind", "Kind", 110), GridColumn("status", "Status", 95), GridColumn("user_id", "User", 290),
-    GridColumn("currency", "Cur.", 75), GridColumn("amount_at_stake", "At stake", 120),
+    GridColumn("detected_at", "Detected (UTC)", 210), GridColumn("business_date", "Business day", 120),
+    GridColumn("kind", "Kind", 110), GridColumn("status", "Status", 95), GridColumn("user_id", "User", 315),
+    GridColumn("currency", "Cur.", 90), GridColumn("amount_at_stake", "At stake", 120),
     GridColumn("difference", "Difference", 120), GridColumn("subscription_balance", "Subscription bal.", 145),
     GridColumn("payment_balance", "Payment bal.", 130), GridColumn("explanation", "Explanation", 380),
     GridColumn("transaction_id", "Transaction", 240), GridColumn("discrepancy_id", "Discrepancy", 200),
