@@ -14,6 +14,7 @@ from db.money import DEFAULT_PRECISION, SCALE
 
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()  # serial 0 in the 1900 date system (after its leap bug)
 _MS_PER_DAY = 86_400_000
+_MINUTES_PER_DAY = 1440
 
 
 @lru_cache(maxsize=64)
@@ -62,14 +63,19 @@ def excel_date(business_date: str | None) -> int | None:
     return date.fromisoformat(business_date[:10]).toordinal() - _EXCEL_EPOCH_ORDINAL
 
 
+@lru_cache(maxsize=65536)
+def _excel_minute(prefix: str) -> float:
+    """'2024-01-08T21:01' -> the serial of that minute (cached: a ledger has far fewer minutes than rows)."""
+    return excel_date(prefix[:10]) + (int(prefix[11:13]) * 60 + int(prefix[14:16])) / _MINUTES_PER_DAY
+
+
 def excel_datetime(ts: str | None) -> float | None:
     """'2024-01-08T21:01:00.123Z' (UTC) -> date serial plus the fraction of the day, to the millisecond."""
     if not ts:
         return None
-    day = excel_date(ts[:10])
-    if len(ts) < 19:
-        return float(day)
-    millis = ((int(ts[11:13]) * 60 + int(ts[14:16])) * 60 + int(ts[17:19])) * 1000
+    if len(ts) < 16:
+        return float(excel_date(ts[:10]))
+    millis = int(ts[17:19]) * 1000 if len(ts) >= 19 else 0
     if len(ts) >= 23 and ts[19] == ".":
         millis += int(ts[20:23])
-    return day + millis / _MS_PER_DAY
+    return _excel_minute(ts[:16]) + millis / _MS_PER_DAY

@@ -23,6 +23,11 @@ class Col:
     width: float = 14
 
 
+# Text columns whose values repeat a lot: the workbook stores each distinct value once (shared strings).
+REPEATED_TEXT = frozenset({"user_id", "currency", "type", "schema", "source", "action", "overdraft_reason", "reason",
+                           "kind", "status", "detector", "severity", "file", "level", "parse_status", "detail"})
+
+
 _COLS = [
     # identity and time
     Col("business_date", "date", "Day of the event in the business time zone (BUSINESS_TZ), as a date.", 12),

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import xlsxwriter
 
 from reports import cells, queries
-from reports.xlsx_rows import RowStreamWorksheet, row_encoder, stream_rows
-from reports.columns import COLUMNS, ledger_columns
+from reports.xlsx_rows import RowStreamWorksheet, row_encoder, stream_rows, zip_level
+from reports.columns import COLUMNS, REPEATED_TEXT, ledger_columns
 from reports.context import FREE_TEXT_COLUMNS, USER_COLUMNS, Context
 from reports.pseudonym import scrub
 
@@ -125,7 +126,7 @@ class _Series:
         ws.freeze_panes(1, 0)
         self.parts.append(name)
         self.ws, self.row_in_sheet = ws, 0
-        self.encode = row_encoder(self.columns, self.kinds, self.styles, self.precision, ws)
+        self.encode = row_encoder(self.columns, self.kinds, self.styles, self.precision, ws, REPEATED_TEXT)
 
     def _finish_sheet(self) -> None:
         if self.ws is not None:
@@ -179,7 +180,8 @@ def _privacy(ctx: Context, columns: Sequence[str]) -> Callable[[tuple], tuple] |
 
 
 def _tuples(dict_rows: Iterable[dict], columns: Sequence[str]) -> Iterable[tuple]:
-    return (tuple(r.get(n) for n in columns) for r in dict_rows)
+    pick = operator.itemgetter(*columns)
+    return map(pick, dict_rows) if len(columns) > 1 else ((pick(r),) for r in dict_rows)
 
 
 def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_MAX_ROWS) -> list[Path]:
@@ -210,7 +212,8 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
             infos.append(series.close())
         _write_readme(ctx, readme, fmt, infos, columns_spec or "accounting", max_rows)
     finally:
-        book.close()
+        with zip_level():
+            book.close()
     return [path]
 
 

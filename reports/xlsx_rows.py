@@ -19,6 +19,8 @@ version and tests/test_reports_excel.py reads every sheet back with openpyxl.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -29,6 +31,7 @@ from db.money import DEFAULT_PRECISION
 from reports import cells
 
 ROWS_PER_WRITE = 2000  # rows joined into one write to the row file
+ZIP_LEVEL = 1  # deflate level of the .xlsx: 1 is ~3x faster than zlib's default 6, for ~20 % more bytes
 
 
 class RowStreamWorksheet(Worksheet):
@@ -42,16 +45,45 @@ class RowStreamWorksheet(Worksheet):
         self.previous_row = last_row
 
 
-# (10**(6 - places), half of it, 10**places, text pattern) per number of decimals
-_MONEY = {p: (10 ** (6 - p), 10 ** (6 - p) // 2, 10 ** p, "{}.{:0%dd}" % p if p else "{}") for p in range(7)}
+@contextlib.contextmanager
+def zip_level(level: int | None = None):
+    """Within the block, workbooks close into a zip deflated at `level` (default ZIP_LEVEL).
+
+    XlsxWriter always opens its ZipFile at zlib's default level, and for a ledger of millions of rows
+    compressing gigabytes of sheet XML is then the slowest step; ZipFile takes a compresslevel, so the
+    name XlsxWriter looks up is pointed at a ZipFile with ours for the duration of the block only.
+    """
+    import xlsxwriter.workbook as module
+    original = module.ZipFile
+    module.ZipFile = functools.partial(original, compresslevel=level or ZIP_LEVEL)
+    try:
+        yield
+    finally:
+        module.ZipFile = original
+
+
+def _money_formatter(places: int) -> Callable[[int], str]:
+    """micros -> decimal text rounded half-up (away from zero) to `places`, in integers only."""
+    q, width = 10 ** (6 - places), places + 1
+    half = q // 2
+
+    def fmt(micros: int) -> str:
+        n = ((-micros if micros < 0 else micros) + half) // q
+        text = str(n)
+        if places:
+            if len(text) < width:
+                text = text.rjust(width, "0")
+            text = f"{text[:-places]}.{text[-places:]}"
+        return "-" + text if micros < 0 and n else text
+    return fmt
+
+
+MONEY_TEXT = {p: _money_formatter(p) for p in range(7)}
 
 
 def money_text(micros: int, places: int) -> str:
     """Micro-units as decimal text rounded half-up (away from zero) to `places`: -726500, 3 -> '-0.727'."""
-    q, half, unit, pattern = _MONEY[places]
-    n = ((-micros if micros < 0 else micros) + half) // q
-    text = pattern.format(*divmod(n, unit)) if places else str(n)
-    return "-" + text if micros < 0 and n else text
+    return MONEY_TEXT[places](micros)
 
 
 # Text that needs XlsxWriter's escaping: control characters, XML specials, its _xHHHH_ escape, edge whitespace.
@@ -76,11 +108,13 @@ class _Escape:
 
 
 def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, precision: dict[str, int],
-                ws: Worksheet) -> Callable[[int, tuple], str]:
+                ws: Worksheet, shared: frozenset[str] = frozenset()) -> Callable[[int, tuple], str]:
     """A function (0-based row index, row tuple) -> the row's XML, compiled for this column layout.
 
     `styles` maps kind -> xf index ('date', 'datetime', 'int', 'float') and ('money', places) -> xf index.
-    Money cells take their format from the row's `currency` column.
+    Money cells take their format from the row's `currency` column. Text columns named in `shared` go to
+    the workbook's shared-string table (each distinct value stored once, as Excel itself does), the other
+    text columns are inline strings.
     """
     cur_at = list(columns).index("currency") if "currency" in columns else None
     money_places = {}
@@ -90,22 +124,26 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
             money_places[cur] = min(6, precision.get((cur or "").upper(), DEFAULT_PRECISION))
         return money_places[cur]
 
-    env = {"_text": _Escape(ws), "_date": cells.excel_date, "_dt": cells.excel_datetime, "_money": money_text,
+    env = {"_text": _Escape(ws), "_sst": _shared_index(ws), "_date": cells.excel_date, "_dt": cells.excel_datetime, "_money": MONEY_TEXT,
            "_places": places, "_mstyle": {p: styles[("money", p)] for p in range(7) if ("money", p) in styles}}
     lines = ["def encode(r, row):", "    rs = str(r + 1)", "    out = ['<row r=\"', rs, '\">']"]
     if cur_at is not None:
         lines.append(f"    p = _places(row[{cur_at}])")
     elif "money" in kinds:
         lines.append("    p = _places(None)")
+    if "money" in kinds:
+        lines.append("    money = _money[p]")
     for i, kind in enumerate(kinds):
         ref = xl_col_to_name(i)
         lines.append(f"    v = row[{i}]")
         # an empty text is an empty cell, as with XlsxWriter's write_string
         lines.append("    if v is not None and v != '':" if kind == "text" else "    if v is not None:")
-        if kind == "text":
+        if kind == "text" and columns[i] in shared:
+            cell = f"f'<c r=\"{ref}{{rs}}\" t=\"s\"><v>{{_sst(v)}}</v></c>'"
+        elif kind == "text":
             cell = f"f'<c r=\"{ref}{{rs}}\" t=\"inlineStr\"><is>{{_text(v)}}</is></c>'"
         elif kind == "money":
-            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{{_mstyle[p]}}\"><v>{{_money(v, p)}}</v></c>'"
+            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{{_mstyle[p]}}\"><v>{{money(v)}}</v></c>'"
         elif kind == "date":
             cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{styles['date']}\"><v>{{_date(v)}}</v></c>'"
         elif kind == "datetime":
@@ -122,6 +160,22 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
     lines += ["    out.append('</row>')", "    return ''.join(out)"]
     exec(compile("\n".join(lines), f"<row encoder {','.join(columns)}>", "exec"), env)  # noqa: S102
     return env["encode"]
+
+
+def _shared_index(ws: Worksheet) -> Callable[[object], int]:
+    """The shared-string index of a value, as XlsxWriter's write_string uses outside constant_memory mode.
+
+    Over-long text is cut as write_string cuts it; sharedStrings.xml escapes it when the workbook closes.
+    """
+    index = ws.str_table._get_shared_string_index
+    limit = ws.xls_strmax
+
+    def sst(value) -> int:
+        text = value if value.__class__ is str else str(value)
+        if len(text) > limit // 2 and _utf16_len(text) > limit:
+            text = _utf16_truncate(text, limit)
+        return index(text)
+    return sst
 
 
 def stream_rows(ws: RowStreamWorksheet, encode: Callable[[int, tuple], str], rows: Iterable[tuple],
