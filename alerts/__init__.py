@@ -83,7 +83,8 @@ def send_new(engine: Engine, settings, *, now: datetime | None = None, backoff: 
                 summary["status"] = "failed"
     except Exception as exc:  # the hook must never break ingestion
         log.exception("alerts: could not check or send alerts")
-        summary.update(status="error", error=f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        summary.update(status="error", error=f"{exc.__class__.__name__}: {first_line}")
     return summary
 
 

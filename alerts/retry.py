@@ -25,7 +25,8 @@ class Backoff:
 
 def call_with_retries(fn: Callable[[], None], backoff: Backoff, retry_on: type[BaseException],
                       sleep: Callable[[float], None] = time.sleep,
-                      on_failure: Callable[[int, BaseException], None] | None = None) -> tuple[int, BaseException | None]:
+                      on_failure: Callable[[int, BaseException], None] | None = None,
+                      ) -> tuple[int, BaseException | None]:
     """Call fn until it returns; (tries, None) on success, (tries, last error) when every try failed."""
     delays = iter(backoff.delays())
     tries = 0

@@ -124,7 +124,8 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
             money_places[cur] = min(6, precision.get((cur or "").upper(), DEFAULT_PRECISION))
         return money_places[cur]
 
-    env = {"_text": _Escape(ws), "_sst": _shared_index(ws), "_date": cells.excel_date, "_dt": cells.excel_datetime, "_money": MONEY_TEXT,
+    env = {"_text": _Escape(ws), "_sst": _shared_index(ws), "_date": cells.excel_date, "_dt": cells.excel_datetime,
+           "_money": MONEY_TEXT,
            "_places": places, "_mstyle": {p: styles[("money", p)] for p in range(7) if ("money", p) in styles}}
     lines = ["def encode(r, row):", "    rs = str(r + 1)", "    out = ['<row r=\"', rs, '\">']"]
     if cur_at is not None:

@@ -155,12 +155,14 @@ def test_each_finding_is_alerted_once_on_slack_and_by_email(engine, alert_db, we
     lines = mail.get_content().splitlines()
     assert len(lines) == 6
     assert lines[:3] == EXPECTED_OVERDRAFTS
-    assert lines[3] == ("[high] New calculation discrepancy: user user-a, 0.727 BHD at stake on 2024-01-10 (T07): "
-            "new_balance 82.7265 of user-a differs from the expected 82 http://dash.example/reconciliation?"
-            "from=2024-01-10&to=2024-01-10&cur=BHD&user=user-a&kind=calculation&status=open")
-    assert lines[5] == ("[high] New high anomaly (large_amount): user user-b, 115.00 SAR on 2024-01-08: 115.00 SAR is 4.2 times "
-            "the user's usual debit http://dash.example/anomalies?from=2024-01-08&to=2024-01-08&cur=SAR&user=user-b"
-            "&detector=large_amount&severity=high")
+    assert lines[3] == (
+        "[high] New calculation discrepancy: user user-a, 0.727 BHD at stake on 2024-01-10 (T07): "
+        "new_balance 82.7265 of user-a differs from the expected 82 http://dash.example/reconciliation?"
+        "from=2024-01-10&to=2024-01-10&cur=BHD&user=user-a&kind=calculation&status=open")
+    assert lines[5] == (
+        "[high] New high anomaly (large_amount): user user-b, 115.00 SAR on 2024-01-08: 115.00 SAR is 4.2 times "
+        "the user's usual debit http://dash.example/anomalies?from=2024-01-08&to=2024-01-08&cur=SAR&user=user-b"
+        "&detector=large_amount&severity=high")
 
     [post] = webhook.posts  # the same text, escaped for Slack (&amp; in links is decoded back by Slack)
     assert post["text"] == f"*{subject}*\n" + slack_escape("\n".join(lines))
