@@ -5,7 +5,8 @@ Each finding has a fingerprint that survives rebuilds of the derived tables
 anomaly fingerprints), so alert_state can remember it was alerted:
 
 - overdraft:<transaction_id>: a transaction that took a balance from zero or
-  above to below zero (`is_overdraft_crossing`); always alerted.
+  above to below zero (`is_overdraft_crossing`); always alerted. Likewise
+  overdraft-wallet:<transaction_id> when the payment wallet went below zero.
 - discrepancy:<kind>:<transaction_id or event-N>: an open discrepancy, with a
   severity by kind (DISCREPANCY_SEVERITY: a calculation mismatch means the
   Lambda wrote a wrong balance, so it is high; the others are medium because
@@ -17,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
 from reports import tables as t
@@ -59,6 +60,30 @@ def _amount(micros, currency, precision) -> str:
     return "an unknown amount" if value is None else f"{value:,} {currency or ''}".strip()
 
 
+def _wallet_crossings(conn: Connection) -> list[dict]:
+    """Transactions after which a user's payment wallet went below zero while the one before was not
+    (and the balance did not cross zero with it: that is alerted as an overdraft).
+
+    transform/ flags a balance crossing zero (`is_overdraft_crossing`) but not the wallet; the dashboard counts
+    negative wallets as overdrafts too. Only users whose wallet was ever negative are windowed.
+    """
+    be = t.balance_events
+    users = select(be.c.user_id).where(be.c.is_overdraft_wallet.is_(True)).distinct().subquery("wallet_users")
+    ordered = (select(be.c.transaction_id, be.c.user_id, be.c.currency, be.c.business_date, be.c.ts,
+                      be.c.new_balance, be.c.payment_balance, be.c.is_overdraft_wallet, be.c.is_overdraft_crossing,
+                      func.lag(be.c.is_overdraft_wallet).over(partition_by=(be.c.user_id, be.c.currency),
+                                                              order_by=(be.c.ts, be.c.transaction_id)).label("before"))
+               .where(be.c.user_id.in_(select(users.c.user_id)), be.c.payment_balance.isnot(None))
+               .subquery("ordered"))
+    o = ordered.c
+    stmt = (select(o.transaction_id, o.user_id, o.currency, o.business_date, o.new_balance, o.payment_balance)
+            .where(o.is_overdraft_wallet.is_(True), or_(o.before.is_(None), o.before.is_(False)),
+                   # the same transaction took the balance below zero too: alerted once, as an overdraft
+                   or_(o.is_overdraft_crossing.is_(None), o.is_overdraft_crossing.is_(False)))
+            .order_by(o.ts, o.transaction_id))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
 def collect(conn: Connection, settings: Settings) -> list[Finding]:
     """Every current finding that qualifies for an alert (alert_state decides which are new)."""
     precision, base = settings.currency_precision, settings["DASHBOARD_URL"]
@@ -73,6 +98,13 @@ def collect(conn: Connection, settings: Settings) -> list[Finding]:
             f"overdraft:{r['transaction_id']}", "overdraft", "high", r["business_date"],
             f"New overdraft: user {r['user_id']} is at {_amount(r['new_balance'], r['currency'], precision)} "
             f"after transaction {r['transaction_id']} on {r['business_date']} (reason: {r['overdraft_reason']}) "
+            f"{ledger_link(base, r['user_id'], r['currency'])}"))
+    for r in _wallet_crossings(conn):
+        out.append(Finding(
+            f"overdraft-wallet:{r['transaction_id']}", "overdraft", "high", r["business_date"],
+            f"New negative wallet: user {r['user_id']} has a payment balance of "
+            f"{_amount(r['payment_balance'], r['currency'], precision)} after transaction {r['transaction_id']} "
+            f"on {r['business_date']} (subscription balance {_amount(r['new_balance'], r['currency'], precision)}) "
             f"{ledger_link(base, r['user_id'], r['currency'])}"))
 
     kinds = [k for k, sev in DISCREPANCY_SEVERITY.items() if sev in wanted]

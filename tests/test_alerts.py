@@ -180,6 +180,21 @@ def test_each_finding_is_alerted_once_on_slack_and_by_email(engine, alert_db, we
     assert len(webhook.posts) == 1 and len(smtp_server.messages) == 1
 
 
+def test_a_wallet_going_below_zero_is_a_new_overdraft(engine, alert_db, webhook):
+    from db.schema import balance_events
+    with engine.begin() as conn:  # user-a's wallet goes negative while the subscription balance stays positive
+        row = dict(conn.execute(select(balance_events).where(balance_events.c.transaction_id == "T09")).mappings().one())
+        conn.execute(insert(balance_events), [{
+            **row, "transaction_id": "T12", "ts": "2024-01-15T08:00:00.000Z", "ts_ms": row["ts_ms"] + 3_600_000,
+            "event_id": 99, "old_balance": 79_000_000, "new_balance": 78_000_000, "payment_balance": -4_500_000,
+            "is_overdraft_wallet": True, "is_overdraft_crossing": False, "overdraft_reason": "wallet"}])
+    summary = send_new(engine, make(alert_db, SLACK_WEBHOOK_URL=webhook.url), now=NOW, backoff=FAST)
+    assert summary["new"] == {"slack": 7}
+    assert ("[high] New negative wallet: user user-a has a payment balance of -4.500 BHD after transaction T12 on "
+            "2024-01-15 (subscription balance 78.000 BHD) http://dash.example/ledger/user-a?cur=BHD"
+            ) in webhook.posts[0]["text"].splitlines()
+
+
 def test_slack_text_is_escaped_so_log_data_cannot_ping_or_link(engine, alert_db, webhook):
     with engine.begin() as conn:
         conn.execute(text("UPDATE anomalies SET explanation = '<!channel> & <http://x|click>' WHERE anomaly_id = 'A1'"))
