@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from app import auth, grid, shell, ui
+from app import auth, grid, shell
 from app.context import AppContext
 from app.tabs import TABS, ledger
 from db.engine import make_engine
@@ -38,5 +38,4 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     if users:
         auth.protect(app.server, users)
     app.server.config["BALANCE_LOGS_CONTEXT"] = ctx
-    ui.warm_up()
     return app

@@ -5,7 +5,6 @@ import logging
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -107,35 +106,114 @@ def count(n) -> str:
     return f"{int(n or 0):,}"
 
 
-def figure(height: int = 320, **layout) -> go.Figure:
-    fig = go.Figure()
-    settings = dict(
-        template="plotly_white", height=height, margin=dict(l=50, r=20, t=44, b=40),
-        font=dict(family=FONT, size=12, color="#2b2f33"), hovermode="x unified",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, title_text=""),
-        colorway=PALETTE)
-    settings.update(layout)
-    fig.update_layout(**settings)
-    fig.update_xaxes(showgrid=False, linecolor="#ced4da")
-    fig.update_yaxes(gridcolor="#eef0f2", zerolinecolor="#adb5bd")
-    return fig
+# --- figures: plain dicts ----------------------------------------------------------------------------
+# plotly's graph objects validate every property in Python (a figure with a few subplots took ~0.5 s); the
+# browser validates anyway, so figures are built as dicts with the small helper below.
+
+MAGIC = ("marker", "line", "title", "tickfont", "font", "legend")
 
 
-def warm_up() -> None:
-    """Build one figure of every trace type used: plotly loads its validators on first use (about a second),
-    which would otherwise land on the first request of each server process."""
-    from plotly.subplots import make_subplots
-    fig = make_subplots(rows=2, cols=1)
-    for trace in (go.Bar(x=[1], y=[1]), go.Scatter(x=[1], y=[1])):
-        fig.add_trace(trace, row=1, col=1)
-    fig.add_hline(y=0)
-    fig.update_layout(figure().layout)
-    fig.to_plotly_json()
+def _nest(props: dict) -> dict:
+    """plotly's magic underscores, one level deep: marker_color=… -> marker={"color": …}."""
+    out: dict = {}
+    for key, value in props.items():
+        head, _, tail = key.partition("_")
+        if tail and head in MAGIC:
+            out.setdefault(head, {})[tail] = value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
 
 
-def graph(fig: go.Figure, id_=None) -> dcc.Graph:
+def _merge(into: dict, more: dict) -> dict:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def bar(**props) -> dict:
+    return {"type": "bar", **_nest(props)}
+
+
+def scatter(**props) -> dict:
+    return {"type": "scatter", **_nest(props)}
+
+
+class Fig:
+    """The few figure operations the tabs use, on a plain {"data", "layout"} dict."""
+
+    def __init__(self, height: int = 320, **layout):
+        self.data: list[dict] = []
+        self.layout = {
+            "height": height, "margin": {"l": 50, "r": 20, "t": 44, "b": 40},
+            "font": {"family": FONT, "size": 12, "color": "#2b2f33"}, "hovermode": "x unified",
+            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+            "colorway": PALETTE, "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+            "hoverlabel": {"font": {"family": FONT}},
+            "xaxis": {"showgrid": False, "linecolor": "#ced4da", "automargin": True, "zeroline": False},
+            "yaxis": {"gridcolor": "#eef0f2", "zerolinecolor": "#adb5bd", "automargin": True},
+        }
+        self.update_layout(**layout)
+
+    def add_trace(self, trace: dict) -> None:
+        self.data.append(trace)
+
+    def update_layout(self, **layout) -> None:
+        _merge(self.layout, _nest(layout))
+
+    def _axes(self, prefix: str, row: int | None):
+        if row is not None:
+            return [prefix if row == 1 else f"{prefix}{row}"]
+        return [k for k in self.layout if k.startswith(prefix)] or [prefix]
+
+    def update_xaxes(self, **props) -> None:
+        for name in self._axes("xaxis", None):
+            _merge(self.layout.setdefault(name, {}), _nest(props))
+
+    def update_yaxes(self, row: int | None = None, **props) -> None:
+        for name in self._axes("yaxis", row):
+            _merge(self.layout.setdefault(name, {}), _nest(props))
+
+    def add_hline(self, y: float, line: dict, label: str | None = None) -> None:
+        self.layout.setdefault("shapes", []).append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
+                                                     "y0": y, "y1": y, "line": line, "layer": "below"})
+        if label:
+            self.layout.setdefault("annotations", []).append(
+                {"text": label, "xref": "paper", "x": 0, "xanchor": "right", "yref": "y", "y": y,
+                 "showarrow": False, "font": {"color": line.get("color", "#6c757d")}})
+
+    def rows(self, titles: list[str], gap: float = 0.08) -> None:
+        """Stack one y axis per title, sharing the x axis (small multiples)."""
+        n = len(titles)
+        gap = min(gap, 0.3 / n) if n > 1 else 0
+        height = (1 - gap * (n - 1)) / n
+        for i, title in enumerate(titles, start=1):
+            top = 1 - (i - 1) * (height + gap)
+            axis = self.layout.setdefault("yaxis" if i == 1 else f"yaxis{i}", {})
+            _merge(axis, {"domain": [max(0, top - height), top], "anchor": "x", "gridcolor": "#eef0f2",
+                          "automargin": True})
+            if n > 1:
+                self.layout.setdefault("annotations", []).append(
+                    {"text": f"<b>{title}</b>", "xref": "paper", "x": 0.5, "yref": "paper", "y": top,
+                     "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
+        self.layout["xaxis"]["anchor"] = "y" if n == 1 else f"y{n}"
+
+    def to_dict(self) -> dict:
+        return {"data": self.data, "layout": self.layout}
+
+
+def figure(height: int = 320, **layout) -> Fig:
+    return Fig(height, **layout)
+
+
+def graph(fig: Fig, id_=None) -> dcc.Graph:
     kwargs = {"id": id_} if id_ else {}
-    return dcc.Graph(figure=fig, config={"displaylogo": False, "responsive": True, "displayModeBar": False},
+    return dcc.Graph(figure=fig.to_dict(), config={"displaylogo": False, "responsive": True, "displayModeBar": False},
                      **kwargs)
 
 

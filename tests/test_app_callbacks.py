@@ -10,7 +10,6 @@ import subprocess
 import sys
 from decimal import Decimal
 
-import plotly.graph_objects as go
 import pytest
 from dash import dcc
 
@@ -47,7 +46,7 @@ def text(component) -> str:
     return " ".join(str(c) for c in walk(component) if isinstance(c, (str, int, float)))
 
 
-def figures(component) -> list[go.Figure]:
+def figures(component) -> list[dict]:
     return [c.figure for c in walk(component) if isinstance(c, dcc.Graph)]
 
 
@@ -67,7 +66,7 @@ def test_every_section_renders_with_data(ctx, module, names):
         shown = text(out)
         assert "Could not show" not in shown and "Nothing matches" not in shown, (name, shown[:200])
         if name not in ("render_kpis", "render_summary", "render_stake", "render_ingest"):
-            assert figures(out) and figures(out)[0].data, name
+            assert figures(out) and figures(out)[0]["data"], name
 
 
 def test_kpis_follow_the_filters_and_never_add_currencies(ctx):
@@ -85,9 +84,9 @@ def test_balance_history_marks_discrepancies_and_the_zero_line(ctx):
     d = q.discrepancies(ctx.engine, limit=1)[0]
     out = trends.render_balance(ctx, f"?uid={d['user_id']}")
     fig = figures(out)[0]
-    assert any(t.name.startswith("balance ") for t in fig.data)
-    assert any("discrepancy" in (t.name or "") for t in fig.data)
-    assert any(shape.y0 == 0 for shape in fig.layout.shapes)
+    assert any(t["name"].startswith("balance ") for t in fig["data"])
+    assert any("discrepancy" in t["name"] for t in fig["data"])
+    assert any(shape["y0"] == 0 for shape in fig["layout"]["shapes"])
     assert d["user_id"] in text(out)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import html
 
 from app import grid, urlstate
@@ -14,7 +13,7 @@ from app.grid import GridColumn, GridView
 from app.queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
                          transactions_per_day)
 from app.queries.base import one_of
-from app.ui import (ANY, PALETTE, SEVERITY_COLORS, figure, graph, no_rows, param_id, register_sections, section, select,
+from app.ui import (ANY, PALETTE, SEVERITY_COLORS, bar, figure, scatter, graph, no_rows, param_id, register_sections, section, select,
                     slot)
 
 NAME = "anomalies"
@@ -69,7 +68,7 @@ def render_timeline(ctx: AppContext, search: str, pathname=None):
         return no_rows("No transactions in this period.")
     per_day = {t["business_date"]: t["count_transactions"] for t in tx}
     fig = figure(320, hovermode="closest")
-    fig.add_trace(go.Scatter(x=list(per_day), y=list(per_day.values()), mode="lines", name="transactions",
+    fig.add_trace(scatter(x=list(per_day), y=list(per_day.values()), mode="lines", name="transactions",
                              line=dict(color="#9aa5b1", width=1.5), fill="tozeroy", fillcolor="rgba(154,165,177,.15)",
                              hovertemplate="%{x}: %{y:,} transactions<extra></extra>"))
     per_detector: dict[str, list[dict]] = defaultdict(list)
@@ -77,7 +76,7 @@ def render_timeline(ctx: AppContext, search: str, pathname=None):
         per_detector[r["detector"]].append(r)
     biggest = max((r["count_anomalies"] for r in found), default=1)
     for i, (detector, pts) in enumerate(sorted(per_detector.items())):
-        fig.add_trace(go.Scatter(
+        fig.add_trace(scatter(
             x=[p["business_date"] for p in pts], y=[per_day.get(p["business_date"], 0) for p in pts],
             mode="markers", name=detector,
             marker=dict(color=PALETTE[(i + 1) % len(PALETTE)], opacity=.8, line=dict(width=1, color="white"),
@@ -100,7 +99,7 @@ def render_counts(ctx: AppContext, search: str, pathname=None):
     for sev in SEVERITIES + tuple(sorted({r["severity"] for r in rows} - set(SEVERITIES))):
         n = {r["detector"]: r["count_anomalies"] for r in rows if r["severity"] == sev}
         if n:
-            fig.add_trace(go.Bar(y=names, x=[n.get(d, 0) for d in names], orientation="h", name=sev,
+            fig.add_trace(bar(y=names, x=[n.get(d, 0) for d in names], orientation="h", name=sev,
                                  marker_color=SEVERITY_COLORS.get(sev, "#6c757d"),
                                  hovertemplate=f"{sev}: %{{x:,}}<extra></extra>"))
     fig.update_xaxes(title_text="findings")

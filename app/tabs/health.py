@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import html
 
 from app import grid, urlstate
@@ -13,7 +12,7 @@ from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.queries import (INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day, health_per_day, ingest_totals,
                          skips_per_day)
-from app.ui import PALETTE, count, figure, graph, kpi, kpi_row, no_rows, register_sections, section, slot
+from app.ui import PALETTE, Fig, bar, count, figure, scatter, graph, kpi, kpi_row, no_rows, register_sections, section, slot
 
 NAME = "health"
 PARAMS = ()
@@ -73,7 +72,7 @@ def render_ingest(ctx: AppContext, search: str, pathname=None):
     ])
 
 
-def _stacked(rows: list[dict], label) -> go.Figure | None:
+def _stacked(rows: list[dict], label) -> Fig | None:
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
         per[label(r)][r["business_date"]] += r["count_events"]
@@ -82,7 +81,7 @@ def _stacked(rows: list[dict], label) -> go.Figure | None:
     fig = figure(280, barmode="stack")
     for i, (name, days) in enumerate(sorted(per.items(), key=lambda kv: -sum(kv[1].values()))):
         total = sum(days.values())
-        fig.add_trace(go.Bar(x=list(days), y=list(days.values()), name=f"{name} ({total:,})",
+        fig.add_trace(bar(x=list(days), y=list(days.values()), name=f"{name} ({total:,})",
                              marker_color=PALETTE[i % len(PALETTE)], hovertemplate=f"{name}: %{{y:,}}<extra></extra>"))
     fig.update_xaxes(type="date")
     return fig
@@ -110,15 +109,16 @@ def render_cold(ctx: AppContext, search: str, pathname=None):
         return no_rows("No invocations in this period.")
     x = [r["business_date"] for r in rows]
     fig = figure(280)
-    fig.add_trace(go.Bar(x=x, y=[r["count_cold_starts"] for r in rows], name="cold starts", marker_color="#8fb3de",
+    fig.add_trace(bar(x=x, y=[r["count_cold_starts"] for r in rows], name="cold starts", marker_color="#8fb3de",
                          hovertemplate="%{y:,} cold starts<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=[r["avg_init_duration_ms"] for r in rows], name="init avg (ms)", yaxis="y2",
+    fig.add_trace(scatter(x=x, y=[r["avg_init_duration_ms"] for r in rows], name="init avg (ms)", yaxis="y2",
                              mode="lines", line=dict(color="#2458a6"), hovertemplate="avg %{y:,.0f} ms<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=[r["max_init_duration_ms"] for r in rows], name="init max (ms)", yaxis="y2",
+    fig.add_trace(scatter(x=x, y=[r["max_init_duration_ms"] for r in rows], name="init max (ms)", yaxis="y2",
                              mode="lines", line=dict(color="#c2452d", dash="dot"),
                              hovertemplate="max %{y:,.0f} ms<extra></extra>"))
-    fig.update_layout(yaxis=dict(title="cold starts"),
-                      yaxis2=dict(title="init ms", overlaying="y", side="right", showgrid=False, rangemode="tozero"))
+    fig.update_layout(yaxis={"title": {"text": "cold starts"}},
+                      yaxis2={"title": {"text": "init ms"}, "overlaying": "y", "side": "right", "showgrid": False,
+                              "rangemode": "tozero", "automargin": True})
     fig.update_xaxes(type="date")
     return graph(fig, "health-cold-graph")
 
@@ -132,7 +132,7 @@ def render_duration(ctx: AppContext, search: str, pathname=None):
     for field, name, style in (("p50_duration_ms", "p50", dict(color="#1a7f5a")),
                                ("p95_duration_ms", "p95", dict(color="#e08a1e")),
                                ("max_duration_ms", "max", dict(color="#c2452d", dash="dot"))):
-        fig.add_trace(go.Scatter(x=x, y=[r[field] for r in rows], name=name, mode="lines", line=style,
+        fig.add_trace(scatter(x=x, y=[r[field] for r in rows], name=name, mode="lines", line=style,
                                  hovertemplate=f"{name} %{{y:,.0f}} ms<extra></extra>"))
     fig.update_yaxes(title_text="ms", rangemode="tozero")
     fig.update_xaxes(type="date")
@@ -145,9 +145,9 @@ def render_memory(ctx: AppContext, search: str, pathname=None):
         return no_rows("No invocations in this period.")
     x = [r["business_date"] for r in rows]
     fig = figure(280)
-    fig.add_trace(go.Scatter(x=x, y=[r["memory_size_mb"] for r in rows], name="memory size", mode="lines",
+    fig.add_trace(scatter(x=x, y=[r["memory_size_mb"] for r in rows], name="memory size", mode="lines",
                              line=dict(color="#6c757d", dash="dash"), hovertemplate="size %{y:,} MB<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=[r["max_memory_used_mb"] for r in rows], name="max used", mode="lines",
+    fig.add_trace(scatter(x=x, y=[r["max_memory_used_mb"] for r in rows], name="max used", mode="lines",
                              fill="tozeroy", line=dict(color="#2458a6"), fillcolor="rgba(36,88,166,.12)",
                              hovertemplate="used %{y:,} MB<extra></extra>"))
     fig.update_yaxes(title_text="MB", rangemode="tozero")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import plotly.graph_objects as go
 from dash import html
 
 from app import grid, urlstate
@@ -12,7 +11,7 @@ from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
 from app.queries.base import one_of
-from app.ui import ANY, PALETTE, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
+from app.ui import ANY, PALETTE, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
 
 NAME = "overdrafts"
 PARAMS = ("reason",)
@@ -99,7 +98,7 @@ def render_timeline(ctx: AppContext, search: str, pathname=None):
         per_reason[r["reason"]].append(r)
     fig = figure(300, barmode="stack")
     for i, (reason, pts) in enumerate(sorted(per_reason.items())):
-        fig.add_trace(go.Bar(x=[p["business_date"] for p in pts], y=[p["count_events"] for p in pts],
+        fig.add_trace(bar(x=[p["business_date"] for p in pts], y=[p["count_events"] for p in pts],
                              name=reason, marker_color=REASON_COLORS.get(reason, PALETTE[i % len(PALETTE)]),
                              hovertemplate=f"{reason}: %{{y}}<extra></extra>"))
     fig.update_xaxes(type="date")

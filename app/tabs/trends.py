@@ -8,16 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import Input, Output, callback_context, dcc, html
 from dash.exceptions import PreventUpdate
-from plotly.subplots import make_subplots
 
 from app import urlstate
 from app.context import AppContext
 from app.queries import (GRANULARITIES, MissingTables, balance_history, find_users, flow_series, flow_totals,
                          user_discrepancies, volume_by_source_action)
-from app.ui import (COLORS, PALETTE, count, figure, graph, guarded, kpi, kpi_row, no_rows, param_id,
+from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, scatter, graph, guarded, kpi, kpi_row, no_rows, param_id,
                     register_sections, section, select, slot)
 
 NAME = "trends"
@@ -90,27 +88,27 @@ def render_flows(ctx: AppContext, search: str, pathname=None):
     for r in rows:
         per_currency[r["currency"]].append(r)
     names = sorted(per_currency)
-    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True,
-                        vertical_spacing=min(0.08, 0.3 / len(names)) if len(names) > 1 else 0,
-                        subplot_titles=[f"{c}" for c in names] if len(names) > 1 else None)
-    base = figure(max(300, 60 + 130 * len(names)))
-    fig.update_layout(base.layout)
-    fig.update_layout(barmode="group", bargap=0.15, hovermode="x unified")
+    fig = figure(max(300, 60 + 130 * len(names)), barmode="group", bargap=0.15)
+    fig.rows(names)
+    in_legend: set[str] = set()
     for i, cur in enumerate(names, start=1):
         for direction in ("CREDIT", "DEBIT"):
             pts = [r for r in per_currency[cur] if r["type"] == direction]
             if not pts:
                 continue
-            fig.add_trace(go.Bar(
+            fig.add_trace(bar(
                 x=[p["period"] for p in pts],
                 y=[ctx.plot_value(p["total_amount"]) for p in pts],  # float only to place the bar
-                name=direction.capitalize(), legendgroup=direction, showlegend=i == 1,
+                name=direction.capitalize(), legendgroup=direction, showlegend=direction not in in_legend,
+                xaxis="x", yaxis="y" if i == 1 else f"y{i}",
                 marker_color=COLORS[direction],
                 customdata=[[ctx.money(p["total_amount"], cur), count(p["count_transactions"]),
                              ctx.money(p["total_vat"], cur)] for p in pts],
                 hovertemplate=(f"{direction.lower()} %{{customdata[0]}} {cur} · %{{customdata[1]}} tx · "
-                               "VAT %{customdata[2]}<extra></extra>")), row=i, col=1)
-        fig.update_yaxes(title_text=cur if len(names) == 1 else None, row=i, col=1)
+                               "VAT %{customdata[2]}<extra></extra>")))
+            in_legend.add(direction)
+        if len(names) == 1:
+            fig.update_yaxes(row=1, title_text=cur)
     fig.update_xaxes(type="date")
     return graph(fig, "trends-flows-graph")
 
@@ -132,7 +130,7 @@ def render_volume(ctx: AppContext, search: str, pathname=None):
     labels = [f"{s} · {a}" for (s, a), _c in shown]
     fig = figure(max(300, 26 * (len(shown) + bool(rest)) + 60), hovermode="closest",
                  margin=dict(l=10, r=20, t=10, b=30), showlegend=False)
-    fig.add_trace(go.Bar(
+    fig.add_trace(bar(
         y=labels + (["other combinations"] if rest else []),
         x=[c["n"] for _k, c in shown] + ([sum(c["n"] for _k, c in rest)] if rest else []),
         orientation="h", marker_color=[color[s] for (s, _a), _c in shown] + (["#adb5bd"] if rest else []),
@@ -177,14 +175,14 @@ def render_balance(ctx: AppContext, search: str, pathname=None):
                                    "trends-balance-graph")])
 
 
-def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dict], height: int = 340) -> go.Figure:
+def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dict], height: int = 340) -> Fig:
     """Balance after each transaction per currency, a zero line, and discrepancy markers (shared with the ledger)."""
     fig = figure(height, hovermode="closest")
     per_currency: dict[str, list[dict]] = defaultdict(list)
     for h in history:
         per_currency[h["currency"]].append(h)
     for i, (cur, pts) in enumerate(sorted(per_currency.items())):
-        fig.add_trace(go.Scatter(
+        fig.add_trace(scatter(
             x=[p["ts"] for p in pts], y=[ctx.plot_value(p["new_balance"]) for p in pts],
             mode="lines+markers", line_shape="hv", name=f"balance {cur}", line=dict(color=PALETTE[i % len(PALETTE)]),
             marker=dict(size=4),
@@ -192,15 +190,14 @@ def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dic
                          p["transaction_id"], p["overdraft_reason"] or ""] for p in pts],
             hovertemplate=(f"%{{x}}<br>balance <b>%{{customdata[0]}} {cur}</b><br>%{{customdata[1]}} "
                            "%{customdata[2]} · %{customdata[3]}<br>%{customdata[4]}<extra></extra>")))
-    fig.add_hline(y=0, line=dict(color=COLORS["zero"], width=1, dash="dash"),
-                  annotation_text="0", annotation_position="left")
+    fig.add_hline(0, dict(color=COLORS["zero"], width=1, dash="dash"))
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for d in discrepancies:
         if d.get("ts") and d.get("new_balance") is not None:
             by_kind[d["kind"]].append(d)
     symbols = {"sync": "x", "wallet": "diamond", "calculation": "triangle-up", "continuity": "square"}
     for kind, pts in sorted(by_kind.items()):
-        fig.add_trace(go.Scatter(
+        fig.add_trace(scatter(
             x=[p["ts"] for p in pts], y=[ctx.plot_value(p["new_balance"]) for p in pts], mode="markers",
             name=f"{kind} discrepancy", marker=dict(symbol=symbols.get(kind, "circle-open"), size=11, color="#c2452d",
                                                      line=dict(width=1.5, color="#7a1f10")),
