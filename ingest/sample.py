@@ -125,7 +125,10 @@ def _write_root_junk(options: Options) -> int:
 
 
 def _write_stream_junk(options: Options, result: DayResult, rng: random.Random) -> int:
-    """`__MACOSX/…/._000000.gz` for some streams, `._000000.gz` and `.DS_Store` inside a few (always day 0's first)."""
+    """`__MACOSX/…/._000000.gz` for some streams, `._000000.gz` and `.DS_Store` inside a few.
+
+    Day 0's first stream always gets all three, so that any --junk sample has each kind.
+    """
     written = 0
     for i, name in enumerate(result.stream_names):
         first = result.index == 0 and i == 0
@@ -151,8 +154,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m ingest.sample",
-                     description="Write a deterministic, realistic sample CloudWatch export of the balance-sync Lambda.")
+    parser = _Parser(prog="python -m ingest.sample", description=(
+        "Write a deterministic, realistic sample CloudWatch export of the balance-sync Lambda."))
     parser.add_argument("--out", required=True, metavar="DIR", help="new or empty folder to write the export into")
     parser.add_argument("--days", required=True, type=int, metavar="N", help="number of days to cover")
     parser.add_argument("--users", required=True, type=int, metavar="N",

@@ -116,7 +116,8 @@ def _renew(tx, rng, day, base):
     days = rng.choice((20, 20, 24, 26, 30))
     out = {"referralBalanceDiscount": 0} if rng.random() < 0.4 else {}
     out.update({**base, "planType": rng.choice(("custom", "full")), "goal": rng.choice(("loseWeight", "maintain")),
-                "eventSessionId": _uuid(rng), "walletSk": _uuid(rng), "deliveryTime": rng.choice(("morning", "evening")),
+                "eventSessionId": _uuid(rng), "walletSk": _uuid(rng),
+                "deliveryTime": rng.choice(("morning", "evening")),
                 "dietType": rng.choice(("balanced", "chef-picks", "weight-loss")),
                 "renewalDate": (day + timedelta(days=1)).isoformat(),
                 "type": "autoRenew" if tx.action == "AUTO_RENEW_SUBSCRIPTION" else "userRenew",
@@ -139,7 +140,8 @@ def _change_plan(tx, rng, day, base):
 _BUILDERS = {
     "DELIVERY_DEDUCTION": _delivery, "DELIVERY_CANCELLATION": _delivery,
     "PAY_PENDING_AMOUNT": _session, "CREATE_SUBSCRIPTION_WEB": _session,
-    "CASH_OR_BENEFIT_PAYMENT": _cash, "ADD_DELIVERY_ADDONS": _addons, "PURCHASE_ADDON_SUBSCRIPTION": _addon_subscription,
+    "CASH_OR_BENEFIT_PAYMENT": _cash, "ADD_DELIVERY_ADDONS": _addons,
+    "PURCHASE_ADDON_SUBSCRIPTION": _addon_subscription,
     "REPLACE_FOOD": _replace_food, "RENEW_SUBSCRIPTION": _renew, "AUTO_RENEW_SUBSCRIPTION": _renew,
     "CHANGE_PLAN": _change_plan,
 }

@@ -147,12 +147,21 @@ class SampleStats:
     amount_by_currency: dict[str, Decimal] = dataclasses.field(default_factory=dict)
     vat_by_currency: dict[str, Decimal] = dataclasses.field(default_factory=dict)
     # Deliberately injected faults, by transaction id (see ingest.sample_ledger for each).
+    # The user's block whose oldBalance ≠ the newBalance of their previous *applied* block:
     continuity_break_tx_ids: list[str] = dataclasses.field(default_factory=list)
+    # Legacy blocks printed with vat 0 whose balance moved by amount / (1 + rate) (§8.5);
+    # the only blocks where the balance rule fails:
     ledger_break_tx_ids: list[str] = dataclasses.field(default_factory=list)
+    # Blocks followed by the negative-balance guard: printed newBalance < 0, balance unchanged
+    # (the next block continues from this block's oldBalance):
     unapplied_tx_ids: list[str] = dataclasses.field(default_factory=list)
+    # Transaction ids that appear only inside a guard object (no sync block at all):
     guard_only_tx_ids: list[str] = dataclasses.field(default_factory=list)
+    # Applied blocks whose newBalance < 0:
     overdraft_tx_ids: list[str] = dataclasses.field(default_factory=list)
+    # DEBIT blocks with a negative amount (the balance goes up):
     negative_amount_tx_ids: list[str] = dataclasses.field(default_factory=list)
+    # SQS message ids logged more than once: failed attempts, then one success:
     redelivered_message_ids: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 

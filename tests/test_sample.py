@@ -424,7 +424,8 @@ def test_renderers_reproduce_real_events_byte_for_byte():
     report = r.report_text("405bb962-f57b-521d-81a1-e7272fbf6077", 617.70, 1024, 102, 744.70,
                            ("1-65cbd88f-05d439337d712642907d32e5", "161f72f65e42c349"))
     assert r.raw_event(epoch_ms("2024-02-13T21:01:05.410Z"), report) == REAL_REPORT
-    assert r.emf_text("negativeBalance", 1702480893805, "8b293101-dfef-43ed-9095-ac05a1507d34", "LEAVING_THE_COUNTRY") == (
+    user = "8b293101-dfef-43ed-9095-ac05a1507d34"
+    assert r.emf_text("negativeBalance", 1702480893805, user, "LEAVING_THE_COUNTRY") == (
         '{"_aws":{"Timestamp":1702480893805,"CloudWatchMetrics":[{"Namespace":"apiService","Dimensions":[["service"]],'
         '"Metrics":[{"Name":"negativeBalance","Unit":"Count"}]}]},"service":"syncBalanceSQS","negativeBalance":1,'
         '"userId":"8b293101-dfef-43ed-9095-ac05a1507d34","action":"LEAVING_THE_COUNTRY"}')
@@ -438,7 +439,8 @@ def test_renderers_reproduce_real_events_byte_for_byte():
 
 @pytest.mark.parametrize("number, text", [
     (8, "8"), (8.0, "8"), (-1.5, "-1.5"), (0.1 + 0.2, "0.30000000000000004"), (1.1 * 3, "3.3000000000000003"),
-    (-0.0, "0"), (1e21, "1e+21"), (1.5e-7, "1.5e-7"), (0.00001, "0.00001"), (123456789012345680000.0, "123456789012345680000"),
+    (-0.0, "0"), (1e21, "1e+21"), (1.5e-7, "1.5e-7"), (0.00001, "0.00001"),
+    (123456789012345680000.0, "123456789012345680000"),
 ])
 def test_js_number(number, text):
     assert js_number(number) == text
