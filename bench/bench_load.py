@@ -361,7 +361,7 @@ def run_backend(backend: str, corpus: Path, samples: list[Path], clients: int, s
 
 def markdown(results: list[dict], args, command: str) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"### Dashboard under load while ingesting ({now})", "",
+    lines = [f"### Run of {now}", "",
              f"`{command}`", "",
              f"{args.clients} concurrent clients for {args.seconds:g} s against gunicorn (app/gunicorn_conf.py: "
              "2 workers × 4 threads) on 127.0.0.1, replaying page views (route, navigation, every section "
