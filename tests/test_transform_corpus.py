@@ -104,13 +104,31 @@ def test_every_not_in_sync_error_is_tied_to_exactly_one_transaction(db, raw_text
     assert set(per_error.values()) == {1}
 
 
+def test_refused_transactions_never_moved_the_balance(db):
+    """The 8 blocks followed by the negative-balance guard (e.g. SAR 4590 - 5250 -> -660) were never applied."""
+    refused = db.execute(text("SELECT transaction_id, is_overdraft_actual, overdraft_reason FROM balance_events "
+                              "WHERE outcome = 'refused_negative_balance'")).all()
+    assert len(refused) == 8 and not any(r[1] for r in refused)
+    assert all("actual" not in r[2] and "crossing" not in r[2] for r in refused)
+    # the next transaction continues from the refused one's old balance, and that is no break
+    followers = db.execute(text("""
+        SELECT n.is_continuity_break FROM balance_events r JOIN balance_events n
+          ON n.user_id = r.user_id AND n.user_seq = r.user_seq + 1
+        WHERE r.outcome = 'refused_negative_balance' AND n.old_balance = r.old_balance""")).scalars().all()
+    assert len(followers) == 7 and not any(followers)
+    balance = db.execute(text("SELECT balance FROM user_balances "
+                              "WHERE user_id = '4ab67531-e103-4b29-92d6-246927bd64a0'")).scalar()
+    assert balance >= 0
+
+
 def test_invariants_hold_on_the_corpus(db):
     assert [str(f) for f in check(db, 1000)] == []
 
 
 def test_findings_on_the_corpus(db):
     by_detector = dict(db.execute(text("SELECT detector, COUNT(*) FROM anomalies GROUP BY detector")).all())
-    assert by_detector["continuity_gap"] == 504
+    # 504 breaks if refused transactions counted; the 7 right after a refusal are the chain working as it should
+    assert by_detector["continuity_gap"] == 497
     assert by_detector["vat_mismatch"] == 5  # exactly the five identity breaks, explained as VAT not logged
     assert by_detector["test_user"] == 1
     assert by_detector["float_noise"] == 134

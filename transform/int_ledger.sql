@@ -4,12 +4,18 @@
 -- Ledger identity (log-format.md §8.1): expected_new_balance = old_balance − (amount − vat) for a DEBIT,
 -- + (amount − vat) for a CREDIT; legacy rows carry the direction inferred by ingest (§8.2); a missing vat
 -- counts as 0. Continuity (§8.7): a user's transactions ordered by time, then transaction id.
+-- A transaction the Lambda refused (negative-balance guard after its sync block, outcome
+-- 'refused_negative_balance') never changed the balance: it is kept and checked, but the balance after it is
+-- its old_balance (what the next transaction continues from) and it is never an 'actual'/'crossing' overdraft.
 
 with
 
 events as (
     select transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance,
-           new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no
+           new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
+           coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied,
+           case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
+               as balance_after
     from balance_events
 ),
 
@@ -44,7 +50,7 @@ sequenced as (
     select
         arithmetic.*,
         row_number() over by_user as user_seq,
-        lag(new_balance) over by_user as prev_new_balance,
+        lag(balance_after) over by_user as prev_new_balance,
         lag(transaction_id) over by_user as prev_transaction_id,
         lag(ts) over by_user as prev_ts,
         lag(ts_ms) over by_user as prev_ts_ms,
@@ -62,10 +68,10 @@ flagged as (
         coalesce(abs(old_balance - prev_new_balance) > :tolerance_micros, false) as is_continuity_break,
         count_sync_errors > 0
             or coalesce(abs(payment_balance - new_balance) > :tolerance_micros, false) as is_out_of_sync,
-        coalesce(new_balance < 0, false) as is_overdraft_actual,
+        coalesce(is_applied and new_balance < 0, false) as is_overdraft_actual,
         coalesce(expected_new_balance < 0, false) as is_overdraft_expected,
         coalesce(payment_balance < 0, false) as is_overdraft_wallet,
-        coalesce(old_balance >= 0 and new_balance < 0, false) as is_overdraft_crossing
+        coalesce(is_applied and old_balance >= 0 and new_balance < 0, false) as is_overdraft_crossing
     from sequenced
 ),
 
@@ -104,7 +110,7 @@ final as (
 
 select
     transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance, new_balance,
-    payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
+    payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no, is_applied,
     net_change, expected_new_balance, calc_difference, is_calc_mismatch, suggested_adjustment,
     case when user_id is not null then user_seq end as user_seq,
     case when user_id is not null then prev_new_balance end as prev_new_balance,

@@ -52,6 +52,7 @@ int_ledger = Table(
     Column("payment_balance", Money), Column("is_float_noise", Boolean),
     Column("ts", String(24)), Column("ts_ms", BigInteger), Column("business_date", String(10)),
     Column("event_id", BigInteger), Column("file_id", Integer), Column("line_no", Integer),
+    Column("is_applied", Boolean),  # False when the Lambda refused it (negative-balance guard)
     # the derived columns of balance_events
     Column("net_change", Money), Column("expected_new_balance", Money), Column("calc_difference", Money),
     Column("is_calc_mismatch", Boolean), Column("suggested_adjustment", Money), Column("user_seq", Integer),

@@ -1,5 +1,5 @@
 -- user_balances: one row per user. The balance, currency and last transaction are those of the user's
--- latest transaction (by time, then transaction id); payment_balance is the latest one printed (legacy
+-- latest applied transaction (by time, then transaction id; refused ones never changed it); payment_balance is the latest one printed (legacy
 -- transactions have none). Totals are gross amounts (VAT included) in the user's current currency only,
 -- so they never add two currencies (count_currencies > 1 says there is more). A user is overdrawn when the
 -- latest balance is below zero, since the first transaction of that unbroken negative streak.
@@ -8,9 +8,9 @@ with
 
 transactions as (
     select transaction_id, user_id, currency, type, amount, vat, new_balance, payment_balance, ts, user_seq,
-           is_continuity_break, is_user_latest
+           is_continuity_break
     from int_ledger
-    where user_id is not null
+    where user_id is not null and is_applied
 ),
 
 discrepancies as (
@@ -22,9 +22,11 @@ findings as (
 ),
 
 latest as (
-    select user_id, currency, new_balance as balance, transaction_id as last_transaction_id, ts as last_seen_at
+    select transactions.user_id, transactions.currency, transactions.new_balance as balance,
+           transactions.transaction_id as last_transaction_id, transactions.ts as last_seen_at
     from transactions
-    where is_user_latest
+    join (select user_id, max(user_seq) as user_seq from transactions group by user_id) as last_applied
+      on last_applied.user_id = transactions.user_id and last_applied.user_seq = transactions.user_seq
 ),
 
 latest_payment as (
