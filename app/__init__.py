@@ -1,14 +1,16 @@
 """The dashboard: `create_app(settings)` builds the one Dash app that `python -m app`, gunicorn
-(`app.wsgi:server`) and the tests all use. Nothing is queried at import or build time: every page and
-callback reads the live database, so a new ingest shows on the next refresh."""
+(`app.wsgi:server`) and the tests all use. Nothing is queried at import: every page and callback reads the
+live database, so a new ingest shows on the next refresh (the few heavy aggregates are cached per version
+of the data, and a background thread recomputes the default views' ones after each change)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import dash
 
-from app import auth, grid, shell
+from app import auth, grid, shell, ui
 from app.context import AppContext
+from app.queries.cache import start_warmer
 from app.tabs import TABS, ledger
 from db.engine import make_engine
 from settings import Settings, load
@@ -16,7 +18,9 @@ from settings import Settings, load
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
-def create_app(settings: Settings | None = None) -> dash.Dash:
+def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.Dash:
+    """The dashboard for these settings (default: settings.load()). With `warm`, a background thread
+    computes the default views' aggregates after every change of the data (see app/queries/cache.py)."""
     settings = settings or load()
     ctx = AppContext(settings, make_engine(settings.database_url, readonly=True))
     app = dash.Dash(
@@ -38,4 +42,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     if users:
         auth.protect(app.server, users)
     app.server.config["BALANCE_LOGS_CONTEXT"] = ctx
+    if warm:
+        start_warmer(ctx.engine, lambda: ui.warm_sections(ctx))
     return app

@@ -86,6 +86,8 @@ def component(view: GridView) -> dag.AgGrid:
             d["width"] = col.width
         if col.pinned:
             d["pinned"] = col.pinned
+        if view.table.default_sort and col.field == view.table.default_sort[0][0]:
+            d["sort"] = view.table.default_sort[0][1]  # the header shows the order the rows come in
         defs.append(d)
     return dag.AgGrid(
         id=view.id,
@@ -156,7 +158,8 @@ def rows_response(ctx: AppContext, view: GridView, request: dict | None, search:
         return {"rowData": [], "rowCount": 0}
     if view.enrich:
         rows = view.enrich(ctx, rows)
-    return {"rowData": [format_row(ctx, view.table, r) for r in rows], "rowCount": total}
+    # rowCount -1: more rows than were counted (AG Grid shows "of more" until the last page is reached)
+    return {"rowData": [format_row(ctx, view.table, r) for r in rows], "rowCount": -1 if total is None else total}
 
 
 def register(app, ctx: AppContext) -> None:

@@ -224,6 +224,19 @@ def select(id_, options, value, *, label: str, width: str = "auto") -> html.Div:
                     className="param", style={"width": width})
 
 
+SECTIONS: dict[str, Callable] = {}  # output id -> renderer, for the cache warmer
+
+
+def warm_sections(ctx: AppContext) -> None:
+    """Render every section's default view once (fills the aggregate cache; the output is dropped)."""
+    from app.queries import freshness
+    if not freshness(ctx.engine).has_data:
+        return
+    for output_id, render in list(SECTIONS.items()):
+        if not output_id.startswith("ledger-"):
+            guarded(ctx, render, "", "/" + output_id.split("-")[0])
+
+
 def register_sections(app, ctx: AppContext, sections: dict[str, Callable], *, tab_params: tuple = ()) -> None:
     """One callback per section: url (search, path) -> the section's children, through guarded().
 
@@ -235,6 +248,7 @@ def register_sections(app, ctx: AppContext, sections: dict[str, Callable], *, ta
     from dash.exceptions import PreventUpdate
 
     for output_id, render in sections.items():
+        SECTIONS[output_id] = render
         def make(render=render):
             def section_callback(search, pathname):
                 if tab_params and not callback_context.triggered_prop_ids:

@@ -16,6 +16,7 @@ from dash import dcc
 import settings as settings_mod
 from app import create_app, grid, queries as q, shell
 from app.context import AppContext
+from app.queries.paging import COUNT_LIMIT
 from app.tabs import anomalies, health, ledger, overdrafts, reconciliation, trends
 from db.engine import make_engine
 from settings import ROOT
@@ -95,7 +96,8 @@ def test_grid_pages_are_formatted_in_the_currency_precision(ctx):
                                                                "sortModel": [{"colId": "amount_at_stake",
                                                                               "sort": "desc"}]},
                                    "?kind=sync", "/reconciliation")
-    assert response["rowCount"] == len(q.discrepancies(ctx.engine, kind="sync"))
+    n = len(q.discrepancies(ctx.engine, kind="sync"))
+    assert response["rowCount"] == (n if n <= COUNT_LIMIT else -1)  # -1: "more", counting stopped
     rows = response["rowData"]
     assert len(rows) == 20 and all(r["kind"] == "sync" for r in rows)
     for r in rows:

@@ -49,8 +49,9 @@ def test_discrepancy_filters_select_exactly_the_matching_rows(engine):
     expected = [r for r in every if r["kind"] == "sync" and r["status"] == "open" and r["currency"] == "BHD"
                 and "2024-01-01" <= r["business_date"] <= "2024-03-31" and "a" in (r["user_id"] or "").lower()]
     assert got and sorted(r["discrepancy_id"] for r in got) == sorted(r["discrepancy_id"] for r in expected)
-    # newest first, ties by id: the order the grid and the CSV share
-    assert got == sorted(got, key=lambda r: (r["detected_at"], -r["discrepancy_id"]), reverse=True)
+    # newest business day first, then newest detection, ties by id: the order the grid and the CSV share
+    assert got == sorted(got, key=lambda r: (r["business_date"], r["detected_at"], -r["discrepancy_id"]),
+                         reverse=True)
     # an unknown kind from a URL is dropped, never used
     assert len(q.discrepancies(engine, kind="'; drop table x; --")) == len(every)
 
@@ -60,13 +61,20 @@ def test_pages_sort_and_filter_in_sql_like_python_would(engine):
     sort = [{"colId": "amount_at_stake", "sort": "desc"}]
     model = {"user_id": {"filterType": "text", "type": "contains", "filter": "A"},
              "amount_at_stake": {"filterType": "number", "type": "greaterThan", "filter": 10}}
-    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=40, end=60, sort_model=sort, filter_model=model)
-    expected = sorted((r for r in every if "a" in r["user_id"].lower() and r["amount_at_stake"] > 10_000_000),
-                      key=lambda r: (-r["amount_at_stake"], r["discrepancy_id"]))
+    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=40, end=60, sort_model=sort, filter_model=model,
+                         count_limit=None)
+    matching = [r for r in every if "a" in r["user_id"].lower() and r["amount_at_stake"] > 10_000_000]
+    # the asked order, then the default one (newest business day, newest detection), then the key
+    expected = sorted(sorted(matching, key=lambda r: (r["business_date"], r["detected_at"], -r["discrepancy_id"]),
+                             reverse=True), key=lambda r: -r["amount_at_stake"])
     assert total == len(expected) > 60
     assert [r["discrepancy_id"] for r in rows] == [r["discrepancy_id"] for r in expected[40:60]]
     big, _ = q.page(engine, q.DISCREPANCIES, q.Filters(), start=0, end=100_000)
     assert len(big) == 500  # the server caps a page whatever the browser asks
+    # counting stops at count_limit rows: the total is unknown until the last page
+    assert q.page(engine, q.DISCREPANCIES, q.Filters(), end=20, count_limit=100)[1] is None
+    last = len(every) - 5
+    assert q.page(engine, q.DISCREPANCIES, q.Filters(), start=last, end=last + 20, count_limit=100)[1] == len(every)
 
 
 def test_flow_totals_match_the_transactions_per_currency(engine):

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from app.queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, one_of, standard
+from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery, all_rows
 from db import schema as s
 
@@ -40,7 +41,7 @@ ANOMALIES = TableQuery(
              Col("amount", "money"), Col("explanation"), Col("parameters"), Col("file"), Col("line_no", "int"),
              Col("fingerprint")),
     key=("anomaly_id",),
-    default_sort=(("detected_at", "desc"),),
+    default_sort=(("business_date", "desc"), ("detected_at", "desc")),
     needs=("anomalies", "ingested_files"),
 )
 
@@ -51,6 +52,7 @@ def anomaly_findings(engine: Engine, filters: Filters = Filters(), detector: str
     return list(all_rows(engine, ANOMALIES, filters, limit=limit, detector=detector, severity=severity))
 
 
+@cached
 def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
                    severity: str | None = None) -> list[dict]:
     """Per detector and severity: number of findings."""
@@ -61,6 +63,7 @@ def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str |
     return [{**r, "count_anomalies": as_int(r["count_anomalies"])} for r in fetch(engine, stmt, ["anomalies"])]
 
 
+@cached
 def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
                       severity: str | None = None) -> list[dict]:
     """Per business date and detector: number of findings."""
@@ -71,6 +74,7 @@ def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: st
     return [{**r, "count_anomalies": as_int(r["count_anomalies"])} for r in fetch(engine, stmt, ["anomalies"])]
 
 
+@cached
 def detectors(engine: Engine) -> list[str]:
     a = anomalies_t.c
     return sorted(d for d in (r["detector"] for r in fetch(engine, select(a.detector).distinct(),

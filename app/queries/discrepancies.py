@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from app.queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, discrepancy_report, fetch,
                               one_of, standard)
+from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery, all_rows
 from db import schema as s
 
@@ -47,18 +48,20 @@ DISCREPANCIES = TableQuery(
              Col("last_seen_at", "ts"), Col("resolved_at", "ts"), Col("file"), Col("line_no", "int"),
              Col("event_id", "int")),
     key=("discrepancy_id",),
-    default_sort=(("detected_at", "desc"),),
+    default_sort=(("business_date", "desc"), ("detected_at", "desc")),
     needs=("discrepancy_report", "ingested_files"),
 )
 
 
 def discrepancies(engine: Engine, filters: Filters = Filters(), kind: str | None = None, status: str | None = None,
                   limit: int | None = None, sort_model=None, filter_model=None) -> list[dict]:
-    """Discrepancies matching the filters, newest first (money in micro-units, one currency per row)."""
+    """Discrepancies matching the filters, newest business day first (money in micro-units, one currency per
+    row)."""
     return list(all_rows(engine, DISCREPANCIES, filters, limit=limit, kind=kind, status=status,
                          sort_model=sort_model, filter_model=filter_model))
 
 
+@cached
 def stake_by_currency(engine: Engine, filters: Filters = Filters(), kind: str | None = None,
                       status: str | None = None) -> list[dict]:
     """Per currency and kind: count, open count and amount at stake (micro-units). Never summed across currencies."""

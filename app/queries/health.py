@@ -6,6 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
 from app.queries.base import Filters, as_int, daily_event_counts, daily_health, date_range, fetch
+from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery
 from db import schema as s
 
@@ -39,6 +40,7 @@ def errors_per_day(engine: Engine, filters: Filters = Filters()) -> list[dict]:
     return _events_per_day(engine, filters, daily_event_counts.c.kind.in_(ERROR_KINDS))
 
 
+@cached
 def ingest_totals(engine: Engine) -> dict:
     """Counts for the ingestion cards: runs, files by status, quarantined blocks, unknown lines."""
     f = s.ingested_files.c

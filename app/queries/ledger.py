@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from app.queries.base import (Filters, MissingTables, as_int, connect, currency_is, date_range, discrepancy_report,
                               fetch, table_names, user_balances)
+from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery
 from db import schema as s
 
@@ -114,6 +115,7 @@ def user_summary(engine: Engine, user_id: str) -> list[dict]:
     return fetch(engine, stmt, ["balance_events"])
 
 
+@cached
 def find_users(engine: Engine, text: str | None, currency: str | None = None, limit: int = 20) -> list[dict]:
     """Users whose id contains `text`, busiest first (for pickers)."""
     u = user_balances.c

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from app.queries.base import (OVERDRAFT_REASONS, Filters, as_int, currency_is, date_range, fetch, one_of,
                               standard, user_balances, user_matches)
+from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery, all_rows
 from db import schema as s
 
@@ -69,6 +70,12 @@ def _guard_currency():
 
 
 def _events_select(filters: Filters, reason: str | None = None):
+    parts = _event_parts(filters, reason)
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _event_parts(filters: Filters, reason: str | None = None) -> list:
+    """The flagged transactions and the Lambda's refusals, as two SELECTs with the same columns."""
     reason = one_of(reason, OVERDRAFT_REASONS)
     parts = []
     if reason != GUARD_REASON:
@@ -95,7 +102,7 @@ def _events_select(filters: Filters, reason: str | None = None):
             .select_from(guards.outerjoin(files, files.c.file_id == g.file_id))
             .where(*date_range(g.business_date, filters), *user_matches(g.user_id, filters),
                    *([currency == filters.currency] if filters.currency else [])))
-    return union_all(*parts) if len(parts) > 1 else parts[0]
+    return parts
 
 
 def _events_statement(filters: Filters, reason: str | None = None):
@@ -107,13 +114,14 @@ def _events_statement(filters: Filters, reason: str | None = None):
 OVERDRAFT_EVENTS = TableQuery(
     name="overdraft-events",
     build=_events_statement,
+    parts=_event_parts,
     params=("reason",),
     columns=(Col("ts", "ts"), Col("business_date", "date"), Col("user_id"), Col("currency"), Col("reason"),
              Col("type"), Col("amount", "money"), Col("old_balance", "money"), Col("new_balance", "money"),
              Col("expected_new_balance", "money"), Col("payment_balance", "money"), Col("transaction_id"),
              Col("file"), Col("line_no", "int")),
     key=("ts", "transaction_id", "reason"),
-    default_sort=(("ts", "desc"),),
+    default_sort=(("business_date", "desc"), ("ts", "desc")),
     needs=("balance_events", "negative_balance_guards", "ingested_files"),
 )
 
@@ -124,6 +132,7 @@ def overdraft_events(engine: Engine, filters: Filters = Filters(), reason: str |
     return list(all_rows(engine, OVERDRAFT_EVENTS, filters, limit=limit, reason=reason))
 
 
+@cached
 def overdrafts_per_day(engine: Engine, filters: Filters = Filters(), reason: str | None = None) -> list[dict]:
     """Per business date and primary reason (crossing > actual > expected > wallet; guard): number of events."""
     sub = _events_select(filters, reason).subquery("ev")
@@ -133,6 +142,7 @@ def overdrafts_per_day(engine: Engine, filters: Filters = Filters(), reason: str
             for r in fetch(engine, stmt, OVERDRAFT_EVENTS.needs)]
 
 
+@cached
 def overdraft_summary(engine: Engine, filters: Filters = Filters()) -> list[dict]:
     """Per currency, as of each user's last transaction: users with a negative balance and their total, users
     with a negative payment (wallet) balance and their total (micro-units)."""

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, func, not_, or_, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
@@ -22,6 +22,7 @@ from db.money import SCALE
 
 MAX_PAGE = 500  # rows per request, whatever the browser asks
 MAX_FILTER_TEXT = 200
+COUNT_LIMIT = 1_000  # rows counted for a grid's total; beyond it the grid says "more" (see page())
 
 KINDS = ("text", "money", "int", "num", "date", "ts", "bool")
 
@@ -45,6 +46,9 @@ class TableQuery:
     default_sort: tuple[tuple[str, str], ...]  # ((field, "asc"|"desc"), ...)
     needs: tuple[str, ...]  # tables that must exist
     params: tuple[str, ...] = ()  # names of the keyword parameters build() accepts
+    # A table that is a UNION of parts (overdraft events): parts(filters, **params) -> [Select, ...]. A page
+    # then takes its first rows from each part in order (each on its own indexes) and sorts only those.
+    parts: Callable[..., list[Select]] | None = None
 
     @property
     def by_field(self) -> dict[str, Col]:
@@ -59,27 +63,57 @@ class TableQuery:
             stmt = stmt.where(*conds)
         return stmt.order_by(*self.order(base, sort_model))
 
+    def page_statements(self, filters: Filters, end: int, sort_model=None, filter_model=None,
+                        count_limit: int | None = None, **params) -> tuple[Select, list[Select]]:
+        """(the statement whose rows [start:end] are the page, the statements counting its rows)."""
+        kwargs = {k: v for k, v in params.items() if k in self.params}
+        if self.parts is None:
+            stmt = self.statement(filters, sort_model, filter_model, **params)
+            matching = stmt.order_by(None)
+            return stmt, [matching.limit(count_limit + 1) if count_limit is not None else matching]
+        cols = self.by_field
+        firsts, counts = [], []
+        for part in self.parts(filters, **kwargs):
+            sub = part.subquery()
+            conds = grid_conditions(sub, cols, filter_model)
+            matching = select(*[sub.c[c.field] for c in self.columns]).where(*conds)
+            counts.append(matching.limit(count_limit + 1) if count_limit is not None else matching)
+            first = matching.order_by(*self.order(sub, sort_model)).limit(end).subquery()
+            firsts.append(select(first))
+        union = union_all(*firsts).subquery("u") if len(firsts) > 1 else firsts[0].subquery("u")
+        return select(*[union.c[c.field] for c in self.columns]).order_by(*self.order(union, sort_model)), counts
+
     def order(self, base, sort_model) -> list:
         wanted = []
         for item in sort_model or ():
             if isinstance(item, dict) and item.get("colId") in self.by_field and item.get("sort") in ("asc", "desc"):
                 wanted.append((item["colId"], item["sort"]))
-        wanted = wanted or list(self.default_sort)
-        seen = {f for f, _ in wanted}
-        wanted += [(k, "asc") for k in self.key if k not in seen]
+        # then the default order (its first column is indexed: the first page is found without sorting the
+        # whole table), then the key, so pages never overlap
+        wanted += [(f, d) for f, d in self.default_sort if f not in {w for w, _ in wanted}]
+        wanted += [(k, "asc") for k in self.key if k not in {w for w, _ in wanted}]
         return [base.c[f].desc() if d == "desc" else base.c[f].asc() for f, d in wanted]
 
 
 def page(engine: Engine, tq: TableQuery, filters: Filters, *, start: int = 0, end: int = 100,
-         sort_model=None, filter_model=None, **params) -> tuple[list[dict], int]:
-    """(rows start..end, total row count) of the filtered, sorted table."""
+         sort_model=None, filter_model=None, count_limit: int | None = COUNT_LIMIT,
+         **params) -> tuple[list[dict], int | None]:
+    """(rows start..end, total row count) of the filtered, sorted table.
+
+    Like datasette, counting stops at `count_limit` matching rows: the total is None when there are more
+    (counting a million rows on every page would cost more than the page). The last page still tells.
+    """
     start = max(0, int(start or 0))
     end = max(start, min(int(end or start + 100), start + MAX_PAGE))
-    stmt = tq.statement(filters, sort_model, filter_model, **params)
+    stmt, counting = tq.page_statements(filters, end, sort_model, filter_model, count_limit, **params)
     with connect(engine) as conn:
         require(conn, *tq.needs)
-        total = conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-        return rows(conn, stmt.limit(end - start).offset(start)), int(total)
+        total = sum(int(conn.execute(select(func.count()).select_from(c.subquery())).scalar_one())
+                    for c in counting)
+        out = rows(conn, stmt.limit(end - start).offset(start))
+    if count_limit is not None and total > count_limit:
+        total = start + len(out) if len(out) < end - start else None
+    return out, total
 
 
 def all_rows(engine: Engine, tq: TableQuery, filters: Filters, *, sort_model=None, filter_model=None,
