@@ -80,6 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DASH_PORT", "8050", "port of the dashboard"),
     Setting("DASH_AUTH_USERS", "",
             "HTTP basic-auth users as user:password pairs separated by commas", secret=True),
+    Setting("POSTGRES_PASSWORD", "",
+            "password of the postgres service in docker-compose.yml (used by Compose only)", secret=True),
     Setting("DASHBOARD_URL", "http://127.0.0.1:8050", "public address of the dashboard, used in alert links"),
     # Alerts (alerts/): Slack incoming webhook and/or SMTP email; a channel is on when its address is set
     Setting("SLACK_WEBHOOK_URL", "", "Slack incoming-webhook URL for alerts (empty: no Slack alerts)", secret=True),

@@ -44,9 +44,14 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
         except Exception as exc:  # a parser bug must cost one event (kept in quarantine), not the run
             ev.payload = None
             ev.quarantine(f"internal parser error ({type(exc).__name__}: {exc}); please report this event")
-        if ev.ts:
-            ev.ts_ms, ev.business_date = (ms := ts_to_ms(ev.ts)), business_date(ms)
-        else:  # text before the first timestamp: kept (quarantined), but it has no time
+        try:
+            ev.ts_ms = ts_to_ms(ev.ts) if ev.ts else None
+        except ValueError:  # shaped like a timestamp but no real instant, e.g. 2024-02-30T10:00:00.000Z
+            ev.ts_ms = None
+            ev.quarantine(f"impossible timestamp {ev.ts!r} at line {ev.line_no}, column 1")
+        if ev.ts_ms is not None:
+            ev.business_date = business_date(ev.ts_ms)
+        else:  # kept (quarantined), but it has no usable time
             ev.ts, ev.ts_ms, ev.business_date = "", 0, ""
         events.append(ev)
         if ev.status != "ok":

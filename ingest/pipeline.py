@@ -31,6 +31,17 @@ def _day_function(tz_text: str):
     return business_day(_parse_tz(tz_text))
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: ask Linux to end this worker when the ingest process dies (even by kill -9)."""
+    try:
+        import ctypes
+        import signal
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: workers end when their queue closes instead
+        pass
+
+
 def prepare_source(source: Source, job: tuple[str, str]) -> tuple[Source, FileRows | None, str | None, int]:
     """(source, rows, error, decoded size): everything up to, not including, the database."""
     tz_text, tolerance = job
@@ -52,7 +63,7 @@ def prepared(sources: list[Source], job: tuple[str, str], workers: int):
             yield prepare_source(source, job)
         return
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent) as pool:
         pending: collections.deque = collections.deque()
         it = iter(sources)
         for source in it:

@@ -81,8 +81,8 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
     started = time.perf_counter()
     try:
         upgrade(engine)
-        indexes.ensure(engine)  # repairs an earlier bulk load that was killed before rebuilding them
         with ingest_lock(engine, wait=wait):
+            indexes.ensure(engine)  # repairs an earlier bulk load that was killed before rebuilding them
             if full_refresh:
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)

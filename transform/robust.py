@@ -77,7 +77,9 @@ def _money(micros, currency: str | None, params: Params) -> str:
 
 
 def _stream(conn: Connection, sql: str, **bind) -> Iterator:
-    result = conn.execution_options(yield_per=STREAM_ROWS).execute(text(sql), bind)
+    # the option goes on the statement: on the connection it would stay for the rest of the transform,
+    # and PostgreSQL refuses executemany on the server-side cursor it implies
+    result = conn.execute(text(sql).execution_options(yield_per=STREAM_ROWS), bind)
     try:
         yield from result
     finally:

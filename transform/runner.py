@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from db.writer import insert_rows
@@ -118,7 +118,9 @@ def statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
         listed = ", ".join(cols)
         sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
         out = [Statement(step.name, sql, _used(sql, bind))]
-        out += [Statement(step.name, f"CREATE {'UNIQUE ' if unique else ''}INDEX {name} ON {step.table} ({cols_})", {})
+        out += [Statement(step.name,
+                          f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {step.table} ({cols_})",
+                          {})
                 for name, cols_, unique in INDEXES.get(step.table, []) if step.kind == "rebuild"]
         return out
     return []
@@ -137,8 +139,17 @@ def _insert(conn: Connection, table: str, rows: Iterable[dict], batch: int = 500
 
 
 def _recreate(conn: Connection, table: str) -> None:
+    """An empty table of the current shape. On PostgreSQL an existing public table is emptied with DELETE:
+    DROP would take an exclusive lock that makes every dashboard query wait for the whole build, while
+    DELETE lets readers see the previous build until the transaction commits."""
+    target = BY_NAME[table]
+    if conn.dialect.name == "postgresql" and table not in INTERMEDIATE_TABLES:
+        existing = [c["name"] for c in inspect(conn).get_columns(table)] if inspect(conn).has_table(table) else []
+        if existing == [c.name for c in target.columns]:
+            conn.execute(target.delete())
+            return
     conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    BY_NAME[table].create(conn)
+    target.create(conn)
 
 
 def _run_step(conn: Connection, step: Step, params: Params, bind: dict) -> None:
