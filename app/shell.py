@@ -22,7 +22,7 @@ from app.tabs import TABS, tab_for_path
 from app.tabs import ledger
 from app.ui import ANY, count, missing_state, param_id
 
-PARAM_DEFAULTS = {"by": "day"}  # tab parameters at their default stay out of the URL
+PARAM_DEFAULTS = {"by": "auto"}  # tab parameters at their default stay out of the URL
 PRESETS = (("7d", "7 d"), ("30d", "30 d"), ("90d", "90 d"), ("month", "Month"), ("all", "All"))
 
 

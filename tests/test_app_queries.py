@@ -195,3 +195,22 @@ def test_a_missing_database_file_is_reported_not_created(tmp_path):
     assert not exc.value.derived_only
     assert q.currencies(engine) == [] and q.latest_business_date(engine) is None
     assert not path.exists()
+
+
+@pytest.mark.parametrize("f", [q.Filters(), RANGE, q.Filters(currency="BHD"),
+                               q.Filters(date(2024, 3, 1), date(2024, 3, 31), "SAR")], ids=str)
+def test_daily_rollups_agree_with_sql(engine, f):
+    """Without a user search the aggregates come from per-day roll-ups; they must equal the SQL GROUP BYs."""
+    from importlib import import_module  # the package re-exports functions under the modules' names
+    anomalies, discrepancies, overdrafts = (import_module(f"app.queries.{m}")
+                                            for m in ("anomalies", "discrepancies", "overdrafts"))
+    for reason in (None, "wallet", "actual", "guard"):
+        assert q.overdrafts_per_day(engine, f, reason) == overdrafts._per_day_sql.uncached(engine, f, reason), reason
+    for kind, status in ((None, None), ("sync", None), (None, "open"), ("continuity", "resolved")):
+        assert q.stake_by_currency(engine, f, kind, status) == \
+            discrepancies._stake_by_currency_sql.uncached(engine, f, kind, status)
+    for detector, severity in ((None, None), ("amount_spike", None), (None, "high")):
+        assert q.anomaly_counts(engine, f, detector, severity) == \
+            anomalies._counts_sql.uncached(engine, f, detector, severity)
+        assert q.anomalies_per_day(engine, f, detector, severity) == \
+            anomalies._per_day_sql.uncached(engine, f, detector, severity)

@@ -54,7 +54,7 @@ def test_controls_write_the_url_and_keep_other_parameters():
     assert search == "?from=2024-01-01&cur=SAR&user=abc&kind=sync"
     assert search_from_controls("?cur=BHD", None, None, "any", "") == ""
     assert search_with_params("?cur=BHD&kind=sync", {"kind": "any", "status": "open"}) == "?cur=BHD&status=open"
-    assert search_with_params("", {"by": "day", "uid": ""}) == ""  # defaults stay out of the URL
+    assert search_with_params("", {"by": "auto", "uid": ""}) == ""  # defaults stay out of the URL
     assert search_with_params("", {"by": "week"}) == "?by=week"
 
 

@@ -10,7 +10,7 @@ from app.queries.anomalies import ANOMALIES, anomalies_per_day, anomaly_counts, 
 from app.queries.base import (DERIVED_TABLE_NAMES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS,
                               SEVERITIES, Filters, MissingTables)
 from app.queries.discrepancies import DISCREPANCIES, discrepancies, stake_by_currency
-from app.queries.flows import (GRANULARITIES, flow_series, flow_totals, transactions_per_day,
+from app.queries.flows import (GRANULARITIES, flow_series, flow_totals, regroup, transactions_per_day,
                                volume_by_source_action)
 from app.queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day,
                                 health_per_day, ingest_totals, skips_per_day)
@@ -29,7 +29,7 @@ __all__ = [
     "Filters", "MissingTables", "TableQuery", "Col", "TABLES", "page", "all_rows", "DERIVED_TABLE_NAMES",
     "DISCREPANCY_KINDS", "DISCREPANCY_STATUSES", "OVERDRAFT_REASONS", "SEVERITIES", "GRANULARITIES", "ERROR_KINDS",
     "Freshness", "freshness", "currencies", "latest_business_date",
-    "flow_series", "flow_totals", "volume_by_source_action", "transactions_per_day",
+    "flow_series", "regroup", "flow_totals", "volume_by_source_action", "transactions_per_day",
     "USER_LEDGER", "user_ledger", "with_discrepancies", "balance_history", "user_discrepancies", "user_summary",
     "find_users", "user_exists",
     "OVERDRAWN_USERS", "OVERDRAFT_EVENTS", "overdrawn_users", "overdraft_events", "overdrafts_per_day",

@@ -1,10 +1,12 @@
 """Anomaly findings from `anomalies`: counts by detector and severity, per day, and the findings themselves."""
 from __future__ import annotations
 
+from collections import defaultdict
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, one_of, standard
+from app.queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, in_range, one_of, standard
 from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery, all_rows
 from db import schema as s
@@ -52,10 +54,48 @@ def anomaly_findings(engine: Engine, filters: Filters = Filters(), detector: str
     return list(all_rows(engine, ANOMALIES, filters, limit=limit, detector=detector, severity=severity))
 
 
-@cached
 def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
                    severity: str | None = None) -> list[dict]:
     """Per detector and severity: number of findings."""
+    if filters.user:
+        return _counts_sql(engine, filters, detector, severity)
+    out: dict[tuple, int] = defaultdict(int)
+    for r in _rollup(engine, filters, detector, severity):
+        out[(r["detector"], r["severity"])] += r["n"]
+    return [{"detector": d, "severity": s, "count_anomalies": n} for (d, s), n in sorted(out.items())]
+
+
+def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
+                      severity: str | None = None) -> list[dict]:
+    """Per business date and detector: number of findings."""
+    if filters.user:
+        return _per_day_sql(engine, filters, detector, severity)
+    out: dict[tuple, int] = defaultdict(int)
+    for r in _rollup(engine, filters, detector, severity):
+        out[(r["business_date"], r["detector"])] += r["n"]
+    return [{"business_date": day, "detector": d, "count_anomalies": n} for (day, d), n in sorted(out.items())]
+
+
+def _rollup(engine: Engine, filters: Filters, detector: str | None, severity: str | None):
+    """The rows of the daily roll-up matching the filters (all but the user search)."""
+    severity = one_of(severity, SEVERITIES)
+    for r in _daily_rollup(engine):
+        if (in_range(r["business_date"], filters) and (not filters.currency or r["currency"] == filters.currency)
+                and (not detector or r["detector"] == detector) and (not severity or r["severity"] == severity)):
+            yield r
+
+
+@cached(copy=False)
+def _daily_rollup(engine: Engine) -> list[dict]:
+    """Findings per business date, currency, detector and severity: one scan of anomalies per data version."""
+    a = anomalies_t.c
+    stmt = (select(a.business_date, a.currency, a.detector, a.severity, func.count().label("n"))
+            .group_by(a.business_date, a.currency, a.detector, a.severity))
+    return [{**r, "n": as_int(r["n"])} for r in fetch(engine, stmt, ["anomalies"])]
+
+
+@cached
+def _counts_sql(engine: Engine, filters: Filters, detector: str | None, severity: str | None) -> list[dict]:
     a = anomalies_t.c
     stmt = (select(a.detector, a.severity, func.count().label("count_anomalies"))
             .where(*_where(filters, detector, severity)).group_by(a.detector, a.severity)
@@ -64,13 +104,11 @@ def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str |
 
 
 @cached
-def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
-                      severity: str | None = None) -> list[dict]:
-    """Per business date and detector: number of findings."""
+def _per_day_sql(engine: Engine, filters: Filters, detector: str | None, severity: str | None) -> list[dict]:
     a = anomalies_t.c
     stmt = (select(a.business_date, a.detector, func.count().label("count_anomalies"))
             .where(*_where(filters, detector, severity)).group_by(a.business_date, a.detector)
-            .order_by(a.business_date))
+            .order_by(a.business_date, a.detector))
     return [{**r, "count_anomalies": as_int(r["count_anomalies"])} for r in fetch(engine, stmt, ["anomalies"])]
 
 

@@ -234,3 +234,9 @@ def standard(cols, filters: Filters, *, date=True, currency=True, user=True) -> 
     if user:
         conds += user_matches(cols.user_id, filters)
     return conds
+
+
+def in_range(day: str, filters: Filters) -> bool:
+    """The date and currency filters applied to a roll-up row in Python (dates are ISO text: they sort)."""
+    return (filters.date_from is None or day >= filters.date_from_text) and \
+        (filters.date_to is None or day <= filters.date_to_text)

@@ -49,8 +49,13 @@ def _copy(value):
     return value
 
 
-def cached(fn):
-    """Cache `fn(engine, *args, **kwargs)` per data version (the arguments must be hashable)."""
+def cached(fn=None, *, copy: bool = True):
+    """Cache `fn(engine, *args, **kwargs)` per data version (the arguments must be hashable). `copy=False` for
+    internal results nobody changes (roll-ups of thousands of rows)."""
+    if fn is None:
+        return functools.partial(cached, copy=copy)
+    give = _copy if copy else (lambda value: value)
+
     @functools.wraps(fn)
     def wrapper(engine: Engine, *args, **kwargs):
         key = (fn.__module__, fn.__qualname__, str(engine.url), args, tuple(sorted(kwargs.items())))
@@ -59,10 +64,10 @@ def cached(fn):
             hit = _entries.get(key)
             if hit is not None and hit[0] == version:
                 _entries.move_to_end(key)
-                return _copy(hit[1])
+                return give(hit[1])
         value = fn(engine, *args, **kwargs)
         with _lock:
-            _entries[key] = (version, _copy(value))
+            _entries[key] = (version, give(value))
             while len(_entries) > MAX_ENTRIES:
                 _entries.popitem(last=False)
         return value

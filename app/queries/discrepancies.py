@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from app.queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, discrepancy_report, fetch,
-                              one_of, standard)
+                              in_range, one_of, standard)
 from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery, all_rows
 from db import schema as s
@@ -61,10 +61,41 @@ def discrepancies(engine: Engine, filters: Filters = Filters(), kind: str | None
                          sort_model=sort_model, filter_model=filter_model))
 
 
-@cached
 def stake_by_currency(engine: Engine, filters: Filters = Filters(), kind: str | None = None,
                       status: str | None = None) -> list[dict]:
-    """Per currency and kind: count, open count and amount at stake (micro-units). Never summed across currencies."""
+    """Per currency and kind: count, open count and amount at stake (micro-units). Never summed across currencies.
+
+    Without a user search this reads the daily roll-up (one scan of discrepancy_report per data version);
+    a user search needs the rows themselves.
+    """
+    kind, status = one_of(kind, DISCREPANCY_KINDS), one_of(status, DISCREPANCY_STATUSES)
+    if filters.user:
+        return _stake_by_currency_sql(engine, filters, kind, status)
+    out: dict[tuple, dict] = {}
+    for r in _daily_rollup(engine):
+        if (not in_range(r["business_date"], filters) or (filters.currency and r["currency"] != filters.currency)
+                or (kind and r["kind"] != kind) or (status and r["status"] != status)):
+            continue
+        row = out.setdefault((r["currency"] or "", r["kind"]), {"currency": r["currency"], "kind": r["kind"],
+                                                                "count_discrepancies": 0, "count_open": 0,
+                                                                "amount_at_stake": 0})
+        row["count_discrepancies"] += r["n"]
+        row["count_open"] += r["n"] if r["status"] == "open" else 0
+        row["amount_at_stake"] += r["stake"]
+    return [out[k] for k in sorted(out)]
+
+
+@cached(copy=False)
+def _daily_rollup(engine: Engine) -> list[dict]:
+    d = discrepancy_report.c
+    stmt = (select(d.business_date, d.currency, d.kind, d.status, func.count().label("n"),
+                   func.sum(d.amount_at_stake).label("stake"))
+            .group_by(d.business_date, d.currency, d.kind, d.status))
+    return [{**r, "n": as_int(r["n"]), "stake": as_int(r["stake"])} for r in fetch(engine, stmt, ["discrepancy_report"])]
+
+
+@cached
+def _stake_by_currency_sql(engine: Engine, filters: Filters, kind: str | None, status: str | None) -> list[dict]:
     d = discrepancy_report.c
     stmt = (select(d.currency, d.kind, func.count().label("count_discrepancies"),
                    func.count().filter(d.status == "open").label("count_open"),

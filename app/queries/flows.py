@@ -32,20 +32,24 @@ def _where(filters: Filters) -> list:
 
 def flow_series(engine: Engine, filters: Filters, by: str = "day") -> list[dict]:
     """Per period, currency and direction: count, gross amount, VAT and net (micro-units), oldest first."""
-    by = by if by in GRANULARITIES else "day"
     f = daily_flows.c
-    stmt = (select(f.business_date, f.currency, f.type,
+    stmt = (select(f.business_date.label("period"), f.currency, f.type,
                    func.sum(f.count_transactions).label("count_transactions"),
                    func.sum(f.total_amount).label("total_amount"), func.sum(f.total_vat).label("total_vat"),
                    func.sum(f.total_net).label("total_net"))
             .where(*_where(filters)).group_by(f.business_date, f.currency, f.type))
+    return regroup(fetch(engine, stmt, ["daily_flows"]), by)
+
+
+def regroup(rows: list[dict], by: str) -> list[dict]:
+    """flow_series rows summed into weeks or months (`period` becomes the period's first day)."""
+    by = by if by in GRANULARITIES else "day"
     out: dict[tuple, dict] = {}
-    for r in fetch(engine, stmt, ["daily_flows"]):
-        key = (bucket(r["business_date"], by), r["currency"], r["type"] or "UNKNOWN")
+    for r in rows:
+        key = (bucket(r["period"], by), r["currency"], r["type"] or "UNKNOWN")
         row = out.setdefault(key, {"period": key[0], "currency": key[1], "type": key[2], "count_transactions": 0,
                                    "total_amount": 0, "total_vat": 0, "total_net": 0})
-        row["count_transactions"] += as_int(r["count_transactions"])
-        for name in ("total_amount", "total_vat", "total_net"):
+        for name in ("count_transactions", "total_amount", "total_vat", "total_net"):
             row[name] += as_int(r[name])
     return [out[k] for k in sorted(out)]
 

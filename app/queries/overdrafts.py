@@ -12,7 +12,7 @@ from collections import defaultdict
 from sqlalchemy import String, and_, case, func, literal, null, or_, select, true, union_all
 from sqlalchemy.engine import Engine
 
-from app.queries.base import (OVERDRAFT_REASONS, Filters, as_int, currency_is, date_range, fetch, one_of,
+from app.queries.base import (OVERDRAFT_REASONS, Filters, as_int, currency_is, date_range, fetch, in_range, one_of,
                               standard, user_balances, user_matches)
 from app.queries.cache import cached
 from app.queries.paging import Col, TableQuery, all_rows
@@ -132,12 +132,52 @@ def overdraft_events(engine: Engine, filters: Filters = Filters(), reason: str |
     return list(all_rows(engine, OVERDRAFT_EVENTS, filters, limit=limit, reason=reason))
 
 
-@cached
 def overdrafts_per_day(engine: Engine, filters: Filters = Filters(), reason: str | None = None) -> list[dict]:
-    """Per business date and primary reason (crossing > actual > expected > wallet; guard): number of events."""
+    """Per business date and reason: number of overdraft events. With a reason, the events that have it; without,
+    each event under its first reason in crossing > actual > expected > wallet (guard: the Lambda's refusals)."""
+    reason = one_of(reason, OVERDRAFT_REASONS)
+    if filters.user:
+        return _per_day_sql(engine, filters, reason)
+    out: dict[tuple, int] = defaultdict(int)
+    for r in _daily_rollup(engine):
+        if not in_range(r["business_date"], filters) or (filters.currency and r["currency"] != filters.currency):
+            continue
+        if r["guard"]:
+            label = GUARD_REASON if reason in (None, GUARD_REASON) else None
+        elif reason is None:
+            label = next((f for f in PRIMARY_ORDER if r[f]), "other")
+        else:
+            label = reason if reason != GUARD_REASON and r[reason] else None
+        if label:
+            out[(r["business_date"], label)] += r["n"]
+    return [{"business_date": day, "reason": label, "count_events": n} for (day, label), n in sorted(out.items())]
+
+
+@cached(copy=False)
+def _daily_rollup(engine: Engine) -> list[dict]:
+    """Overdraft events per business date, currency and combination of flags (plus the refusals): one scan of
+    balance_events per data version."""
+    c = be.c
+    flags = [FLAGS[f] == true() for f in PRIMARY_ORDER]
+    flagged = (select(c.business_date, c.currency, *[f.label(n) for f, n in zip(flags, PRIMARY_ORDER)],
+                      func.count().label("n"))
+               .where(or_(*flags)).group_by(c.business_date, c.currency, *flags))
+    g = guards.c
+    refused = select(g.business_date, _guard_currency().label("currency")).subquery()
+    refusals = (select(refused.c.business_date, refused.c.currency, func.count().label("n"))
+                .group_by(refused.c.business_date, refused.c.currency))
+    out = [{**r, "guard": False, "n": as_int(r["n"]), **{f: bool(r[f]) for f in PRIMARY_ORDER}}
+           for r in fetch(engine, flagged, OVERDRAFT_EVENTS.needs)]
+    out += [{**r, "guard": True, "n": as_int(r["n"]), **{f: False for f in PRIMARY_ORDER}}
+            for r in fetch(engine, refusals, OVERDRAFT_EVENTS.needs)]
+    return out
+
+
+@cached
+def _per_day_sql(engine: Engine, filters: Filters, reason: str | None) -> list[dict]:
     sub = _events_select(filters, reason).subquery("ev")
     stmt = (select(sub.c.business_date, sub.c.primary_reason.label("reason"), func.count().label("count_events"))
-            .group_by(sub.c.business_date, sub.c.primary_reason).order_by(sub.c.business_date))
+            .group_by(sub.c.business_date, sub.c.primary_reason).order_by(sub.c.business_date, sub.c.primary_reason))
     return [{**r, "reason": r["reason"] or "(unspecified)", "count_events": as_int(r["count_events"])}
             for r in fetch(engine, stmt, OVERDRAFT_EVENTS.needs)]
 

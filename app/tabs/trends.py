@@ -1,7 +1,7 @@
 """Tab 1, Transaction Trends: KPI cards, a user's balance history, credit vs debit, volume by source/action.
 
-URL parameters: `by` (day | week | month) and `uid` (the user whose balance is drawn; default: the
-busiest user matching the filters).
+URL parameters: `by` (day | week | month; default auto: days up to two months, weeks beyond) and `uid` (the
+user whose balance is drawn; default: the busiest user matching the filters).
 """
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ from dash.exceptions import PreventUpdate
 
 from app import urlstate
 from app.context import AppContext
-from app.queries import (GRANULARITIES, MissingTables, balance_history, find_users, flow_series, flow_totals,
+from app.queries import (GRANULARITIES, MissingTables, balance_history, find_users, flow_series, flow_totals, regroup,
                          user_discrepancies, volume_by_source_action)
 from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, scatter, graph, guarded, kpi, kpi_row, no_rows, param_id,
                     register_sections, section, select, slot)
 
 NAME = "trends"
+AUTO = "auto"
+AUTO_MAX_DAYS = 62
 PARAMS = ("by", "uid")
 TOP_COMBOS = 12  # source/action pairs drawn one by one; the rest are summed
 
 
 def layout(ctx: AppContext, params: dict) -> html.Div:
-    by = params.get("by") if params.get("by") in GRANULARITIES else "day"
+    by = params.get("by") if params.get("by") in GRANULARITIES else AUTO
     return html.Div([
         slot("trends-kpis", 110),
         dbc.Row([
@@ -42,9 +44,9 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                             subtitle="Number of transactions per source and action; hover for amounts"), lg=5),
         ], className="g-3"),
         section("Credit vs debit", slot("trends-flows", 320),
-                subtitle="Gross amounts (VAT included) per business period, one chart per currency",
-                tools=select(param_id(NAME, "by"), [{"label": g.capitalize(), "value": g} for g in GRANULARITIES],
-                             by, label="Per")),
+                subtitle="Gross amounts (VAT included) per business day, week or month, one chart per currency",
+                tools=select(param_id(NAME, "by"), [{"label": "Auto", "value": AUTO}] +
+                             [{"label": g.capitalize(), "value": g} for g in GRANULARITIES], by, label="Per")),
     ])
 
 
@@ -80,10 +82,13 @@ def render_kpis(ctx: AppContext, search: str, pathname=None):
 def render_flows(ctx: AppContext, search: str, pathname=None):
     params = urlstate.parse(search)
     f = urlstate.filters(params)
-    by = params.get("by") if params.get("by") in GRANULARITIES else "day"
-    rows = flow_series(ctx.engine, f, by)
+    by = params.get("by") if params.get("by") in GRANULARITIES else AUTO
+    rows = flow_series(ctx.engine, f, "day")
     if not rows:
         return no_rows("No transactions in this period.")
+    if by == AUTO:  # days for up to two months, weeks beyond: bars stay readable (and cheap to draw)
+        by = "day" if len({r["period"] for r in rows}) <= AUTO_MAX_DAYS else "week"
+    rows = regroup(rows, by)
     per_currency: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         per_currency[r["currency"]].append(r)
