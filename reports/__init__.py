@@ -15,7 +15,9 @@ write events.csv with every parsed event), pseudonymise. See docs/reports.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -44,10 +46,15 @@ NEEDS = {
 def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *, date_from: str | None = None,
           date_to: str | None = None, date: str | None = None, week: str | None = None,
           currency: str | None = None, columns: str | None = None, raw_csv: bool = False,
-          pseudonymise: bool = False, max_rows: int | None = None) -> list[Path]:
-    """Write the report(s) of `kind` into out_dir and return the files written, in order."""
+          pseudonymise: bool = False, max_rows: int | None = None, workers: int | None = None) -> list[Path]:
+    """Write the report(s) of `kind` into out_dir and return the files written, in order.
+
+    Independent pieces (the workbook's sheets, the other reports of `all`) run side by side in up to
+    `workers` processes (default: one per core, at most 4; 1 runs everything in this process).
+    """
     # Imported here, not at the top: `import reports.tables` (alerts/, run by every ingest) stays light,
     # while the query layer brings in the dashboard's package.
+    from reports import parallel
     from reports.context import Context
     from reports.queries import make_filters
 
@@ -58,6 +65,9 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
                            _currency(currency))
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise UsageError(f"--from {filters.date_from_text} is after --to {filters.date_to_text}; swap them")
+    if columns is not None:
+        from reports.columns import ledger_columns
+        ledger_columns(columns)  # a bad --columns is a usage error before anything is written
     kinds = ("html", "excel", "daily-overdrafts", "weekly-reconciliation") if kind == "all" else (kind,)
     _require(engine, kinds + (("raw-csv",) if raw_csv else ()))
     out = Path(out_dir)
@@ -67,27 +77,72 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
         raise ReportError(f"cannot create the output folder {out}: {exc.strerror}; pass --out with a "
                           "writable folder") from None
     ctx = Context(engine=engine, settings=settings, out_dir=out, filters=filters, pseudonymise=pseudonymise)
-    written: list[Path] = []
-    for k in kinds:  # modules imported per kind: plotly and XlsxWriter only when needed
-        if k == "html":
-            from reports import html
-            written += html.write(ctx)
-        elif k == "excel":
+    jobs = [_KindJob(k, settings, out, filters, pseudonymise, ctx.generated_at,
+                     _day(engine, filters, date) if k == "daily-overdrafts" else None,
+                     _week(engine, filters, week) if k == "weekly-reconciliation" else None)
+            for k in kinds + (("raw-csv",) if raw_csv else ()) if k != "excel"]
+    done: dict[str, list[Path]] = {}
+    with parallel.executor(workers if "excel" in kinds or len(jobs) > 1 else 1) as pool:
+        futures = {}
+
+        def queue_jobs():
+            futures.update((job.kind, pool.submit(write_kind, job)) for job in jobs)
+
+        if "excel" in kinds:  # its sheets go first: they are the long jobs; the rest queue behind them
             from reports import excel
-            written += excel.write(ctx, columns, **({"max_rows": max_rows} if max_rows else {}))
-        elif k == "daily-overdrafts":
-            from reports import daily
-            written += daily.write(ctx, parse_date(date) if date else _latest_date(engine, filters))
-        elif k == "weekly-reconciliation":
-            from reports import weekly
-            monday, sunday = parse_week(week) if week else parse_week(_latest_date(engine, filters))
-            written += weekly.write(ctx, monday, sunday)
-    if raw_csv:
-        from reports import raw
-        written += raw.write(ctx)
+            done["excel"] = excel.write(ctx, columns, pool=pool, after_submit=queue_jobs,
+                                        **({"max_rows": max_rows} if max_rows else {}))
+        else:
+            queue_jobs()
+        done.update((k, f.result()) for k, f in futures.items())
+    written = [p for k in kinds + (("raw-csv",) if raw_csv else ()) for p in done[k]]
     for path in written:
         log.info("wrote %s", path)
     return written
+
+
+@dataclasses.dataclass(frozen=True)
+class _KindJob:
+    """One report other than the workbook, as a picklable job for a worker process."""
+    kind: str
+    settings: Settings
+    out_dir: Path
+    filters: object
+    pseudonymise: bool
+    generated_at: datetime
+    day: str | None = None
+    week: tuple[str, str] | None = None
+
+
+def write_kind(job: _KindJob) -> list[Path]:
+    """Write one report with its own engine (runs in a worker process, or inline)."""
+    from db.engine import make_engine
+    from reports.context import Context
+    engine = make_engine(job.settings.database_url, readonly=True)
+    try:
+        ctx = Context(engine=engine, settings=job.settings, out_dir=job.out_dir, filters=job.filters,
+                      pseudonymise=job.pseudonymise, generated_at=job.generated_at)
+        if job.kind == "html":  # modules imported per kind: plotly only when needed
+            from reports import html
+            return html.write(ctx)
+        if job.kind == "daily-overdrafts":
+            from reports import daily
+            return daily.write(ctx, job.day)
+        if job.kind == "weekly-reconciliation":
+            from reports import weekly
+            return weekly.write(ctx, *job.week)
+        from reports import raw
+        return raw.write(ctx)
+    finally:
+        engine.dispose()
+
+
+def _day(engine: Engine, filters, date: str | None) -> str:
+    return parse_date(date) if date else _latest_date(engine, filters)
+
+
+def _week(engine: Engine, filters, week: str | None) -> tuple[str, str]:
+    return parse_week(week) if week else parse_week(_latest_date(engine, filters))
 
 
 def _latest_date(engine: Engine, filters) -> str:

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--raw-csv", action="store_true", help="also write events.csv with every parsed event")
     parser.add_argument("--pseudonymise", action="store_true",
                         help="replace user ids by HMAC-SHA256 pseudonyms (needs PSEUDONYMISE_KEY)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="processes writing sheets and reports side by side (default: one per core, at most 4; "
+                             "1: all in this process)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     add_flags(parser, ("DATABASE_URL", "REPORT_DIR", "BUSINESS_TZ", "CURRENCY_PRECISION", "BALANCE_TOLERANCE",
                        "PSEUDONYMISE_KEY"))
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = build(args.kind, engine, settings, args.out or settings["REPORT_DIR"],
                           date_from=args.date_from, date_to=args.date_to, date=args.date, week=args.week,
                           currency=args.currency, columns=args.columns, raw_csv=args.raw_csv,
-                          pseudonymise=args.pseudonymise)
+                          pseudonymise=args.pseudonymise, workers=args.workers)
         finally:
             engine.dispose()
     except (UsageError, SettingsError) as exc:

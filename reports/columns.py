@@ -23,10 +23,6 @@ class Col:
     width: float = 14
 
 
-# Text columns whose values repeat a lot: the workbook stores each distinct value once (shared strings).
-REPEATED_TEXT = frozenset({"user_id", "currency", "type", "schema", "source", "action", "overdraft_reason", "reason",
-                           "kind", "status", "detector", "severity", "file", "level", "parse_status", "detail"})
-
 
 _COLS = [
     # identity and time

@@ -1,28 +1,35 @@
 """The workbook (`report.xlsx`): Ledger, Reconciliation, ByUser, BySource, Overdrafts, Anomalies and a README.
 
-Written with XlsxWriter in constant_memory mode: each row goes to disk as soon
-as the next one starts, so a ledger of millions of transactions needs no more
-memory than one row. Amounts are real numbers with their currency's number
-format, dates are real dates, booleans real booleans; every sheet has a
-frozen header row, a filter and set widths. A sheet holds 1,048,576 rows, so a
-longer table continues on numbered sheets ("Ledger 2", …) and the README says
-so.
+Written with XlsxWriter in constant_memory mode, so a ledger of millions of
+transactions needs no more memory than a few rows. Amounts are real numbers
+with their currency's number format, dates are real dates, booleans real
+booleans; every sheet has a frozen header row, a filter and set widths. A
+sheet holds 1,048,576 rows, so a longer table continues on numbered sheets
+("Ledger 2", …) and the README says so.
+
+Each data sheet is a job (`encode_sheet`): it streams its rows from the
+database and turns them into worksheet XML part files (reports/xlsx_rows.py).
+Jobs run side by side in worker processes (reports/parallel.py); this process
+builds the workbook, appends the parts in sheet order and writes the README.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import itertools
 import operator
-from collections.abc import Callable, Iterable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import xlsxwriter
 
-from reports import cells, queries
-from reports.xlsx_rows import RowStreamWorksheet, row_encoder, stream_rows, zip_level
-from reports.columns import COLUMNS, REPEATED_TEXT, ledger_columns
+from reports import cells, parallel, queries
+from reports.columns import COLUMNS, ledger_columns
 from reports.context import FREE_TEXT_COLUMNS, USER_COLUMNS, Context
-from reports.pseudonym import scrub
+from reports.pseudonym import scrub, user_mapper
+from reports.xlsx_rows import RowStreamWorksheet, row_encoder, write_parts, zip_level
+from settings import Settings
 
 FILE_NAME = "report.xlsx"
 EXCEL_MAX_ROWS = 1_048_576  # rows in one worksheet, the header included
@@ -98,71 +105,36 @@ class _Formats:
         return self._money[places]
 
 
-class _Series:
-    """One logical sheet, continued on "Name 2", "Name 3", … when it outgrows a worksheet."""
-
-    def __init__(self, book: xlsxwriter.Workbook, fmt: _Formats, name: str, columns: Sequence[str],
-                 precision: dict[str, int], max_rows: int):
-        self.book, self.fmt, self.name, self.columns = book, fmt, name, tuple(columns)
-        self.precision = precision
-        self.max_data_rows = max_rows - 1
-        self.kinds = [COLUMNS[c].kind for c in self.columns]
-        self.styles = {"date": fmt.date._get_xf_index(), "datetime": fmt.datetime._get_xf_index(),
-                       "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(),
-                       **{("money", p): fmt.money(p)._get_xf_index() for p in range(7)}}
-        self.parts: list[str] = []
-        self.rows = 0
-        self.ws = None
-        self.encode = None
-        self.row_in_sheet = 0
-
-    def _new_sheet(self) -> None:
-        self._finish_sheet()
-        name = self.name if not self.parts else f"{self.name} {len(self.parts) + 1}"
-        ws = self.book.add_worksheet(name, worksheet_class=RowStreamWorksheet)
-        for c, col in enumerate(self.columns):
-            ws.set_column(c, c, COLUMNS[col].width)
-            ws.write_string(0, c, col, self.fmt.header)
-        ws.freeze_panes(1, 0)
-        self.parts.append(name)
-        self.ws, self.row_in_sheet = ws, 0
-        self.encode = row_encoder(self.columns, self.kinds, self.styles, self.precision, ws, REPEATED_TEXT)
-
-    def _finish_sheet(self) -> None:
-        if self.ws is not None:
-            self.ws.autofilter(0, 0, max(self.row_in_sheet, 1), len(self.columns) - 1)
-
-    def add_all(self, rows: Iterable[Sequence]) -> None:
-        rows = iter(rows)
-        last_col = len(self.columns) - 1
-        while True:
-            if self.ws is None or self.row_in_sheet >= self.max_data_rows:
-                first = next(rows, _END)  # start a new sheet only when a row is left for it
-                if first is _END:
-                    break
-                rows = itertools.chain((first,), rows)
-                self._new_sheet()
-            room = self.max_data_rows - self.row_in_sheet
-            n = stream_rows(self.ws, self.encode, rows, self.row_in_sheet + 1, last_col, room)
-            self.row_in_sheet += n
-            self.rows += n
-            if n < room:
-                break
-
-    def close(self) -> SheetInfo:
-        if self.ws is None:
-            self._new_sheet()
-        self._finish_sheet()
-        return SheetInfo(self.name, self.rows, self.parts, self.columns)
+@dataclasses.dataclass(frozen=True)
+class SheetJob:
+    """Everything a worker needs to write one sheet's rows (all picklable)."""
+    name: str
+    columns: tuple[str, ...]
+    source: str  # ledger | discrepancies | overdraft-events | anomalies | user_balances | by_source
+    settings: Settings
+    filters: queries.Filters
+    pseudonymise: bool
+    max_data_rows: int
+    styles: dict
+    folder: str
 
 
-_END = object()
+def _source_rows(engine, job: SheetJob) -> Iterable[tuple]:
+    f = job.filters
+    if job.source == "ledger":
+        return queries.ledger(engine, f, job.columns)
+    if job.source in queries.SHARED_TABLES:
+        return queries.shared_tuples(engine, job.source, f)
+    rows = {"user_balances": queries.user_balances, "by_source": queries.by_source}[job.source](engine, f)
+    pick = operator.itemgetter(*job.columns)
+    return map(pick, rows)
 
 
-def _privacy(ctx: Context, columns: Sequence[str]) -> Callable[[tuple], tuple] | None:
-    """A row function pseudonymising user ids (and scrubbing them from free text), or None when not asked."""
-    if not ctx.pseudonymise or "user_id" not in columns:
+def _privacy(settings: Settings, columns: Sequence[str]) -> Callable[[tuple], tuple] | None:
+    """A row function pseudonymising user ids (and scrubbing them from free text)."""
+    if "user_id" not in columns:
         return None
+    user = user_mapper(settings.get("PSEUDONYMISE_KEY") or "")
     uid_at = columns.index("user_id")
     users = [i for i, n in enumerate(columns) if n in USER_COLUMNS]
     texts = [i for i, n in enumerate(columns) if n in FREE_TEXT_COLUMNS]
@@ -170,51 +142,100 @@ def _privacy(ctx: Context, columns: Sequence[str]) -> Callable[[tuple], tuple] |
     def apply(row: tuple) -> tuple:
         row = list(row)
         uid = row[uid_at]
-        token = ctx.user(uid)
+        token = user(uid)
         for i in texts:
             row[i] = scrub(row[i], uid, token)
         for i in users:
-            row[i] = ctx.user(row[i])
+            row[i] = user(row[i])
         return tuple(row)
     return apply
 
 
-def _tuples(dict_rows: Iterable[dict], columns: Sequence[str]) -> Iterable[tuple]:
-    pick = operator.itemgetter(*columns)
-    return map(pick, dict_rows) if len(columns) > 1 else ((pick(r),) for r in dict_rows)
+def encode_sheet(job: SheetJob) -> list[tuple[str, int]]:
+    """Stream one sheet's rows into XML part files; returns [(path, rows)] per worksheet (runs in a worker)."""
+    from db.engine import make_engine
+    engine = make_engine(job.settings.database_url, readonly=True)
+    try:
+        rows: Iterator[tuple] = iter(_source_rows(engine, job))
+        privacy = _privacy(job.settings, job.columns) if job.pseudonymise else None
+        if privacy:
+            rows = map(privacy, rows)
+        encode = row_encoder(job.columns, [COLUMNS[c].kind for c in job.columns], job.styles,
+                             job.settings.currency_precision)
+        return write_parts(rows, encode, job.max_data_rows,
+                           lambda k: os.path.join(job.folder, f"{job.name}-{k + 1}.xml"))
+    finally:
+        engine.dispose()
 
 
-def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_MAX_ROWS) -> list[Path]:
-    """Write report.xlsx into ctx.out_dir; `max_rows` (header included) is lowered only by tests."""
+def _add_sheet(book: xlsxwriter.Workbook, fmt: _Formats, job: SheetJob,
+               parts: list[tuple[str, int]]) -> SheetInfo:
+    """The worksheet(s) of one job: header, widths, frozen row and filter, then the rows of each part."""
+    names = []
+    last_col = len(job.columns) - 1
+    for k, (path, n) in enumerate(parts or [(None, 0)]):
+        name = job.name if k == 0 else f"{job.name} {k + 1}"
+        ws = book.add_worksheet(name, worksheet_class=RowStreamWorksheet)
+        for c, col in enumerate(job.columns):
+            ws.set_column(c, c, COLUMNS[col].width)
+            ws.write_string(0, c, col, fmt.header)
+        ws.freeze_panes(1, 0)
+        if path:
+            ws.append_rows_file(path, 1, n, last_col)
+            os.remove(path)
+        ws.autofilter(0, 0, max(n, 1), last_col)
+        names.append(name)
+    return SheetInfo(job.name, sum(n for _, n in parts), names, job.columns)
+
+
+def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_MAX_ROWS,
+          pool=None, after_submit: Callable[[], None] | None = None) -> list[Path]:
+    """Write report.xlsx into ctx.out_dir; `max_rows` (header included) is lowered only by tests.
+
+    `pool` is an executor for the sheet jobs (reports/parallel.py); without one they run in this process.
+    `after_submit` is called once the sheet jobs are queued (reports.build queues its other reports then).
+    """
     ledger_cols = ledger_columns(columns_spec)
     path = ctx.out_dir / FILE_NAME
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
                                            "strings_to_formulas": False, "strings_to_urls": False})
     fmt = _Formats(book)
     readme = book.add_worksheet(README_NAME)  # first tab; filled last, when row counts are known
-    f, engine = ctx.filters, ctx.engine
-    plan = [
-        ("Ledger", ledger_cols, lambda: queries.ledger(engine, f, ledger_cols)),
-        ("Reconciliation", RECONCILIATION,
-         lambda: _tuples(queries.shared_rows(engine, "discrepancies", f), RECONCILIATION)),
-        ("ByUser", BY_USER, lambda: _tuples(queries.user_balances(engine, f), BY_USER)),
-        ("BySource", BY_SOURCE, lambda: _tuples(queries.by_source(engine, f), BY_SOURCE)),
-        ("Overdrafts", OVERDRAFTS, lambda: _tuples(queries.shared_rows(engine, "overdraft-events", f), OVERDRAFTS)),
-        ("Anomalies", ANOMALIES, lambda: _tuples(queries.shared_rows(engine, "anomalies", f), ANOMALIES)),
-    ]
-    infos = []
+    styles = {"date": fmt.date._get_xf_index(), "datetime": fmt.datetime._get_xf_index(),
+              "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(),
+              **{("money", p): fmt.money(p)._get_xf_index() for p in range(7)}}
+    plan = [("Ledger", ledger_cols, "ledger"), ("Reconciliation", RECONCILIATION, "discrepancies"),
+            ("ByUser", BY_USER, "user_balances"), ("BySource", BY_SOURCE, "by_source"),
+            ("Overdrafts", OVERDRAFTS, "overdraft-events"), ("Anomalies", ANOMALIES, "anomalies")]
     try:
-        for name, columns, rows in plan:
-            series = _Series(book, fmt, name, columns, ctx.precision, max_rows)
-            privacy = _privacy(ctx, columns)
-            data = rows()
-            series.add_all(map(privacy, data) if privacy else data)
-            infos.append(series.close())
-        _write_readme(ctx, readme, fmt, infos, columns_spec or "accounting", max_rows)
-    finally:
-        with zip_level():
-            book.close()
+        with tempfile.TemporaryDirectory(prefix="report-xlsx-") as folder, \
+                (parallel.executor(1) if pool is None else contextlib.nullcontext(pool)) as jobs_pool:
+            jobs = [SheetJob(name, tuple(cols), source, ctx.settings, ctx.filters, ctx.pseudonymise, max_rows - 1,
+                             styles, folder) for name, cols, source in plan]
+            futures = [jobs_pool.submit(encode_sheet, job) for job in jobs]
+            if after_submit:
+                after_submit()
+            infos = [_add_sheet(book, fmt, job, future.result()) for job, future in zip(jobs, futures)]
+            _write_readme(ctx, readme, fmt, infos, columns_spec or "accounting", max_rows)
+            with zip_level():
+                book.close()
+    except BaseException:
+        _discard(book, path)
+        raise
     return [path]
+
+
+def _discard(book: xlsxwriter.Workbook, path: Path) -> None:
+    """After a failure: remove XlsxWriter's temp files and any half-written workbook."""
+    for ws in book.worksheets():
+        fh = getattr(ws, "row_data_fh", None)
+        if fh is not None and not fh.closed:
+            fh.close()
+        name = getattr(ws, "row_data_filename", None)
+        if name and os.path.exists(name):
+            os.remove(name)
+    if path.exists():
+        path.unlink()
 
 
 def _write_readme(ctx: Context, ws, fmt: _Formats, infos: list[SheetInfo], preset: str, max_rows: int) -> None:

@@ -19,13 +19,14 @@ from sqlalchemy.engine import Engine
 from app.queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts,
                          flow_series, flow_totals, health_per_day, overdraft_summary, overdrafts_per_day,
                          overdrawn_users, stake_by_currency)
-from app.queries.base import as_int, currency_is, date_range, standard
+from app.queries.base import as_int, currency_is, date_range, require, standard
 from db import schema as s
 from reports import tables as t
 
 __all__ = ["Filters"]
 
 STREAM_ROWS = 5000  # rows fetched per round trip by the streaming queries
+USERS_PER_QUERY = 500  # user ids bound in one IN (...) list
 
 
 def make_filters(date_from: str | None = None, date_to: str | None = None, currency: str | None = None) -> Filters:
@@ -153,6 +154,16 @@ def shared_rows(engine: Engine, name: str, f: Filters, **params) -> Iterator[dic
     return all_rows(engine, SHARED_TABLES[name], f, sort_model=OLDEST_FIRST[name], **params)
 
 
+def shared_tuples(engine: Engine, name: str, f: Filters) -> Iterator[tuple]:
+    """Like shared_rows, as tuples in the grid's column order (the same statement; no dict per row)."""
+    tq = SHARED_TABLES[name]
+    stmt = tq.statement(f, sort_model=OLDEST_FIRST[name])
+    with engine.connect() as conn:
+        require(conn, *tq.needs)
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt)
+        yield from result
+
+
 def open_discrepancies_by_stake(engine: Engine, f: Filters, limit: int) -> list[dict]:
     return list(all_rows(engine, DISCREPANCIES, f, status="open", limit=limit,
                          sort_model=[{"colId": "amount_at_stake", "sort": "desc"}]))
@@ -220,33 +231,39 @@ def daily_overdrafts(engine: Engine, business_date: str, currency: str | None = 
     scope = [be.c.business_date <= business_date, be.c.user_id.isnot(None)]
     if currency:
         scope.append(be.c.currency == currency)
-    # Only users who were ever below zero up to that day: a small set, so the window below stays cheap.
-    candidates = (select(be.c.user_id, be.c.currency).where(*scope, over)
-                  .group_by(be.c.user_id, be.c.currency).subquery("candidates"))
-    joined = and_(be.c.user_id == candidates.c.user_id, be.c.currency == candidates.c.currency)
-    stmt = (select(be.c.user_id, be.c.currency, be.c.business_date, be.c.ts, be.c.transaction_id,
-                   be.c.new_balance, be.c.expected_new_balance, be.c.payment_balance, be.c.overdraft_reason,
-                   _flag(over).label("is_over"))
-            .select_from(be.join(candidates, joined)).where(*scope)
-            .order_by(be.c.user_id, be.c.currency, be.c.ts, be.c.transaction_id))
+    columns = (be.c.user_id, be.c.currency, be.c.business_date, be.c.ts, be.c.transaction_id, be.c.new_balance,
+               be.c.expected_new_balance, be.c.payment_balance, be.c.overdraft_reason, _flag(over).label("is_over"))
     by_user: dict[tuple, dict] = {}
     with engine.connect() as conn:
-        for r in conn.execute(stmt).mappings():
-            key = (r["user_id"], r["currency"])
-            st = by_user.setdefault(key, {"last": None, "before": None, "streak_from": None, "today_over": None,
-                                          "count_today": 0})
-            # Rows arrive oldest first: track the start of the current below-zero streak.
-            if r["is_over"]:
-                if st["streak_from"] is None:
-                    st["streak_from"] = r
-            else:
-                st["streak_from"] = None
-            if r["business_date"] < business_date:
-                st["before"] = r
-            elif r["is_over"]:
-                st["count_today"] += 1
-                st["today_over"] = st["today_over"] or r
-            st["last"] = r
+        # Only users ever below zero up to that day matter: one plain scan finds them (no GROUP BY, which
+        # would make SQLite walk the user index and fetch every row at random), then their histories are
+        # read in user order through that index, a chunk of users at a time.
+        candidates = sorted({(u, c) for u, c in conn.execute(select(be.c.user_id, be.c.currency)
+                                                              .where(*scope, over))}, key=lambda k: (k[0], k[1] or ""))
+        users = sorted({u for u, _ in candidates})
+        wanted = set(candidates)
+        for start in range(0, len(users), USERS_PER_QUERY):
+            chunk = users[start:start + USERS_PER_QUERY]
+            stmt = (select(*columns).where(*scope, be.c.user_id.in_(chunk))
+                    .order_by(be.c.user_id, be.c.ts, be.c.transaction_id))
+            for r in conn.execute(stmt).mappings():
+                key = (r["user_id"], r["currency"])
+                if key not in wanted:
+                    continue
+                st = by_user.setdefault(key, {"last": None, "before": None, "streak_from": None, "today_over": None,
+                                              "count_today": 0})
+                # Rows arrive oldest first: track the start of the current below-zero streak.
+                if r["is_over"]:
+                    if st["streak_from"] is None:
+                        st["streak_from"] = r
+                else:
+                    st["streak_from"] = None
+                if r["business_date"] < business_date:
+                    st["before"] = r
+                elif r["is_over"]:
+                    st["count_today"] += 1
+                    st["today_over"] = st["today_over"] or r
+                st["last"] = r
     out = []
     for (user_id, cur), st in sorted(by_user.items(), key=lambda kv: (kv[0][1] or "", kv[0][0])):
         last, before = st["last"], st["before"]

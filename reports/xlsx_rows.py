@@ -1,28 +1,33 @@
-"""Rows straight into a constant_memory worksheet: the fast path that lets a ledger of millions fit in a minute.
+"""Sheet rows as XML, made in any process and appended to a constant_memory worksheet.
 
 XlsxWriter's per-cell API costs about 5 µs a cell (type dispatch, a cell tuple,
 then the XML), which is minutes for a 1.6-million-row ledger. Here each data
 sheet gets one compiled function per column layout that turns a row tuple into
-the `<row>` XML XlsxWriter itself would write in constant_memory mode (inline
-strings, the same escaping, the same number text), and `RowStreamWorksheet`
-appends that XML to the worksheet's row file. Everything else (header, widths,
-freeze, filter, styles, the package) is XlsxWriter's own.
+the `<row>` XML XlsxWriter itself writes in constant_memory mode (inline
+strings with its escaping, the same number text), `write_part` streams rows
+into part files (one per worksheet, split at the sheet's row limit), which
+worker processes can do side by side, and `RowStreamWorksheet` appends a part
+to the worksheet's own row file. Everything else (header, widths, freeze,
+filter, styles, the package) is XlsxWriter's own.
 
 Money is written as the decimal text of the amount rounded half-up to the
 currency's minor unit, computed in integers from micro-units (`money_text`,
 equal to str(reports.cells.money(...)), checked by tests): Excel reads that
 text into the nearest double, exactly as if we had passed float(Decimal).
 
-This leans on three XlsxWriter internals (`fh`, `previous_row`,
-`_check_dimensions`) that are stable across 3.x; requirements.txt pins the
-version and tests/test_reports_excel.py reads every sheet back with openpyxl.
+This leans on a few XlsxWriter internals (`fh`, `previous_row`,
+`_check_dimensions`, its escaping helpers) that are stable across 3.x;
+requirements.txt pins the version and the tests read every sheet back with
+openpyxl.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 
 from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
@@ -30,19 +35,40 @@ from xlsxwriter.worksheet import Worksheet
 from db.money import DEFAULT_PRECISION
 from reports import cells
 
-ROWS_PER_WRITE = 2000  # rows joined into one write to the row file
+ROWS_PER_WRITE = 2000  # rows joined into one write to a part file
 ZIP_LEVEL = 1  # deflate level of the .xlsx: 1 is ~3x faster than zlib's default 6, for ~20 % more bytes
+MAX_TEXT = 32_767  # characters in one cell (XlsxWriter's xls_strmax)
+COPY_BUFFER = 16 << 20
 
 
 class RowStreamWorksheet(Worksheet):
-    """A constant_memory worksheet that also takes whole rows as XML, in order, after what was written so far."""
+    """A constant_memory worksheet that also takes a file of row XML, after what was written so far."""
 
-    def append_rows_xml(self, first_row: int, last_row: int, last_col: int, xml: str) -> None:
+    def append_rows_file(self, path: str, first_row: int, last_row: int, last_col: int) -> None:
         if first_row > self.previous_row:
             self._write_single_row(first_row)  # flush the row XlsxWriter still holds (the header)
-        self.fh.write(xml)
+        self.fh.flush()
+        with open(path, "rb") as src, open(self.row_data_filename, "ab") as dst:
+            shutil.copyfileobj(src, dst, COPY_BUFFER)
+        self.fh.seek(0, os.SEEK_END)
         self._check_dimensions(last_row, last_col)
         self.previous_row = last_row
+
+    def _write_optimized_sheet_data(self) -> None:
+        """As XlsxWriter's, but the rows are copied as bytes: no decoding and re-encoding of gigabytes."""
+        target = getattr(self.fh, "name", None)
+        if self.dim_rowmin is None or not isinstance(target, str):
+            super()._write_optimized_sheet_data()
+            return
+        self._xml_start_tag("sheetData")
+        self.row_data_fh.close()
+        self.row_data_fh_closed = True
+        self.fh.flush()
+        with open(self.row_data_filename, "rb") as src, open(target, "ab") as dst:
+            shutil.copyfileobj(src, dst, COPY_BUFFER)
+        self.fh.seek(0, os.SEEK_END)
+        os.unlink(self.row_data_filename)
+        self._xml_end_tag("sheetData")
 
 
 @contextlib.contextmanager
@@ -86,114 +112,115 @@ def money_text(micros: int, places: int) -> str:
     return MONEY_TEXT[places](micros)
 
 
-# Text that needs XlsxWriter's escaping: control characters, XML specials, its _xHHHH_ escape, edge whitespace.
-_NEEDS_ESCAPING = re.compile(r'[\x00-\x1f&<>"\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s$')
+# Text that needs XlsxWriter's escaping: control characters (tab and newline are fine), XML specials, its own
+# _xHHHH_ escape, and leading or trailing whitespace (kept with xml:space="preserve"). One character class is
+# what the regex engine scans fastest; the rarer cases are plain string tests.
+_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f&<>\ufffe\uffff]").search
 
 
-class _Escape:
-    """XlsxWriter's own text escaping for inline strings, with a fast path for plain text."""
+def _needs_escaping(text: str) -> bool:
+    return bool(_SPECIAL(text) or "_x" in text or text[:1].isspace() or text[-1:].isspace())
 
-    def __init__(self, ws: Worksheet):
-        self.control, self.data = ws._escape_control_characters, ws._escape_data
-        self.max_chars = ws.xls_strmax
 
-    def __call__(self, value) -> str:
-        text = value if value.__class__ is str else str(value)
-        if len(text) <= self.max_chars // 2 and not _NEEDS_ESCAPING.search(text):
-            return f"<t>{text}</t>"
-        if len(text) > self.max_chars // 2 and _utf16_len(text) > self.max_chars:
-            text = _utf16_truncate(text, self.max_chars)  # what write_string does with an overlong text
-        text = self.data(self.control(text))
-        return f'<t xml:space="preserve">{text}</t>' if _preserve_whitespace(text) else f"<t>{text}</t>"
+_ESCAPER = Worksheet()  # only for XlsxWriter's escaping helpers
+
+
+def inline_text(text: str) -> str:
+    """The <t> element of an inline string, escaped as XlsxWriter escapes it (the slow path)."""
+    if len(text) > MAX_TEXT // 2 and _utf16_len(text) > MAX_TEXT:
+        text = _utf16_truncate(text, MAX_TEXT)  # what write_string does with an over-long text
+    text = _ESCAPER._escape_data(_ESCAPER._escape_control_characters(text))
+    return f'<t xml:space="preserve">{text}</t>' if _preserve_whitespace(text) else f"<t>{text}</t>"
+
+
+CACHE_SIZE = 65_536  # values remembered per cache (least recently used go first)
+
+
+def _text_element(value) -> str:
+    text = value if value.__class__ is str else str(value)
+    if len(text) > MAX_TEXT // 2 or _needs_escaping(text):
+        return inline_text(text)
+    return f"<t>{text}</t>"
+
+
+def _datetime_text(ts: str) -> str:
+    return f"{cells.excel_datetime(ts):.16G}"
 
 
 def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, precision: dict[str, int],
-                ws: Worksheet, shared: frozenset[str] = frozenset()) -> Callable[[int, tuple], str]:
+                repeated: frozenset[str] = frozenset()) -> Callable[[int, tuple], str]:
     """A function (0-based row index, row tuple) -> the row's XML, compiled for this column layout.
 
     `styles` maps kind -> xf index ('date', 'datetime', 'int', 'float') and ('money', places) -> xf index.
-    Money cells take their format from the row's `currency` column. Text columns named in `shared` go to
-    the workbook's shared-string table (each distinct value stored once, as Excel itself does), the other
-    text columns are inline strings.
+    Money cells take their format from the row's `currency` column. The function is one expression per
+    cell, joined once. Text columns named in `repeated` (ids of users, currencies, kinds…) and amounts go
+    through caches, since their values come back again and again.
     """
     cur_at = list(columns).index("currency") if "currency" in columns else None
-    money_places = {}
+    money_places: dict = {}
 
     def places(cur):
         if cur not in money_places:
             money_places[cur] = min(6, precision.get((cur or "").upper(), DEFAULT_PRECISION))
         return money_places[cur]
 
-    env = {"_text": _Escape(ws), "_sst": _shared_index(ws), "_date": cells.excel_date, "_dt": cells.excel_datetime,
-           "_money": MONEY_TEXT,
-           "_places": places, "_mstyle": {p: styles[("money", p)] for p in range(7) if ("money", p) in styles}}
-    lines = ["def encode(r, row):", "    rs = str(r + 1)", "    out = ['<row r=\"', rs, '\">']"]
-    if cur_at is not None:
-        lines.append(f"    p = _places(row[{cur_at}])")
-    elif "money" in kinds:
-        lines.append("    p = _places(None)")
+    cache = functools.lru_cache(maxsize=CACHE_SIZE)
+    env = {"_text": _text_element, "_rtext": cache(_text_element), "_date": cells.excel_date,
+           "_dt": cache(_datetime_text), "_money": {p: cache(MONEY_TEXT[p]) for p in range(7)}, "_places": places,
+           "_mstyle": {p: styles[("money", p)] for p in range(7) if ("money", p) in styles}}
+    names = [f"v{i}" for i in range(len(columns))]
+    lines = ["def encode(r, row):", "    rs = str(r + 1)",
+             f"    {', '.join(names)}{',' if len(names) == 1 else ''} = row"]
     if "money" in kinds:
-        lines.append("    money = _money[p]")
+        lines.append(f"    p = _places({names[cur_at] if cur_at is not None else 'None'})")
+        lines += ["    money = _money[p]", "    ms = _mstyle[p]"]
+    parts = ["'<row r=\"', rs, '\">'"]
     for i, kind in enumerate(kinds):
-        ref = xl_col_to_name(i)
-        lines.append(f"    v = row[{i}]")
-        # an empty text is an empty cell, as with XlsxWriter's write_string
-        lines.append("    if v is not None and v != '':" if kind == "text" else "    if v is not None:")
-        if kind == "text" and columns[i] in shared:
-            cell = f"f'<c r=\"{ref}{{rs}}\" t=\"s\"><v>{{_sst(v)}}</v></c>'"
-        elif kind == "text":
-            cell = f"f'<c r=\"{ref}{{rs}}\" t=\"inlineStr\"><is>{{_text(v)}}</is></c>'"
-        elif kind == "money":
-            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{{_mstyle[p]}}\"><v>{{money(v)}}</v></c>'"
-        elif kind == "date":
-            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{styles['date']}\"><v>{{_date(v)}}</v></c>'"
-        elif kind == "datetime":
-            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{styles['datetime']}\"><v>{{_dt(v):.16G}}</v></c>'"
-        elif kind == "bool":
-            cell = f"f'<c r=\"{ref}{{rs}}\" t=\"b\"><v>{{1 if v else 0}}</v></c>'"
-        elif kind == "int":
-            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{styles['int']}\"><v>{{int(v)}}</v></c>'"
-        elif kind == "float":
-            cell = f"f'<c r=\"{ref}{{rs}}\" s=\"{styles['float']}\"><v>{{float(v):.16G}}</v></c>'"
-        else:
+        ref, v = xl_col_to_name(i), names[i]
+        if kind == "text":  # an empty text is an empty cell, as with XlsxWriter's write_string
+            fn = "_rtext" if columns[i] in repeated else "_text"
+            parts.append(f"(f'<c r=\"{ref}{{rs}}\" t=\"inlineStr\"><is>{{{fn}({v})}}</is></c>' "
+                         f"if {v} is not None and {v} != '' else '')")
+            continue
+        value = {"money": ("{ms}", f"{{money({v})}}"), "date": (styles.get("date"), f"{{_date({v})}}"),
+                 "datetime": (styles.get("datetime"), f"{{_dt({v})}}"), "bool": (None, f"{{1 if {v} else 0}}"),
+                 "int": (styles.get("int"), f"{{int({v})}}"), "float": (styles.get("float"), f"{{float({v}):.16G}}")}
+        if kind not in value:
             raise ValueError(f"unknown cell kind {kind!r}")
-        lines.append(f"        out.append({cell})")
-    lines += ["    out.append('</row>')", "    return ''.join(out)"]
+        style, text = value[kind]
+        attrs = ' t="b"' if kind == "bool" else f' s="{style}"'
+        parts.append(f"(f'<c r=\"{ref}{{rs}}\"{attrs}><v>{text}</v></c>' if {v} is not None else '')")
+    parts.append("'</row>'")
+    lines.append("    return ''.join((" + ",\n        ".join(parts) + "))")
     exec(compile("\n".join(lines), f"<row encoder {','.join(columns)}>", "exec"), env)  # noqa: S102
     return env["encode"]
 
 
-def _shared_index(ws: Worksheet) -> Callable[[object], int]:
-    """The shared-string index of a value, as XlsxWriter's write_string uses outside constant_memory mode.
+def write_parts(rows: Iterator[tuple], encode: Callable[[int, tuple], str], max_data_rows: int,
+                path_of: Callable[[int], str]) -> list[tuple[str, int]]:
+    """Rows into part files of at most `max_data_rows` rows each (rows numbered from 1, below a header).
 
-    Over-long text is cut as write_string cuts it; sharedStrings.xml escapes it when the workbook closes.
+    Returns [(path, row count)], one per part; no part when there are no rows.
     """
-    index = ws.str_table._get_shared_string_index
-    limit = ws.xls_strmax
-
-    def sst(value) -> int:
-        text = value if value.__class__ is str else str(value)
-        if len(text) > limit // 2 and _utf16_len(text) > limit:
-            text = _utf16_truncate(text, limit)
-        return index(text)
-    return sst
-
-
-def stream_rows(ws: RowStreamWorksheet, encode: Callable[[int, tuple], str], rows: Iterable[tuple],
-                first_row: int, last_col: int, limit: int) -> int:
-    """Write up to `limit` rows from the iterator starting at `first_row`; returns how many were written."""
-    written, chunk, r = 0, [], first_row
-    start = first_row
-    for row in rows:
-        chunk.append(encode(r, row))
-        r += 1
-        written += 1
-        if len(chunk) >= ROWS_PER_WRITE:
-            ws.append_rows_xml(start, r - 1, last_col, "".join(chunk))
-            chunk, start = [], r
-        if written >= limit:
-            break
-    if chunk:
-        ws.append_rows_xml(start, r - 1, last_col, "".join(chunk))
-    return written
-
+    parts: list[tuple[str, int]] = []
+    rows = iter(rows)
+    while True:
+        chunk, n = [], 0
+        fh = None
+        for row in rows:
+            n += 1
+            chunk.append(encode(n, row))
+            if len(chunk) >= ROWS_PER_WRITE:
+                fh = fh or open(path_of(len(parts)), "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                fh.write("".join(chunk))
+                chunk = []
+            if n >= max_data_rows:
+                break
+        if n == 0:
+            return parts
+        fh = fh or open(path_of(len(parts)), "w", encoding="utf-8")  # noqa: SIM115
+        fh.write("".join(chunk))
+        fh.close()
+        parts.append((path_of(len(parts)), n))
+        if n < max_data_rows:
+            return parts

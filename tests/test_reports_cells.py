@@ -53,26 +53,36 @@ ODD_TEXT = ["plain", " leading space", "trailing space ", "tab\tinside", "new\nl
             "_x0041_ literal", "bell\x07char", "=HYPERLINK(\"x\")", "ümlaut ✓", "", "x" * 40_000]
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["inline", "shared-strings"])
-def test_streamed_text_reads_back_unchanged(tmp_path, shared):
+def test_streamed_text_reads_back_unchanged(tmp_path):
     import openpyxl
     import xlsxwriter
 
-    from reports.xlsx_rows import RowStreamWorksheet, row_encoder, stream_rows
+    from reports.xlsx_rows import RowStreamWorksheet, row_encoder, write_parts
+    parts = write_parts(iter([(s,) for s in ODD_TEXT]), row_encoder(["text"], ["text"], {}, {}), 100,
+                        lambda k: str(tmp_path / f"part{k}.xml"))
+    assert parts == [(str(tmp_path / "part0.xml"), len(ODD_TEXT))]
     path = tmp_path / "t.xlsx"
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     ws = book.add_worksheet("T", worksheet_class=RowStreamWorksheet)
     ws.write_string(0, 0, "text")
-    encode = row_encoder(["text"], ["text"], {}, {}, ws, frozenset({"text"}) if shared else frozenset())
-    assert stream_rows(ws, encode, ((s,) for s in ODD_TEXT), 1, 0, 100) == len(ODD_TEXT)
+    ws.append_rows_file(parts[0][0], 1, len(ODD_TEXT), 0)
     book.close()
     got = [r[0] for r in openpyxl.load_workbook(path).active.iter_rows(min_row=2, values_only=True)]
-    want = [s for s in ODD_TEXT]
-    # openpyxl shows the _xHHHH_ escape of a control character as stored (Excel shows the original text), and
-    # decodes the escaped literal "_x0041_" in shared strings only
+    want = list(ODD_TEXT)
+    # openpyxl shows the _xHHHH_ escapes as stored (Excel shows the original text)
     want[ODD_TEXT.index("bell\x07char")] = "bell_x0007_char"
-    if not shared:
-        want[ODD_TEXT.index("_x0041_ literal")] = "_x005F_x0041_ literal"
+    want[ODD_TEXT.index("_x0041_ literal")] = "_x005F_x0041_ literal"
     want[-1] = "x" * 32_767  # a cell holds at most 32,767 characters: cut as XlsxWriter's write_string does
     want[ODD_TEXT.index("")] = None  # an empty text is an empty cell
     assert got == want
+
+
+def test_parts_split_at_the_row_limit(tmp_path):
+    from reports.xlsx_rows import row_encoder, write_parts
+    encode = row_encoder(["n"], ["int"], {"int": 3}, {})
+    parts = write_parts(iter([(i,) for i in range(7)]), encode, 3, lambda k: str(tmp_path / f"p{k}.xml"))
+    assert [n for _, n in parts] == [3, 3, 1]
+    assert (tmp_path / "p2.xml").read_text() == '<row r="2"><c r="A2" s="3"><v>6</v></c></row>'
+    assert write_parts(iter([]), encode, 3, lambda k: str(tmp_path / "none.xml")) == []
+    exact = write_parts(iter([(i,) for i in range(6)]), encode, 3, lambda k: str(tmp_path / f"e{k}.xml"))
+    assert [n for _, n in exact] == [3, 3]

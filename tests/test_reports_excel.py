@@ -237,3 +237,9 @@ def test_pseudonymised_workbook_has_no_user_id(workbook):
     cols = header(recon)
     d1 = next(r for r in recon.iter_rows(min_row=2) if r[0].value == "D1")
     assert d1[cols.index("explanation")].value == f"new_balance 82.7265 of {token} differs from the expected 82"
+
+
+def test_one_process_or_several_write_the_same_cells(workbook):
+    def cells_of(wb):
+        return {name: [[(c.value, c.number_format) for c in r] for r in wb[name].iter_rows()] for name in DATA_SHEETS}
+    assert cells_of(workbook(workers=1, max_rows=4)) == cells_of(workbook(workers=3, max_rows=4))
