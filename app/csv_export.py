@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -39,12 +39,25 @@ def safe_cell(value) -> str:
 
 def write_csv(header: Sequence[str], rows: Iterable[Sequence], out=None) -> str | None:
     """Write a header and rows through safe_cell; returns the text when no file object is given."""
-    buffer = out if out is not None else io.StringIO(newline="")
+    if out is None:
+        return "".join(iter_csv(header, rows))
+    for chunk in iter_csv(header, rows):
+        out.write(chunk)
+    return None
+
+
+def iter_csv(header: Sequence[str], rows: Iterable[Sequence], chunk_rows: int = 1000) -> Iterator[str]:
+    """The CSV text in chunks of `chunk_rows` rows (for streaming responses: memory stays flat)."""
+    buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([safe_cell(h) for h in header])
-    for row in rows:
+    for n, row in enumerate(rows, start=1):
         writer.writerow([safe_cell(v) for v in row])
-    return buffer.getvalue() if out is None else None
+        if n % chunk_rows == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def file_name_part(text) -> str:

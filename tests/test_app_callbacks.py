@@ -130,10 +130,31 @@ def test_export_csv_holds_the_whole_filtered_result(ctx):
         assert Decimal(r["amount_at_stake"]) == ctx.exact(e["amount_at_stake"], "BHD")
         assert len(r["amount_at_stake"].split(".")[1]) == 3
         assert not r["explanation"].startswith(("=", "+", "@"))
-    # the grid's own sort and column filters apply to the export too
-    _, body, n = reconciliation.export_csv(ctx, search, {"filterModel": {"status": {
-        "filterType": "text", "type": "equals", "filter": "open"}}})
-    assert 0 < n < len(expected) and all(r["status"] == "open" for r in csv.DictReader(io.StringIO(body)))
+    # the grid's own sort and column filters go into the link, and apply to the export too
+    href = reconciliation.export_href(search, {"sortModel": [{"colId": "amount_at_stake", "sort": "desc"}],
+                                               "filterModel": {"status": {"filterType": "text", "type": "equals",
+                                                                          "filter": "open"}}})
+    assert href.startswith("/export/discrepancies.csv?from=2024-01-01&to=2024-03-31&cur=BHD&")
+    _, body, n = reconciliation.export_csv(ctx, href.split("?", 1)[1])
+    got = list(csv.DictReader(io.StringIO(body)))
+    assert 0 < n < len(expected) and all(r["status"] == "open" for r in got)
+    stakes = [Decimal(r["amount_at_stake"]) for r in got]
+    assert stakes == sorted(stakes, reverse=True)
+
+
+def test_the_export_link_streams_the_csv(corpus_db, tmp_path):
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db), warm=False)
+    response = app.server.test_client().get("/export/discrepancies.csv?cur=SAR&status=open")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == \
+        'attachment; filename="discrepancies_all-kinds_open_SAR_start_to_end.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    engine = make_engine(corpus_db, readonly=True)
+    assert len(rows) == len(q.discrepancies(engine, q.Filters(currency="SAR"), status="open")) > 0
+    empty = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=f"sqlite:///{tmp_path / 'none.db'}"),
+                       warm=False)
+    missing = empty.server.test_client().get("/export/discrepancies.csv")
+    assert missing.status_code == 404 and "Run the ingest" in missing.get_data(as_text=True)
 
 
 def test_the_router_renders_pages_and_the_empty_state(ctx, tmp_path):
@@ -152,7 +173,7 @@ def test_the_router_renders_pages_and_the_empty_state(ctx, tmp_path):
 # --- the app object ------------------------------------------------------------------------------
 
 def test_the_app_serves_everything_itself(corpus_db):
-    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db))
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db), warm=False)
     client = app.server.test_client()
     index = client.get("/reconciliation?cur=BHD")
     assert index.status_code == 200
@@ -166,9 +187,10 @@ def test_the_app_serves_everything_itself(corpus_db):
 
 
 def test_basic_auth_guards_every_request_when_users_are_set(corpus_db):
-    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, DASH_AUTH_USERS="ana:s3cret"))
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, DASH_AUTH_USERS="ana:s3cret"),
+                     warm=False)
     client = app.server.test_client()
-    for path in ("/", "/_dash-layout", "/assets/app.css"):
+    for path in ("/", "/_dash-layout", "/assets/app.css", "/export/discrepancies.csv"):
         denied = client.get(path)
         assert denied.status_code == 401 and "Basic" in denied.headers["WWW-Authenticate"]
     assert client.get("/", auth=("ana", "wrong")).status_code == 401

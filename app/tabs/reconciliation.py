@@ -1,26 +1,33 @@
 """Tab 3, Reconciliation: mismatched balances from `discrepancy_report`, the amount at stake per currency,
-and an Export CSV of the whole filtered result. URL parameters: `kind`, `status`."""
+and an Export CSV of the whole filtered result. URL parameters: `kind`, `status`.
+
+The export is a plain link to /export/discrepancies.csv with the page's query string (plus the grid's sort and
+column filters): the server streams every matching row through the same query function as the grid.
+"""
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Iterator
+from urllib.parse import parse_qsl
 
-import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import Input, Output, html
+from flask import Response, request, stream_with_context
 
 from app import grid, urlstate
 from app.context import AppContext
-from app.csv_export import export_file_name, write_csv
+from app.csv_export import export_file_name, iter_csv, write_csv
 from app.grid import GridColumn, GridView
 from app.queries import (DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, MissingTables, all_rows,
                          stake_by_currency)
-from app.queries.base import one_of
-from app.ui import ANY, count, error_state, kpi, kpi_row, log, missing_state, no_rows, param_id, register_sections
-from app.ui import section, select, slot
+from app.queries.base import connect, one_of, require
+from app.ui import ANY, count, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
 
 NAME = "reconciliation"
 PARAMS = ("kind", "status")
 MONEY_FIELDS = tuple(c.field for c in DISCREPANCIES.columns if c.kind == "money")
+EXPORT_PATH = "/export/discrepancies.csv"
+MAX_MODEL_TEXT = 4000  # characters of a grid sort or filter model in the export link
 
 
 def _params(params: dict, pathname=None) -> dict:
@@ -52,11 +59,9 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                 ], className="d-flex gap-2 align-items-end")),
         section("Mismatched balances", grid.component(GRID),
                 subtitle="Sort and filter in the column headers; click a user for the ledger",
-                tools=html.Div([
-                    dbc.Button("Export CSV", id="reconciliation-export", color="primary", size="sm"),
-                    dcc.Download(id="reconciliation-download"),
-                    html.Div(id="reconciliation-export-status", className="small text-muted ms-2"),
-                ], className="d-flex align-items-center")),
+                tools=html.A("Export CSV", id="reconciliation-export", href=EXPORT_PATH, download="",
+                             className="btn btn-primary btn-sm",
+                             title="Every row of the filtered result, sorted and filtered like the grid")),
     ])
 
 
@@ -92,45 +97,71 @@ def export_name(filters: Filters, kind: str | None, status: str | None) -> str:
     return export_file_name("discrepancies", pieces)
 
 
-def export_csv(ctx: AppContext, search: str, grid_request: dict | None = None) -> tuple[str, str, int]:
-    """(file name, CSV text, row count): every row of the filtered result, as the grid sorts and filters it.
+def export_rows(ctx: AppContext, search: str) -> tuple[str, list[str], Iterator[list]]:
+    """(file name, header, rows) of the whole filtered result, in the grid's order and with its column filters.
 
-    Amounts are exact decimals in the currency's precision without thousands separators, so spreadsheets read
-    them as numbers; text cells go through safe_cell() (formula injection neutralised).
+    `search` is the page's query string plus, optionally, `sort` and `filter`: the grid's sort and filter models
+    as JSON (checked like any grid request). Amounts are exact decimals in the currency's precision without
+    thousands separators, so spreadsheets read them as numbers; csv_export neutralises formulas.
     """
     params = urlstate.parse(search)
+    models = dict(parse_qsl((search or "").lstrip("?")))
     f = urlstate.filters(params)
     p = _params(params)
-    request = grid_request or {}
     fields = [c.field for c in DISCREPANCIES.columns]
-    rows = all_rows(ctx.engine, DISCREPANCIES, f, sort_model=request.get("sortModel"),
-                    filter_model=request.get("filterModel"), **p)
-    n = 0
+    rows = all_rows(ctx.engine, DISCREPANCIES, f, sort_model=_json(models.get("sort"), list),
+                    filter_model=_json(models.get("filter"), dict), **p)
+    return (export_name(f, p["kind"], p["status"]), fields,
+            ([ctx.exact(r[k], r["currency"]) if k in MONEY_FIELDS else r[k] for k in fields] for r in rows))
 
-    def lines():
-        nonlocal n
-        for r in rows:
-            n += 1
-            yield [ctx.exact(r[k], r["currency"]) if k in MONEY_FIELDS else r[k] for k in fields]
 
-    text = write_csv(fields, lines())
-    return export_name(f, p["kind"], p["status"]), text, n
+def _json(text: str | None, kind: type):
+    try:
+        value = json.loads(text) if text and len(text) <= MAX_MODEL_TEXT else None
+    except ValueError:
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def export_href(search: str | None, grid_request: dict | None) -> str:
+    """The download link for the current view: its filters, and the grid's sort and column filters."""
+    params = urlstate.parse(search)
+    request = grid_request or {}
+    for name, key in (("sort", "sortModel"), ("filter", "filterModel")):
+        if request.get(key):
+            params[name] = json.dumps(request[key], separators=(",", ":"))
+    return EXPORT_PATH + urlstate.encode(params)
+
+
+def export_csv(ctx: AppContext, search: str) -> tuple[str, str, int]:
+    """(file name, CSV text, row count) in one string: for tests and small results (the page streams)."""
+    name, header, rows = export_rows(ctx, search)
+    lines = list(rows)
+    return name, write_csv(header, lines), len(lines)
+
+
+def export_response(ctx: AppContext):
+    """Flask view: the CSV streamed in chunks (a million rows keep memory flat), named after what it holds."""
+    search = "?" + request.query_string.decode("utf-8", "replace")
+    try:
+        with connect(ctx.engine) as conn:
+            require(conn, *DISCREPANCIES.needs)
+    except MissingTables as exc:
+        return Response(f"Nothing to export: {exc}. Run the ingest (and transform) first.\n", 404,
+                        mimetype="text/plain")
+    name, header, rows = export_rows(ctx, search)
+    return Response(stream_with_context(iter_csv(header, rows)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"reconciliation-stake": render_stake}, tab_params=PARAMS)
+    app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
 
-    @app.callback(Output("reconciliation-download", "data"), Output("reconciliation-export-status", "children"),
-                  Input("reconciliation-export", "n_clicks"), State("url", "search"),
-                  State(GRID.id, "getRowsRequest"), prevent_initial_call=True)
-    def download(n_clicks, search, grid_request):
-        if not n_clicks:
-            raise PreventUpdate
-        try:
-            name, text, n = export_csv(ctx, search, grid_request)
-        except MissingTables as exc:
-            return None, missing_state(ctx, exc)
-        except Exception as exc:  # noqa: BLE001 - the button must answer, never leave a traceback in the page
-            log.exception("export failed")
-            return None, error_state(f"{type(exc).__name__}")
-        return dict(content=text, filename=name, type="text/csv"), f"{count(n)} rows → {name}"
+    @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
+                  Input("url", "search"), Input(GRID.id, "getRowsRequest"))
+    def export_link(search, grid_request):
+        params = urlstate.parse(search)
+        p = _params(params)
+        return export_href(search, grid_request), "Download " + export_name(urlstate.filters(params), p["kind"],
+                                                                             p["status"])
