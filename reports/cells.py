@@ -15,6 +15,7 @@ from db.money import DEFAULT_PRECISION, SCALE
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()  # serial 0 in the 1900 date system (after its leap bug)
 _MS_PER_DAY = 86_400_000
 _MINUTES_PER_DAY = 1440
+_UNIX_EPOCH_SERIAL = 25_569  # 1970-01-01
 
 
 @lru_cache(maxsize=64)
@@ -69,10 +70,12 @@ def _excel_minute(prefix: str) -> float:
     return excel_date(prefix[:10]) + (int(prefix[11:13]) * 60 + int(prefix[14:16])) / _MINUTES_PER_DAY
 
 
-def excel_datetime(ts: str | None) -> float | None:
-    """'2024-01-08T21:01:00.123Z' (UTC) -> date serial plus the fraction of the day, to the millisecond."""
-    if not ts:
+def excel_datetime(ts: str | int | None) -> float | None:
+    """'2024-01-08T21:01:00.123Z' (UTC), or epoch milliseconds -> date serial plus the fraction of the day."""
+    if ts is None or ts == "":
         return None
+    if ts.__class__ is int:
+        return ts / _MS_PER_DAY + _UNIX_EPOCH_SERIAL
     if len(ts) < 16:
         return float(excel_date(ts[:10]))
     millis = int(ts[17:19]) * 1000 if len(ts) >= 19 else 0

@@ -149,6 +149,12 @@ _COLS = [
 
 COLUMNS: dict[str, Col] = {c.name: c for c in _COLS}
 
+# Columns whose values come back again and again (users, codes, kinds, a user's first and last seen):
+# workbook cells for them are made once per distinct value and remembered.
+REPEATED = frozenset({"user_id", "currency", "type", "schema", "source", "action", "overdraft_reason", "reason",
+                      "kind", "status", "detector", "severity", "file", "level", "parse_status", "detail",
+                      "parameters", "first_seen_at", "last_seen_at", "resolved_at", "overdrawn_since"})
+
 # The raw event kind column has the same name as the discrepancy kind; the raw CSV explains it in docs.
 RAW_KIND_MEANING = "What the log event is (sync, not_in_sync, report, start, …)."
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import xlsxwriter
 
 from reports import cells, parallel, queries
-from reports.columns import COLUMNS, ledger_columns
+from reports.columns import COLUMNS, REPEATED, ledger_columns
 from reports.context import FREE_TEXT_COLUMNS, USER_COLUMNS, Context
 from reports.pseudonym import scrub, user_mapper
-from reports.xlsx_rows import RowStreamWorksheet, row_encoder, write_parts, zip_level
+from reports.xlsx_rows import RowStreamWorksheet, fast_deflate, row_encoder, write_parts
 from settings import Settings
 
 FILE_NAME = "report.xlsx"
@@ -105,6 +105,9 @@ class _Formats:
         return self._money[places]
 
 
+LONGEST_FIRST = ("ledger", "discrepancies", "anomalies", "overdraft-events", "user_balances", "by_source")
+
+
 @dataclasses.dataclass(frozen=True)
 class SheetJob:
     """Everything a worker needs to write one sheet's rows (all picklable)."""
@@ -161,7 +164,7 @@ def encode_sheet(job: SheetJob) -> list[tuple[str, int]]:
         if privacy:
             rows = map(privacy, rows)
         encode = row_encoder(job.columns, [COLUMNS[c].kind for c in job.columns], job.styles,
-                             job.settings.currency_precision)
+                             job.settings.currency_precision, REPEATED)
         return write_parts(rows, encode, job.max_data_rows,
                            lambda k: os.path.join(job.folder, f"{job.name}-{k + 1}.xml"))
     finally:
@@ -181,8 +184,7 @@ def _add_sheet(book: xlsxwriter.Workbook, fmt: _Formats, job: SheetJob,
             ws.write_string(0, c, col, fmt.header)
         ws.freeze_panes(1, 0)
         if path:
-            ws.append_rows_file(path, 1, n, last_col)
-            os.remove(path)
+            ws.append_rows_file(path, 1, n, last_col)  # spliced in, then deleted, when the workbook closes
         ws.autofilter(0, 0, max(n, 1), last_col)
         names.append(name)
     return SheetInfo(job.name, sum(n for _, n in parts), names, job.columns)
@@ -212,12 +214,14 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
                 (parallel.executor(1) if pool is None else contextlib.nullcontext(pool)) as jobs_pool:
             jobs = [SheetJob(name, tuple(cols), source, ctx.settings, ctx.filters, ctx.pseudonymise, max_rows - 1,
                              styles, folder) for name, cols, source in plan]
-            futures = [jobs_pool.submit(encode_sheet, job) for job in jobs]
+            # longest first, so the workers finish together; the sheets are assembled in their own order
+            futures = {job.name: jobs_pool.submit(encode_sheet, job)
+                       for job in sorted(jobs, key=lambda j: LONGEST_FIRST.index(j.source))}
             if after_submit:
                 after_submit()
-            infos = [_add_sheet(book, fmt, job, future.result()) for job, future in zip(jobs, futures)]
+            infos = [_add_sheet(book, fmt, job, futures[job.name].result()) for job in jobs]
             _write_readme(ctx, readme, fmt, infos, columns_spec or "accounting", max_rows)
-            with zip_level():
+            with fast_deflate():
                 book.close()
     except BaseException:
         _discard(book, path)
@@ -228,6 +232,8 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
 def _discard(book: xlsxwriter.Workbook, path: Path) -> None:
     """After a failure: remove XlsxWriter's temp files and any half-written workbook."""
     for ws in book.worksheets():
+        if isinstance(ws, RowStreamWorksheet):
+            ws.discard_row_files()
         fh = getattr(ws, "row_data_fh", None)
         if fh is not None and not fh.closed:
             fh.close()

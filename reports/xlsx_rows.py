@@ -36,27 +36,28 @@ from db.money import DEFAULT_PRECISION
 from reports import cells
 
 ROWS_PER_WRITE = 2000  # rows joined into one write to a part file
-ZIP_LEVEL = 1  # deflate level of the .xlsx: 1 is ~3x faster than zlib's default 6, for ~20 % more bytes
 MAX_TEXT = 32_767  # characters in one cell (XlsxWriter's xls_strmax)
 COPY_BUFFER = 16 << 20
 
 
 class RowStreamWorksheet(Worksheet):
-    """A constant_memory worksheet that also takes a file of row XML, after what was written so far."""
+    """A constant_memory worksheet that also takes files of row XML, placed after what was written so far.
+
+    The files are not copied when added: when the workbook closes, the sheet's XML is assembled from
+    XlsxWriter's own row file (the header) followed by the added files, copied by the kernel (sendfile),
+    and the files are deleted. A sheet of a million rows is a gigabyte of XML; this spares two copies.
+    """
 
     def append_rows_file(self, path: str, first_row: int, last_row: int, last_col: int) -> None:
         if first_row > self.previous_row:
             self._write_single_row(first_row)  # flush the row XlsxWriter still holds (the header)
-        self.fh.flush()
-        with open(path, "rb") as src, open(self.row_data_filename, "ab") as dst:
-            shutil.copyfileobj(src, dst, COPY_BUFFER)
-        self.fh.seek(0, os.SEEK_END)
         self._check_dimensions(last_row, last_col)
         self.previous_row = last_row
+        self.__dict__.setdefault("row_files", []).append(path)
 
     def _write_optimized_sheet_data(self) -> None:
-        """As XlsxWriter's, but the rows are copied as bytes: no decoding and re-encoding of gigabytes."""
         target = getattr(self.fh, "name", None)
+        files = self.__dict__.get("row_files", [])
         if self.dim_rowmin is None or not isinstance(target, str):
             super()._write_optimized_sheet_data()
             return
@@ -64,28 +65,74 @@ class RowStreamWorksheet(Worksheet):
         self.row_data_fh.close()
         self.row_data_fh_closed = True
         self.fh.flush()
-        with open(self.row_data_filename, "rb") as src, open(target, "ab") as dst:
-            shutil.copyfileobj(src, dst, COPY_BUFFER)
+        with open(target, "ab") as dst:
+            for source in [self.row_data_filename, *files]:
+                _append(dst, source)
+                os.unlink(source)
         self.fh.seek(0, os.SEEK_END)
-        os.unlink(self.row_data_filename)
         self._xml_end_tag("sheetData")
+
+    def discard_row_files(self) -> None:
+        for path in self.__dict__.pop("row_files", []):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _append(dst, source: str) -> None:
+    """Append a file's bytes to an open binary file, in the kernel when it can (os.sendfile)."""
+    with open(source, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        dst.flush()
+        offset = 0
+        try:
+            while offset < size:
+                sent = os.sendfile(dst.fileno(), src.fileno(), offset, min(size - offset, 1 << 30))
+                if sent == 0:
+                    break
+                offset += sent
+        except OSError:  # sendfile between these files is not supported here: copy in user space
+            src.seek(offset)
+            shutil.copyfileobj(src, dst, COPY_BUFFER)
+            return
+        if offset < size:
+            src.seek(offset)
+            shutil.copyfileobj(src, dst, COPY_BUFFER)
 
 
 @contextlib.contextmanager
-def zip_level(level: int | None = None):
-    """Within the block, workbooks close into a zip deflated at `level` (default ZIP_LEVEL).
+def fast_deflate():
+    """Within the block, zip files are deflated fast: zlib-ng at level 2 (or zlib at level 1 without it).
 
-    XlsxWriter always opens its ZipFile at zlib's default level, and for a ledger of millions of rows
-    compressing gigabytes of sheet XML is then the slowest step; ZipFile takes a compresslevel, so the
-    name XlsxWriter looks up is pointed at a ZipFile with ours for the duration of the block only.
+    Compressing gigabytes of sheet XML is the slowest step of a large workbook, and XlsxWriter always deflates
+    at zlib's default level 6. zlib-ng is a drop-in, faster implementation of the same deflate and CRC-32
+    formats (level 2 packs like zlib's 1 at twice its speed); zipfile creates its compressor and checksums
+    through module-level names, so those names, and the ZipFile XlsxWriter opens, are pointed at ours for
+    the duration of the block only. Reports run one workbook at a time in a process.
     """
-    import xlsxwriter.workbook as module
-    original = module.ZipFile
-    module.ZipFile = functools.partial(original, compresslevel=level or ZIP_LEVEL)
+    import zipfile
+
+    import xlsxwriter.workbook as workbook_module
+    try:
+        from zlib_ng import zlib_ng as engine
+        level = 2
+    except ImportError:  # pragma: no cover - zlib-ng is in requirements.txt
+        import zlib as engine
+        level = 1
+
+    def compressor(compress_type, compresslevel=None):
+        if compress_type == zipfile.ZIP_DEFLATED:
+            return engine.compressobj(level, engine.DEFLATED, -15)
+        return original_compressor(compress_type, compresslevel)
+
+    original_compressor, original_crc32 = zipfile._get_compressor, zipfile.crc32
+    original_zipfile = workbook_module.ZipFile
+    zipfile._get_compressor, zipfile.crc32 = compressor, engine.crc32
+    workbook_module.ZipFile = functools.partial(original_zipfile, compresslevel=level)
     try:
         yield
     finally:
-        module.ZipFile = original
+        zipfile._get_compressor, zipfile.crc32 = original_compressor, original_crc32
+        workbook_module.ZipFile = original_zipfile
 
 
 def _money_formatter(places: int) -> Callable[[int], str]:
@@ -153,8 +200,8 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
 
     `styles` maps kind -> xf index ('date', 'datetime', 'int', 'float') and ('money', places) -> xf index.
     Money cells take their format from the row's `currency` column. The function is one expression per
-    cell, joined once. Text columns named in `repeated` (ids of users, currencies, kinds…) and amounts go
-    through caches, since their values come back again and again.
+    cell, joined once. Amounts and the columns named in `repeated` (user ids, currencies, kinds…) go
+    through LRU caches, since their values come back again and again; unique ones (ids, times) do not.
     """
     cur_at = list(columns).index("currency") if "currency" in columns else None
     money_places: dict = {}
@@ -166,7 +213,8 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
 
     cache = functools.lru_cache(maxsize=CACHE_SIZE)
     env = {"_text": _text_element, "_rtext": cache(_text_element), "_date": cells.excel_date,
-           "_dt": cache(_datetime_text), "_money": {p: cache(MONEY_TEXT[p]) for p in range(7)}, "_places": places,
+           "_dt": _datetime_text, "_rdt": cache(_datetime_text), "_money": {p: cache(MONEY_TEXT[p]) for p in range(7)},
+           "_places": places,
            "_mstyle": {p: styles[("money", p)] for p in range(7) if ("money", p) in styles}}
     names = [f"v{i}" for i in range(len(columns))]
     lines = ["def encode(r, row):", "    rs = str(r + 1)",
@@ -183,7 +231,8 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
                          f"if {v} is not None and {v} != '' else '')")
             continue
         value = {"money": ("{ms}", f"{{money({v})}}"), "date": (styles.get("date"), f"{{_date({v})}}"),
-                 "datetime": (styles.get("datetime"), f"{{_dt({v})}}"), "bool": (None, f"{{1 if {v} else 0}}"),
+                 "datetime": (styles.get("datetime"), f"{{{'_rdt' if columns[i] in repeated else '_dt'}({v})}}"),
+                 "bool": (None, f"{{1 if {v} else 0}}"),
                  "int": (styles.get("int"), f"{{int({v})}}"), "float": (styles.get("float"), f"{{float({v}):.16G}}")}
         if kind not in value:
             raise ValueError(f"unknown cell kind {kind!r}")

@@ -243,3 +243,12 @@ def test_one_process_or_several_write_the_same_cells(workbook):
     def cells_of(wb):
         return {name: [[(c.value, c.number_format) for c in r] for r in wb[name].iter_rows()] for name in DATA_SHEETS}
     assert cells_of(workbook(workers=1, max_rows=4)) == cells_of(workbook(workers=3, max_rows=4))
+
+
+def test_the_package_is_a_valid_zip(report_engine, report_settings, tmp_path):
+    import zipfile
+    [path] = reports.build("excel", report_engine, report_settings, tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None  # every member's CRC-32 checks out
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert zipfile._get_compressor.__module__ == "zipfile"  # the fast deflate is undone after closing
