@@ -16,6 +16,27 @@ from db.engine import make_engine
 from settings import Settings, load
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+# The grid's and the graph's code chunks are fetched only when the first grid or graph appears, after the
+# first callbacks; asking for them with the page overlaps those fetches with the rest of the start-up.
+INDEX = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+        <link rel="preload" as="script" href="/_dash-component-suites/dash_ag_grid/async-community.js">
+        <link rel="preload" as="script" href="/_dash-component-suites/dash/dcc/async-graph.js">
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
 
 
 def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.Dash:
@@ -32,6 +53,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.D
         suppress_callback_exceptions=True,  # tab components exist only while their tab is shown
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    app.index_string = INDEX
     app.layout = shell.layout(ctx)
     shell.register(app, ctx)
     grid.register(app, ctx)

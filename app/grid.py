@@ -22,6 +22,9 @@ from app.queries import MissingTables, TableQuery, page
 from app.ui import count, log
 
 PAGE_SIZE = 20
+# integer columns that are numbers to look up, not quantities: shown without thousands separators
+IDENTIFIERS = frozenset({"line_no", "file_id", "run_id", "event_id", "quarantine_id", "discrepancy_id",
+                         "anomaly_id", "user_seq", "exit_code"})
 TEXT_FILTER = {"filter": "agTextColumnFilter",
                "filterParams": {"filterOptions": ["contains", "equals", "startsWith", "notContains", "blank",
                                                   "notBlank"], "maxNumConditions": 1,
@@ -124,10 +127,7 @@ def format_row(ctx: AppContext, tq: TableQuery, row: dict) -> dict:
         if col.kind == "money":
             value = ctx.money(value, currency)
         elif col.kind == "int":
-            value = count(value) if value is not None and col.field not in ("line_no", "file_id", "run_id",
-                                                                              "event_id", "quarantine_id",
-                                                                              "discrepancy_id", "anomaly_id",
-                                                                              "user_seq", "exit_code") else value
+            value = count(value) if value is not None and col.field not in IDENTIFIERS else value
         elif col.kind == "num":
             value = None if value is None else f"{float(value):,.2f}"
         elif col.kind == "ts":

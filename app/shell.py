@@ -1,11 +1,12 @@
 """The shell around the tabs: header with data freshness, global filters, navigation, and the URL.
 
-Three callbacks keep the URL the single source of truth:
+The URL is the single source of truth:
 - `route` renders the page for the path and sets the filter controls from the
   query string (on load, tab change, back/forward, a pasted link);
-- `write_url` turns any change of a filter control into a new query string
-  (and remembers it, so `route` knows not to re-render for its own change);
-- every tab's data callbacks read the filters from `url.search`.
+- `write_url` (global filters) and one `write_<tab>_params` per tab turn a
+  control change into a new query string, and remember it so `route` knows
+  not to re-render for its own change;
+- every tab's sections read the filters from `url.search` (ui.register_sections).
 """
 from __future__ import annotations
 

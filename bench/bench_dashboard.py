@@ -112,20 +112,23 @@ def new_driver():
     return webdriver.Chrome(options=options)
 
 
-def first_loads(base: str, loads: int) -> dict[str, list[float]]:
-    """Seconds from navigation to a settled page, each time in a fresh browser (empty cache)."""
-    out: dict[str, list[float]] = defaultdict(list)
+def first_loads(base: str, loads: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds from navigation to a settled page: (first load in a fresh browser with an empty cache, the same
+    page loaded again in that browser, scripts then coming from its cache)."""
+    cold: dict[str, list[float]] = defaultdict(list)
+    warm: dict[str, list[float]] = defaultdict(list)
     for _ in range(loads):
         for tab in TABS:
             driver = new_driver()
             try:
-                start = time.perf_counter()
-                driver.get(f"{base}/{tab}")  # returns after the HTML and its scripts have loaded
-                settle(driver)
-                out[tab].append(time.perf_counter() - start)
+                for out in (cold, warm):
+                    start = time.perf_counter()
+                    driver.get(f"{base}/{tab}")  # returns after the HTML and its scripts have loaded
+                    settle(driver)
+                    out[tab].append(time.perf_counter() - start)
             finally:
                 driver.quit()
-    return out
+    return cold, warm
 
 
 def tour(base: str, engine) -> None:
@@ -203,6 +206,16 @@ def export_time(ctx) -> tuple[float, int, int]:
     return time.perf_counter() - start, sum(1 for _ in export_rows(ctx, "")[2]), size
 
 
+def print_loads(loads, reloads, n, load_before) -> None:
+    print(f"\npage load, navigation → settled, {n} per tab (machine load average before: {load_before:.1f}, "
+          f"{os.cpu_count()} CPUs):")
+    print(f"  {'tab':16s} {'first (fresh browser)':>26s}   {'again (browser cache)':>26s}")
+    for tab in loads:
+        a, b = loads[tab], reloads[tab]
+        print(f"  {tab:16s} median {statistics.median(a):5.2f} s  max {max(a):5.2f} s   "
+              f"median {statistics.median(b):5.2f} s  max {max(b):5.2f} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("database", help="SQLite file (or a database URL)")
@@ -210,6 +223,7 @@ def main(argv=None) -> int:
     parser.add_argument("--loads", type=int, default=3, help="first page loads per tab (default 3)")
     parser.add_argument("--port", type=int, default=8071)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--only-loads", action="store_true", help="measure page loads only")
     args = parser.parse_args(argv)
 
     import settings as settings_mod
@@ -230,8 +244,12 @@ def main(argv=None) -> int:
     print(f"database: {settings_mod.redact_url(url)}  ({fresh.first_date} → {fresh.last_date}, "
           f"{size['count_files']:,} files)", flush=True)
 
+    load_before = os.getloadavg()[0]
     try:
-        loads = first_loads(base, args.loads)
+        loads, reloads = first_loads(base, args.loads)
+        if args.only_loads:
+            print_loads(loads, reloads, args.loads, load_before)
+            return 0
         recorder.requests.clear()
         tour(base, ctx.engine)
         recorded = list(recorder.requests)
@@ -244,9 +262,7 @@ def main(argv=None) -> int:
     finally:
         httpd.shutdown()
 
-    print(f"\nfirst page load (fresh browser, navigation → settled), {args.loads} per tab:")
-    for tab, values in loads.items():
-        print(f"  {tab:16s} median {statistics.median(values):5.2f} s   max {max(values):5.2f} s")
+    print_loads(loads, reloads, args.loads, load_before)
     print(f"\nserver time per callback: {len(recorded)} recorded requests, each replayed {args.repeat}×")
     print(f"  {'callback':58s} {'requests':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'live max':>9s}")
     rows = []
@@ -259,11 +275,12 @@ def main(argv=None) -> int:
         print(f"  {label:58s} {row['requests']:8d} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} {row['max_ms']:8.1f} "
               f"{row['live_max_ms']:9.1f}")
     worst = max(r["p95_ms"] for r in rows)
-    print(f"\nworst callback p95: {worst:.1f} ms; slowest first load: {max(max(v) for v in loads.values()):.2f} s")
+    print(f"\nworst callback p95: {worst:.1f} ms; slowest first load: {max(max(v) for v in loads.values()):.2f} s; "
+          f"load average after: {os.getloadavg()[0]:.1f}")
     print(f"CSV export of every discrepancy, streamed ({export_count:,} rows, {export_bytes / 1e6:.0f} MB): "
           f"{export_seconds:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"first_load_s": loads, "callbacks": rows,
+        Path(args.json).write_text(json.dumps({"first_load_s": loads, "reload_s": reloads, "callbacks": rows,
                                                "export": {"rows": export_count, "bytes": export_bytes,
                                                           "seconds": export_seconds}}, indent=2))
     return 0

@@ -89,7 +89,8 @@ def settle(duo, timeout: float = TIMEOUT) -> None:
       const grids = document.querySelectorAll('.data-grid').length;
       let ready = 0;
       document.querySelectorAll('.data-grid').forEach(g => {
-        if (g.querySelector('.ag-center-cols-container .ag-row .ag-cell') || g.querySelector('.ag-overlay-no-rows-center, .ag-overlay-no-rows-wrapper')) ready += 1;
+        if (g.querySelector('.ag-center-cols-container .ag-row .ag-cell')
+            || g.querySelector('.ag-overlay-no-rows-center, .ag-overlay-no-rows-wrapper')) ready += 1;
       });
       return busy === 0 && drawn >= graphs && ready === grids && document.querySelector('#page') !== null
              && document.querySelector('#page').children.length > 0;
@@ -217,6 +218,8 @@ def test_clicking_a_user_opens_the_ledger(sample_duo, shots):
     assert sample_duo.driver.find_elements("css selector", "#ledger-balance .main-svg")
     rows = grid_rows(sample_duo)
     assert rows and len(rows) == min(20, len(q.user_ledger(sample_duo.engine, user)))
+    busiest = q.find_users(sample_duo.engine, None, limit=1)[0]["user_id"]  # a fuller ledger for the picture
+    visit(sample_duo, f"/ledger/{busiest}")
     screenshot(sample_duo, shots / "ledger.png")
 
 

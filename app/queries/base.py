@@ -194,7 +194,7 @@ def stream(engine: Engine, stmt: Select, needs: Iterable[str], batch: int = 5_00
     """Rows of `stmt` one at a time, fetched in batches (exports never hold a whole table in memory)."""
     with connect(engine) as conn:
         require(conn, *needs)
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+        result = conn.execute(stmt.execution_options(yield_per=batch))  # streams in batches, on every driver
         for row in result.mappings():
             yield dict(row)
 

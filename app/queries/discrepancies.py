@@ -91,7 +91,8 @@ def _daily_rollup(engine: Engine) -> list[dict]:
     stmt = (select(d.business_date, d.currency, d.kind, d.status, func.count().label("n"),
                    func.sum(d.amount_at_stake).label("stake"))
             .group_by(d.business_date, d.currency, d.kind, d.status))
-    return [{**r, "n": as_int(r["n"]), "stake": as_int(r["stake"])} for r in fetch(engine, stmt, ["discrepancy_report"])]
+    return [{**r, "n": as_int(r["n"]), "stake": as_int(r["stake"])}
+            for r in fetch(engine, stmt, ["discrepancy_report"])]
 
 
 @cached

@@ -85,7 +85,8 @@ def _event_parts(filters: Filters, reason: str | None = None) -> list:
                    case(*((FLAGS[r] == true(), literal(r, String)) for r in PRIMARY_ORDER), else_=literal("other")))
         parts.append(
             select(c.ts, c.business_date, c.user_id, c.currency, c.transaction_id,
-                   c.overdraft_reason.label("reason"), primary.label("primary_reason"), c.type, c.amount, c.old_balance, c.new_balance,
+                   c.overdraft_reason.label("reason"), primary.label("primary_reason"), c.type, c.amount,
+                   c.old_balance, c.new_balance,
                    c.expected_new_balance, c.payment_balance, files.c.path.label("file"), c.line_no)
             .select_from(be.outerjoin(files, files.c.file_id == c.file_id))
             .where(flagged, *standard(c, filters)))

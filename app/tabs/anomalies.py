@@ -13,8 +13,8 @@ from app.grid import GridColumn, GridView
 from app.queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
                          transactions_per_day)
 from app.queries.base import one_of
-from app.ui import (ANY, PALETTE, SEVERITY_COLORS, bar, figure, scatter, graph, no_rows, param_id, register_sections, section, select,
-                    slot)
+from app.ui import (ANY, PALETTE, SEVERITY_COLORS, bar, figure, graph, no_rows, param_id, register_sections, scatter,
+                    section, select, slot)
 
 NAME = "anomalies"
 PARAMS = ("detector", "severity")
@@ -107,4 +107,5 @@ def render_counts(ctx: AppContext, search: str, pathname=None):
 
 
 def register(app, ctx: AppContext) -> None:
-    register_sections(app, ctx, {"anomalies-timeline": render_timeline, "anomalies-counts": render_counts}, tab_params=PARAMS)
+    register_sections(app, ctx, {"anomalies-timeline": render_timeline, "anomalies-counts": render_counts},
+                      tab_params=PARAMS)

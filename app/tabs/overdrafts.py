@@ -11,7 +11,8 @@ from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
 from app.queries.base import one_of
-from app.ui import ANY, PALETTE, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
+from app.ui import (ANY, PALETTE, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections,
+                    section, select, slot)
 
 NAME = "overdrafts"
 PARAMS = ("reason",)
@@ -28,7 +29,8 @@ def _reason(params: dict, pathname=None) -> dict:
 
 USERS_GRID = grid.add(GridView(NAME, OVERDRAWN_USERS, (
     GridColumn("user_id", "User", 315, pinned="left"), GridColumn("currency", "Cur.", 90),
-    GridColumn("negative", "Negative", 150), GridColumn("balance", "Balance", 130), GridColumn("payment_balance", "Payment balance", 150),
+    GridColumn("negative", "Negative", 150), GridColumn("balance", "Balance", 130),
+    GridColumn("payment_balance", "Payment balance", 150),
     GridColumn("overdrawn_since", "Overdrawn since (UTC)", 190), GridColumn("last_seen_at", "Last seen (UTC)", 190),
     GridColumn("count_transactions", "Transactions", 120), GridColumn("count_open_discrepancies", "Open discr.", 120),
     GridColumn("is_test_user", "Test user", 100)), height=400, page_size=10))
@@ -107,4 +109,5 @@ def render_timeline(ctx: AppContext, search: str, pathname=None):
 
 
 def register(app, ctx: AppContext) -> None:
-    register_sections(app, ctx, {"overdrafts-summary": render_summary, "overdrafts-timeline": render_timeline}, tab_params=PARAMS)
+    register_sections(app, ctx, {"overdrafts-summary": render_summary, "overdrafts-timeline": render_timeline},
+                      tab_params=PARAMS)
