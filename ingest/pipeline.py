@@ -18,7 +18,7 @@ from ingest.parse_file import parse_text
 from ingest.reader import Source, decode, read_bytes
 from settings import _parse_tz
 
-WINDOW_PER_WORKER = 4
+WINDOW_PER_WORKER = 2
 MIN_FILES_FOR_WORKERS = 8  # below this, starting processes costs more than it saves
 
 

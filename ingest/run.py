@@ -67,7 +67,7 @@ class Summary:
 
 
 # Files are committed in groups (each file whole) to spare a commit per small file.
-COMMIT_EVERY_EVENTS = 50_000
+COMMIT_EVERY_EVENTS = 20_000
 BULK_LOAD_MIN_FILES = 50
 
 ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current path)
