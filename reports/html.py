@@ -82,19 +82,21 @@ def write(ctx: Context) -> list[Path]:
         _table(ctx, "discrepancies", queries.open_discrepancies_by_stake(engine, f, TOP_ROWS)),
         _table(ctx, "anomalies", queries.high_anomalies(engine, f, TOP_ROWS)),
     ]
-    money_cards = [{"currency": r["currency"], "key": key, "label": label,
-                    "value": ctx.money(r[key], r["currency"]), "sub": f"{r[count_key]:,} {what}"}
-                   for r in flows
-                   for key, count_key, label, what in (("total_debit", "count_debits", "Debits", "transactions, gross"),
-                                                       ("total_credit", "count_credits", "Credits",
-                                                        "transactions, gross"))]
+    money_cards = []
+    for r in flows:  # one card per currency and direction: money is never added across currencies
+        cur = r["currency"]
+        money_cards += [
+            {"currency": cur, "key": "total_debit", "label": "Debits", "value": ctx.money(r["total_debit"], cur),
+             "sub": f"{r['count_debits']:,} transactions, gross"},
+            {"currency": cur, "key": "total_credit", "label": "Credits", "value": ctx.money(r["total_credit"], cur),
+             "sub": f"{r['count_credits']:,} transactions, gross"}]
     money_cards += [{"currency": r["currency"], "key": "open_amount_at_stake", "label": "At stake",
                      "value": ctx.money(r["amount_at_stake"], r["currency"]),
                      "sub": f"in {r['count_open']:,} open discrepancies"} for r in kpi.pop("open_stake")]
     first, last = queries.business_date_range(engine)
     html = render.page("report.html.j2", ctx=ctx, kpi=kpi, money_cards=money_cards, tables=tables,
-                       charts=[_figure_html(fig) for fig in figures], plotlyjs=get_plotlyjs(), top_rows=TOP_ROWS,
-                       period_from=f.date_from_text or first, period_to=f.date_to_text or last)
+                       charts=[_figure_html(fig) for fig in figures], plotlyjs=get_plotlyjs(),
+                       top_rows=TOP_ROWS, period_from=f.date_from_text or first, period_to=f.date_to_text or last)
     path = ctx.out_dir / FILE_NAME
     path.write_text(html, encoding="utf-8")
     return [path]

@@ -1,9 +1,11 @@
-"""The derived tables reports read, declared from the contract with transform/.
+"""The derived tables reports and alerts read directly, declared from the contract with transform/.
 
 transform/ owns these tables and builds them; this module only names the
-columns reports use, with their types, so queries are SQLAlchemy expressions
+columns used here, with their types, so queries are SQLAlchemy expressions
 (bound parameters, booleans that render right on SQLite and PostgreSQL) rather
-than SQL strings. Money columns are BIGINT micro-units (db/money.py).
+than SQL strings. Money columns are BIGINT micro-units (db/money.py). The
+dashboard declares the same contract in app/queries/base.py; this light copy
+lets alerts/ (run at the end of every ingest) avoid importing the dashboard.
 """
 from __future__ import annotations
 
@@ -54,17 +56,5 @@ daily_flows = table(
     column("count_users", Integer),
 )
 
-daily_health = table(
-    "daily_health",
-    column("business_date", String), column("count_invocations", Integer), column("count_cold_starts", Integer),
-    column("p50_duration_ms", Float), column("p95_duration_ms", Float), column("max_duration_ms", Float),
-    column("avg_init_duration_ms", Float), column("max_init_duration_ms", Float),
-    column("max_memory_used_mb", Integer), column("memory_size_mb", Integer), column("count_errors", Integer),
-    column("count_skips", Integer), column("count_not_in_sync", Integer),
-)
-
 balance_events = s.balance_events  # ingest table; its derived columns are filled by transform/
 parsed_logs = s.parsed_logs
-
-DERIVED = (user_balances, discrepancy_report, anomalies, daily_flows, daily_health)
-SEVERITIES = ("low", "medium", "high")
