@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from reports import tables as t
@@ -60,28 +60,34 @@ def _amount(micros, currency, precision) -> str:
     return "an unknown amount" if value is None else f"{value:,} {currency or ''}".strip()
 
 
+USERS_PER_QUERY = 500
+
+
 def _wallet_crossings(conn: Connection) -> list[dict]:
     """Transactions after which a user's payment wallet went below zero while the one before was not
     (and the balance did not cross zero with it: that is alerted as an overdraft).
 
     transform/ flags a balance crossing zero (`is_overdraft_crossing`) but not the wallet; the dashboard counts
-    negative wallets as overdrafts too. Only users whose wallet was ever negative are windowed.
+    negative wallets as overdrafts too. One plain scan finds the users whose wallet was ever negative, then
+    their transactions are read in time order through the user index, a chunk of users at a time.
     """
     be = t.balance_events
-    users = select(be.c.user_id).where(be.c.is_overdraft_wallet.is_(True)).distinct().subquery("wallet_users")
-    ordered = (select(be.c.transaction_id, be.c.user_id, be.c.currency, be.c.business_date, be.c.ts,
-                      be.c.new_balance, be.c.payment_balance, be.c.is_overdraft_wallet, be.c.is_overdraft_crossing,
-                      func.lag(be.c.is_overdraft_wallet).over(partition_by=(be.c.user_id, be.c.currency),
-                                                              order_by=(be.c.ts, be.c.transaction_id)).label("before"))
-               .where(be.c.user_id.in_(select(users.c.user_id)), be.c.payment_balance.isnot(None))
-               .subquery("ordered"))
-    o = ordered.c
-    stmt = (select(o.transaction_id, o.user_id, o.currency, o.business_date, o.new_balance, o.payment_balance)
-            .where(o.is_overdraft_wallet.is_(True), or_(o.before.is_(None), o.before.is_(False)),
-                   # the same transaction took the balance below zero too: alerted once, as an overdraft
-                   or_(o.is_overdraft_crossing.is_(None), o.is_overdraft_crossing.is_(False)))
-            .order_by(o.ts, o.transaction_id))
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    users = sorted(set(conn.execute(select(be.c.user_id).where(be.c.is_overdraft_wallet.is_(True),
+                                                                 be.c.user_id.isnot(None))).scalars()))
+    out = []
+    for start in range(0, len(users), USERS_PER_QUERY):
+        stmt = (select(be.c.transaction_id, be.c.user_id, be.c.currency, be.c.business_date, be.c.new_balance,
+                       be.c.payment_balance, be.c.is_overdraft_wallet, be.c.is_overdraft_crossing)
+                .where(be.c.user_id.in_(users[start:start + USERS_PER_QUERY]), be.c.payment_balance.isnot(None))
+                .order_by(be.c.user_id, be.c.ts, be.c.transaction_id))
+        below: dict[tuple, bool] = {}  # (user, currency) -> was the wallet below zero after the previous one
+        for r in conn.execute(stmt).mappings():
+            key = (r["user_id"], r["currency"])
+            now_below = bool(r["is_overdraft_wallet"])
+            if now_below and not below.get(key, False) and not r["is_overdraft_crossing"]:
+                out.append(dict(r))
+            below[key] = now_below
+    return out
 
 
 def collect(conn: Connection, settings: Settings) -> list[Finding]:
