@@ -57,6 +57,14 @@ def render_kpis(ctx: AppContext, search: str, pathname=None):
     totals = flow_totals(ctx.engine, f)
     if not totals:
         return no_rows("No transactions in this period.")
+    if f.user:  # the daily totals are not per user: say so rather than look filtered
+        return html.Div([html.Div(f"Totals of all users: the user search “{f.user}” applies to the balance "
+                                  "history and the tables.", className="small text-muted mb-1"),
+                         _kpi_cards(ctx, totals)])
+    return _kpi_cards(ctx, totals)
+
+
+def _kpi_cards(ctx: AppContext, totals: list[dict]):
     n = sum(t["count_transactions"] for t in totals)
     credits = sum(t["count_credits"] for t in totals)
     debits = sum(t["count_debits"] for t in totals)
