@@ -111,12 +111,14 @@ def visit(duo, path: str) -> None:
 
 
 def screenshot(duo, path: Path) -> None:
+    """The whole page: the window is made as tall as the page (twice: charts grow when the window does)."""
     driver = duo.driver
     driver.execute_script("window.scrollTo(0, 0)")
-    height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(1440, min(max(height, 800) + 40, 4000))
-    time.sleep(0.6)  # let plotly resize the graphs to the new window
-    settle(duo)
+    for _ in range(2):
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1440, min(max(height, 800) + 100, 5000))
+        time.sleep(0.6)  # let plotly resize the graphs to the new window
+        settle(duo)
     driver.save_screenshot(str(path))
     driver.set_window_size(1440, 1000)
 
