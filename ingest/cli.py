@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON to PATH")
     parser.add_argument("--no-transform", action="store_true", help="skip rebuilding the derived tables")
     parser.add_argument("--no-wait", action="store_true", help="exit 4 at once if another ingest is running")
-    parser.add_argument("--workers", type=int, metavar="N", help="parser processes (default: CPU count, at most 4)")
+    parser.add_argument("--workers", type=int, metavar="N", help="parser processes (default: 1; see docs/benchmarks.md)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     add_flags(parser, ("DATABASE_URL", "LOG_DIR", "BUSINESS_TZ", "BALANCE_TOLERANCE", "CURRENCY_PRECISION",
                        "VAT_RATES"))
@@ -81,7 +81,9 @@ def print_summary(summary: Summary) -> None:
         out.append(f"  problem: {problem['path']}: {problem['problem']}")
     if len(summary.problems) > 20:
         out.append(f"  … and {len(summary.problems) - 20} more problems (see --summary-json)")
-    if summary.transform:
+    if summary.transform and summary.transform.get("skipped"):
+        out.append(f"  derived tables: {summary.transform['skipped']} (not rebuilt)")
+    elif summary.transform:
         out.append("  derived tables rebuilt: " + ", ".join(f"{k} {v}" for k, v in summary.transform.items()
                                                          if isinstance(v, int)))
     alerts = summary.alerts or {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from functools import lru_cache
@@ -23,7 +22,9 @@ MIN_FILES_FOR_WORKERS = 8  # below this, starting processes costs more than it s
 
 
 def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """One: parsing in this process. Measured on 2 cores, worker processes do not pay off: handing the parsed
+    rows back to the writer (pickling) costs about as much as parsing them (docs/benchmarks.md)."""
+    return 1
 
 
 @lru_cache(maxsize=4)

@@ -178,7 +178,9 @@ def _count(summary: Summary, source, rows) -> None:
 
 
 def _run_transforms(engine, settings: Settings) -> dict:
-    from transform import build_all  # imported late: `ingest.py --no-transform` does not need it
+    from transform import build_all, is_current  # imported late: `ingest.py --no-transform` does not need it
+    if is_current(engine, settings):  # nothing new since the last build, same settings: it would be identical
+        return {"skipped": "current"}
     return build_all(engine, settings)
 
 

@@ -12,4 +12,9 @@ def build_all(engine, settings) -> dict:
     return _build_all(engine, settings)
 
 
-__all__ = ["build_all"]
+def is_current(engine, settings) -> bool:
+    from transform.runner import is_current as _is_current
+    return _is_current(engine, settings)
+
+
+__all__ = ["build_all", "is_current"]
