@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CORPUS ?= $(abspath ../shared/corpus/balance-sync-logs)
 
-.PHONY: help install install-dev system-deps sample ingest run serve test test-fast bench clean
+.PHONY: help install install-dev system-deps sample ingest run test test-fast screenshots bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -43,8 +43,11 @@ test: install-dev system-deps  ## the whole suite (SQLite, PostgreSQL, headless 
 test-fast: install-dev  ## the suite without browser tests
 	BALANCE_LOGS_CORPUS='$(CORPUS)' $(PY) -m pytest -q -m "not browser"
 
-bench: install-dev  ## benchmarks (see docs/benchmarks.md)
-	$(PY) bench/run_all.py
+screenshots: install-dev system-deps  ## retake docs/screenshots/*.png (browser tests on the sample export)
+	BALANCE_LOGS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/test_app_browser.py -q
+
+bench: install-dev  ## the ingest benchmark; the others are listed in docs/benchmarks.md
+	$(PY) bench/bench_ingest.py
 
 clean:  ## remove the virtualenv and caches (data/ is kept)
 	rm -rf $(VENV) .pytest_cache .hypothesis

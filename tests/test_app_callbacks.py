@@ -224,3 +224,23 @@ def test_gunicorn_config_refuses_exposed_binds(monkeypatch):
     assert exc.value.code == 2
     Server.cfg.bind = ["127.0.0.1:8050"]
     conf.on_starting(Server)
+
+
+def test_the_export_can_be_pseudonymised_for_sharing(corpus_db):
+    """With PSEUDONYMISE_KEY, ?pseudonymise=1 replaces every user id (also inside explanations) by its keyed hash."""
+    from reports.pseudonym import pseudonymise
+    url = "/export/discrepancies.csv?cur=SAR&status=open"
+    keyed = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, PSEUDONYMISE_KEY="k1"),
+                       warm=False).server.test_client()
+    plain = list(csv.DictReader(io.StringIO(keyed.get(url).get_data(as_text=True))))
+    response = keyed.get(url + "&pseudonymise=1")
+    assert response.headers["Content-Disposition"].endswith('_pseudonymised.csv"')
+    body = response.get_data(as_text=True)
+    hidden = list(csv.DictReader(io.StringIO(body)))
+    assert [r["discrepancy_id"] for r in hidden] == [r["discrepancy_id"] for r in plain]
+    for p, h in zip(plain, hidden):
+        assert h["user_id"] == pseudonymise(p["user_id"], "k1") and p["user_id"] not in body
+        assert h["amount_at_stake"] == p["amount_at_stake"]
+    no_key = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, PSEUDONYMISE_KEY=""),
+                        warm=False).server.test_client().get(url + "&pseudonymise=1")
+    assert no_key.status_code == 400 and "PSEUDONYMISE_KEY" in no_key.get_data(as_text=True)

@@ -59,9 +59,16 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                 ], className="d-flex gap-2 align-items-end")),
         section("Mismatched balances", grid.component(GRID),
                 subtitle="Sort and filter in the column headers; click a user for the ledger",
-                tools=html.A("Export CSV", id="reconciliation-export", href=EXPORT_PATH, download="",
-                             className="btn btn-primary btn-sm",
-                             title="Every row of the filtered result, sorted and filtered like the grid")),
+                tools=html.Div([
+                    html.A("Export CSV", id="reconciliation-export", href=EXPORT_PATH, download="",
+                           className="btn btn-primary btn-sm",
+                           title="Every row of the filtered result, sorted and filtered like the grid"),
+                    # for sharing outside the finance team: user ids replaced by keyed hashes (PSEUDONYMISE_KEY)
+                    html.A("Pseudonymised", id="reconciliation-export-pseudo", href=EXPORT_PATH + "?pseudonymise=1",
+                           download="", className="btn btn-outline-primary btn-sm",
+                           title="The same export with every user id replaced by its keyed hash",
+                           style=None if ctx.settings.get("PSEUDONYMISE_KEY") else {"display": "none"}),
+                ], className="d-flex gap-2")),
     ])
 
 
@@ -111,8 +118,35 @@ def export_rows(ctx: AppContext, search: str) -> tuple[str, list[str], Iterator[
     fields = [c.field for c in DISCREPANCIES.columns]
     rows = all_rows(ctx.engine, DISCREPANCIES, f, sort_model=_json(models.get("sort"), list),
                     filter_model=_json(models.get("filter"), dict), **p)
-    return (export_name(f, p["kind"], p["status"]), fields,
+    name = export_name(f, p["kind"], p["status"])
+    if models.get("pseudonymise") == "1":
+        rows, name = _pseudonymised(ctx, rows), name.replace(".csv", "_pseudonymised.csv")
+    return (name, fields,
             ([ctx.exact(r[k], r["currency"]) if k in MONEY_FIELDS else r[k] for k in fields] for r in rows))
+
+
+class PseudonymKeyMissing(ValueError):
+    pass
+
+
+def _pseudonymised(ctx: AppContext, rows: Iterator[dict]) -> Iterator[dict]:
+    """Rows with user ids replaced by their keyed hash, also inside the explanation (reports.pseudonym).
+    Raises at once, before any row is streamed, when no key is configured."""
+    from reports.pseudonym import user_mapper
+    key = ctx.settings.get("PSEUDONYMISE_KEY")
+    if not key:
+        raise PseudonymKeyMissing("a pseudonymised export needs PSEUDONYMISE_KEY in the environment or .env")
+    return _replace_user_ids(rows, user_mapper(key))
+
+
+def _replace_user_ids(rows: Iterator[dict], token_of) -> Iterator[dict]:
+    from reports.pseudonym import scrub
+    for row in rows:
+        row = dict(row)
+        token = token_of(row.get("user_id"))
+        row["explanation"] = scrub(row.get("explanation"), row.get("user_id"), token)
+        row["user_id"] = token
+        yield row
 
 
 def _json(text: str | None, kind: type):
@@ -149,7 +183,10 @@ def export_response(ctx: AppContext):
     except MissingTables as exc:
         return Response(f"Nothing to export: {exc}. Run the ingest (and transform) first.\n", 404,
                         mimetype="text/plain")
-    name, header, rows = export_rows(ctx, search)
+    try:
+        name, header, rows = export_rows(ctx, search)
+    except PseudonymKeyMissing as exc:
+        return Response(f"{exc}\n", 400, mimetype="text/plain")
     return Response(stream_with_context(iter_csv(header, rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
@@ -165,3 +202,7 @@ def register(app, ctx: AppContext) -> None:
         p = _params(params)
         return export_href(search, grid_request), "Download " + export_name(urlstate.filters(params), p["kind"],
                                                                              p["status"])
+
+    @app.callback(Output("reconciliation-export-pseudo", "href"), Input("reconciliation-export", "href"))
+    def pseudonymised_link(href):
+        return (href or EXPORT_PATH) + ("&" if "?" in (href or "") else "?") + "pseudonymise=1"
