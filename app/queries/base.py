@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, column, inspect, table
+from sqlalchemy import column, inspect, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Select
 
@@ -84,62 +84,9 @@ def one_of(value, allowed: Iterable[str]) -> str | None:
 
 # --- derived tables (built by transform/; the column lists are the contract) -------------------------
 
-MoneyT = BigInteger
-
-user_balances = table(
-    "user_balances",
-    column("user_id", String), column("currency", String), column("balance", MoneyT),
-    column("payment_balance", MoneyT), column("first_seen_at", String), column("last_seen_at", String),
-    column("last_transaction_id", String), column("count_transactions", Integer),
-    column("count_debits", Integer), column("count_credits", Integer), column("total_debit", MoneyT),
-    column("total_credit", MoneyT), column("total_vat", MoneyT), column("is_overdrawn", Boolean),
-    column("overdrawn_since", String), column("count_discrepancies", Integer),
-    column("count_open_discrepancies", Integer), column("count_continuity_breaks", Integer),
-    column("count_anomalies", Integer), column("is_test_user", Boolean), column("count_currencies", Integer),
-)
-
-discrepancy_report = table(
-    "discrepancy_report",
-    column("discrepancy_id", Integer), column("kind", String), column("status", String),
-    column("user_id", String), column("currency", String), column("transaction_id", String),
-    column("event_id", BigInteger), column("detected_at", String), column("business_date", String),
-    column("subscription_balance", MoneyT), column("payment_balance", MoneyT), column("difference", MoneyT),
-    column("amount_at_stake", MoneyT), column("first_seen_at", String), column("last_seen_at", String),
-    column("resolved_at", String), column("file_id", Integer), column("line_no", Integer),
-    column("explanation", Text),
-)
-
-anomalies = table(
-    "anomalies",
-    column("anomaly_id", Integer), column("fingerprint", String), column("detector", String),
-    column("severity", String), column("user_id", String), column("currency", String),
-    column("transaction_id", String), column("detected_at", String), column("business_date", String),
-    column("score", Float), column("amount", MoneyT), column("parameters", Text), column("explanation", Text),
-    column("file_id", Integer), column("line_no", Integer),
-)
-
-daily_flows = table(
-    "daily_flows",
-    column("business_date", String), column("currency", String), column("type", String),
-    column("source", String), column("action", String), column("count_transactions", Integer),
-    column("total_amount", MoneyT), column("total_vat", MoneyT), column("total_net", MoneyT),
-    column("count_users", Integer),
-)
-
-daily_health = table(
-    "daily_health",
-    column("business_date", String), column("count_invocations", Integer), column("count_cold_starts", Integer),
-    column("p50_duration_ms", Float), column("p95_duration_ms", Float), column("max_duration_ms", Float),
-    column("avg_init_duration_ms", Float), column("max_init_duration_ms", Float),
-    column("max_memory_used_mb", Float), column("memory_size_mb", Float), column("count_errors", Integer),
-    column("count_skips", Integer), column("count_not_in_sync", Integer),
-)
-
-daily_event_counts = table(
-    "daily_event_counts",
-    column("business_date", String), column("kind", String), column("detail", String),
-    column("count_events", Integer),
-)
+# transform/ builds them; its declarations (transform/tables.py) are the one copy of their columns and types.
+from transform.tables import (anomalies, daily_event_counts, daily_flows, daily_health,  # noqa: E402,F401
+                              discrepancy_report, user_balances)
 
 DERIVED_TABLE_NAMES = ("user_balances", "discrepancy_report", "anomalies", "daily_flows", "daily_health",
                        "daily_event_counts")
