@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import simplejson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -20,7 +19,7 @@ from db import schema as s
 from db.writer import insert_rows, upsert_rows
 from ingest.classify import Event
 from ingest.clock import now_iso
-from ingest.inspect_parser import UNDEFINED, MoreItems, Placeholder
+from ingest.inspect_parser import to_json_fast
 from ingest.parse_file import ParsedFile
 from ingest.reader import Source
 
@@ -28,22 +27,6 @@ from ingest.reader import Source
 IDENTITY_FIELDS = ("user_id", "currency", "type", "source", "action", "amount_text", "vat_text",
                    "old_balance_text", "new_balance_text", "payment_balance_text", "metadata")
 _IN_BATCH = 500
-
-
-def _json_default(value):
-    if value is UNDEFINED:
-        return None
-    if isinstance(value, (Placeholder, MoreItems)):
-        return str(value.text if isinstance(value, Placeholder) else f"... {value.count} more items")
-    return str(value)
-
-
-def payload_json(payload) -> str | None:
-    """Exact JSON: Decimals are written as the number literals they came from."""
-    if payload is None:
-        return None
-    return simplejson.dumps(payload, use_decimal=True, ensure_ascii=False, separators=(",", ":"),
-                            default=_json_default)
 
 
 @dataclasses.dataclass
@@ -76,7 +59,8 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
         "event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "ts_ms": ev.ts_ms,
         "business_date": ev.business_date, "kind": ev.kind, "detail": ev.detail, "level": ev.level,
         "request_id": ev.request_id, "message_id": ev.message_id, "transaction_id": ev.transaction_id,
-        "user_id": ev.user_id, "parse_status": ev.status, "text": ev.text, "payload": payload_json(ev.payload),
+        "user_id": ev.user_id, "parse_status": ev.status, "text": ev.text,
+        "payload": None if ev.payload is None else to_json_fast(ev.payload),
     } for ev in parsed.events]
     unknown = [{"event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "raw": ev.body}
                for ev in parsed.events if ev.status == "unknown"]

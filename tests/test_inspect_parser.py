@@ -31,6 +31,7 @@ from ingest.inspect_parser import (  # noqa: E402
     parse_payload,
     parse_value,
     to_json,
+    to_json_fast,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inspect"
@@ -320,3 +321,16 @@ def test_every_corpus_payload_parses() -> None:
         assert payload.trailing == "" or payload.trailing.startswith("arn:aws:sns:")
         parsed += 1
     assert parsed > 20_000  # ~21,000 in the 2023-12 to 2024-05 sample
+
+
+def test_the_fast_serialiser_writes_what_to_json_writes() -> None:
+    """Ingestion stores to_json_fast's text; it must be to_json's, also for the rare non-finite numbers."""
+    value = {"n": [Decimal("1.40000000000005"), Decimal("NaN"), Decimal("-Infinity"), Decimal("1E+21")],
+             "s": 'é "q" \\ \n\u2028', "u": UNDEFINED, "p": Placeholder("[Object]"),
+             "m": [MoreItems(1), MoreItems(3)]}
+    assert to_json_fast(value) == to_json(value)
+    finite = {k: v for k, v in value.items() if k != "n"}
+    assert to_json_fast(finite) == to_json(finite)
+    for path in sorted((FIXTURES / "valid").glob("*.txt")):
+        parsed = parse_payload(_read(path)).value
+        assert to_json_fast(parsed) == to_json(parsed), path.name
