@@ -7,7 +7,7 @@ message whose payload cannot be read is *quarantined* with the reason.
 from __future__ import annotations
 
 import json
-from typing import Any
+from decimal import Decimal
 
 from ingest.inspect_parser import InspectSyntaxError, parse_payload
 
@@ -164,14 +164,9 @@ def _payload_of(ev: Event, message: str, after: int, kind: str, has_payload: boo
 
 def _json_payload(ev: Event, text: str) -> None:
     try:
-        ev.payload = json.loads(text, parse_float=_exact, parse_int=_exact)
+        ev.payload = json.loads(text, parse_float=Decimal, parse_int=Decimal)  # exact, never float
     except (json.JSONDecodeError, ValueError) as exc:
         ev.quarantine(f"unreadable JSON: {exc}")
-
-
-def _exact(literal: str) -> Any:
-    from decimal import Decimal
-    return Decimal(literal)
 
 
 def _classify_metric(ev: Event, body: str) -> None:

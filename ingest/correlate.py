@@ -58,8 +58,9 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def invocations(ordered: list[Event], file_id: int, stream: str | None) -> list[dict]:
-    """One row per request id seen in the file, from its START/END/REPORT and the stream's INIT_START."""
+def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
+    """One row per request id seen in the file, from its START/END/REPORT and the stream's INIT_START.
+    `file_id` is left for the writer, which allocates it."""
     rows: dict[str, dict] = {}
     runtime = None
     for ev in ordered:
@@ -72,7 +73,7 @@ def invocations(ordered: list[Event], file_id: int, stream: str | None) -> list[
         row = rows.get(rid)
         if row is None:
             row = rows[rid] = {
-                "request_id": rid, "file_id": file_id, "line_no": ev.line_no, "stream_name": ev.stream or stream,
+                "request_id": rid, "file_id": None, "line_no": ev.line_no, "stream_name": ev.stream or stream,
                 "start_ts": None, "end_ts": None, "business_date": ev.business_date, "duration_ms": None,
                 "billed_duration_ms": None, "memory_size_mb": None, "max_memory_used_mb": None,
                 "init_duration_ms": None, "is_cold_start": False, "runtime_version": runtime,

@@ -74,7 +74,7 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
     ordered = in_time_order([e for e in events if e.ts])
     correlate(ordered)
     _set_outcomes(ordered, transactions)
-    return ParsedFile(events, transactions, not_in_sync, guards, invocations(ordered, 0, stream), is_json)
+    return ParsedFile(events, transactions, not_in_sync, guards, invocations(ordered, stream), is_json)
 
 
 # Later lines of a message say what became of its transaction; the strongest statement wins.

@@ -144,7 +144,8 @@ def _recreate(conn: Connection, table: str) -> None:
     DELETE lets readers see the previous build until the transaction commits."""
     target = BY_NAME[table]
     if conn.dialect.name == "postgresql" and table not in INTERMEDIATE_TABLES:
-        existing = [c["name"] for c in inspect(conn).get_columns(table)] if inspect(conn).has_table(table) else []
+        inspector = inspect(conn)
+        existing = [c["name"] for c in inspector.get_columns(table)] if inspector.has_table(table) else []
         if existing == [c.name for c in target.columns]:
             conn.execute(target.delete())
             return

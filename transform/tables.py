@@ -69,23 +69,27 @@ int_ledger = Table(
     Column("continuity_resolved_at", String(24)), Column("continuity_last_seen_at", String(24)),
 )
 
-int_anomaly_findings = Table(
-    "int_anomaly_findings", metadata,
-    Column("fingerprint", Text, nullable=False),
-    Column("detector", String(40), nullable=False),
-    Column("severity", String(8), nullable=False),
-    Column("user_id", String(64)),
-    Column("currency", String(8)),
-    Column("transaction_id", String(40)),
-    Column("detected_at", String(24)),
-    Column("business_date", String(10)),
-    Column("score", Float),
-    Column("amount", Money),
-    Column("parameters", Text),
-    Column("explanation", Text, nullable=False),
-    Column("file_id", Integer),
-    Column("line_no", Integer),
-)
+def _finding_columns() -> list[Column]:
+    """A finding's columns: the detectors write them to int_anomaly_findings, anomalies adds its id."""
+    return [
+        Column("fingerprint", Text, nullable=False),  # unique in anomalies: ux_anomalies_fingerprint
+        Column("detector", String(40), nullable=False),
+        Column("severity", String(8), nullable=False),  # low | medium | high
+        Column("user_id", String(64)),
+        Column("currency", String(8)),
+        Column("transaction_id", String(40)),
+        Column("detected_at", String(24)),
+        Column("business_date", String(10)),
+        Column("score", Float),
+        Column("amount", Money),
+        Column("parameters", Text),
+        Column("explanation", Text, nullable=False),
+        Column("file_id", Integer),
+        Column("line_no", Integer),
+    ]
+
+
+int_anomaly_findings = Table("int_anomaly_findings", metadata, *_finding_columns())
 
 discrepancy_report = Table(
     "discrepancy_report", metadata,
@@ -115,20 +119,7 @@ discrepancy_report = Table(
 anomalies = Table(
     "anomalies", metadata,
     Column("anomaly_id", Integer, primary_key=True),
-    Column("fingerprint", Text, nullable=False),  # unique: ux_anomalies_fingerprint
-    Column("detector", String(40), nullable=False),
-    Column("severity", String(8), nullable=False),  # low | medium | high
-    Column("user_id", String(64)),
-    Column("currency", String(8)),
-    Column("transaction_id", String(40)),
-    Column("detected_at", String(24)),
-    Column("business_date", String(10)),
-    Column("score", Float),
-    Column("amount", Money),
-    Column("parameters", Text),
-    Column("explanation", Text, nullable=False),
-    Column("file_id", Integer),
-    Column("line_no", Integer),
+    *_finding_columns(),
 )
 
 user_balances = Table(
