@@ -30,6 +30,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
     unknown = set(columns) - set(table.c.keys())
     if unknown:  # column names are formatted into the SQL, so they must be the table's own
         raise ValueError(f"{table.name} has no column(s) {sorted(unknown)}")
+    if any(len(row) != len(columns) for row in rows):
+        # The column list comes from the first row: a row with other keys would lose values silently.
+        raise ValueError(f"rows for {table.name} do not all have the columns {columns}")
     sql = _insert_sql(table.name, columns, conn.dialect.paramstyle)
     for start in range(0, len(rows), BATCH_ROWS):
         conn.exec_driver_sql(sql, list(rows[start:start + BATCH_ROWS]))

@@ -84,11 +84,16 @@ OUTCOME_RANK = {"unknown": 0, "published": 1, "already_synced": 2, "error": 3, "
 
 
 def _set_outcomes(ordered: list[Event], transactions: list[tuple[Event, dict]]) -> None:
-    rows = {row["transaction_id"]: row for _, row in transactions}
-    for row in rows.values():
+    # Every row gets one, copies of a transaction logged twice in the file included: the loader keeps the
+    # first copy, and rows written together must all carry the same columns.
+    rows: dict[str, list[dict]] = {}
+    for _, row in transactions:
         row["outcome"] = "unknown"
+        rows.setdefault(row["transaction_id"], []).append(row)
     for ev in ordered:
         outcome = OUTCOME_OF_KIND.get(ev.kind)
-        row = rows.get(ev.transaction_id) if outcome else None
-        if row is not None and OUTCOME_RANK[outcome] > OUTCOME_RANK[row["outcome"]]:
-            row["outcome"] = outcome
+        if outcome is None:
+            continue
+        for row in rows.get(ev.transaction_id, ()):
+            if OUTCOME_RANK[outcome] > OUTCOME_RANK[row["outcome"]]:
+                row["outcome"] = outcome

@@ -162,3 +162,17 @@ def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settin
                                    "WHERE transaction_id = '01HPJ4BT09Y3GYQQZD1XFEGDHT'")).scalar()
     assert kinds[0][1] == "01HPJ4BT09Y3GYQQZD1XFEGDHT" and "amount_text" in kinds[0][2]
     assert amount == "8"  # the first version stays; the other is recorded, not silently overwritten
+
+
+def test_transaction_logged_twice_in_one_file_keeps_its_outcome(tmp_path, make_settings):
+    """Once the copy of a transaction later in the same file went without `outcome`, and with it the
+    column of every row written in the same batch."""
+    once, twice = make_settings(), make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'twice.db'}")
+    run([str(export(tmp_path))], once, transform=False)
+    (tmp_path / "twice.log").write_text(EXAMPLES.read_text() * 2)
+    summary = run([str(tmp_path / "twice.log")], twice, transform=False)
+    assert summary.transactions == 10 and summary.duplicates >= 10  # the examples repeat some already
+    query = text("SELECT transaction_id, outcome FROM balance_events ORDER BY transaction_id")
+    with make_engine(once.database_url).connect() as a, make_engine(twice.database_url).connect() as b:
+        expected, got = a.execute(query).all(), b.execute(query).all()
+    assert got == expected and None not in {o for _, o in got} and "already_synced" in {o for _, o in got}
