@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON to PATH")
     parser.add_argument("--no-transform", action="store_true", help="skip rebuilding the derived tables")
     parser.add_argument("--no-wait", action="store_true", help="exit 4 at once if another ingest is running")
-    parser.add_argument("--workers", type=int, metavar="N", help="parser processes (default: 1; see docs/benchmarks.md)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="parser processes (default: one per core, at most 4, on SQLite; 1 on PostgreSQL)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     add_flags(parser, ("DATABASE_URL", "LOG_DIR", "BUSINESS_TZ", "BALANCE_TOLERANCE", "CURRENCY_PRECISION",
                        "VAT_RATES"))

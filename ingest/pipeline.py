@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from functools import lru_cache
@@ -21,10 +22,16 @@ WINDOW_PER_WORKER = 2
 MIN_FILES_FOR_WORKERS = 8  # below this, starting processes costs more than it saves
 
 
-def default_workers() -> int:
-    """One: parsing in this process. Measured on 2 cores, worker processes do not pay off: handing the parsed
-    rows back to the writer (pickling) costs about as much as parsing them (docs/benchmarks.md)."""
-    return 1
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers(sqlite_file: bool) -> int:
+    """SQLite file: one per core (at most 4), each writing a shard file that is merged in SQL
+    (ingest/shards.py). Otherwise one: handing parsed rows back to a single writer (pickling) costs
+    about as much as parsing them (docs/benchmarks.md), so `--workers N` there is only worth trying."""
+    if not sqlite_file:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
 @lru_cache(maxsize=4)
@@ -32,7 +39,7 @@ def _day_function(tz_text: str):
     return business_day(_parse_tz(tz_text))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Worker initializer: ask Linux to end this worker when the ingest process dies (even by kill -9)."""
     try:
         import ctypes
@@ -64,7 +71,7 @@ def prepared(sources: list[Source], job: tuple[str, str], workers: int):
             yield prepare_source(source, job)
         return
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
         pending: collections.deque = collections.deque()
         it = iter(sources)
         for source in it:

@@ -20,13 +20,14 @@ from sqlalchemy import delete, func, select, update
 
 from db import indexes
 from db import schema as s
-from db.engine import make_engine
+from db.engine import make_engine, sqlite_file
 from db.lock import ingest_lock
 from db.migrate import upgrade
 from ingest.clock import now_iso
 from ingest.loader import BatchWriter
-from ingest.pipeline import default_workers, prepared
+from ingest.pipeline import MIN_FILES_FOR_WORKERS, default_workers, prepared
 from ingest.reader import InputError, find_sources
+from ingest.shards import merge, shards
 from settings import Settings, redact_url
 
 log = logging.getLogger("balance_logs.ingest")
@@ -87,7 +88,7 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)
             _ingest_sources(engine, sources, settings, summary, progress,
-                            workers if workers is not None else default_workers())
+                            workers if workers is not None else default_workers(sqlite_file(engine) is not None))
             if transform:
                 summary.transform = _run_transforms(engine, settings)
                 summary.alerts = _send_alerts(engine, settings)
@@ -124,17 +125,39 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
 
 
 def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, progress, workers: int) -> None:
-    kinds: Counter = Counter()
     job = (settings["BUSINESS_TZ"], str(settings.tolerance))
+    kinds: Counter = Counter()
+    tick = _Ticker(progress, summary.files_skipped, len(sources))
+    if workers > 1 and sqlite_file(engine) is not None and len(todo) >= MIN_FILES_FOR_WORKERS:
+        _load_sharded(engine, todo, hashes, job, summary, tick, kinds, workers)
+    else:
+        _load_files(engine, prepared(todo, job, workers), hashes, summary, tick, kinds)
+    if progress:
+        progress(len(sources), len(sources), "")
+    summary.events_by_kind = dict(sorted(kinds.items()))
+
+
+class _Ticker:
+    """Progress per file: (files done, files in all, current path)."""
+
+    def __init__(self, progress: ProgressFn | None, done: int, total: int):
+        self.progress, self.done, self.total = progress, done, total
+
+    def __call__(self, source) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total, source.display)
+
+
+def _load_files(engine, results, hashes, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
+    """One writer in this process: files in order, committed in groups of whole files."""
     with contextlib.ExitStack() as stack:
         conn = writer = None
-        for done, (source, rows, error, size) in enumerate(prepared(todo, job, workers), start=1):
-            if progress:
-                progress(summary.files_skipped + done, len(sources), source.display)
+        for source, rows, error, size in results:
+            tick(source)
             summary.bytes_read += size
             if error is not None:
-                summary.files_failed += 1
-                summary.problems.append({"path": source.display, "problem": error})
+                _failed(summary, source, error)
                 continue
             if rows.hash in hashes:
                 summary.files_skipped += 1  # same content as a file already ingested (a twin or a copy)
@@ -144,7 +167,8 @@ def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, p
                 conn = stack.enter_context(engine.begin())
                 writer = BatchWriter(conn, summary.run_id)
             kinds.update(e["kind"] for e in rows.events)
-            _count(summary, source, rows)
+            _count(summary, source, len(rows.events), len(rows.quarantine), len(rows.unknown), rows.damage,
+                   rows.replaced_chars)
             writer.add(source, rows)
             if writer.events >= COMMIT_EVERY_EVENTS:
                 _flushed(summary, writer.flush())
@@ -152,9 +176,41 @@ def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, p
                 conn = writer = None
         if writer is not None:
             _flushed(summary, writer.flush())
-    if progress:
-        progress(len(sources), len(sources), "")
-    summary.events_by_kind = dict(sorted(kinds.items()))
+
+
+def _load_sharded(engine, todo, hashes, job, summary: Summary, tick: _Ticker, kinds: Counter, workers: int) -> None:
+    """SQLite, several cores: workers write groups of files into shard files, merged here in order."""
+    with engine.connect() as conn:
+        for shard in shards(todo, hashes, job, workers, sqlite_file(engine)):
+            conn.exec_driver_sql("ATTACH DATABASE ? AS shard", (shard.path,))
+            conn.commit()  # ATTACH cannot run inside a transaction; this one holds none yet
+            try:
+                with conn.begin():
+                    counts = merge(conn, shard, summary.run_id, hashes)
+            finally:
+                conn.exec_driver_sql("DETACH DATABASE shard")
+                conn.commit()
+            if counts is None:  # rare: see ingest/shards.py
+                _load_files(engine, prepared(shard.sources, job, 1), hashes, summary, tick, kinds)
+                continue
+            for f in shard.files:
+                tick(f.source)
+                summary.bytes_read += f.size
+                if f.error is not None:
+                    _failed(summary, f.source, f.error)
+                elif f.twin:
+                    summary.files_skipped += 1
+                else:
+                    kinds.update(f.kinds)
+                    _count(summary, f.source, f.events, f.quarantined, f.unknown, f.damage, f.replaced_chars)
+            summary.transactions += counts.get("new", 0)
+            summary.conflicts += counts.get("conflict", 0)
+            summary.duplicates += counts.get("duplicate", 0)
+
+
+def _failed(summary: Summary, source, error: str) -> None:
+    summary.files_failed += 1
+    summary.problems.append({"path": source.display, "problem": error})
 
 
 def _flushed(summary: Summary, per_file: dict) -> None:
@@ -164,17 +220,17 @@ def _flushed(summary: Summary, per_file: dict) -> None:
         summary.duplicates += counts["count_duplicates"]
 
 
-def _count(summary: Summary, source, rows) -> None:
+def _count(summary: Summary, source, events: int, quarantined: int, unknown: int, damage, replaced_chars: int) -> None:
     summary.files_new += 1
-    summary.events += len(rows.events)
-    summary.quarantined += len(rows.quarantine)
-    summary.unknown += len(rows.unknown)
-    if rows.damage:
+    summary.events += events
+    summary.quarantined += quarantined
+    summary.unknown += unknown
+    if damage:
         summary.files_damaged += 1
-        summary.problems.append({"path": source.display, "problem": rows.damage})
-    if rows.replaced_chars:
+        summary.problems.append({"path": source.display, "problem": damage})
+    if replaced_chars:
         summary.problems.append({"path": source.display,
-                                 "problem": f"{rows.replaced_chars} bytes were not UTF-8 and were replaced"})
+                                 "problem": f"{replaced_chars} bytes were not UTF-8 and were replaced"})
 
 
 def _run_transforms(engine, settings: Settings) -> dict:
