@@ -16,6 +16,11 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 EVENT_START = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ", re.MULTILINE)
+# The same event starts as split points: a line break followed by an event-start line. A pattern that
+# begins with a literal character lets `re` skip ahead with a fast search (about twice as fast as
+# finditer over EVENT_START, which tries `^` at every position); a start at offset 0 is tested apart.
+_split_before_event = re.compile(r"\n(?=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z )").split
+_starts_with_event = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ").match
 TS_LEN = 24  # len('2024-02-13T21:01:05.050Z')
 
 
@@ -42,19 +47,26 @@ def _strip_terminator(body: str) -> str:
 
 
 def split_events(text: str) -> list[RawEvent]:
+    # Each piece is one event's text minus the line break that ended it (split consumes it):
+    # '<ts> <message>\n' when the event had its empty line, '<ts> <message>' when not.
+    pieces = _split_before_event(text)
     events: list[RawEvent] = []
-    starts = [m.start() for m in EVENT_START.finditer(text)]
-    if not starts:
-        return [RawEvent(1, None, _strip_terminator(text))] if text.strip() else []
-    if text[:starts[0]].strip():
-        events.append(RawEvent(1, None, _strip_terminator(text[:starts[0]])))
-    line_no = 1 + text.count("\n", 0, starts[0])
-    ends = starts[1:] + [len(text)]
-    count = text.count
-    for start, end in zip(starts, ends):
-        events.append(RawEvent(line_no, text[start:start + TS_LEN],
-                               _strip_terminator(text[start + TS_LEN + 1:end])))
-        line_no += count("\n", start, end)
+    line_no = 1
+    if not _starts_with_event(pieces[0]):  # text before the first event start, or no event at all
+        head = pieces.pop(0)
+        if not pieces:
+            return [RawEvent(1, None, _strip_terminator(text))] if text.strip() else []
+        if head.strip():
+            events.append(RawEvent(1, None, _strip_terminator(head + "\n")))
+        line_no += head.count("\n") + 1
+    last = pieces.pop()
+    append = events.append
+    for piece in pieces:
+        # = _strip_terminator(piece[TS_LEN + 1:] + '\n'), without building that string
+        append(RawEvent(line_no, piece[:TS_LEN],
+                        piece[TS_LEN + 1:-1] if piece.endswith("\n") else piece[TS_LEN + 1:]))
+        line_no += piece.count("\n") + 1
+    append(RawEvent(line_no, last[:TS_LEN], _strip_terminator(last[TS_LEN + 1:])))
     return events
 
 
