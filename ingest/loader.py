@@ -60,7 +60,7 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
         "business_date": ev.business_date, "kind": ev.kind, "detail": ev.detail, "level": ev.level,
         "request_id": ev.request_id, "message_id": ev.message_id, "transaction_id": ev.transaction_id,
         "user_id": ev.user_id, "parse_status": ev.status, "text": ev.text,
-        "payload": None if ev.payload is None else to_json_fast(ev.payload),
+        "payload": ev.payload_json or (None if ev.payload is None else to_json_fast(ev.payload)),
     } for ev in parsed.events]
     unknown = [{"event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "raw": ev.body}
                for ev in parsed.events if ev.status == "unknown"]
