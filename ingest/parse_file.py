@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from operator import attrgetter
 
 from ingest.classify import Event, classify
 from ingest.clock import ts_to_ms
-from ingest.correlate import correlate, in_time_order, invocations
+from ingest.correlate import correlate, invocations
 from ingest.events import EventFormatError, looks_like_aws_json, split_aws_json, split_events
 from ingest.transactions import RowError, guard_row, not_in_sync_row, transaction_row
+
+
+_by_ts = attrgetter("ts")
 
 
 @dataclasses.dataclass
@@ -37,20 +41,28 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
         return ParsedFile([ev], [], [], [], [], is_json, str(exc))
     events = []
     transactions, not_in_sync, guards = [], [], []
+    # '<ts up to the second>' -> (epoch ms of that second, business date): the events of a file crowd into
+    # few seconds. The date is the same for every millisecond of a second (zone offsets are whole minutes).
+    seconds: dict[str, tuple[int, str]] = {}
     for index, raw in enumerate(raws):
         ev = Event(index, raw.line_no, raw.ts, raw.body, raw.stream or stream)
         try:
             classify(ev)
         except Exception as exc:  # a parser bug must cost one event (kept in quarantine), not the run
-            ev.payload = None
+            ev.payload = ev.payload_json = None
             ev.quarantine(f"internal parser error ({type(exc).__name__}: {exc}); please report this event")
-        try:
-            ev.ts_ms = ts_to_ms(ev.ts) if ev.ts else None
-        except ValueError:  # shaped like a timestamp but no real instant, e.g. 2024-02-30T10:00:00.000Z
-            ev.ts_ms = None
-            ev.quarantine(f"impossible timestamp {ev.ts!r} at line {ev.line_no}, column 1")
-        if ev.ts_ms is not None:
-            ev.business_date = business_date(ev.ts_ms)
+        ts = ev.ts
+        second = seconds.get(ts[:19]) if ts else None
+        if second is None and ts:
+            try:
+                ms = ts_to_ms(ts[:20] + "000Z")
+            except ValueError:  # shaped like a timestamp but no real instant, e.g. 2024-02-30T10:00:00.000Z
+                ev.quarantine(f"impossible timestamp {ts!r} at line {ev.line_no}, column 1")
+            else:
+                second = seconds[ts[:19]] = (ms, business_date(ms))
+        if second is not None:
+            ev.ts_ms = second[0] + int(ts[20:23])
+            ev.business_date = second[1]
         else:  # kept (quarantined), but it has no usable time
             ev.ts, ev.ts_ms, ev.business_date = "", 0, ""
         events.append(ev)
@@ -71,7 +83,8 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
                 guards.append((ev, row))
         except RowError as exc:
             ev.quarantine(str(exc))
-    ordered = in_time_order([e for e in events if e.ts])
+    # = in_time_order (by time, ties in file order): `events` is in file order and the sort is stable
+    ordered = sorted([e for e in events if e.ts], key=_by_ts)
     correlate(ordered)
     _set_outcomes(ordered, transactions)
     return ParsedFile(events, transactions, not_in_sync, guards, invocations(ordered, stream), is_json)
