@@ -13,9 +13,11 @@ from ingest.inspect_parser import UNDEFINED
 
 FULL_FIELDS = ("id", "type", "source", "action", "userId", "paymentBalance", "updatePaymentBalance",
                "metadata", "currency", "amount", "vat", "oldBalance", "newBalance")
+_KNOWN_FIELDS = frozenset(FULL_FIELDS)
 LEGACY_FIELDS = ("id", "userId", "currency", "amount", "vat", "oldBalance", "newBalance")
 MONEY_FIELDS = {"amount": "amount", "vat": "vat", "oldBalance": "old_balance", "newBalance": "new_balance",
                 "paymentBalance": "payment_balance"}
+_MONEY_COLUMNS = tuple((field, column, f"{column}_text") for field, column in MONEY_FIELDS.items())
 # The Lambda printed the balance *before* the transaction up to the nightly batch of 2024-01-07 and the
 # balance *after* it from the batch of 2024-01-08 on (log-format.md §8.6); no event falls in between.
 SUBSCRIPTION_BALANCE_MEANING_CHANGED_AT = "2024-01-08T00:00:00.000Z"
@@ -25,19 +27,32 @@ class RowError(ValueError):
     """The payload is readable but cannot become a row; the message is the quarantine reason."""
 
 
+# literal -> money() of the Decimal that prints as it: amounts, VAT and balances repeat a lot. str() of a
+# Decimal names it exactly (sign, digits, exponent), so the literal is a safe key. Emptied when it grows large.
+_MONEY_OF_LITERAL: dict[str, tuple[int | None, str, bool]] = {}
+_MONEY_CACHE_SIZE = 100_000
+
+
 def money(value) -> tuple[int | None, str | None, bool]:
     """(micros, literal, exact) of a printed number; quoted numeric strings are accepted."""
+    if type(value) is Decimal:  # what the parser makes of every number: the common case
+        literal = str(value)
+        known = _MONEY_OF_LITERAL.get(literal)
+        if known is None:
+            if len(_MONEY_OF_LITERAL) >= _MONEY_CACHE_SIZE:
+                _MONEY_OF_LITERAL.clear()
+            known = _MONEY_OF_LITERAL[literal] = _money_of(value, literal)
+        return known
     if value is None or value is UNDEFINED:
         return None, None if value is None else "undefined", True
     if isinstance(value, bool):
         return None, str(value).lower(), True
-    if isinstance(value, Decimal):
-        literal = str(value)
-        number = value if value.is_finite() else None
-    else:
-        literal = str(value)
-        number = parse_decimal(literal)
-    if number is None:
+    literal = str(value)
+    return _money_of(value if isinstance(value, Decimal) else parse_decimal(literal), literal)
+
+
+def _money_of(number: Decimal | None, literal: str) -> tuple[int | None, str, bool]:
+    if number is None or not number.is_finite():
         return None, literal, True
     micros, exact = to_micros(number)
     return micros, literal, exact
@@ -49,6 +64,10 @@ def _text(value) -> str | None:
     return str(value)
 
 
+# = json.loads(text, parse_float=Decimal), without building a decoder for every block
+_decode_metadata = json.JSONDecoder(parse_float=Decimal).decode
+
+
 def _metadata(value) -> tuple[str | None, bool | None, object]:
     """(column text, is_json, value for the payload JSON)."""
     if value is None or value is UNDEFINED:
@@ -57,7 +76,9 @@ def _metadata(value) -> tuple[str | None, bool | None, object]:
         return json.dumps(value, ensure_ascii=False, default=str), True, value
     text = str(value)
     try:
-        parsed = json.loads(text, parse_float=Decimal)
+        if text.startswith("\ufeff"):  # json.loads refuses a BOM; the shared decoder would not
+            raise ValueError("Unexpected UTF-8 BOM")
+        parsed = _decode_metadata(text)
     except ValueError:
         return text, False, text
     return text, True, parsed
@@ -75,9 +96,8 @@ def transaction_row(payload: object, tolerance: Decimal) -> dict:
            "source": _text(tx.get("source")), "action": _text(tx.get("action")),
            "schema": "full" if "type" in tx else "legacy"}
     exact_all = True
-    for field, column in MONEY_FIELDS.items():
-        micros, literal, exact = money(tx.get(field))
-        row[column], row[f"{column}_text"] = micros, literal
+    for field, column, text_column in _MONEY_COLUMNS:
+        row[column], row[text_column], exact = money(tx.get(field))
         exact_all &= exact
     row["is_float_noise"] = not exact_all
     upb = tx.get("updatePaymentBalance")
@@ -85,7 +105,7 @@ def transaction_row(payload: object, tolerance: Decimal) -> dict:
     row["metadata"], row["metadata_is_json"], parsed_meta = _metadata(tx.get("metadata"))
     if row["metadata_is_json"]:
         tx["metadata"] = parsed_meta  # so parsed_logs.payload holds metadata as JSON, not a string
-    extra = {k: v for k, v in tx.items() if k not in FULL_FIELDS}
+    extra = {k: v for k, v in tx.items() if k not in _KNOWN_FIELDS}
     row["extra_fields"] = json.dumps(extra, default=str, ensure_ascii=False) if extra else None
     type_ = (_text(tx.get("type")) or "").upper() or None
     row["type"], row["type_inferred"] = (type_, False) if type_ else (infer_type(row, tolerance), True)
