@@ -188,3 +188,72 @@ def test_business_day_is_utc_plus_three_by_default():
     assert DAY(ts_to_ms("2024-02-13T21:00:00.000Z")) == "2024-02-14"
     riyadh = business_day(_parse_tz("Asia/Riyadh"))
     assert riyadh(ts_to_ms("2024-02-13T21:00:00.000Z")) == "2024-02-14"
+
+
+# --- the shortcuts of the parse stage give what the plain code gives ---------------------------------------
+
+def _split_events_reference(text: str):
+    """split_events as first written: finditer over EVENT_START, then slices."""
+    from ingest.events import EVENT_START, TS_LEN, RawEvent, _strip_terminator
+    starts = [m.start() for m in EVENT_START.finditer(text)]
+    if not starts:
+        return [RawEvent(1, None, _strip_terminator(text))] if text.strip() else []
+    events = [RawEvent(1, None, _strip_terminator(text[:starts[0]]))] if text[:starts[0]].strip() else []
+    line_no = 1 + text.count("\n", 0, starts[0])
+    for start, end in zip(starts, starts[1:] + [len(text)]):
+        events.append(RawEvent(line_no, text[start:start + TS_LEN], _strip_terminator(text[start + TS_LEN + 1:end])))
+        line_no += text.count("\n", start, end)
+    return events
+
+
+def test_split_events_agrees_with_the_reference_on_odd_layouts():
+    import itertools
+    ts = "2024-02-13T21:01:05.050Z "
+    pieces = ["", "\n", "\n\n", "x", "x\n", "x\n\n\n", ts, ts + "a", ts + "a\n", ts + "a\n\n", " ", ts[:-1], "y\nz"]
+    for n in range(4):
+        for combo in itertools.product(pieces, repeat=n):
+            text = "".join(combo)
+            assert split_events(text) == _split_events_reference(text), repr(text)
+    doc = (FIXTURES / "format_doc_examples.log").read_text()
+    assert split_events(doc) == _split_events_reference(doc)
+
+
+@pytest.mark.parametrize("body", [
+    "START RequestId: 596a396c-7be5-5dba-8ff9-649e2ef2f638 Version: $LATEST",
+    "END RequestId: 596a396c-7be5-5dba-8ff9-649e2ef2f638",
+    "REPORT RequestId: 2163d43b-ef3c-5f06-a20d-89ca11063853\tDuration: 13.43 ms\tBilled Duration: 14 ms\t"
+    "Memory Size: 1024 MB\tMax Memory Used: 95 MB\tInit Duration: 672.79 ms\t\n"
+    "XRAY TraceId: 1-6577fc1b-6368ad79a9b8454f0d9df6cb\tSegmentId: 672c21551c4e4bed\tSampled: true\t",
+    "INIT_START Runtime Version: nodejs:14.v42\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:4c",
+    'END RequestId: a "quoted" \\ id',  # needs escaping: no shortcut
+    "END RequestId: caf\u00e9\u2028",  # not ASCII: no shortcut
+    "START",
+])
+def test_platform_payload_json_is_what_the_serialiser_writes(body):
+    from ingest.inspect_parser import to_json_fast
+    ev = one(body)
+    assert ev.payload_json is None or ev.payload_json == to_json_fast(ev.payload)
+    assert (ev.payload_json is None) == any(c in body for c in '"\\\u00e9')
+
+
+def test_time_of_events_is_cached_per_second_but_exact():
+    text = "".join(f"{ts} END RequestId: a\n\n" for ts in (
+        "2024-02-13T20:59:59.999Z", "2024-02-13T21:00:00.000Z", "2024-02-13T21:00:00.001Z",
+        "2024-02-13T20:59:59.001Z", "2024-02-30T10:00:00.000Z", "2024-02-30T10:00:00.001Z"))
+    events = parse(text).events
+    assert [(e.ts_ms, e.business_date) for e in events[:4]] == [
+        (ts_to_ms(e.ts), DAY(ts_to_ms(e.ts))) for e in events[:4]]
+    assert [e.business_date for e in events[:4]] == ["2024-02-13", "2024-02-14", "2024-02-14", "2024-02-13"]
+    assert [(e.status, e.ts, e.ts_ms) for e in events[4:]] == [("quarantined", "", 0)] * 2
+    assert "impossible timestamp '2024-02-30T10:00:00.001Z' at line 11" in events[5].reason
+
+
+@pytest.mark.parametrize("literal", ["8", "-1.5", "0", "-0", "0.273", "225.90753636363627", "1E+21", "1e-7",
+                                     "0.0000005", "0.0000015", "NaN", "-Infinity", "12345678901234567890.1234567"])
+def test_money_is_the_same_from_the_cache(literal):
+    from db.money import to_micros
+    from ingest.transactions import money
+    value = Decimal(literal)
+    expected = (None, str(value), True) if not value.is_finite() else (*to_micros(value)[:1], str(value),
+                                                                        to_micros(value)[1])
+    assert money(value) == money(Decimal(literal)) == expected
