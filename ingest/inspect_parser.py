@@ -73,8 +73,16 @@ _match_ws = re.compile(r"[ \t\r\n]*").match
 # one also takes the "," that ends the previous property. Node leaves only
 # ASCII identifiers unquoted and never puts a blank before the colon; anything
 # else takes the slow path (parse_key), which is just as correct.
-_match_first_key_colon = re.compile(r"[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*").match
-_match_next_key_colon = re.compile(r"[ \t\r\n]*,[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*").match
+# The same step also takes the value when it is one of the two that make up
+# most properties: group 2, a single-quoted string without escapes or line
+# breaks (what parse_string's fast path reads); group 3, a number without
+# exponent or suffix (what parse_number reads as a plain number). Anything
+# else leaves both groups unmatched and goes through parse_value_at.
+_PLAIN_VALUE = r"(?:'([^'\\\n]*)'|(-?[0-9]+(?:\.[0-9]+)?)(?![0-9.eEn-]))?"
+_match_first_key_colon = re.compile(r"[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*" + _PLAIN_VALUE).match
+_match_next_key_colon = re.compile(r"[ \t\r\n]*,[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*"
+                                   + _PLAIN_VALUE).match
+_KEY_ONLY, _PLAIN_STRING, _PLAIN_NUMBER = 1, 2, 3  # match.lastindex of the two regexes above
 # "," plus the blanks (line break + indentation, or column padding) after it.
 _match_comma = re.compile(r"[ \t\r\n]*,[ \t\r\n]*").match
 _IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
@@ -247,12 +255,19 @@ def parse_object(text: str, pos: int) -> tuple[dict, int]:
         if text.startswith("}", pos):
             return obj, pos + 1
     while True:
-        if match is not None:
+        if match is None:  # quoted key, or an error for parse_key to report
+            key, pos = parse_key(text, pos)
+            value, pos = parse_value_at(text, pos)
+        else:
             key = match[1]  # subscript: cheaper than .group(1)
             pos = match.end()
-        else:  # quoted key, or an error for parse_key to report
-            key, pos = parse_key(text, pos)
-        value, pos = parse_value_at(text, pos)
+            plain = match.lastindex
+            if plain == _KEY_ONLY:
+                value, pos = parse_value_at(text, pos)
+            elif plain == _PLAIN_STRING:
+                value = match[2]
+            else:
+                value = Decimal(match[3])
         obj[key] = value
         # Fast path: `,` + line break + the next `key: ` in one regex step.
         match = _match_next_key_colon(text, pos)

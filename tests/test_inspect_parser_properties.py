@@ -210,3 +210,56 @@ def test_truncated_blocks_always_fail(block: str, data: st.DataObject) -> None:
     except InspectSyntaxError:
         return
     raise AssertionError(f"truncated block parsed: {block[:cut]!r}")
+
+
+# --- the plain-value step of parse_object ----------------------------------------
+# parse_object reads a plain 'string' or number in the same regex step as its key.
+# Without that step (the key regexes alone, every value through parse_value_at)
+# the parser must give the same value, type for type, or the same error.
+
+import ingest.inspect_parser as _ip  # noqa: E402
+
+_KEY_ONLY = {
+    "_match_first_key_colon": re.compile(r"[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*").match,
+    "_match_next_key_colon": re.compile(r"[ \t\r\n]*,[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*):[ \t\r\n]*").match,
+}
+
+
+def _outcome(text: str) -> str:
+    try:
+        return repr(parse_payload(text))  # Decimal('1.0') and Decimal('1.00') differ here
+    except InspectSyntaxError as error:
+        return f"error: {error}"
+
+
+def _outcome_without_plain_values(text: str) -> str:
+    saved = {name: getattr(_ip, name) for name in _KEY_ONLY}
+    try:
+        for name, match in _KEY_ONLY.items():
+            setattr(_ip, name, match)
+        return _outcome(text)
+    finally:
+        for name, match in saved.items():
+            setattr(_ip, name, match)
+
+
+def test_plain_values_agree_on_every_fixture() -> None:
+    for block in BLOCKS:
+        assert _outcome(block) == _outcome_without_plain_values(block)
+
+
+@robust
+@given(st.sampled_from(BLOCKS), st.data())
+def test_plain_values_agree_on_mutated_blocks(block: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(block)))
+    end = data.draw(st.integers(start, min(len(block), start + 40)))
+    insert = data.draw(st.text(alphabet="{}[]'\"`\\:,.\n x9-enN", max_size=4))
+    text = block[:start] + insert + block[end:]
+    assert _outcome(text) == _outcome_without_plain_values(text)
+
+
+@robust
+@given(st.text(alphabet="{}'\\:,.\n x9-enNa", max_size=40))
+def test_plain_values_agree_on_object_like_text(text: str) -> None:
+    text = "{ a: " + text
+    assert _outcome(text) == _outcome_without_plain_values(text)
