@@ -32,11 +32,11 @@ from ingest.loader import IDENTITY_FIELDS, BatchWriter, split_transactions
 from ingest.pipeline import die_with_parent, prepare_source
 from ingest.reader import Source
 
-# A group is consecutive files up to this many bytes on disk: small enough that both cores stay
+# A group is consecutive files up to this many bytes on disk (about 1 MB of text): small enough that both cores stay
 # busy to the end and a worker's memory stays flat, large enough that the per-group cost (a file,
 # its tables, one merge) stays under 2% of the work.
-GROUP_BYTES = 1 << 20
-GROUP_MAX_FILES = 400
+GROUP_BYTES = 256 << 10
+GROUP_MAX_FILES = 100
 WINDOW_PER_WORKER = 2  # groups in flight per worker: bounds the temporary disk use
 COMMIT_EVERY_EVENTS = 20_000  # inside a worker: rows are flushed to its shard file this often
 
@@ -173,6 +173,11 @@ def shards(sources: list[Source], known_hashes: set[str], job: tuple[str, str], 
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# A seek in the stored table's primary key per shard row. (`IN (SELECT …)` made SQLite copy every
+# stored id into a temporary index for each group: quadratic in the size of the database.)
+_STORED = "EXISTS (SELECT 1 FROM main.balance_events m WHERE m.transaction_id = {0}.transaction_id)"
+
+
 def _select_list(table, offsets: dict[str, str]) -> tuple[str, str]:
     columns = [c.name for c in table.columns if c.name not in _OWN_IDS]
     exprs = [offsets.get(c, c) for c in columns]
@@ -185,8 +190,7 @@ def merge(conn, shard: Shard, run_id: int, stored_hashes: set[str]) -> dict | No
     Otherwise the counts of new transactions, duplicates and conflicts."""
     hashes = [h for (h,) in conn.exec_driver_sql("SELECT content_hash FROM shard.ingested_files")]
     if any(h in stored_hashes for h in hashes) or conn.exec_driver_sql(
-            "SELECT 1 FROM shard.transaction_conflicts WHERE transaction_id IN "
-            "(SELECT transaction_id FROM main.balance_events) LIMIT 1").first():
+            "SELECT 1 FROM shard.transaction_conflicts c WHERE " + _STORED.format("c") + " LIMIT 1").first():
         # A twin of a stored file, or a transaction logged a third time whose second copy the worker
         # compared with the first it saw rather than the stored one: settle it the one-process way.
         return None
@@ -199,7 +203,7 @@ def merge(conn, shard: Shard, run_id: int, stored_hashes: set[str]) -> dict | No
         columns, exprs = _select_list(table, offsets)
         sql = f"INSERT INTO main.{table.name} ({columns}) SELECT {exprs} FROM shard.{table.name}"
         if table is s.balance_events and again:
-            sql += (" WHERE transaction_id NOT IN (SELECT transaction_id FROM main.balance_events)")
+            sql += " AS b WHERE NOT " + _STORED.format("b")
         if table is s.invocations:  # a request seen in an earlier file: fill what is still unknown
             fill = ", ".join(f"{c.name} = coalesce(invocations.{c.name}, excluded.{c.name})"
                              for c in table.columns if c.name != "request_id")
@@ -219,7 +223,7 @@ def _stored_again(conn, file_base: int, event_base: int) -> list[dict]:
     names = ["transaction_id", "event_id", "file_id", "line_no", "ts", *IDENTITY_FIELDS]
     rows = conn.exec_driver_sql(
         f"SELECT {', '.join('b.' + n for n in names)} FROM shard.balance_events b "
-        "WHERE b.transaction_id IN (SELECT transaction_id FROM main.balance_events) ORDER BY b.event_id")
+        "WHERE " + _STORED.format("b") + " ORDER BY b.event_id")
     out = []
     for rec in rows:
         row = dict(zip(names, rec))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,8 @@ def _both(tmp_path, runs, monkeypatch, group_files):
     for paths in runs:
         assert _load(paths, many, workers=2) == _load(paths, one, workers=1)
     assert snapshot(many.database_url) == snapshot(one.database_url)
+    with sqlite3.connect(tmp_path / "many.db") as conn:  # the merge copies with foreign keys off
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
 @pytest.mark.parametrize("group_files", [1, 2, 3, 7, 400])
