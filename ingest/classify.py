@@ -48,6 +48,9 @@ _match_app_line = re.compile(
 # Platform lines whose fields are plain printable ASCII (no quote, no backslash) have a payload JSON that is
 # just the fields between double quotes: no encoder needed for the ~30% of events that are START/END/REPORT.
 _is_plain_ascii = re.compile(r'[\t\n -!#-\[\]-~]*').fullmatch
+# The two commonest platform lines whole, with what platform_fields reads from them.
+_match_start_line = re.compile(r"START RequestId: ([0-9a-f-]+) Version: ([0-9A-Za-z$._-]+)").fullmatch
+_match_end_line = re.compile(r"END RequestId: ([0-9a-f-]+)").fullmatch
 KINDS = tuple(sorted({k for _, k, _, _ in APP_MESSAGES} | set(JSON_AFTER_TAB.values()) | set(PLATFORM.values())
                      | {"negative_balance_guard", "metric", "runtime_error", "unknown"}))
 
@@ -201,6 +204,17 @@ def _classify_metric(ev: Event, body: str) -> None:
 
 
 def _classify_platform(ev: Event, body: str) -> None:
+    end = _match_end_line(body)
+    if end is not None:
+        ev.kind, ev.text, ev.request_id = "end", body, end[1]
+        ev.payload, ev.payload_json = {"RequestId": end[1]}, f'{{"RequestId":"{end[1]}"}}'
+        return
+    start = _match_start_line(body)
+    if start is not None:
+        ev.kind, ev.text, ev.request_id = "start", body, start[1]
+        ev.payload = {"RequestId": start[1], "Version": start[2]}
+        ev.payload_json = f'{{"RequestId":"{start[1]}","Version":"{start[2]}"}}'
+        return
     ev.text = _first_line(body)
     space = body.find(" ")
     kind = PLATFORM.get(body if space < 0 else body[:space])

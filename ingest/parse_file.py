@@ -44,8 +44,8 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
     # '<ts up to the second>' -> (epoch ms of that second, business date): the events of a file crowd into
     # few seconds. The date is the same for every millisecond of a second (zone offsets are whole minutes).
     seconds: dict[str, tuple[int, str]] = {}
-    for index, raw in enumerate(raws):
-        ev = Event(index, raw.line_no, raw.ts, raw.body, raw.stream or stream)
+    for index, (line_no, ts, body, raw_stream) in enumerate(raws):
+        ev = Event(index, line_no, ts, body, raw_stream or stream)
         try:
             classify(ev)
         except Exception as exc:  # a parser bug must cost one event (kept in quarantine), not the run

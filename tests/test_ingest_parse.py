@@ -225,13 +225,17 @@ def test_split_events_agrees_with_the_reference_on_odd_layouts():
     "Memory Size: 1024 MB\tMax Memory Used: 95 MB\tInit Duration: 672.79 ms\t\n"
     "XRAY TraceId: 1-6577fc1b-6368ad79a9b8454f0d9df6cb\tSegmentId: 672c21551c4e4bed\tSampled: true\t",
     "INIT_START Runtime Version: nodejs:14.v42\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:4c",
+    "END RequestId: 596a396c-7be5-5dba-8ff9-649e2ef2f638\nXRAY TraceId: 1-6577fc1b\t",
+    "START RequestId: 596a396c Version: 12",
     'END RequestId: a "quoted" \\ id',  # needs escaping: no shortcut
     "END RequestId: caf\u00e9\u2028",  # not ASCII: no shortcut
     "START",
 ])
 def test_platform_payload_json_is_what_the_serialiser_writes(body):
+    from ingest.classify import platform_fields
     from ingest.inspect_parser import to_json_fast
     ev = one(body)
+    assert ev.payload == platform_fields(body) and ev.request_id == ev.payload.get("RequestId")
     assert ev.payload_json is None or ev.payload_json == to_json_fast(ev.payload)
     assert (ev.payload_json is None) == any(c in body for c in '"\\\u00e9')
 
