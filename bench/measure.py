@@ -1,4 +1,7 @@
-"""Run a command and report its wall time and the peak memory of its whole process tree.
+"""Run a command and report its wall time, CPU time and the peak memory of its whole process tree.
+
+CPU time is user + system of the command and every descendant it waited for (worker processes): on a
+machine others are using it moves much less than wall time.
 
 Peak memory is the largest *sum* of resident set sizes of the command and all its
 descendants (worker processes included), sampled every 20 ms from /proc.
@@ -6,6 +9,7 @@ descendants (worker processes included), sampled every 20 ms from /proc.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 
@@ -33,6 +37,7 @@ def _tree_rss_kb(root: int) -> int:
 
 
 def measure(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -41,5 +46,8 @@ def measure(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> 
         peak = max(peak, _tree_rss_kb(proc.pid))
         time.sleep(0.02)
     out, err = proc.communicate()
-    return {"seconds": round(time.perf_counter() - start, 3), "peak_mb": round(peak / 1024, 1),
+    seconds = round(time.perf_counter() - start, 3)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": seconds, "cpu_seconds": round(cpu, 3), "peak_mb": round(peak / 1024, 1),
             "returncode": proc.returncode, "stdout": out, "stderr": err}
