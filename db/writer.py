@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from sqlalchemy import Table, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 BATCH_ROWS = 10_000
@@ -22,10 +21,7 @@ def _insert_sql(table_name: str, columns: tuple[str, ...], paramstyle: str) -> s
     return f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({marks})"
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
-    """Insert rows that all have the same keys (column names of `table`)."""
-    if not rows:
-        return 0
+def _checked_columns(table: Table, rows: Sequence[dict]) -> tuple[str, ...]:
     columns = tuple(rows[0])
     unknown = set(columns) - set(table.c.keys())
     if unknown:  # column names are formatted into the SQL, so they must be the table's own
@@ -33,6 +29,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
     if any(len(row) != len(columns) for row in rows):
         # The column list comes from the first row: a row with other keys would lose values silently.
         raise ValueError(f"rows for {table.name} do not all have the columns {columns}")
+    return columns
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
+    """Insert rows that all have the same keys (column names of `table`)."""
+    if not rows:
+        return 0
+    columns = _checked_columns(table, rows)
     sql = _insert_sql(table.name, columns, conn.dialect.paramstyle)
     for start in range(0, len(rows), BATCH_ROWS):
         conn.exec_driver_sql(sql, list(rows[start:start + BATCH_ROWS]))
@@ -40,14 +44,18 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
 
 
 @lru_cache(maxsize=None)
-def _upsert_statement(table: Table, key: str, dialect_name: str):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+def _upsert_sql(table_name: str, columns: tuple[str, ...], key: str, paramstyle: str) -> str:
     # Where the key exists already, fill only the columns that are still NULL there.
-    fill = {c.name: func.coalesce(table.c[c.name], stmt.excluded[c.name]) for c in table.columns if c.name != key}
-    return stmt.on_conflict_do_update(index_elements=[key], set_=fill)
+    # The same text on SQLite and PostgreSQL (both have ON CONFLICT … DO UPDATE and `excluded`).
+    fill = ", ".join(f"{c} = coalesce({table_name}.{c}, excluded.{c})" for c in columns if c != key)
+    return f"{_insert_sql(table_name, columns, paramstyle)} ON CONFLICT ({key}) DO UPDATE SET {fill}"
 
 
-def upsert_rows(conn: Connection, table: Table, rows: list[dict], key: str) -> None:
-    if rows:
-        conn.execute(_upsert_statement(table, key, conn.dialect.name), rows)
+def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict], key: str) -> None:
+    """Insert rows (same keys, as for insert_rows); a row whose `key` exists fills that row's NULLs."""
+    if not rows:
+        return
+    columns = _checked_columns(table, rows)
+    sql = _upsert_sql(table.name, columns, key, conn.dialect.paramstyle)
+    for start in range(0, len(rows), BATCH_ROWS):
+        conn.exec_driver_sql(sql, list(rows[start:start + BATCH_ROWS]))
