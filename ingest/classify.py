@@ -10,7 +10,7 @@ import json
 import re
 from decimal import Decimal
 
-from ingest.inspect_parser import InspectSyntaxError, parse_payload
+from ingest.inspect_parser import InspectSyntaxError, Layout, parse_payload
 
 # message prefix (after '<LEVEL>\t') -> (kind, detail, has_inspect_payload)
 APP_MESSAGES: tuple[tuple[str, str, str | None, bool], ...] = (
@@ -51,6 +51,13 @@ _is_plain_ascii = re.compile(r'[\t\n -!#-\[\]-~]*').fullmatch
 # The two commonest platform lines whole, with what platform_fields reads from them.
 _match_start_line = re.compile(r"START RequestId: ([0-9a-f-]+) Version: ([0-9A-Za-z$._-]+)").fullmatch
 _match_end_line = re.compile(r"END RequestId: ([0-9a-f-]+)").fullmatch
+# The sync block as the Lambda prints it, full and legacy schema (ingest.transactions.FULL_FIELDS and
+# LEGACY_FIELDS): parse_payload reads these with one regex, and any other block as before.
+SYNC_LAYOUTS = (
+    Layout(("id", "type", "source", "action", "userId", "paymentBalance", "updatePaymentBalance", "metadata",
+            "currency", "amount", "vat", "oldBalance", "newBalance"), wrapper="transaction"),
+    Layout(("id", "userId", "currency", "amount", "vat", "oldBalance", "newBalance"), wrapper="transaction"),
+)
 KINDS = tuple(sorted({k for _, k, _, _ in APP_MESSAGES} | set(JSON_AFTER_TAB.values()) | set(PLATFORM.values())
                      | {"negative_balance_guard", "metric", "runtime_error", "unknown"}))
 
@@ -168,7 +175,7 @@ def _payload_of(ev: Event, message: str, after: int, kind: str, has_payload: boo
     word = head.rsplit(" ", 1)[-1] if head else ""
     start = after + len(head) - len(word) if word.isidentifier() else brace
     try:
-        parsed = parse_payload(message, start)
+        parsed = parse_payload(message, start, SYNC_LAYOUTS if kind == "sync" else ())
     except InspectSyntaxError as exc:
         ev.quarantine(f"unreadable object: {exc}")
         return

@@ -334,3 +334,20 @@ def test_the_fast_serialiser_writes_what_to_json_writes() -> None:
     for path in sorted((FIXTURES / "valid").glob("*.txt")):
         parsed = parse_payload(_read(path)).value
         assert to_json_fast(parsed) == to_json(parsed), path.name
+
+
+@pytest.mark.skipif(not CORPUS, reason="set BALANCE_LOGS_CORPUS to the balance-sync-logs folder")
+def test_sync_layouts_read_corpus_blocks_as_parse_object_does() -> None:
+    from ingest.classify import SYNC_LAYOUTS
+    from ingest.inspect_parser import parse_object
+
+    read = 0
+    for message in _corpus_messages(Path(CORPUS)):
+        if not message.startswith("Start syncing the balance {"):
+            continue
+        start = message.index("{")
+        fast = next((r for r in (layout.read(message, start) for layout in SYNC_LAYOUTS) if r is not None), None)
+        if fast is not None:
+            assert repr(fast) == repr(parse_object(message, start))
+            read += 1
+    assert read > 10_000  # most of the ~16,300 blocks; backtick metadata takes parse_object

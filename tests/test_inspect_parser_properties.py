@@ -263,3 +263,53 @@ def test_plain_values_agree_on_mutated_blocks(block: str, data: st.DataObject) -
 def test_plain_values_agree_on_object_like_text(text: str) -> None:
     text = "{ a: " + text
     assert _outcome(text) == _outcome_without_plain_values(text)
+
+
+# --- known layouts (ingest.classify.SYNC_LAYOUTS) ------------------------------
+# A Layout reads a block in one regex step or declines; what it reads must be what
+# parse_object reads, type for type.
+
+from ingest.classify import SYNC_LAYOUTS  # noqa: E402
+from ingest.inspect_parser import parse_object  # noqa: E402
+
+
+def _layouts_agree(text: str) -> bool:
+    """Asserts agreement; True when a layout read the text."""
+    read = False
+    for layout in SYNC_LAYOUTS:
+        fast = layout.read(text, 0)
+        if fast is not None:
+            assert repr(fast) == repr(parse_object(text, 0)), text
+            assert repr(parse_payload(text, 0, SYNC_LAYOUTS)) == repr(parse_payload(text)), text
+            read = True
+    return read
+
+
+def test_layouts_read_the_sync_fixtures_as_parse_object_does() -> None:
+    read = [block for block in BLOCKS if _layouts_agree(block)]
+    assert len(read) >= 6  # full and legacy schema, metadata undefined, negative numbers, float noise
+
+
+@robust
+@given(st.sampled_from(BLOCKS), st.data())
+def test_layouts_agree_on_mutated_blocks(block: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(block)))
+    end = data.draw(st.integers(start, min(len(block), start + 40)))
+    insert = data.draw(st.text(alphabet="{}'\"`\\:,.\n x9-enNutrl", max_size=4))
+    _layouts_agree(block[:start] + insert + block[end:])
+
+
+values_of_a_field = st.one_of(
+    st.text(max_size=8).map(render_string), st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.sampled_from(["true", "false", "undefined", "null", "1e5", "-0", "007", "1.50", "NaN", "12n", "[Object]"]))
+
+
+@robust
+@given(st.lists(values_of_a_field, min_size=13, max_size=13))
+def test_layouts_agree_whatever_the_values(values: list) -> None:
+    keys = SYNC_LAYOUTS[0].keys
+    text = "{\n  transaction: {\n" + ",\n".join(f"    {k}: {v}" for k, v in zip(keys, values)) + "\n  }\n}"
+    try:
+        _layouts_agree(text)
+    except InspectSyntaxError:  # parse_object refuses it: then no layout may have read it
+        assert all(layout.read(text, 0) is None for layout in SYNC_LAYOUTS)
