@@ -31,6 +31,10 @@ class RawEvent(NamedTuple):
     stream: str | None = None  # log stream, when the input names it per event (AWS JSON)
 
 
+# RawEvent(line_no, ts, body, stream) without the Python-level __new__ NamedTuple generates: the same tuple.
+_raw_event = tuple.__new__
+
+
 class EventFormatError(ValueError):
     pass
 
@@ -63,8 +67,8 @@ def split_events(text: str) -> list[RawEvent]:
     append = events.append
     for piece in pieces:
         # = _strip_terminator(piece[TS_LEN + 1:] + '\n'), without building that string
-        append(RawEvent(line_no, piece[:TS_LEN],
-                        piece[TS_LEN + 1:-1] if piece.endswith("\n") else piece[TS_LEN + 1:]))
+        append(_raw_event(RawEvent, (line_no, piece[:TS_LEN],
+                                     piece[TS_LEN + 1:-1] if piece.endswith("\n") else piece[TS_LEN + 1:], None)))
         line_no += piece.count("\n") + 1
     append(RawEvent(line_no, last[:TS_LEN], _strip_terminator(last[TS_LEN + 1:])))
     return events

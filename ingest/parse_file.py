@@ -52,14 +52,16 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
             ev.payload = ev.payload_json = None
             ev.quarantine(f"internal parser error ({type(exc).__name__}: {exc}); please report this event")
         ts = ev.ts
-        second = seconds.get(ts[:19]) if ts else None
-        if second is None and ts:
-            try:
-                ms = ts_to_ms(ts[:20] + "000Z")
-            except ValueError:  # shaped like a timestamp but no real instant, e.g. 2024-02-30T10:00:00.000Z
-                ev.quarantine(f"impossible timestamp {ts!r} at line {ev.line_no}, column 1")
-            else:
-                second = seconds[ts[:19]] = (ms, business_date(ms))
+        second = None
+        if ts:
+            second = seconds.get(ts[:19])
+            if second is None:
+                try:
+                    ms = ts_to_ms(ts[:20] + "000Z")
+                except ValueError:  # shaped like a timestamp but no real instant, e.g. 2024-02-30T10:00:00.000Z
+                    ev.quarantine(f"impossible timestamp {ts!r} at line {ev.line_no}, column 1")
+                else:
+                    second = seconds[ts[:19]] = (ms, business_date(ms))
         if second is not None:
             ev.ts_ms = second[0] + int(ts[20:23])
             ev.business_date = second[1]
@@ -68,16 +70,17 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
         events.append(ev)
         if ev.status != "ok":
             continue
+        kind = ev.kind
         try:
-            if ev.kind == "sync":
+            if kind == "sync":
                 row = transaction_row(ev.payload, tolerance)
                 ev.transaction_id, ev.user_id = row["transaction_id"], row["user_id"]
                 transactions.append((ev, row))
-            elif ev.kind == "not_in_sync":
+            elif kind == "not_in_sync":
                 row = not_in_sync_row(ev.payload, ev.ts)
                 ev.user_id = row["user_id"]
                 not_in_sync.append((ev, row))
-            elif ev.kind == "negative_balance_guard":
+            elif kind == "negative_balance_guard":
                 row = guard_row(ev.payload)
                 ev.user_id, ev.transaction_id = row["user_id"], row["transaction_id"]
                 guards.append((ev, row))

@@ -88,25 +88,30 @@ def transaction_row(payload: object, tolerance: Decimal) -> dict:
     tx = payload.get("transaction") if isinstance(payload, dict) else None
     if not isinstance(tx, dict):
         raise RowError("sync block without a 'transaction' object")
-    tx_id = _text(tx.get("id"))
+    get = tx.get
+    tx_id = _text(get("id"))
     if not tx_id:
         raise RowError("sync block without a transaction id")
-    row = {"transaction_id": tx_id, "user_id": _text(tx.get("userId")),
-           "currency": (_text(tx.get("currency")) or "").upper() or None,
-           "source": _text(tx.get("source")), "action": _text(tx.get("action")),
+    row = {"transaction_id": tx_id, "user_id": _text(get("userId")),
+           "currency": (_text(get("currency")) or "").upper() or None,
+           "source": _text(get("source")), "action": _text(get("action")),
            "schema": "full" if "type" in tx else "legacy"}
     exact_all = True
     for field, column, text_column in _MONEY_COLUMNS:
-        row[column], row[text_column], exact = money(tx.get(field))
-        exact_all &= exact
+        row[column], row[text_column], exact = money(get(field))
+        if not exact:
+            exact_all = False
     row["is_float_noise"] = not exact_all
     upb = tx.get("updatePaymentBalance")
     row["update_payment_balance"] = upb if isinstance(upb, bool) else None
     row["metadata"], row["metadata_is_json"], parsed_meta = _metadata(tx.get("metadata"))
     if row["metadata_is_json"]:
         tx["metadata"] = parsed_meta  # so parsed_logs.payload holds metadata as JSON, not a string
-    extra = {k: v for k, v in tx.items() if k not in _KNOWN_FIELDS}
-    row["extra_fields"] = json.dumps(extra, default=str, ensure_ascii=False) if extra else None
+    if _KNOWN_FIELDS.issuperset(tx):  # the usual case, tested without building the dict of extras
+        row["extra_fields"] = None
+    else:
+        extra = {k: v for k, v in tx.items() if k not in _KNOWN_FIELDS}
+        row["extra_fields"] = json.dumps(extra, default=str, ensure_ascii=False)
     type_ = (_text(tx.get("type")) or "").upper() or None
     row["type"], row["type_inferred"] = (type_, False) if type_ else (infer_type(row, tolerance), True)
     return row
