@@ -58,6 +58,8 @@ SYNC_LAYOUTS = (
             "currency", "amount", "vat", "oldBalance", "newBalance"), wrapper="transaction"),
     Layout(("id", "userId", "currency", "amount", "vat", "oldBalance", "newBalance"), wrapper="transaction"),
 )
+NOT_IN_SYNC_LAYOUTS = (Layout(("userId", "subscriptionBalance", "paymentBalance")),)
+LAYOUTS = {"sync": SYNC_LAYOUTS, "not_in_sync": NOT_IN_SYNC_LAYOUTS}
 KINDS = tuple(sorted({k for _, k, _, _ in APP_MESSAGES} | set(JSON_AFTER_TAB.values()) | set(PLATFORM.values())
                      | {"negative_balance_guard", "metric", "runtime_error", "unknown"}))
 
@@ -175,7 +177,7 @@ def _payload_of(ev: Event, message: str, after: int, kind: str, has_payload: boo
     word = head.rsplit(" ", 1)[-1] if head else ""
     start = after + len(head) - len(word) if word.isidentifier() else brace
     try:
-        parsed = parse_payload(message, start, SYNC_LAYOUTS if kind == "sync" else ())
+        parsed = parse_payload(message, start, LAYOUTS.get(kind, ()))
     except InspectSyntaxError as exc:
         ev.quarantine(f"unreadable object: {exc}")
         return

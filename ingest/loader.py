@@ -62,10 +62,11 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
         "user_id": ev.user_id, "parse_status": ev.status, "text": ev.text,
         "payload": ev.payload_json or (None if ev.payload is None else to_json_fast(ev.payload)),
     } for ev in parsed.events]
+    problems = [ev for ev in parsed.events if ev.status != "ok"]  # usually none: one pass over the events
     unknown = [{"event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "raw": ev.body}
-               for ev in parsed.events if ev.status == "unknown"]
+               for ev in problems if ev.status == "unknown"]
     quarantine = [{"event_id": ev.index, "line_no": ev.line_no, "kind": ev.kind, "reason": ev.reason,
-                   "raw": ev.body} for ev in parsed.events if ev.status == "quarantined"]
+                   "raw": ev.body} for ev in problems if ev.status == "quarantined"]
     damage = decoded_meta["damage"] or parsed.error
     if decoded_meta["damage"]:
         last_line = (parsed.events[-1].line_no if parsed.events else 0) + 1

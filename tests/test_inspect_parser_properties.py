@@ -269,25 +269,25 @@ def test_plain_values_agree_on_object_like_text(text: str) -> None:
 # A Layout reads a block in one regex step or declines; what it reads must be what
 # parse_object reads, type for type.
 
-from ingest.classify import SYNC_LAYOUTS  # noqa: E402
+from ingest.classify import NOT_IN_SYNC_LAYOUTS, SYNC_LAYOUTS  # noqa: E402
 from ingest.inspect_parser import parse_object  # noqa: E402
 
 
 def _layouts_agree(text: str) -> bool:
     """Asserts agreement; True when a layout read the text."""
     read = False
-    for layout in SYNC_LAYOUTS:
+    for layout in SYNC_LAYOUTS + NOT_IN_SYNC_LAYOUTS:
         fast = layout.read(text, 0)
         if fast is not None:
             assert repr(fast) == repr(parse_object(text, 0)), text
-            assert repr(parse_payload(text, 0, SYNC_LAYOUTS)) == repr(parse_payload(text)), text
+            assert repr(parse_payload(text, 0, (layout,))) == repr(parse_payload(text)), text
             read = True
     return read
 
 
 def test_layouts_read_the_sync_fixtures_as_parse_object_does() -> None:
     read = [block for block in BLOCKS if _layouts_agree(block)]
-    assert len(read) >= 6  # full and legacy schema, metadata undefined, negative numbers, float noise
+    assert len(read) >= 7  # full and legacy schema, metadata undefined, negative numbers, float noise, not in sync
 
 
 @robust
@@ -313,3 +313,14 @@ def test_layouts_agree_whatever_the_values(values: list) -> None:
         _layouts_agree(text)
     except InspectSyntaxError:  # parse_object refuses it: then no layout may have read it
         assert all(layout.read(text, 0) is None for layout in SYNC_LAYOUTS)
+
+
+@robust
+@given(st.lists(values_of_a_field, min_size=3, max_size=3))
+def test_not_in_sync_layout_agrees_whatever_the_values(values: list) -> None:
+    keys = NOT_IN_SYNC_LAYOUTS[0].keys
+    text = "{\n" + ",\n".join(f"  {k}: {v}" for k, v in zip(keys, values)) + "\n}"
+    try:
+        _layouts_agree(text)
+    except InspectSyntaxError:
+        assert NOT_IN_SYNC_LAYOUTS[0].read(text, 0) is None
