@@ -101,6 +101,12 @@ _HEX4_RE = re.compile(r"[0-9A-Fa-f]{4}")
 _HEX_BRACED_RE = re.compile(r"\{([0-9A-Fa-f]{1,6})\}")
 # Runs of ordinary string characters, one regex per quote style (slow path only).
 _STRING_CHUNK_RE = {q: re.compile(rf"[^{q}\\\n]*") for q in QUOTES}
+# A whole string whose escapes are all one-character ones (`\\"` in backtick metadata): group 1 is the
+# text between the quotes, decoded by one substitution instead of a loop turn per escape.
+_SIMPLE_ESCAPE_CHARS = "\\\\'\"`/ntrbfv0"
+_match_simply_escaped = {
+    q: re.compile(rf"{q}([^{q}\\\n]*(?:\\[{_SIMPLE_ESCAPE_CHARS}][^{q}\\\n]*)*){q}").match for q in QUOTES}
+_sub_simple_escape = re.compile(rf"\\([{_SIMPLE_ESCAPE_CHARS}])").sub
 
 
 # --- value types --------------------------------------------------------------
@@ -344,8 +350,15 @@ def parse_string(text: str, pos: int) -> tuple[str, int]:
     return parse_escaped_string(text, pos)
 
 
+def _simple_escape(match: re.Match) -> str:
+    return SIMPLE_ESCAPES[match[1]]
+
+
 def parse_escaped_string(text: str, pos: int) -> tuple[str, int]:
     quote = text[pos]
+    simple = _match_simply_escaped[quote](text, pos)
+    if simple is not None:  # the common case, decoded in one step; the loop below gives the same
+        return _sub_simple_escape(_simple_escape, simple[1]), simple.end()
     chunk_re = _STRING_CHUNK_RE[quote]
     parts = []
     i = pos + 1
@@ -544,17 +557,13 @@ class Layout:
         match = self._match(text, pos)
         if match is None:
             return None
-        obj = dict(zip(self.keys, map(self._value, match.groups())))
+        # a string as parse_string reads it (no escape, no line break inside), a number as parse_number
+        # reads it (no exponent, no suffix follows), or a keyword
+        words = self._WORDS
+        values = [raw[1:-1] if raw[0] == "'" else Decimal(raw) if raw[0] in NUMBER_START else words[raw]
+                  for raw in match.groups()]
+        obj = dict(zip(self.keys, values))
         return ({self.wrapper: obj} if self.wrapper else obj), match.end()
-
-    @classmethod
-    def _value(cls, raw: str) -> object:
-        char = raw[0]
-        if char == "'":
-            return raw[1:-1]  # what parse_string reads: no escape, no line break inside
-        if char in NUMBER_START:
-            return Decimal(raw)  # what parse_number reads: no exponent, no suffix follows
-        return cls._WORDS[raw]
 
 
 # --- JSON output -------------------------------------------------------------------

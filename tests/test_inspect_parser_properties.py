@@ -324,3 +324,25 @@ def test_not_in_sync_layout_agrees_whatever_the_values(values: list) -> None:
         _layouts_agree(text)
     except InspectSyntaxError:
         assert NOT_IN_SYNC_LAYOUTS[0].read(text, 0) is None
+
+
+# --- escaped strings: the one-step decoding of simple escapes ---------------------
+
+def _escaped_outcome(text: str) -> str:
+    try:
+        return repr(_ip.parse_escaped_string(text, 0))
+    except InspectSyntaxError as error:
+        return f"error: {error}"
+
+
+@robust
+@given(st.sampled_from("'\"`"), st.text(alphabet="ab'\"`\\/ntrbfv0xu{}12\n", max_size=30))
+def test_simple_escapes_decode_as_the_loop_does(quote: str, body: str) -> None:
+    text = quote + body + quote + " tail"
+    fast = _escaped_outcome(text)
+    saved = _ip._match_simply_escaped
+    try:
+        _ip._match_simply_escaped = {q: (lambda text, pos: None) for q in saved}
+        assert fast == _escaped_outcome(text)
+    finally:
+        _ip._match_simply_escaped = saved
