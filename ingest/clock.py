@@ -5,16 +5,23 @@ events but only thousands of distinct hours.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone, tzinfo
 from functools import lru_cache
 
 _HOUR_MS = 3_600_000
+_ASCII_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}").fullmatch
 
 
 @lru_cache(maxsize=65536)
 def _minute_ms(prefix: str) -> int:
-    """'2024-02-13T21:01' -> epoch ms of that minute (UTC)."""
-    return int(datetime.strptime(prefix, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc).timestamp()) * 1000
+    """'2024-02-13T21:01' -> epoch ms of that minute (UTC); ValueError for no such minute."""
+    if _ASCII_MINUTE(prefix):  # always, from an export; datetime() checks the ranges as strptime does
+        dt = datetime(int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), int(prefix[14:16]),
+                      tzinfo=timezone.utc)
+    else:  # whatever else strptime accepts or refuses (other digits, other shapes)
+        dt = datetime.strptime(prefix, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
+    return int(dt.timestamp()) * 1000
 
 
 def ts_to_ms(ts: str) -> int:

@@ -261,3 +261,26 @@ def test_money_is_the_same_from_the_cache(literal):
     expected = (None, str(value), True) if not value.is_finite() else (*to_micros(value)[:1], str(value),
                                                                         to_micros(value)[1])
     assert money(value) == money(Decimal(literal)) == expected
+
+
+def test_minutes_are_read_as_strptime_reads_them():
+    from datetime import datetime, timezone
+
+    from ingest.clock import _minute_ms
+
+    def strptime_ms(prefix):
+        try:
+            return int(datetime.strptime(prefix, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc).timestamp()) * 1000
+        except ValueError:
+            return "ValueError"
+
+    def ours(prefix):
+        try:
+            return _minute_ms(prefix)
+        except ValueError:
+            return "ValueError"
+
+    for prefix in ("2024-02-13T21:01", "2024-02-29T23:59", "2023-02-29T10:00", "2024-13-01T00:00", "2024-00-10T00:00",
+                   "2024-01-32T00:00", "2024-01-00T00:00", "2024-01-01T24:00", "2024-01-01T23:60", "0000-01-01T00:00",
+                   "1970-01-01T00:00", "\u0662\u0660\u0662\u0664-01-01T00:00", "2024-1-01T00:00"):
+        assert ours(prefix) == strptime_ms(prefix), prefix
