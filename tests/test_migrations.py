@@ -21,3 +21,28 @@ def test_upgrade_builds_the_declared_schema_and_is_idempotent(database_url):
     assert current_revision(engine) == HEAD_REVISION
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_every_migration_from_nothing_builds_the_declared_schema(database_url):
+    """upgrade() builds a new database from the declared schema; the migrations must agree with it."""
+    from alembic import command
+
+    from db.migrate import alembic_config
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "head")
+    assert current_revision(engine) == HEAD_REVISION
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_a_new_database_is_stamped_for_alembic(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    from alembic import command
+
+    from db.migrate import alembic_config
+    command.upgrade(alembic_config(engine), "head")  # nothing left to do, and Alembic agrees
+    assert current_revision(engine) == HEAD_REVISION
