@@ -13,7 +13,7 @@ findings as (
 
 final as (
     select
-        row_number() over (order by coalesce(detected_at, ''), detector, fingerprint) as anomaly_id,
+        {{ row_number("coalesce(detected_at, ''), detector, fingerprint") }} as anomaly_id,
         findings.*
     from findings
 )

@@ -61,6 +61,18 @@ def is_distinct(a: str, b: str, dialect: str) -> str:
     return f"{a} IS NOT {b}"
 
 
+ORDER_MARK = "/* numbered in insert order: ORDER BY "
+
+
+def row_number(order: str, dialect: str) -> str:
+    """1, 2, 3 … in the given order, for a table's id column. PostgreSQL numbers with the window function.
+    SQLite gives NULL, so the INTEGER PRIMARY KEY takes the next rowid, and the runner inserts the rows in this
+    order (transform/runner.py): the same numbers, without a window that copies every wide row twice more."""
+    if dialect == "postgresql":
+        return f"ROW_NUMBER() OVER (ORDER BY {order})"
+    return f"NULL {ORDER_MARK}{order} */"
+
+
 def int_text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -100,6 +112,7 @@ def environment(dialect: str) -> jinja2.Environment:
         string_agg=lambda expr, sep=",": string_agg(expr, sep, dialect),
         int_text=int_text,
         is_distinct=lambda a, b: is_distinct(a, b, dialect),
+        row_number=lambda order: row_number(order, dialect),
         json_text=json_text,
         local_minute_of_day=local_minute_of_day,
         local_weekday=local_weekday,

@@ -10,15 +10,9 @@
 
 with
 
-ledger as (
-    -- per-transaction flags and when each disagreement was resolved: computed once in int_ledger.sql
-    select
-        transaction_id, ts, business_date, user_id, currency, type, amount, vat, old_balance, new_balance,
-        payment_balance, expected_new_balance, calc_difference, is_calc_mismatch, prev_new_balance,
-        prev_transaction_id, is_continuity_break, continuity_gap, user_last_ts, sync_resolved_at,
-        sync_last_seen_at, calc_resolved_at, calc_last_seen_at, continuity_resolved_at, continuity_last_seen_at,
-        event_id, file_id, line_no
-    from int_ledger
+ledger_users as (
+    -- the time of each user's latest transaction: an open discrepancy was last seen then
+    select user_key, max(ts) as user_last_ts from int_ledger group by user_key
 ),
 
 not_in_sync as (
@@ -31,6 +25,18 @@ not_in_sync as (
 currencies as (
     select currency, unit_micros, pow10 from ref_currencies
 ),
+
+-- Each kind below reads int_ledger itself (a CTE read four times would be materialised whole). A discrepancy
+-- is resolved at the user's first later transaction without that disagreement: ledger_seq orders a user's
+-- transactions by time, so that transaction's ts (and prev_ts, the time of the last one that still
+-- disagreed) is the smallest among the later ones. For sync and wallet (a transaction with a not-in-sync
+-- error is out of sync) that transaction is one seek in ix_int_ledger_user away:
+{%- macro next_in_sync(column) %}
+        (select later.{{ column }} from int_ledger later
+         where later.user_key = ledger.user_key and later.is_out_of_sync = false
+           and later.ledger_seq > ledger.ledger_seq
+         order by later.ledger_seq limit 1)
+{%- endmacro %}
 
 sync_rows as (
     select
@@ -45,8 +51,8 @@ sync_rows as (
         not_in_sync.payment_balance,
         not_in_sync.subscription_balance - not_in_sync.payment_balance as difference,
         cast(null as bigint) as expected_balance,
-        ledger.sync_resolved_at as resolved_at,
-        coalesce(ledger.sync_last_seen_at, ledger.user_last_ts, not_in_sync.ts) as last_seen_at,
+        {{ next_in_sync('ts') }} as resolved_at,
+        coalesce({{ next_in_sync('prev_ts') }}, ledger_users.user_last_ts, not_in_sync.ts) as last_seen_at,
         ledger.transaction_id is not null as is_tied,
         not_in_sync.file_id,
         not_in_sync.line_no,
@@ -62,7 +68,8 @@ sync_rows as (
                     else '; no transaction block precedes it in its SQS message, so it is tied to none.' end
             as explanation
     from not_in_sync
-    left join ledger on ledger.transaction_id = not_in_sync.transaction_id
+    left join int_ledger ledger on ledger.transaction_id = not_in_sync.transaction_id
+    left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
 ),
 
@@ -74,15 +81,16 @@ wallet_rows as (
         payment_balance,
         new_balance - payment_balance as difference,
         cast(null as bigint) as expected_balance,
-        sync_resolved_at as resolved_at,
-        coalesce(sync_last_seen_at, user_last_ts) as last_seen_at,
+        {{ next_in_sync('ts') }} as resolved_at,
+        coalesce({{ next_in_sync('prev_ts') }}, ledger_users.user_last_ts) as last_seen_at,
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' left the subscription balance at '
             || {{ money('new_balance', 'cur', 'ledger.currency') }} || ' but the payment wallet at '
             || {{ money('payment_balance', 'cur', 'ledger.currency') }} || ', a difference of '
             || {{ money('new_balance - payment_balance', 'cur', 'ledger.currency') }} || '.' as explanation
-    from ledger
+    from int_ledger ledger
+    left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
     where abs(payment_balance - new_balance) > :tolerance_micros
 ),
@@ -95,8 +103,13 @@ calculation_rows as (
         payment_balance,
         calc_difference as difference,
         expected_new_balance as expected_balance,
-        calc_resolved_at as resolved_at,
-        coalesce(calc_last_seen_at, user_last_ts) as last_seen_at,
+        (select min(later.ts) from int_ledger later
+         where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
+           and not later.is_calc_mismatch) as resolved_at,
+        coalesce((select min(later.prev_ts) from int_ledger later
+                  where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
+                    and not later.is_calc_mismatch),
+                 ledger_users.user_last_ts) as last_seen_at,
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' (' || lower(coalesce(type, 'unknown direction')) || ' of '
@@ -106,7 +119,8 @@ calculation_rows as (
             || {{ money_text('expected_new_balance', 'cur') }} || ', but the log shows '
             || {{ money_text('new_balance', 'cur') }} || ', off by '
             || {{ money('calc_difference', 'cur', 'ledger.currency') }} || '.' as explanation
-    from ledger
+    from int_ledger ledger
+    left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
     where is_calc_mismatch
 ),
@@ -119,8 +133,13 @@ continuity_rows as (
         payment_balance,
         continuity_gap as difference,
         prev_new_balance as expected_balance,
-        continuity_resolved_at as resolved_at,
-        coalesce(continuity_last_seen_at, user_last_ts) as last_seen_at,
+        (select min(later.ts) from int_ledger later
+         where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
+           and not later.is_continuity_break) as resolved_at,
+        coalesce((select min(later.prev_ts) from int_ledger later
+                  where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
+                    and not later.is_continuity_break),
+                 ledger_users.user_last_ts) as last_seen_at,
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' starts from ' || {{ money('old_balance', 'cur', 'ledger.currency') }}
@@ -128,7 +147,8 @@ continuity_rows as (
             || {{ money_text('prev_new_balance', 'cur') }} || ': '
             || {{ money('continuity_gap', 'cur', 'ledger.currency') }}
             || ' changed without a logged transaction.' as explanation
-    from ledger
+    from int_ledger ledger
+    left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
     where is_continuity_break
 ),
@@ -142,7 +162,7 @@ unioned as (
 
 final as (
     select
-        row_number() over (order by detected_at, kind, transaction_id, event_id) as discrepancy_id,
+        {{ row_number('detected_at, kind, transaction_id, event_id') }} as discrepancy_id,
         kind,
         case when resolved_at is null then 'open' else 'resolved' end as status,
         user_id, currency, transaction_id, event_id, detected_at, business_date,

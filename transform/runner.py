@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from db.writer import insert_rows
 from settings import Settings
 from transform import robust, seeds
-from transform.dialect import is_distinct, render
+from transform.dialect import ORDER_MARK, is_distinct, render
 from transform.params import Params, from_settings
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
 
@@ -40,9 +40,10 @@ SQL_DETECTORS = ("frequent_discrepancies", "vat_mismatch", "unknown_action", "du
                  "negative_amount", "continuity_gap")
 PYTHON_DETECTORS = (robust.amount_spikes, robust.error_days)
 SQLITE_CACHE_KB = 64 * 1024
-INTERMEDIATE_TABLES = ("int_ledger", "int_anomaly_findings")  # dropped at the end of a build
+INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
+_ORDER = re.compile(re.escape(ORDER_MARK) + r"(.*?) \*/")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Step:
 def steps() -> list[Step]:
     """Dependency order: seeds, balance_events, discrepancies, findings, anomalies, then what reads them."""
     out = [Step(f"seed {table.name}", table.name, "seed", func=fn) for table, fn in seeds.SEEDS]
+    out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql"))
     out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql"))
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
     out.append(Step("discrepancy_report", "discrepancy_report", "rebuild", "discrepancy_report.sql"))
@@ -110,13 +112,17 @@ def statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
         changed = "\n    OR ".join(is_distinct(f"balance_events.{c}", f"derived.{c}", dialect)
                                     for c in BALANCE_EVENT_COLUMNS)
         sql = (f"UPDATE balance_events SET\n    {assignments}\nFROM (\n{body}\n) AS derived\n"
-               f"WHERE balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
+               f"WHERE balance_events.event_id = derived.event_id\n"
+               f"  AND balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
         return [Statement(step.name, sql, _used(sql, bind))]
     if step.kind in ("rebuild", "append"):
         body = _select_sql(step, dialect)
         cols = [c for c in _columns(step.table)]
         listed = ", ".join(cols)
         sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
+        numbered = _ORDER.search(body)
+        if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
+            sql += f"\nORDER BY {numbered.group(1)}"
         out = [Statement(step.name, sql, _used(sql, bind))]
         out += [Statement(step.name,
                           f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {step.table} ({cols_})",

@@ -43,6 +43,17 @@ ref_action_checks = Table(
     Column("distance", Integer),
 )
 
+int_ledger_order = Table(
+    "int_ledger_order", metadata,
+    # the rowid on SQLite: rows stored in event_id order, the order int_ledger reads balance_events in
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("transaction_id", String(40), nullable=False),
+    Column("user_key", String(65), nullable=False),  # '+' || user_id, '-' without a user: the window's partition
+    Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
+    Column("prev_new_balance", Money), Column("prev_transaction_id", String(40)), Column("prev_ts", String(24)),
+    Column("prev_ts_ms", BigInteger),
+)
+
 int_ledger = Table(
     "int_ledger", metadata,
     Column("transaction_id", String(40), nullable=False),  # unique; indexed after the insert (faster)
@@ -51,7 +62,9 @@ int_ledger = Table(
     Column("amount", Money), Column("vat", Money), Column("old_balance", Money), Column("new_balance", Money),
     Column("payment_balance", Money), Column("is_float_noise", Boolean),
     Column("ts", String(24)), Column("ts_ms", BigInteger), Column("business_date", String(10)),
-    Column("event_id", BigInteger), Column("file_id", Integer), Column("line_no", Integer),
+    # the rowid on SQLite, in balance_events' order: the balance_events update walks both tables together
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("file_id", Integer), Column("line_no", Integer),
     Column("is_applied", Boolean),  # False when the Lambda refused it (negative-balance guard)
     # the derived columns of balance_events
     Column("net_change", Money), Column("expected_new_balance", Money), Column("calc_difference", Money),
@@ -60,13 +73,11 @@ int_ledger = Table(
     Column("is_overdraft_actual", Boolean), Column("is_overdraft_expected", Boolean),
     Column("is_overdraft_wallet", Boolean), Column("is_overdraft_crossing", Boolean),
     Column("overdraft_reason", String(64)),
-    # per-user windows the later steps share
+    # the per-user window the later steps share
     Column("prev_transaction_id", String(40)), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
     Column("count_sync_errors", Integer), Column("is_out_of_sync", Boolean),
-    Column("user_last_ts", String(24)), Column("is_user_latest", Boolean),
-    Column("sync_resolved_at", String(24)), Column("sync_last_seen_at", String(24)),
-    Column("calc_resolved_at", String(24)), Column("calc_last_seen_at", String(24)),
-    Column("continuity_resolved_at", String(24)), Column("continuity_last_seen_at", String(24)),
+    Column("user_key", String(65), nullable=False),  # '+' || user_id, '-' without a user: the window's partition
+    Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
 )
 
 def _finding_columns() -> list[Column]:
@@ -188,8 +199,10 @@ daily_event_counts = Table(
 
 # Created after the rows are inserted (faster than maintaining them row by row): (name, columns, unique).
 INDEXES: dict[str, list[tuple[str, str, bool]]] = {
-    "int_ledger": [("ux_int_ledger_tx", "transaction_id", True)],
-    "discrepancy_report": [("ix_discrepancy_report_user", "user_id", False),
+    "int_ledger": [("ux_int_ledger_tx", "transaction_id", True),
+                   # discrepancy_report: a user's next transaction that is (or is not) out of sync, by seek
+                   ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, prev_ts", False)],
+    "discrepancy_report": [("ix_discrepancy_report_user", "user_id, status", False),
                            ("ix_discrepancy_report_date", "business_date", False),
                            ("ix_discrepancy_report_tx", "transaction_id", False)],
     "anomalies": [("ux_anomalies_fingerprint", "fingerprint", True),
