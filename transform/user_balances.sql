@@ -6,13 +6,6 @@
 
 with
 
-transactions as (
-    select transaction_id, user_id, currency, type, amount, vat, new_balance, payment_balance, ts, user_seq,
-           is_continuity_break
-    from int_ledger
-    where user_id is not null and is_applied
-),
-
 discrepancies as (
     select user_id, status from discrepancy_report where user_id is not null
 ),
@@ -21,49 +14,68 @@ findings as (
     select user_id from anomalies where user_id is not null
 ),
 
-latest as (
-    select transactions.user_id, transactions.currency, transactions.new_balance as balance,
-           transactions.transaction_id as last_transaction_id, transactions.ts as last_seen_at
-    from transactions
-    join (select user_id, max(user_seq) as user_seq from transactions group by user_id) as last_applied
-      on last_applied.user_id = transactions.user_id and last_applied.user_seq = transactions.user_seq
-),
-
-latest_payment as (
-    select transactions.user_id, transactions.payment_balance
-    from transactions
-    join (select user_id, max(user_seq) as user_seq from transactions
-          where payment_balance is not null group by user_id) as last_printed
-      on last_printed.user_id = transactions.user_id and last_printed.user_seq = transactions.user_seq
+per_currency as (
+    -- one pass over the user's applied transactions (grouped by currency first: SQLite then sorts the rows instead of reading
+    -- them in index order one by one): totals per user and currency (the user's current currency is only known
+    -- afterwards), and the positions of the rows the later steps look up by (user_key, ledger_seq)
+    select
+        user_key, user_id, currency,
+        min(ts) as first_seen_at,
+        count(*) as count_transactions,
+        sum(case when type = 'DEBIT' then 1 else 0 end) as count_debits,
+        sum(case when type = 'CREDIT' then 1 else 0 end) as count_credits,
+        sum(case when type = 'DEBIT' then amount else 0 end) as total_debit,
+        sum(case when type = 'CREDIT' then amount else 0 end) as total_credit,
+        sum(coalesce(vat, 0)) as total_vat,
+        sum(case when is_continuity_break then 1 else 0 end) as count_continuity_breaks,
+        max(ledger_seq) as last_seq,
+        max(case when payment_balance is not null then ledger_seq end) as last_printed_seq,
+        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq
+    from int_ledger
+    where user_id is not null and is_applied
+    group by currency, user_key, user_id
 ),
 
 per_user as (
     select
-        transactions.user_id,
-        min(transactions.ts) as first_seen_at,
-        count(*) as count_transactions,
-        sum(case when transactions.type = 'DEBIT' then 1 else 0 end) as count_debits,
-        sum(case when transactions.type = 'CREDIT' then 1 else 0 end) as count_credits,
-        sum(case when transactions.type = 'DEBIT' and transactions.currency = latest.currency
-                 then transactions.amount else 0 end) as total_debit,
-        sum(case when transactions.type = 'CREDIT' and transactions.currency = latest.currency
-                 then transactions.amount else 0 end) as total_credit,
-        sum(case when transactions.currency = latest.currency then coalesce(transactions.vat, 0) else 0 end)
-            as total_vat,
-        sum(case when transactions.is_continuity_break then 1 else 0 end) as count_continuity_breaks,
-        count(distinct transactions.currency) as count_currencies,
-        max(case when transactions.new_balance >= 0 then transactions.user_seq end) as last_non_negative_seq
-    from transactions
-    join latest on latest.user_id = transactions.user_id
-    group by transactions.user_id
+        user_key, user_id,
+        min(first_seen_at) as first_seen_at,
+        sum(count_transactions) as count_transactions,
+        sum(count_debits) as count_debits,
+        sum(count_credits) as count_credits,
+        sum(count_continuity_breaks) as count_continuity_breaks,
+        count(currency) as count_currencies,
+        max(last_seq) as last_seq,
+        max(last_printed_seq) as last_printed_seq,
+        max(last_non_negative_seq) as last_non_negative_seq
+    from per_currency
+    group by user_key, user_id
 ),
 
-overdraft_start as (
-    select transactions.user_id, min(transactions.ts) as overdrawn_since
-    from transactions
-    join per_user on per_user.user_id = transactions.user_id
-    where transactions.user_seq > coalesce(per_user.last_non_negative_seq, 0)
-    group by transactions.user_id
+latest as (
+    -- the user's latest applied transaction (by time, then id) and the latest printed payment balance
+    select
+        per_user.*,
+        last_row.currency, last_row.new_balance as balance, last_row.transaction_id as last_transaction_id,
+        last_row.ts as last_seen_at, printed_row.payment_balance
+    from per_user
+    join int_ledger last_row on last_row.user_key = per_user.user_key and last_row.ledger_seq = per_user.last_seq
+    left join int_ledger printed_row
+      on printed_row.user_key = per_user.user_key and printed_row.ledger_seq = per_user.last_printed_seq
+),
+
+-- A sum over all the user's transactions that adds the amount in the current currency and 0 for the others:
+-- NULL only if every transaction is in the current currency and none has an amount.
+{%- macro current_total(column) -%}
+coalesce(totals.{{ column }}, case when totals.currency_transactions = totals.count_transactions then null else 0 end)
+{%- endmacro %}
+
+totals as (
+    -- totals in the current currency only, so two currencies are never added
+    select latest.*, per_currency.total_debit, per_currency.total_credit, per_currency.total_vat,
+           per_currency.count_transactions as currency_transactions
+    from latest
+    left join per_currency on per_currency.user_key = latest.user_key and per_currency.currency = latest.currency
 ),
 
 discrepancies_per_user as (
@@ -81,33 +93,35 @@ findings_per_user as (
 
 final as (
     select
-        latest.user_id,
-        latest.currency,
-        latest.balance,
-        latest_payment.payment_balance,
-        per_user.first_seen_at,
-        latest.last_seen_at,
-        latest.last_transaction_id,
-        per_user.count_transactions,
-        per_user.count_debits,
-        per_user.count_credits,
-        per_user.total_debit,
-        per_user.total_credit,
-        per_user.total_vat,
-        coalesce(latest.balance < 0, false) as is_overdrawn,
-        case when latest.balance < 0 then overdraft_start.overdrawn_since end as overdrawn_since,
+        totals.user_id,
+        totals.currency,
+        totals.balance,
+        totals.payment_balance,
+        totals.first_seen_at,
+        totals.last_seen_at,
+        totals.last_transaction_id,
+        totals.count_transactions,
+        totals.count_debits,
+        totals.count_credits,
+        {{ current_total('total_debit') }} as total_debit,
+        {{ current_total('total_credit') }} as total_credit,
+        {{ current_total('total_vat') }} as total_vat,
+        coalesce(totals.balance < 0, false) as is_overdrawn,
+        -- the first transaction of the unbroken negative run (ts grows with ledger_seq)
+        case when totals.balance < 0 then
+            (select min(run.ts) from int_ledger run
+             where run.user_key = totals.user_key and run.is_applied
+               and run.ledger_seq > coalesce(totals.last_non_negative_seq, 0))
+        end as overdrawn_since,
         coalesce(discrepancies_per_user.count_discrepancies, 0) as count_discrepancies,
         coalesce(discrepancies_per_user.count_open_discrepancies, 0) as count_open_discrepancies,
-        per_user.count_continuity_breaks,
+        totals.count_continuity_breaks,
         coalesce(findings_per_user.count_anomalies, 0) as count_anomalies,
-        (latest.user_id in :test_user_ids or latest.user_id not like :uuid_shape) as is_test_user,
-        per_user.count_currencies
-    from latest
-    join per_user on per_user.user_id = latest.user_id
-    left join latest_payment on latest_payment.user_id = latest.user_id
-    left join overdraft_start on overdraft_start.user_id = latest.user_id
-    left join discrepancies_per_user on discrepancies_per_user.user_id = latest.user_id
-    left join findings_per_user on findings_per_user.user_id = latest.user_id
+        (totals.user_id in :test_user_ids or totals.user_id not like :uuid_shape) as is_test_user,
+        totals.count_currencies
+    from totals
+    left join discrepancies_per_user on discrepancies_per_user.user_id = totals.user_id
+    left join findings_per_user on findings_per_user.user_id = totals.user_id
 )
 
 select user_id, currency, balance, payment_balance, first_seen_at, last_seen_at, last_transaction_id,
