@@ -5,7 +5,8 @@
 with
 
 events as (
-    select business_date, currency, type, source, action, user_id, amount, vat from balance_events
+    -- int_ledger holds these columns of balance_events without its wide ones (metadata, literals)
+    select business_date, currency, type, source, action, user_id, amount, vat from int_ledger
 ),
 
 grouped as (

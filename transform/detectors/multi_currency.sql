@@ -3,7 +3,7 @@
 
 with
 
-transactions as (
+transactions as not materialized (  -- read twice: inlined, not copied whole
     select transaction_id, user_id, currency, amount, ts, business_date, file_id, line_no
     from int_ledger
     where user_id is not null and currency is not null

@@ -9,7 +9,7 @@
 
 with
 
-transactions as (
+transactions as not materialized (  -- read by both rules through checked
     select transaction_id, user_id, currency, type, source, amount, vat, old_balance, new_balance, ts,
            business_date, is_calc_mismatch, file_id, line_no
     from int_ledger
@@ -22,7 +22,7 @@ currencies as (
     where vat_rate_num is not null
 ),
 
-checked as (
+checked as not materialized (  -- read by both rules: inlined, not copied whole
     select
         transactions.*,
         currencies.vat_rate_num as num,
