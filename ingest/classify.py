@@ -51,6 +51,15 @@ _is_plain_ascii = re.compile(r'[\t\n -!#-\[\]-~]*').fullmatch
 # The two commonest platform lines whole, with what platform_fields reads from them.
 _match_start_line = re.compile(r"START RequestId: ([0-9a-f-]+) Version: ([0-9A-Za-z$._-]+)").fullmatch
 _match_end_line = re.compile(r"END RequestId: ([0-9a-f-]+)").fullmatch
+# And REPORT (+ XRAY line): values of printable ASCII without quote or backslash, no blank at either end
+# (what platform_fields' strip() leaves), so the payload JSON needs no escaping either.
+_REPORT_VALUE = r"([!#-\[\]-~](?:[ !#-\[\]-~]*[!#-\[\]-~])?)"
+_REPORT_KEYS = ("RequestId", "Duration", "Billed Duration", "Memory Size", "Max Memory Used")
+_XRAY_KEYS = ("TraceId", "SegmentId", "Sampled")
+_match_report_line = re.compile(
+    "REPORT " + "".join(f"{key}: {_REPORT_VALUE}\t" for key in _REPORT_KEYS)
+    + f"(?:Init Duration: {_REPORT_VALUE}\t)?"
+    + "(?:\nXRAY " + "".join(f"{key}: {_REPORT_VALUE}\t" for key in _XRAY_KEYS) + ")?").fullmatch
 # The sync block as the Lambda prints it, full and legacy schema (ingest.transactions.FULL_FIELDS and
 # LEGACY_FIELDS): parse_payload reads these with one regex, and any other block as before.
 SYNC_LAYOUTS = (
@@ -225,6 +234,17 @@ def _classify_platform(ev: Event, body: str) -> None:
         ev.payload_json = f'{{"RequestId":"{start[1]}","Version":"{start[2]}"}}'
         return
     ev.text = _first_line(body)
+    report = _match_report_line(body)
+    if report is not None:
+        values = report.groups()
+        fields = dict(zip(_REPORT_KEYS, values[:5]))
+        if values[5] is not None:
+            fields["Init Duration"] = values[5]
+        if values[6] is not None:
+            fields.update(zip(_XRAY_KEYS, values[6:]))
+        ev.kind, ev.request_id, ev.payload = "report", values[0], fields
+        ev.payload_json = "{" + ",".join([f'"{key}":"{value}"' for key, value in fields.items()]) + "}"
+        return
     space = body.find(" ")
     kind = PLATFORM.get(body if space < 0 else body[:space])
     if kind is None:

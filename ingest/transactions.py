@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from functools import lru_cache
 
 from db.money import parse_decimal, to_micros
 from ingest.inspect_parser import UNDEFINED
@@ -117,14 +118,19 @@ def transaction_row(payload: object, tolerance: Decimal) -> dict:
     return row
 
 
+@lru_cache(maxsize=8)
+def _micros_of_tolerance(tolerance: Decimal) -> int:
+    return int(tolerance * 10**6)
+
+
 def infer_type(row: dict, tolerance: Decimal) -> str | None:
     """Direction of a legacy block: the one that satisfies the ledger rule, else the sign of the change."""
-    old, new, amount, vat = (row.get(c) for c in ("old_balance", "new_balance", "amount", "vat"))
+    old, new, amount, vat = row.get("old_balance"), row.get("new_balance"), row.get("amount"), row.get("vat")
     if old is None or new is None:
         return None
     if amount is not None:
         net = amount - (vat or 0)
-        tol = int(tolerance * 10**6)
+        tol = _micros_of_tolerance(tolerance)
         fits_debit, fits_credit = abs(old - net - new) <= tol, abs(old + net - new) <= tol
         if fits_debit != fits_credit:
             return "DEBIT" if fits_debit else "CREDIT"

@@ -227,6 +227,16 @@ def test_split_events_agrees_with_the_reference_on_odd_layouts():
     "INIT_START Runtime Version: nodejs:14.v42\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:4c",
     "END RequestId: 596a396c-7be5-5dba-8ff9-649e2ef2f638\nXRAY TraceId: 1-6577fc1b\t",
     "START RequestId: 596a396c Version: 12",
+    "REPORT RequestId: 2163d43b-ef3c-5f06-a20d-89ca11063853\tDuration: 13.43 ms\tBilled Duration: 14 ms\t"
+    "Memory Size: 1024 MB\tMax Memory Used: 95 MB\t",
+    "REPORT RequestId: x\tDuration: 1: 2 \tBilled Duration: 14 ms\tMemory Size: 1 MB\tMax Memory Used: 9 MB\t"
+    "Init Duration: 1 ms\t",
+    "REPORT RequestId: x\tDuration:  1 ms\tBilled Duration: 14 ms\tMemory Size: 1 MB\tMax Memory Used: 9 MB\t",
+    "REPORT RequestId: x\tDuration: 1 ms\tBilled Duration: 14 ms\tMemory Size: 1 MB\tMax Memory Used: 9 MB\t\n"
+    "XRAY TraceId: 1-2\tSegmentId: 3\tSampled: true\t",
+    "REPORT RequestId: x\tDuration: 1 ms\tBilled Duration: 14 ms\tMemory Size: 1 MB\tMax Memory Used: 9 MB\t\n"
+    "XRAY TraceId: 1-2\tSampled: true\t",
+    "REPORT RequestId: x\tDuration: 1 ms\tMemory Size: 1 MB\t",
     'END RequestId: a "quoted" \\ id',  # needs escaping: no shortcut
     "END RequestId: caf\u00e9\u2028",  # not ASCII: no shortcut
     "START",
