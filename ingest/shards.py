@@ -20,6 +20,7 @@ import dataclasses
 import multiprocessing
 import os
 import shutil
+import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -139,12 +140,13 @@ def build_shard(index: int, sources: list[Source]) -> Shard:
 # --- in the ingest process ------------------------------------------------------------------------
 
 def scratch_directory(database: Path) -> Path:
-    """`<database>.shards/`, beside the database. The caller holds the ingest lock, so whatever is in
-    there was left by an earlier ingest that was killed: it is removed."""
-    directory = database.with_name(database.name + ".shards")
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir()
-    return directory
+    """A new folder in `<database>.shards/`, beside the database. The caller holds the ingest lock, so
+    whatever else is in there was left by an ingest that was killed: it is removed. Each run has a
+    folder of its own, so a worker orphaned by that kill can never write into this run's files."""
+    parent = database.with_name(database.name + ".shards")
+    shutil.rmtree(parent, ignore_errors=True)
+    parent.mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=parent))
 
 
 def shards(sources: list[Source], known_hashes: set[str], job: tuple[str, str], workers: int, database: Path):
@@ -170,7 +172,7 @@ def shards(sources: list[Source], known_hashes: set[str], job: tuple[str, str], 
                 finally:
                     os.remove(shard.path)
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(Path(directory).parent, ignore_errors=True)
 
 
 # A seek in the stored table's primary key per shard row. (`IN (SELECT …)` made SQLite copy every
