@@ -26,7 +26,7 @@ def _checked_columns(table: Table, rows: Sequence[dict]) -> tuple[str, ...]:
     unknown = set(columns) - set(table.c.keys())
     if unknown:  # column names are formatted into the SQL, so they must be the table's own
         raise ValueError(f"{table.name} has no column(s) {sorted(unknown)}")
-    if any(len(row) != len(columns) for row in rows):
+    if set(map(len, rows)) != {len(columns)}:  # (map: no Python frame per row)
         # The column list comes from the first row: a row with other keys would lose values silently.
         raise ValueError(f"rows for {table.name} do not all have the columns {columns}")
     return columns
