@@ -31,7 +31,9 @@ def correlate(ordered: list[Event]) -> None:
             ev.message_id, ev.transaction_id = previous.message_id, previous.transaction_id
             ev.user_id = ev.user_id or previous.user_id
         elif ev.request_id is not None and kind not in PLATFORM_KINDS:
-            current = state.setdefault(ev.request_id, [None, None, None])
+            current = state.get(ev.request_id)
+            if current is None:
+                current = state[ev.request_id] = [None, None, None]
             if kind == "processing":
                 current[:] = [ev.message_id, None, None]
             elif kind == "sync" and ev.transaction_id:
@@ -64,7 +66,8 @@ def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
     rows: dict[str, dict] = {}
     runtime = None
     for ev in ordered:
-        if ev.kind == "init_start":
+        kind = ev.kind
+        if kind == "init_start":
             runtime = ev.detail
             continue
         rid = ev.request_id
@@ -80,7 +83,6 @@ def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
                 "xray_trace_id": None, "count_messages": 0, "count_events": 0, "error": None,
                 "has_report": False}
         row["count_events"] += 1
-        kind = ev.kind
         if kind == "start":
             row["start_ts"], row["line_no"], row["business_date"] = ev.ts, ev.line_no, ev.business_date
             row["runtime_version"] = runtime
