@@ -346,3 +346,16 @@ def test_simple_escapes_decode_as_the_loop_does(quote: str, body: str) -> None:
         assert fast == _escaped_outcome(text)
     finally:
         _ip._match_simply_escaped = saved
+
+
+# --- payload JSON: the reused C encoder writes what to_json writes ----------------
+
+from ingest.inspect_parser import to_json, to_json_fast  # noqa: E402
+
+
+@given(values)
+@example({"n": Decimal("NaN")})
+@example([Decimal("-Infinity"), {"k": "v"}])
+def test_fast_json_is_to_json(value: object) -> None:
+    assert to_json_fast(value) == to_json(value)
+    assert to_json_fast({"after": value, "x": "y"}) == to_json({"after": value, "x": "y"})
