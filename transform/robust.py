@@ -48,14 +48,21 @@ class RobustScale:
         self.median = median(sorted_values)
         # twice the deviations are integers (the median is a whole or half micro-unit): sort those
         twice = 2 * self.median
-        doubled = sorted(abs(2 * v - twice) for v in sorted_values)
-        deviations = [Fraction(d, 2) for d in doubled] if twice.denominator == 1 else \
-            sorted(abs(Fraction(v) - self.median) for v in sorted_values)
-        self.mad = median(deviations)
+        if twice.denominator == 1 and all(type(v) is int for v in sorted_values):
+            # plain integers throughout (a Fraction per value made this the detector's main cost): the
+            # deviations are these halved, so the MAD and the mean deviation are exactly the same numbers
+            t = twice.numerator
+            doubled = sorted([abs(2 * v - t) for v in sorted_values])
+            self.mad = median(doubled) / 2
+            total_deviation = Fraction(sum(doubled), 2)
+        else:
+            deviations = sorted(abs(Fraction(v) - self.median) for v in sorted_values)
+            self.mad = median(deviations)
+            total_deviation = sum(deviations, Fraction(0))
         if self.mad:
             self.scale, self.method = self.mad / MAD_CONSTANT, "mad"
         else:
-            mean_ad = sum(deviations, Fraction(0)) / self.n
+            mean_ad = total_deviation / self.n
             self.scale, self.method = (mean_ad * MEANAD_CONSTANT, "meanad") if mean_ad else (Fraction(0), "none")
 
     def z(self, value: int) -> Fraction | None:
@@ -90,12 +97,59 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
     """MAD-based amount spikes per user and type: robust z above AMOUNT_SPIKE_THRESHOLD."""
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
-    # Plain tuples from the driver: this loop sees every transaction, so no per-row objects beyond them.
-    rows = conn.exec_driver_sql(
-        "SELECT user_id, type, amount, transaction_id, ts, business_date, currency, file_id, line_no "
+    # Plain tuples from the driver's own cursor, in batches: this loop sees every transaction, so no per-row
+    # objects beyond them. Only the four columns the statistics need are sorted and read; the few spikes fetch
+    # the rest by transaction id.
+    cursor = conn.connection.cursor()
+    cursor.execute(
+        "SELECT user_id, type, amount, transaction_id "
         "FROM int_ledger WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL "
         "ORDER BY user_id, type, amount, transaction_id")
-    for (user_id, type_), group in groupby(rows, key=lambda r: (r[0], r[1])):
+    rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
+    details = text("SELECT transaction_id, ts, business_date, currency, file_id, line_no FROM int_ledger "
+                   "WHERE transaction_id IN :txs").bindparams(bindparam("txs", expanding=True))
+    pending: list[tuple] = []
+    try:
+        for spike in _spikes(params, groupby(rows, key=lambda r: (r[0], r[1])), threshold, ratio):
+            pending.append(spike)
+            if len(pending) == SPIKE_BATCH:
+                yield from _spike_rows(conn, params, details, base, pending)
+                pending = []
+        yield from _spike_rows(conn, params, details, base, pending)
+    finally:
+        cursor.close()
+
+
+SPIKE_BATCH = 500
+
+
+def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[dict]:
+    """The findings of a batch of spikes, with the columns fetched by one lookup for the whole batch."""
+    if not spikes:
+        return
+    found = {r[0]: r[1:] for r in conn.execute(details, {"txs": [s[2] for s in spikes]})}
+    threshold = Fraction(params.spike_threshold)
+    for user_id, type_, tx, amount, z, stats in spikes:
+        ts, day, currency, file_id, line_no = found[tx]
+        kind = type_.lower()
+        yield {
+            "fingerprint": f"amount_spike:{tx}", "detector": "amount_spike",
+            "severity": "high" if z >= 2 * threshold else "medium",
+            "user_id": user_id, "currency": currency, "transaction_id": tx, "detected_at": ts,
+            "business_date": day, "score": round(float(z), 3), "amount": amount,
+            "parameters": json.dumps({**base, "median": str(_units(stats.median)), "mad": str(_units(stats.mad)),
+                                      "spread": stats.method, "samples": stats.n, "type": type_},
+                                     separators=(",", ":"), sort_keys=True),
+            "explanation": (f"This {kind} of {_money(amount, currency, params)} is {float(z):.1f} robust "
+                            f"standard deviations above the user's median {kind} of "
+                            f"{_money(_units(stats.median), currency, params)} over {stats.n} {kind}s."),
+            "file_id": file_id, "line_no": line_no,
+        }
+
+
+def _spikes(params, groups, threshold, ratio) -> Iterator[tuple]:
+    """(user_id, type, transaction_id, amount, z, stats) of every spike, from the groups of sorted rows."""
+    for (user_id, type_), group in groups:
         group = list(group)
         if len(group) < params.spike_min_samples:
             continue
@@ -105,24 +159,11 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
         stats = RobustScale([r[2] for r in group])
         if not stats.scale:
             continue
-        for _, _, amount, tx, ts, day, currency, file_id, line_no in reversed(group):  # largest first
+        for _, _, amount, tx in reversed(group):  # largest first
             z = stats.z(amount)
             if z is None or z <= threshold or (stats.median > 0 and amount < ratio * stats.median):
                 break
-            kind = type_.lower()
-            yield {
-                "fingerprint": f"amount_spike:{tx}", "detector": "amount_spike",
-                "severity": "high" if z >= 2 * threshold else "medium",
-                "user_id": user_id, "currency": currency, "transaction_id": tx, "detected_at": ts,
-                "business_date": day, "score": round(float(z), 3), "amount": amount,
-                "parameters": json.dumps({**base, "median": str(_units(stats.median)), "mad": str(_units(stats.mad)),
-                                          "spread": stats.method, "samples": stats.n, "type": type_},
-                                         separators=(",", ":"), sort_keys=True),
-                "explanation": (f"This {kind} of {_money(amount, currency, params)} is {float(z):.1f} robust "
-                                f"standard deviations above the user's median {kind} of "
-                                f"{_money(_units(stats.median), currency, params)} over {stats.n} {kind}s."),
-                "file_id": file_id, "line_no": line_no,
-            }
+            yield user_id, type_, tx, amount, z, stats
 
 
 def _error_kinds(sql: str):
