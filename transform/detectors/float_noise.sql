@@ -5,13 +5,10 @@
 with
 
 transactions as (
-    -- the few flagged rows are found in narrow int_ledger; only their literals come from wide balance_events
-    select noisy.transaction_id, noisy.user_id, noisy.currency, noisy.amount, noisy.ts, noisy.business_date,
-           literals.amount_text, literals.vat_text, literals.old_balance_text, literals.new_balance_text,
-           literals.payment_balance_text, noisy.file_id, noisy.line_no
-    from int_ledger noisy
-    join balance_events literals on literals.transaction_id = noisy.transaction_id
-    where noisy.is_float_noise
+    select transaction_id, user_id, currency, amount, ts, business_date, amount_text, vat_text, old_balance_text,
+           new_balance_text, payment_balance_text, file_id, line_no
+    from balance_events
+    where is_float_noise
 ),
 
 final as (

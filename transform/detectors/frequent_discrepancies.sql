@@ -9,18 +9,11 @@ discrepancies as (
     select transaction_id, kind from discrepancy_report where transaction_id is not null
 ),
 
-transactions as (
-    select transaction_id, user_id, currency, ts, ts_ms, business_date, file_id, line_no
-    from int_ledger
-    where user_id is not null
-),
-
 discrepant_transactions as (
-    select
-        transactions.transaction_id, transactions.user_id, transactions.currency, transactions.ts,
-        transactions.ts_ms, transactions.business_date, transactions.file_id, transactions.line_no
-    from transactions
-    where transactions.transaction_id in (select transaction_id from discrepancies)
+    -- the windows run over these three narrow columns; the few crossings then fetch the rest by transaction id
+    select transaction_id, user_id, ts_ms
+    from int_ledger
+    where user_id is not null and transaction_id in (select transaction_id from discrepancies)
 ),
 
 windowed as (
@@ -38,6 +31,20 @@ crossings as (
     from windowed
 ),
 
+reaching as materialized (  -- only these few rows are kept, not every discrepant transaction
+    select transaction_id, count_in_window
+    from crossings
+    where count_in_window >= :frequent_count and coalesce(previous_count, 0) < :frequent_count
+),
+
+reached as (
+    select
+        ledger.transaction_id, ledger.user_id, ledger.currency, ledger.ts, ledger.business_date, ledger.file_id,
+        ledger.line_no, reaching.count_in_window
+    from reaching
+    join int_ledger ledger on ledger.transaction_id = reaching.transaction_id
+),
+
 final as (
     select
         'frequent_discrepancies:' || transaction_id as fingerprint,
@@ -51,8 +58,7 @@ final as (
             || {{ int_text(':frequent_window_ms / 86400000') }} || ' days, reaching '
             || {{ int_text(':frequent_count') }} || ' with transaction ' || transaction_id || '.' as explanation,
         file_id, line_no
-    from crossings
-    where count_in_window >= :frequent_count and coalesce(previous_count, 0) < :frequent_count
+    from reached
 )
 
 select fingerprint, detector, severity, user_id, currency, transaction_id, detected_at, business_date, score,

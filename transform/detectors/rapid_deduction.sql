@@ -4,12 +4,13 @@
 with
 
 debits as (
-    select transaction_id, user_id, currency, amount, ts, ts_ms, business_date, file_id, line_no
+    select transaction_id, user_id, amount, ts_ms
     from int_ledger
     where type = 'DEBIT' and amount > 0 and user_id is not null
 ),
 
 paired as (
+    -- the window runs over these four narrow columns; the few repeats then fetch the rest by transaction id
     select
         debits.*,
         lag(ts_ms) over same_amount as previous_ts_ms,
@@ -18,24 +19,38 @@ paired as (
     window same_amount as (partition by user_id, amount order by ts_ms, transaction_id)
 ),
 
+close_pairs as materialized (  -- only these few rows are kept, not every debit
+    select transaction_id, previous_ts_ms, previous_transaction_id
+    from paired
+    where previous_ts_ms is not null and ts_ms - previous_ts_ms <= :rapid_window_ms
+),
+
+repeats as (
+    select
+        ledger.transaction_id, ledger.user_id, ledger.currency, ledger.amount, ledger.ts, ledger.ts_ms,
+        ledger.business_date, ledger.file_id, ledger.line_no, close_pairs.previous_ts_ms,
+        close_pairs.previous_transaction_id
+    from close_pairs
+    join int_ledger ledger on ledger.transaction_id = close_pairs.transaction_id
+),
+
 final as (
     select
-        'rapid_deduction:' || paired.transaction_id as fingerprint,
+        'rapid_deduction:' || repeats.transaction_id as fingerprint,
         'rapid_deduction' as detector,
         'high' as severity,
-        paired.user_id, paired.currency, paired.transaction_id, paired.ts as detected_at, paired.business_date,
-        (paired.ts_ms - paired.previous_ts_ms) / 1000.0 as score,
-        paired.amount,
-        '{"previous_transaction_id":"' || paired.previous_transaction_id || '",'
+        repeats.user_id, repeats.currency, repeats.transaction_id, repeats.ts as detected_at, repeats.business_date,
+        (repeats.ts_ms - repeats.previous_ts_ms) / 1000.0 as score,
+        repeats.amount,
+        '{"previous_transaction_id":"' || repeats.previous_transaction_id || '",'
             || substr(:params_rapid_deduction, 2) as parameters,
-        'The same amount of ' || {{ money('paired.amount', 'cur', 'paired.currency') }}
-            || ' was deducted again ' || {{ int_text('(paired.ts_ms - paired.previous_ts_ms) / 1000') }}
-            || ' s after transaction ' || paired.previous_transaction_id || ': a possible double charge.'
+        'The same amount of ' || {{ money('repeats.amount', 'cur', 'repeats.currency') }}
+            || ' was deducted again ' || {{ int_text('(repeats.ts_ms - repeats.previous_ts_ms) / 1000') }}
+            || ' s after transaction ' || repeats.previous_transaction_id || ': a possible double charge.'
             as explanation,
-        paired.file_id, paired.line_no
-    from paired
-    left join ref_currencies cur on cur.currency = paired.currency
-    where paired.previous_ts_ms is not null and paired.ts_ms - paired.previous_ts_ms <= :rapid_window_ms
+        repeats.file_id, repeats.line_no
+    from repeats
+    left join ref_currencies cur on cur.currency = repeats.currency
 )
 
 select fingerprint, detector, severity, user_id, currency, transaction_id, detected_at, business_date, score,
