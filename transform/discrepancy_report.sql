@@ -30,13 +30,19 @@ currencies as (
 -- is resolved at the user's first later transaction without that disagreement: ledger_seq orders a user's
 -- transactions by time, so that transaction's ts (and prev_ts, the time of the last one that still
 -- disagreed) is the smallest among the later ones. For sync and wallet (a transaction with a not-in-sync
--- error is out of sync) that transaction is one seek in ix_int_ledger_user away:
+-- error is out of sync) that transaction is one seek in ix_int_ledger_user away, made once per transaction:
 {%- macro next_in_sync(column) %}
         (select later.{{ column }} from int_ledger later
          where later.user_key = ledger.user_key and later.is_out_of_sync = false
            and later.ledger_seq > ledger.ledger_seq
          order by later.ledger_seq limit 1)
 {%- endmacro %}
+
+out_of_sync as (
+    select ledger.transaction_id, {{ next_in_sync('ts') }} as resolved_at, {{ next_in_sync('prev_ts') }} as last_seen_at
+    from int_ledger ledger
+    where ledger.is_out_of_sync
+),
 
 sync_rows as (
     select
@@ -51,8 +57,8 @@ sync_rows as (
         not_in_sync.payment_balance,
         not_in_sync.subscription_balance - not_in_sync.payment_balance as difference,
         cast(null as bigint) as expected_balance,
-        {{ next_in_sync('ts') }} as resolved_at,
-        coalesce({{ next_in_sync('prev_ts') }}, ledger_users.user_last_ts, not_in_sync.ts) as last_seen_at,
+        out_of_sync.resolved_at,
+        coalesce(out_of_sync.last_seen_at, ledger_users.user_last_ts, not_in_sync.ts) as last_seen_at,
         ledger.transaction_id is not null as is_tied,
         not_in_sync.file_id,
         not_in_sync.line_no,
@@ -69,6 +75,7 @@ sync_rows as (
             as explanation
     from not_in_sync
     left join int_ledger ledger on ledger.transaction_id = not_in_sync.transaction_id
+    left join out_of_sync on out_of_sync.transaction_id = ledger.transaction_id
     left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
 ),
@@ -76,20 +83,21 @@ sync_rows as (
 wallet_rows as (
     select
         'wallet' as kind,
-        user_id, ledger.currency, transaction_id, event_id, ts as detected_at, business_date,
+        user_id, ledger.currency, ledger.transaction_id, event_id, ts as detected_at, business_date,
         new_balance as subscription_balance,
         payment_balance,
         new_balance - payment_balance as difference,
         cast(null as bigint) as expected_balance,
-        {{ next_in_sync('ts') }} as resolved_at,
-        coalesce({{ next_in_sync('prev_ts') }}, ledger_users.user_last_ts) as last_seen_at,
+        out_of_sync.resolved_at,
+        coalesce(out_of_sync.last_seen_at, ledger_users.user_last_ts) as last_seen_at,
         true as is_tied,
         file_id, line_no,
-        'Transaction ' || transaction_id || ' left the subscription balance at '
+        'Transaction ' || ledger.transaction_id || ' left the subscription balance at '
             || {{ money('new_balance', 'cur', 'ledger.currency') }} || ' but the payment wallet at '
             || {{ money('payment_balance', 'cur', 'ledger.currency') }} || ', a difference of '
             || {{ money('new_balance - payment_balance', 'cur', 'ledger.currency') }} || '.' as explanation
     from int_ledger ledger
+    join out_of_sync on out_of_sync.transaction_id = ledger.transaction_id
     left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
     where abs(payment_balance - new_balance) > :tolerance_micros

@@ -19,29 +19,19 @@ events as (
     from balance_events
 ),
 
-not_in_sync as (
-    select transaction_id from not_in_sync_events where transaction_id is not null
-),
-
 currencies as (
     select currency, unit_micros from ref_currencies
-),
-
-errors_per_transaction as (
-    select transaction_id, count(*) as count_sync_errors from not_in_sync group by transaction_id
 ),
 
 sequenced as (
     select
         events.*,
-        coalesce(errors_per_transaction.count_sync_errors, 0) as count_sync_errors,
         coalesce(currencies.unit_micros, 10000) as unit_micros,
         ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_transaction_id,
         ordered.prev_ts, ordered.prev_ts_ms
     from events
     join int_ledger_order ordered
       on ordered.event_id = events.event_id and ordered.transaction_id = events.transaction_id
-    left join errors_per_transaction on errors_per_transaction.transaction_id = events.transaction_id
     left join currencies on currencies.currency = events.currency
 ),
 
@@ -63,7 +53,8 @@ flagged as (
         coalesce(abs(new_balance - expected_new_balance) > :tolerance_micros, false) as is_calc_mismatch,
         old_balance - prev_new_balance as continuity_gap,
         coalesce(abs(old_balance - prev_new_balance) > :tolerance_micros, false) as is_continuity_break,
-        count_sync_errors > 0
+        -- a not-in-sync error on the transaction (one seek in ix_not_in_sync_tx), or the wallet disagrees
+        exists (select 1 from not_in_sync_events errors where errors.transaction_id = arithmetic.transaction_id)
             or coalesce(abs(payment_balance - new_balance) > :tolerance_micros, false) as is_out_of_sync,
         coalesce(is_applied and new_balance < 0, false) as is_overdraft_actual,
         coalesce(expected_new_balance < 0, false) as is_overdraft_expected,
@@ -104,5 +95,5 @@ select
     user_seq, user_prev_new_balance as prev_new_balance, user_is_continuity_break as is_continuity_break,
     user_continuity_gap as continuity_gap,
     is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason,
-    prev_transaction_id, prev_ts, prev_ts_ms, count_sync_errors, is_out_of_sync, user_key, ledger_seq
+    prev_transaction_id, prev_ts, prev_ts_ms, is_out_of_sync, user_key, ledger_seq
 from published

@@ -75,7 +75,7 @@ int_ledger = Table(
     Column("overdraft_reason", String(64)),
     # the per-user window the later steps share
     Column("prev_transaction_id", String(40)), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
-    Column("count_sync_errors", Integer), Column("is_out_of_sync", Boolean),
+    Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
     Column("user_key", String(65), nullable=False),  # '+' || user_id, '-' without a user: the window's partition
     Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
 )
