@@ -17,11 +17,14 @@ event_counts as (
 ranked as (
     select
         invocations_in.*,
-        -- NULL durations (no REPORT) sort last on both databases, after the ranks that count
-        row_number() over (partition by business_date
-                           order by case when duration_ms is null then 1 else 0 end, duration_ms) as duration_rank,
-        count(duration_ms) over (partition by business_date) as count_durations
+        row_number() over by_duration as duration_rank,
+        -- the same window over the whole day: one sort for both
+        count(duration_ms) over (by_duration rows between unbounded preceding and unbounded following)
+            as count_durations
     from invocations_in
+    -- NULL durations (no REPORT) sort last on both databases, after the ranks that count
+    window by_duration as (partition by business_date
+                           order by case when duration_ms is null then 1 else 0 end, duration_ms)
 ),
 
 per_day_invocations as (
