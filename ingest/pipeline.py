@@ -70,17 +70,24 @@ def prepared(sources: list[Source], job: tuple[str, str], workers: int):
         for source in sources:
             yield prepare_source(source, job)
         return
+    yield from in_order(workers, prepare_source, [(source, job) for source in sources], die_with_parent)
+
+
+def in_order(workers: int, fn, calls: list[tuple], initializer, initargs: tuple = ()):
+    """fn(*call) for each call, in forked worker processes, yielded in input order with at most
+    WINDOW_PER_WORKER calls in flight per worker (bounded memory however many calls there are)."""
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
+                             initargs=initargs) as pool:
         pending: collections.deque = collections.deque()
-        it = iter(sources)
-        for source in it:
-            pending.append(pool.submit(prepare_source, source, job))
+        todo = iter(calls)
+        for call in todo:
+            pending.append(pool.submit(fn, *call))
             if len(pending) >= workers * WINDOW_PER_WORKER:
                 break
         while pending:
             result = pending.popleft().result()
-            nxt = next(it, None)
+            nxt = next(todo, None)
             if nxt is not None:
-                pending.append(pool.submit(prepare_source, nxt, job))
+                pending.append(pool.submit(fn, *nxt))
             yield result

@@ -15,14 +15,11 @@ What a group cannot know is settled at the merge, in SQL and on the rare rows co
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
@@ -30,7 +27,7 @@ from sqlalchemy.schema import CreateTable
 
 from db import schema as s
 from ingest.loader import IDENTITY_FIELDS, BatchWriter, split_transactions
-from ingest.pipeline import die_with_parent, prepare_source
+from ingest.pipeline import die_with_parent, in_order, prepare_source
 from ingest.reader import Source
 
 # A group is consecutive files up to this many bytes on disk (about 1 MB of text): small enough that both cores stay
@@ -38,7 +35,6 @@ from ingest.reader import Source
 # its tables, one merge) stays under 2% of the work.
 GROUP_BYTES = 256 << 10
 GROUP_MAX_FILES = 100
-WINDOW_PER_WORKER = 2  # groups in flight per worker: bounds the temporary disk use
 COMMIT_EVERY_EVENTS = 20_000  # inside a worker: rows are flushed to its shard file this often
 
 # Tables copied from a shard, parents first (foreign keys are on in the main database).
@@ -153,24 +149,12 @@ def shards(sources: list[Source], known_hashes: set[str], job: tuple[str, str], 
     """Yield Shards in input order, built by `workers` processes, at most a few groups ahead."""
     directory = str(scratch_directory(database))
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(frozenset(known_hashes), job, directory)) as pool:
-            pending: collections.deque = collections.deque()
-            todo = iter(enumerate(groups(sources)))
-            for index, group in todo:
-                pending.append(pool.submit(build_shard, index, group))
-                if len(pending) >= workers * WINDOW_PER_WORKER:
-                    break
-            while pending:
-                shard = pending.popleft().result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append(pool.submit(build_shard, *nxt))
-                try:
-                    yield shard
-                finally:
-                    os.remove(shard.path)
+        for shard in in_order(workers, build_shard, list(enumerate(groups(sources))), _init_worker,
+                              (frozenset(known_hashes), job, directory)):
+            try:
+                yield shard
+            finally:
+                os.remove(shard.path)
     finally:
         shutil.rmtree(Path(directory).parent, ignore_errors=True)
 
