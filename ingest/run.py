@@ -25,7 +25,7 @@ from db.migrate import upgrade
 from ingest.clock import now_iso
 from ingest.loader import BatchWriter
 from ingest.pipeline import MIN_FILES_FOR_WORKERS, default_workers, prepared
-from ingest.reader import find_sources  # raises InputError for bad paths
+from ingest.reader import find_sources
 from ingest.shards import merge, shards
 from settings import Settings, redact_url
 
