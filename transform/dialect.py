@@ -11,7 +11,8 @@ is plain SQL that both databases read the same way:
   BIGINT micro-units is exact and identical;
 - weekdays and local times are plain integer arithmetic on epoch
   milliseconds (no strftime / EXTRACT);
-- `UPDATE … FROM` has the same syntax on SQLite >= 3.33 and PostgreSQL.
+- `UPDATE … FROM` has the same syntax on SQLite >= 3.33 and PostgreSQL;
+- `WITH x AS [NOT] MATERIALIZED (…)` is read by SQLite >= 3.35 and PostgreSQL >= 12.
 """
 from __future__ import annotations
 
