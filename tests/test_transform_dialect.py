@@ -35,3 +35,23 @@ def test_round_half_up_goes_away_from_zero(con):
         con.execute(f"SELECT {round_half_up(':x', '1000')}", {"x": -1500}).fetchone(), \
         con.execute(f"SELECT {round_half_up(':x', '1000')}", {"x": -1499}).fetchone()
     assert rows == ((2000,), (-2000,), (-1000,))
+
+
+def test_row_number_on_sqlite_numbers_rows_in_insert_order():
+    """dialect.row_number: ROW_NUMBER() on PostgreSQL; on SQLite NULL ids that the INTEGER PRIMARY KEY fills in
+    the order the runner inserts by (transform/runner.py appends the ORDER BY)."""
+    from transform.dialect import row_number
+    from transform.runner import _ORDER
+
+    assert row_number("a, b", "postgresql") == "ROW_NUMBER() OVER (ORDER BY a, b)"
+    body = f"select {row_number('k desc, v', 'sqlite')} as id, k, v from src"
+    order = _ORDER.search(body).group(1)
+    assert order == "k desc, v"
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE src (k INTEGER, v TEXT)")
+    con.executemany("INSERT INTO src VALUES (?, ?)", [(1, "b"), (3, "a"), (2, "c"), (3, "b"), (1, "a")])
+    con.execute("CREATE TABLE dst (id INTEGER NOT NULL, k INTEGER, v TEXT, PRIMARY KEY (id))")
+    con.execute(f"INSERT INTO dst (id, k, v) SELECT id, k, v FROM ({body}) AS final_rows ORDER BY {order}")
+    got = con.execute("SELECT id, k, v FROM dst ORDER BY id").fetchall()
+    want = con.execute("SELECT ROW_NUMBER() OVER (ORDER BY k desc, v), k, v FROM src ORDER BY 1").fetchall()
+    assert got == want
