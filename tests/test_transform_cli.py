@@ -52,3 +52,23 @@ def test_bad_threshold_is_a_usage_error():
     out = cli("--dry-run", "--amount-spike-threshold", "lots")
     assert out.returncode == 2
     assert out.stderr.strip() == "transform: AMOUNT_SPIKE_THRESHOLD='lots' cannot be read; see docs/transforms.md"
+
+
+def test_a_build_is_one_transaction_readers_see_the_old_tables_until_it_commits(tmp_path):
+    """Readers (the dashboard) never see a derived table dropped or half rebuilt."""
+    import sqlite3
+
+    from transform.runner import build_all
+    db = LedgerDB(f"sqlite:///{tmp_path / 'atomic.db'}")
+    db.tx("T1", uid(1), "2024-03-04T21:01:00.000Z", "DEBIT", "8", "0", "10", "2")
+    db.build()
+    reader = sqlite3.connect(tmp_path / "atomic.db")
+    tables = ("ref_currencies", "balance_events", "discrepancy_report", "anomalies", "user_balances")
+    before = {name: reader.execute(f"SELECT count(*) FROM {name}").fetchone() for name in tables}
+    seen = []
+
+    def during(step, _seconds):
+        seen.append({name: reader.execute(f"SELECT count(*) FROM {name}").fetchone() for name in tables})
+    build_all(db.engine, db.settings, on_step=during)
+    db.close()
+    assert len(seen) > 5 and all(view == before for view in seen)

@@ -209,6 +209,10 @@ def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float
     started = time.perf_counter()
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
+            # The driver opens a transaction only at the first INSERT/UPDATE/DELETE, so the build's first
+            # DROP/CREATE statements would each commit on their own and a dashboard could see a derived
+            # table missing or empty. An explicit BEGIN makes the whole build one transaction.
+            conn.exec_driver_sql("BEGIN")
             # sorts for the window functions spill to temporary files beyond this page cache, which keeps
             # a build of millions of rows within a few hundred MB
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
