@@ -13,7 +13,7 @@ _HOUR_MS = 3_600_000
 _ASCII_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}").fullmatch
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # minutes: a file spans a few; bounded memory whatever the corpus
 def _minute_ms(prefix: str) -> int:
     """'2024-02-13T21:01' -> epoch ms of that minute (UTC); ValueError for no such minute."""
     if _ASCII_MINUTE(prefix):  # always, from an export; datetime() checks the ranges as strptime does

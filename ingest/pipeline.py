@@ -6,6 +6,7 @@ WINDOW files are in flight, so memory stays flat however large the corpus.
 from __future__ import annotations
 
 import collections
+import gc
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -76,6 +77,10 @@ def prepared(sources: list[Source], job: tuple[str, str], workers: int):
 def in_order(workers: int, fn, calls: list[tuple], initializer, initargs: tuple = ()):
     """fn(*call) for each call, in forked worker processes, yielded in input order with at most
     WINDOW_PER_WORKER calls in flight per worker (bounded memory however many calls there are)."""
+    # Forked workers share the parent's memory until they write to it. The collector of a worker would
+    # walk (and so copy) every object inherited from the parent, the list of every source file among
+    # them; frozen objects are left out of collections (the docs' advice for fork without exec).
+    gc.freeze()
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
                              initargs=initargs) as pool:

@@ -31,7 +31,7 @@ class RowError(ValueError):
 # literal -> money() of the Decimal that prints as it: amounts, VAT and balances repeat a lot. str() of a
 # Decimal names it exactly (sign, digits, exponent), so the literal is a safe key. Emptied when it grows large.
 _MONEY_OF_LITERAL: dict[str, tuple[int | None, str, bool]] = {}
-_MONEY_CACHE_SIZE = 100_000
+_MONEY_CACHE_SIZE = 10_000  # about 2 MB per process: bounded memory whatever the corpus
 
 
 def money(value) -> tuple[int | None, str | None, bool]:
