@@ -23,10 +23,7 @@ from db.engine import make_engine, sqlite_file
 from db.lock import ingest_lock
 from db.migrate import upgrade
 from ingest.clock import now_iso
-from ingest.loader import BatchWriter
-from ingest.pipeline import MIN_FILES_FOR_WORKERS, default_workers, prepared
 from ingest.reader import find_sources
-from ingest.shards import merge, shards
 from settings import Settings, redact_url
 
 log = logging.getLogger("balance_logs.ingest")
@@ -88,8 +85,7 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
             if full_refresh:
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)
-            _ingest_sources(engine, sources, settings, summary, progress,
-                            workers if workers is not None else default_workers(sqlite_file(engine) is not None))
+            _ingest_sources(engine, sources, settings, summary, progress, workers)
             if transform:
                 summary.transform = _run_transforms(engine, settings)
                 summary.alerts = _send_alerts(engine, settings)
@@ -114,7 +110,7 @@ def _sqlite_writer_cache(dbapi_conn, _record) -> None:
     dbapi_conn.execute(f"PRAGMA wal_autocheckpoint = {INGEST_CHECKPOINT_PAGES}")
 
 
-def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progress, workers: int) -> None:
+def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
     with engine.connect() as conn:
         by_path = {(r.path, r.member): (r.file_size, r.mtime_ns) for r in conn.execute(
             select(s.ingested_files.c.path, s.ingested_files.c.member, s.ingested_files.c.file_size,
@@ -138,14 +134,21 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
             indexes.ensure(engine)
 
 
-def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, progress, workers: int) -> None:
+def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, progress,
+          workers: int | None) -> None:
     job = (settings["BUSINESS_TZ"], str(settings.tolerance))
     kinds: Counter = Counter()
     tick = _Ticker(progress, summary.files_skipped, len(sources))
-    if workers > 1 and sqlite_file(engine) is not None and len(todo) >= MIN_FILES_FOR_WORKERS:
-        _load_sharded(engine, todo, hashes, job, summary, tick, kinds, workers)
-    else:
-        _load_files(engine, prepared(todo, job, workers), hashes, summary, tick, kinds)
+    if todo:
+        # The parser's modules (and their compiled regexes) are imported only when there is a file to
+        # parse: a re-run on unchanged input stays well under half a second.
+        from ingest import pipeline
+        on_sqlite = sqlite_file(engine) is not None
+        workers = pipeline.default_workers(on_sqlite) if workers is None else workers
+        if workers > 1 and on_sqlite and len(todo) >= pipeline.MIN_FILES_FOR_WORKERS:
+            _load_sharded(engine, todo, hashes, job, summary, tick, kinds, workers)
+        else:
+            _load_files(engine, pipeline.prepared(todo, job, workers), hashes, summary, tick, kinds)
     if progress:
         progress(len(sources), len(sources), "")
     summary.events_by_kind = dict(sorted(kinds.items()))
@@ -165,6 +168,7 @@ class _Ticker:
 
 def _load_files(engine, results, hashes, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
     """One writer in this process: files in order, committed in groups of whole files."""
+    from ingest.loader import BatchWriter
     with contextlib.ExitStack() as stack:
         conn = writer = None
         for source, rows, error, size in results:
@@ -194,8 +198,9 @@ def _load_files(engine, results, hashes, summary: Summary, tick: _Ticker, kinds:
 
 def _load_sharded(engine, todo, hashes, job, summary: Summary, tick: _Ticker, kinds: Counter, workers: int) -> None:
     """SQLite, several cores: workers write groups of files into shard files, merged here in order."""
+    from ingest import pipeline, shards
     with engine.connect() as conn:
-        for shard in shards(todo, hashes, job, workers, sqlite_file(engine)):
+        for shard in shards.shards(todo, hashes, job, workers, sqlite_file(engine)):
             # Outside a transaction (SQLite ignores both otherwise). The shard's rows reference each other
             # consistently by construction (BatchWriter, checked by tests/test_ingest_shards.py); checking
             # every row's file_id again costs more than the copy itself.
@@ -204,13 +209,13 @@ def _load_sharded(engine, todo, hashes, job, summary: Summary, tick: _Ticker, ki
             conn.commit()
             try:
                 with conn.begin():
-                    counts = merge(conn, shard, summary.run_id, hashes)
+                    counts = shards.merge(conn, shard, summary.run_id, hashes)
             finally:
                 conn.exec_driver_sql("DETACH DATABASE shard")
                 conn.exec_driver_sql("PRAGMA foreign_keys = ON")
                 conn.commit()
             if counts is None:  # rare: see ingest/shards.py
-                _load_files(engine, prepared(shard.sources, job, 1), hashes, summary, tick, kinds)
+                _load_files(engine, pipeline.prepared(shard.sources, job, 1), hashes, summary, tick, kinds)
                 continue
             for f in shard.files:
                 tick(f.source)

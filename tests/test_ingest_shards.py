@@ -15,8 +15,7 @@ import pytest
 
 import settings as settings_mod
 
-from ingest import run as run_mod
-from ingest import shards
+from ingest import pipeline, shards
 from ingest.run import run
 from ingest.sample import generate
 from tests.dbsnap import snapshot
@@ -58,7 +57,7 @@ def _load(paths, url_settings, workers):
 def _both(tmp_path, runs, monkeypatch, group_files):
     monkeypatch.setattr(shards, "GROUP_BYTES", 1 << 40)
     monkeypatch.setattr(shards, "GROUP_MAX_FILES", group_files)
-    monkeypatch.setattr(run_mod, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
     one, many = _settings(tmp_path / "one.db"), _settings(tmp_path / "many.db")
     for paths in runs:
         assert _load(paths, many, workers=2) == _load(paths, one, workers=1)
@@ -70,8 +69,8 @@ def _both(tmp_path, runs, monkeypatch, group_files):
 @pytest.mark.parametrize("group_files", [1, 2, 3, 7, 400])
 def test_parallel_load_equals_one_process(tmp_path, monkeypatch, tricky_export, group_files):
     merged = []
-    real_merge = run_mod.merge
-    monkeypatch.setattr(run_mod, "merge", lambda *a: merged.append(real_merge(*a)) or merged[-1])
+    real_merge = shards.merge
+    monkeypatch.setattr(shards, "merge", lambda *a: merged.append(real_merge(*a)) or merged[-1])
     _both(tmp_path, [[tricky_export]], monkeypatch, group_files)
     assert merged  # the parallel path ran
     if group_files == 1:  # each later file meets stored transactions alone: settled in SQL
@@ -87,7 +86,7 @@ def test_parallel_load_of_new_files_next_to_stored_ones(tmp_path, monkeypatch, t
 
 
 def test_scratch_files_are_removed(tmp_path, monkeypatch, tricky_export):
-    monkeypatch.setattr(run_mod, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
     leftover = tmp_path / "x.db.shards"
     leftover.mkdir()
     (leftover / "shard-000001.db").write_bytes(b"left by a killed ingest")

@@ -13,7 +13,7 @@ def build_all(engine, settings) -> dict:
 
 
 def is_current(engine, settings) -> bool:
-    from transform.runner import is_current as _is_current
+    from transform.state import is_current as _is_current
     return _is_current(engine, settings)
 
 

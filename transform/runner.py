@@ -24,6 +24,7 @@ from settings import Settings
 from transform import robust, seeds
 from transform.dialect import ORDER_MARK, is_distinct, render
 from transform.params import Params, from_settings
+from transform.state import record_state
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
 
 HERE = Path(__file__).resolve().parent
@@ -176,32 +177,6 @@ def count_rows(conn: Connection, tables=PUBLIC_TABLES) -> dict[str, int]:
     return {name: conn.execute(select(func.count()).select_from(BY_NAME[name])).scalar_one() for name in tables}
 
 
-# What the last build was made from: the ingested files and every parameter. When nothing of it changed,
-# an ingest that added no file need not rebuild (a re-run on unchanged input stays fast).
-STATE_TABLE = "transform_state"
-
-
-def _fingerprint(conn: Connection, params: Params) -> str:
-    files = conn.execute(text("SELECT COUNT(*), COALESCE(MAX(file_id), 0) FROM ingested_files")).one()
-    return f"files={files[0]}:{files[1]};params={sorted(params.bind().items())!r}"
-
-
-def is_current(engine: Engine, settings: Settings) -> bool:
-    """True when the derived tables were built from exactly the data and settings there are now."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table(STATE_TABLE):
-            return False
-        built = conn.execute(text(f"SELECT value FROM {STATE_TABLE} WHERE key = 'fingerprint'")).scalar()
-        return built == _fingerprint(conn, from_settings(settings))
-
-
-def _record_state(conn: Connection, params: Params) -> None:
-    conn.execute(text(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT)"))
-    conn.execute(text(f"DELETE FROM {STATE_TABLE}"))
-    conn.execute(text(f"INSERT INTO {STATE_TABLE} (key, value) VALUES ('fingerprint', :v)"),
-                 {"v": _fingerprint(conn, params)})
-
-
 def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float], None] | None = None) -> dict:
     """Rebuild every derived table from the ingest tables; returns row counts per table and 'seconds'."""
     params = from_settings(settings)
@@ -223,7 +198,7 @@ def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float
                 on_step(step, time.perf_counter() - t0)
         for table in INTERMEDIATE_TABLES:
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        _record_state(conn, params)
+        record_state(conn, params)
         result = count_rows(conn)
         result["balance_events"] = conn.execute(text("SELECT COUNT(*) FROM balance_events")).scalar_one()
     result["seconds"] = round(time.perf_counter() - started, 3)

@@ -1,0 +1,37 @@
+"""What the last build was made from, and whether it still holds (no need to rebuild).
+
+Its own small module: every ingest asks `is_current()`, and a re-run on unchanged input should not pay
+for importing the whole transform runner to hear "yes".
+"""
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+from settings import Settings
+from transform.params import Params, from_settings
+
+# What the last build was made from: the ingested files and every parameter. When nothing of it changed,
+# an ingest that added no file need not rebuild (a re-run on unchanged input stays fast).
+STATE_TABLE = "transform_state"
+
+
+def _fingerprint(conn: Connection, params: Params) -> str:
+    files = conn.execute(text("SELECT COUNT(*), COALESCE(MAX(file_id), 0) FROM ingested_files")).one()
+    return f"files={files[0]}:{files[1]};params={sorted(params.bind().items())!r}"
+
+
+def is_current(engine: Engine, settings: Settings) -> bool:
+    """True when the derived tables were built from exactly the data and settings there are now."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(STATE_TABLE):
+            return False
+        built = conn.execute(text(f"SELECT value FROM {STATE_TABLE} WHERE key = 'fingerprint'")).scalar()
+        return built == _fingerprint(conn, from_settings(settings))
+
+
+def record_state(conn: Connection, params: Params) -> None:
+    conn.execute(text(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT)"))
+    conn.execute(text(f"DELETE FROM {STATE_TABLE}"))
+    conn.execute(text(f"INSERT INTO {STATE_TABLE} (key, value) VALUES ('fingerprint', :v)"),
+                 {"v": _fingerprint(conn, params)})
