@@ -190,13 +190,17 @@ def test_random_inspect_like_text(text: str) -> None:
     _only_syntax_errors(text)
 
 
+def mutated(data: st.DataObject, block: str, alphabet: str, max_insert: int) -> str:
+    """`block` with up to 40 characters replaced by up to `max_insert` drawn from `alphabet`."""
+    start = data.draw(st.integers(0, len(block)))
+    end = data.draw(st.integers(start, min(len(block), start + 40)))
+    return block[:start] + data.draw(st.text(alphabet=alphabet, max_size=max_insert)) + block[end:]
+
+
 @robust
 @given(st.sampled_from(BLOCKS), st.data())
 def test_mutated_blocks(block: str, data: st.DataObject) -> None:
-    start = data.draw(st.integers(0, len(block)))
-    end = data.draw(st.integers(start, min(len(block), start + 40)))
-    insert = data.draw(st.text(alphabet="{}[]'\"`\\:,\n x9", max_size=3))
-    _only_syntax_errors(block[:start] + insert + block[end:])
+    _only_syntax_errors(mutated(data, block, "{}[]'\"`\\:,\n x9", 3))
 
 
 @robust
@@ -293,10 +297,14 @@ def test_layouts_read_the_sync_fixtures_as_parse_object_does() -> None:
 @robust
 @given(st.sampled_from(BLOCKS), st.data())
 def test_layouts_agree_on_mutated_blocks(block: str, data: st.DataObject) -> None:
-    start = data.draw(st.integers(0, len(block)))
-    end = data.draw(st.integers(start, min(len(block), start + 40)))
-    insert = data.draw(st.text(alphabet="{}'\"`\\:,.\n x9-enNutrl", max_size=4))
-    _layouts_agree(block[:start] + insert + block[end:])
+    _layouts_agree(mutated(data, block, "{}'\"`\\:,.\n x9-enNutrl", 4))
+
+
+def _agree_or_all_refuse(text: str, layouts) -> None:
+    try:
+        _layouts_agree(text)
+    except InspectSyntaxError:  # parse_object refuses it: then no layout may have read it
+        assert all(layout.read(text, 0) is None for layout in layouts)
 
 
 values_of_a_field = st.one_of(
@@ -308,22 +316,16 @@ values_of_a_field = st.one_of(
 @given(st.lists(values_of_a_field, min_size=13, max_size=13))
 def test_layouts_agree_whatever_the_values(values: list) -> None:
     keys = SYNC_LAYOUTS[0].keys
-    text = "{\n  transaction: {\n" + ",\n".join(f"    {k}: {v}" for k, v in zip(keys, values)) + "\n  }\n}"
-    try:
-        _layouts_agree(text)
-    except InspectSyntaxError:  # parse_object refuses it: then no layout may have read it
-        assert all(layout.read(text, 0) is None for layout in SYNC_LAYOUTS)
+    _agree_or_all_refuse("{\n  transaction: {\n" + ",\n".join(f"    {k}: {v}" for k, v in zip(keys, values))
+                         + "\n  }\n}", SYNC_LAYOUTS)
 
 
 @robust
 @given(st.lists(values_of_a_field, min_size=3, max_size=3))
 def test_not_in_sync_layout_agrees_whatever_the_values(values: list) -> None:
     keys = NOT_IN_SYNC_LAYOUTS[0].keys
-    text = "{\n" + ",\n".join(f"  {k}: {v}" for k, v in zip(keys, values)) + "\n}"
-    try:
-        _layouts_agree(text)
-    except InspectSyntaxError:
-        assert NOT_IN_SYNC_LAYOUTS[0].read(text, 0) is None
+    _agree_or_all_refuse("{\n" + ",\n".join(f"  {k}: {v}" for k, v in zip(keys, values)) + "\n}",
+                         NOT_IN_SYNC_LAYOUTS)
 
 
 # --- escaped strings: the one-step decoding of simple escapes ---------------------

@@ -38,6 +38,17 @@ currencies as (
          order by later.ledger_seq limit 1)
 {%- endmacro %}
 
+-- For calculation and continuity, the first later transaction without that flag:
+{%- macro first_later_without(flag) %}
+        (select min(later.ts) from int_ledger later
+         where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
+           and not later.{{ flag }}) as resolved_at,
+        coalesce((select min(later.prev_ts) from int_ledger later
+                  where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
+                    and not later.{{ flag }}),
+                 ledger_users.user_last_ts) as last_seen_at,
+{%- endmacro %}
+
 out_of_sync as (
     select ledger.transaction_id, {{ next_in_sync('ts') }} as resolved_at, {{ next_in_sync('prev_ts') }} as last_seen_at
     from int_ledger ledger
@@ -111,13 +122,7 @@ calculation_rows as (
         payment_balance,
         calc_difference as difference,
         expected_new_balance as expected_balance,
-        (select min(later.ts) from int_ledger later
-         where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
-           and not later.is_calc_mismatch) as resolved_at,
-        coalesce((select min(later.prev_ts) from int_ledger later
-                  where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
-                    and not later.is_calc_mismatch),
-                 ledger_users.user_last_ts) as last_seen_at,
+        {{ first_later_without('is_calc_mismatch') }}
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' (' || lower(coalesce(type, 'unknown direction')) || ' of '
@@ -141,13 +146,7 @@ continuity_rows as (
         payment_balance,
         continuity_gap as difference,
         prev_new_balance as expected_balance,
-        (select min(later.ts) from int_ledger later
-         where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
-           and not later.is_continuity_break) as resolved_at,
-        coalesce((select min(later.prev_ts) from int_ledger later
-                  where later.user_key = ledger.user_key and later.ledger_seq > ledger.ledger_seq
-                    and not later.is_continuity_break),
-                 ledger_users.user_last_ts) as last_seen_at,
+        {{ first_later_without('is_continuity_break') }}
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' starts from ' || {{ money('old_balance', 'cur', 'ledger.currency') }}
