@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-CORPUS ?= $(abspath ../shared/corpus/balance-sync-logs)
+# the real export: BALANCE_LOGS_CORPUS when set (as .ci/run sets it), else beside the checkout
+CORPUS ?= $(or $(BALANCE_LOGS_CORPUS),$(abspath ../shared/corpus/balance-sync-logs))
 
 .PHONY: help install install-dev system-deps sample ingest run test test-fast screenshots bench clean
 
