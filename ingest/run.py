@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -145,6 +146,8 @@ def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, p
         from ingest import pipeline
         on_sqlite = sqlite_file(engine) is not None
         workers = pipeline.default_workers(on_sqlite) if workers is None else workers
+        if not _alone():
+            workers = 1
         if workers > 1 and on_sqlite and len(todo) >= pipeline.MIN_FILES_FOR_WORKERS:
             _load_sharded(engine, todo, hashes, job, summary, tick, kinds, workers)
         else:
@@ -152,6 +155,14 @@ def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, p
     if progress:
         progress(len(sources), len(sources), "")
     summary.events_by_kind = dict(sorted(kinds.items()))
+
+
+def _alone() -> bool:
+    """May this process fork workers? A fork copies only the calling thread: a lock another thread held at
+    that moment would stay locked in the child forever. The scheduler runs ingest in a pool thread beside
+    its main thread, so it loads in one process; daemon threads (background helpers such as the
+    dashboard's cache warmer, which never touch the parser) are not counted."""
+    return sum(1 for t in threading.enumerate() if not t.daemon) <= 1
 
 
 class _Ticker:

@@ -92,3 +92,20 @@ def test_scratch_files_are_removed(tmp_path, monkeypatch, tricky_export):
     (leftover / "shard-000001.db").write_bytes(b"left by a killed ingest")
     run([str(tricky_export)], _settings(tmp_path / "x.db"), transform=False, workers=2)
     assert not leftover.exists()
+
+
+def test_no_fork_from_a_process_running_other_threads(tmp_path, monkeypatch, tricky_export):
+    """The scheduler runs ingest in a thread beside others: it must load in one process."""
+    import threading
+    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
+    merged = []
+    monkeypatch.setattr(shards, "merge", lambda *a: merged.append(a))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        summary = run([str(tricky_export)], _settings(tmp_path / "t.db"), transform=False, workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert summary.files_new > 0 and merged == []
