@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -44,6 +45,31 @@ class FileRows:
     not_in_sync: list[dict]
     guards: list[dict]
     invocations: list[dict]
+
+
+@dataclasses.dataclass
+class FileOutcome:
+    """What became of one file, as the run's summary counts it (built where the file was parsed)."""
+    source: Source
+    size: int  # decoded bytes
+    error: str | None = None  # could not be read
+    twin: bool = False  # same content as a file already stored, or earlier in this run
+    hash: str | None = None
+    events: int = 0
+    quarantined: int = 0
+    unknown: int = 0
+    damage: str | None = None
+    replaced_chars: int = 0
+    kinds: Counter = dataclasses.field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, source: Source, size: int, error: str | None, rows: FileRows | None, twin: bool) -> FileOutcome:
+        if rows is None:
+            return cls(source, size, error)
+        if twin:
+            return cls(source, size, error, twin=True, hash=rows.hash)
+        return cls(source, size, error, False, rows.hash, len(rows.events), len(rows.quarantine), len(rows.unknown),
+                   rows.damage, rows.replaced_chars, Counter(e["kind"] for e in rows.events))
 
 
 def _typed(row: dict, ev: Event) -> dict:

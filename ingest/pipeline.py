@@ -21,8 +21,6 @@ from settings import _parse_tz
 
 WINDOW_PER_WORKER = 2
 MIN_FILES_FOR_WORKERS = 8  # below this, starting processes costs more than it saves
-
-
 MAX_DEFAULT_WORKERS = 4
 
 

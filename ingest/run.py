@@ -179,25 +179,18 @@ class _Ticker:
 
 def _load_files(engine, results, hashes, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
     """One writer in this process: files in order, committed in groups of whole files."""
-    from ingest.loader import BatchWriter
+    from ingest.loader import BatchWriter, FileOutcome
     with contextlib.ExitStack() as stack:
         conn = writer = None
         for source, rows, error, size in results:
-            tick(source)
-            summary.bytes_read += size
-            if error is not None:
-                _failed(summary, source, error)
-                continue
-            if rows.hash in hashes:
-                summary.files_skipped += 1  # same content as a file already ingested (a twin or a copy)
+            twin = rows is not None and rows.hash in hashes  # same content as a file already ingested
+            _account(summary, tick, kinds, FileOutcome.of(source, size, error, rows, twin))
+            if rows is None or twin:
                 continue
             hashes.add(rows.hash)
             if writer is None:
                 conn = stack.enter_context(engine.begin())
                 writer = BatchWriter(conn, summary.run_id)
-            kinds.update(e["kind"] for e in rows.events)
-            _count(summary, source, len(rows.events), len(rows.quarantine), len(rows.unknown), rows.damage,
-                   rows.replaced_chars)
             writer.add(source, rows)
             if writer.events >= COMMIT_EVERY_EVENTS:
                 _flushed(summary, writer.flush())
@@ -228,24 +221,11 @@ def _load_sharded(engine, todo, hashes, job, summary: Summary, tick: _Ticker, ki
             if counts is None:  # rare: see ingest/shards.py
                 _load_files(engine, pipeline.prepared(shard.sources, job, 1), hashes, summary, tick, kinds)
                 continue
-            for f in shard.files:
-                tick(f.source)
-                summary.bytes_read += f.size
-                if f.error is not None:
-                    _failed(summary, f.source, f.error)
-                elif f.twin:
-                    summary.files_skipped += 1
-                else:
-                    kinds.update(f.kinds)
-                    _count(summary, f.source, f.events, f.quarantined, f.unknown, f.damage, f.replaced_chars)
+            for outcome in shard.files:
+                _account(summary, tick, kinds, outcome)
             summary.transactions += counts.get("new", 0)
             summary.conflicts += counts.get("conflict", 0)
             summary.duplicates += counts.get("duplicate", 0)
-
-
-def _failed(summary: Summary, source, error: str) -> None:
-    summary.files_failed += 1
-    summary.problems.append({"path": source.display, "problem": error})
 
 
 def _flushed(summary: Summary, per_file: dict) -> None:
@@ -255,17 +235,28 @@ def _flushed(summary: Summary, per_file: dict) -> None:
         summary.duplicates += counts["count_duplicates"]
 
 
-def _count(summary: Summary, source, events: int, quarantined: int, unknown: int, damage, replaced_chars: int) -> None:
+def _account(summary: Summary, tick: _Ticker, kinds: Counter, f) -> None:
+    """Count one file (an ingest.loader.FileOutcome) into the summary and the progress."""
+    tick(f.source)
+    summary.bytes_read += f.size
+    if f.error is not None:
+        summary.files_failed += 1
+        summary.problems.append({"path": f.source.display, "problem": f.error})
+        return
+    if f.twin:
+        summary.files_skipped += 1
+        return
     summary.files_new += 1
-    summary.events += events
-    summary.quarantined += quarantined
-    summary.unknown += unknown
-    if damage:
+    summary.events += f.events
+    summary.quarantined += f.quarantined
+    summary.unknown += f.unknown
+    kinds.update(f.kinds)
+    if f.damage:
         summary.files_damaged += 1
-        summary.problems.append({"path": source.display, "problem": damage})
-    if replaced_chars:
-        summary.problems.append({"path": source.display,
-                                 "problem": f"{replaced_chars} bytes were not UTF-8 and were replaced"})
+        summary.problems.append({"path": f.source.display, "problem": f.damage})
+    if f.replaced_chars:
+        summary.problems.append({"path": f.source.display,
+                                 "problem": f"{f.replaced_chars} bytes were not UTF-8 and were replaced"})
 
 
 def _run_transforms(engine, settings: Settings) -> dict:

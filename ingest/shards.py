@@ -26,37 +26,21 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.schema import CreateTable
 
 from db import schema as s
-from ingest.loader import IDENTITY_FIELDS, BatchWriter, split_transactions
+from ingest.loader import IDENTITY_FIELDS, BatchWriter, FileOutcome, split_transactions
 from ingest.pipeline import die_with_parent, in_order, prepare_source
 from ingest.reader import Source
 
-# A group is consecutive files up to this many bytes on disk (about 1 MB of text): small enough that both cores stay
-# busy to the end and a worker's memory stays flat, large enough that the per-group cost (a file,
-# its tables, one merge) stays under 2% of the work.
+# A group is consecutive files up to this many bytes on disk (about 1 MB of text): small enough that
+# both cores stay busy to the end and a worker's memory stays flat, large enough that the per-group
+# cost (a file, its tables, one merge) stays under 2% of the work.
 GROUP_BYTES = 256 << 10
 GROUP_MAX_FILES = 100
-COMMIT_EVERY_EVENTS = 20_000  # inside a worker: rows are flushed to its shard file this often
+FLUSH_EVERY_EVENTS = 20_000  # a worker writes its rows to the shard file this often (bounded memory)
 
 # Tables copied from a shard, parents first (foreign keys are on in the main database).
 SHARD_TABLES = (s.ingested_files, s.parsed_logs, s.unknown, s.quarantine, s.balance_events,
                 s.transaction_conflicts, s.not_in_sync_events, s.negative_balance_guards, s.invocations)
 _OWN_IDS = {"quarantine_id", "conflict_id"}  # the main database numbers these itself
-
-
-@dataclasses.dataclass
-class FileOutcome:
-    """What became of one file in a worker: counted into the run's summary by the ingest process."""
-    source: Source
-    size: int
-    error: str | None = None  # could not be read
-    twin: bool = False  # same content as a file stored before the run or earlier in this group
-    hash: str | None = None
-    events: int = 0
-    quarantined: int = 0
-    unknown: int = 0
-    damage: str | None = None
-    replaced_chars: int = 0
-    kinds: Counter = dataclasses.field(default_factory=Counter)
 
 
 @dataclasses.dataclass
@@ -111,21 +95,13 @@ def build_shard(index: int, sources: list[Source]) -> Shard:
             writer = BatchWriter(conn, run_id=0)
             for source in sources:
                 source, rows, error, size = prepare_source(source, _WORKER["job"])
-                outcome = FileOutcome(source, size, error)
-                outcomes.append(outcome)
-                if error is not None:
-                    continue
-                outcome.hash = rows.hash
-                if rows.hash in _WORKER["hashes"] or rows.hash in seen:
-                    outcome.twin = True
+                twin = rows is not None and (rows.hash in _WORKER["hashes"] or rows.hash in seen)
+                outcomes.append(FileOutcome.of(source, size, error, rows, twin))
+                if rows is None or twin:
                     continue
                 seen.add(rows.hash)
-                outcome.events, outcome.quarantined, outcome.unknown = (
-                    len(rows.events), len(rows.quarantine), len(rows.unknown))
-                outcome.damage, outcome.replaced_chars = rows.damage, rows.replaced_chars
-                outcome.kinds = Counter(e["kind"] for e in rows.events)
                 writer.add(source, rows)
-                if writer.events >= COMMIT_EVERY_EVENTS:
+                if writer.events >= FLUSH_EVERY_EVENTS:
                     writer.flush()
             writer.flush()
     finally:
@@ -174,7 +150,7 @@ def merge(conn, shard: Shard, run_id: int, stored_hashes: set[str]) -> dict | No
     """Copy one shard into the main database (the caller commits). None: the shard holds a file
     already stored (its twin came in an earlier group); nothing was written, ingest it the one-process way.
     Otherwise the counts of new transactions, duplicates and conflicts."""
-    hashes = [h for (h,) in conn.exec_driver_sql("SELECT content_hash FROM shard.ingested_files")]
+    hashes = [f.hash for f in shard.files if f.hash and not f.twin]  # the files the shard holds
     if any(h in stored_hashes for h in hashes) or conn.exec_driver_sql(
             "SELECT 1 FROM shard.transaction_conflicts c WHERE " + _STORED.format("c") + " LIMIT 1").first():
         # A twin of a stored file, or a transaction logged a third time whose second copy the worker

@@ -59,10 +59,8 @@ def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str |
     """Per detector and severity: number of findings."""
     if filters.user:
         return _counts_sql(engine, filters, detector, severity)
-    out: dict[tuple, int] = defaultdict(int)
-    for r in _rollup(engine, filters, detector, severity):
-        out[(r["detector"], r["severity"])] += r["n"]
-    return [{"detector": d, "severity": s, "count_anomalies": n} for (d, s), n in sorted(out.items())]
+    return [{"detector": d, "severity": s, "count_anomalies": n}
+            for (d, s), n in _rollup_totals(engine, filters, detector, severity, ("detector", "severity"))]
 
 
 def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
@@ -70,10 +68,17 @@ def anomalies_per_day(engine: Engine, filters: Filters = Filters(), detector: st
     """Per business date and detector: number of findings."""
     if filters.user:
         return _per_day_sql(engine, filters, detector, severity)
+    return [{"business_date": day, "detector": d, "count_anomalies": n}
+            for (day, d), n in _rollup_totals(engine, filters, detector, severity, ("business_date", "detector"))]
+
+
+def _rollup_totals(engine: Engine, filters: Filters, detector: str | None, severity: str | None,
+                   keys: tuple[str, ...]) -> list[tuple[tuple, int]]:
+    """Findings of the matching roll-up rows summed per `keys`, sorted by them."""
     out: dict[tuple, int] = defaultdict(int)
     for r in _rollup(engine, filters, detector, severity):
-        out[(r["business_date"], r["detector"])] += r["n"]
-    return [{"business_date": day, "detector": d, "count_anomalies": n} for (day, d), n in sorted(out.items())]
+        out[tuple(r[k] for k in keys)] += r["n"]
+    return sorted(out.items())
 
 
 def _rollup(engine: Engine, filters: Filters, detector: str | None, severity: str | None):
