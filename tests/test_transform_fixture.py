@@ -305,3 +305,25 @@ def test_fingerprints_are_stable_across_rebuilds(ledger):
     before = ledger.query("SELECT anomaly_id, fingerprint FROM anomalies ORDER BY anomaly_id")
     ledger.build()
     assert ledger.query("SELECT anomaly_id, fingerprint FROM anomalies ORDER BY anomaly_id") == before
+
+
+def test_rapid_deduction_looks_past_other_transactions(tmp_path):
+    """The previous debit of the same amount need not be the user's previous transaction (the detector looks
+    it up only where the previous transaction is within the window)."""
+    db = LedgerDB(f"sqlite:///{tmp_path / 'rapid.db'}")
+    try:
+        u, v = uid(30), uid(31)
+        # U: 8, a 3 twenty seconds later, then 8 again 40 s after the first -> rapid (the 3 is no repeat)
+        db.tx("U1", u, night(4, 0), "DEBIT", "8", "0", "100", "92")
+        db.tx("U2", u, night(4, 20), "DEBIT", "3", "0", "92", "89")
+        db.tx("U3", u, night(4, 40), "DEBIT", "8", "0", "89", "81")
+        # V: 8, a day later a 3 and 30 s after it an 8: the previous 8 is a day back -> not
+        db.tx("V1", v, night(4), "DEBIT", "8", "0", "100", "92")
+        db.tx("V2", v, night(5, 0), "DEBIT", "3", "0", "92", "89")
+        db.tx("V3", v, night(5, 30), "DEBIT", "8", "0", "89", "81")
+        db.build()
+        assert fingerprints(db, "rapid_deduction") == {"rapid_deduction:U3"}
+        assert '"previous_transaction_id":"U1"' in db.query(
+            "SELECT parameters FROM anomalies WHERE fingerprint = 'rapid_deduction:U3'")[0][0]
+    finally:
+        db.close()
