@@ -5,15 +5,14 @@
 
 with
 
-discrepancies as (
-    select transaction_id, kind from discrepancy_report where transaction_id is not null
-),
-
 discrepant_transactions as (
-    -- the windows run over these three narrow columns; the few crossings then fetch the rest by transaction id
+    -- the windows run over these three narrow columns; the few crossings then fetch the rest by transaction id.
+    -- The transactions with a row in discrepancy_report are exactly those int_ledger flags for one of its kinds
+    -- (sync and wallet: is_out_of_sync; calculation; continuity), so the flags are read here: one pass over
+    -- int_ledger instead of every discrepancy_report row and a lookup of its transaction.
     select transaction_id, user_id, ts_ms
     from int_ledger
-    where user_id is not null and transaction_id in (select transaction_id from discrepancies)
+    where user_id is not null and (is_out_of_sync or is_calc_mismatch or is_continuity_break)
 ),
 
 windowed as (
