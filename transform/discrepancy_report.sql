@@ -150,7 +150,12 @@ continuity_rows as (
         true as is_tied,
         file_id, line_no,
         'Transaction ' || transaction_id || ' starts from ' || {{ money('old_balance', 'cur', 'ledger.currency') }}
-            || ', but the previous transaction of this user (' || coalesce(prev_transaction_id, '?') || ') ended at '
+            || ', but the previous transaction of this user ('
+            -- looked up for these few rows rather than carried by every int_ledger row
+            || coalesce((select previous.transaction_id from int_ledger previous
+                         where previous.user_key = ledger.user_key and previous.ledger_seq = ledger.ledger_seq - 1),
+                        '?')
+            || ') ended at '
             || {{ money_text('prev_new_balance', 'cur') }} || ': '
             || {{ money('continuity_gap', 'cur', 'ledger.currency') }}
             || ' changed without a logged transaction.' as explanation

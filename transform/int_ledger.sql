@@ -27,8 +27,7 @@ sequenced as (
     select
         events.*,
         coalesce(currencies.unit_micros, 10000) as unit_micros,
-        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_transaction_id,
-        ordered.prev_ts, ordered.prev_ts_ms
+        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms
     from events
     join int_ledger_order ordered
       on ordered.event_id = events.event_id and ordered.transaction_id = events.transaction_id
@@ -95,5 +94,5 @@ select
     user_seq, user_prev_new_balance as prev_new_balance, user_is_continuity_break as is_continuity_break,
     user_continuity_gap as continuity_gap,
     is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason,
-    prev_transaction_id, prev_ts, prev_ts_ms, is_out_of_sync, user_key, ledger_seq
+    prev_ts, prev_ts_ms, is_out_of_sync, user_key, ledger_seq
 from published

@@ -25,13 +25,12 @@ sequenced as (
         event_id, transaction_id, user_key,
         row_number() over by_user as ledger_seq,
         lag(balance_after) over by_user as prev_new_balance,
-        lag(transaction_id) over by_user as prev_transaction_id,
         lag(ts) over by_user as prev_ts,
         lag(ts_ms) over by_user as prev_ts_ms
     from events
     window by_user as (partition by user_key order by ts, transaction_id)
 )
 
-select event_id, transaction_id, user_key, ledger_seq, prev_new_balance, prev_transaction_id, prev_ts, prev_ts_ms
+select event_id, transaction_id, user_key, ledger_seq, prev_new_balance, prev_ts, prev_ts_ms
 from sequenced
 order by event_id

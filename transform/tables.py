@@ -50,8 +50,9 @@ int_ledger_order = Table(
     Column("transaction_id", String(40), nullable=False),
     Column("user_key", String(65), nullable=False),  # '+' || user_id, '-' without a user: the window's partition
     Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
-    Column("prev_new_balance", Money), Column("prev_transaction_id", String(40)), Column("prev_ts", String(24)),
-    Column("prev_ts_ms", BigInteger),
+    # (no prev_transaction_id: the few rows that show it look it up at ledger_seq - 1; 26 bytes a row less to
+    # sort, write and read back in int_ledger_order and int_ledger)
+    Column("prev_new_balance", Money), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
 )
 
 int_ledger = Table(
@@ -74,7 +75,7 @@ int_ledger = Table(
     Column("is_overdraft_wallet", Boolean), Column("is_overdraft_crossing", Boolean),
     Column("overdraft_reason", String(64)),
     # the per-user window the later steps share
-    Column("prev_transaction_id", String(40)), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
+    Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
     Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
     Column("user_key", String(65), nullable=False),  # '+' || user_id, '-' without a user: the window's partition
     Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)

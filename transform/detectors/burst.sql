@@ -4,12 +4,22 @@
 
 with
 
-paired as (
-    -- the user's previous transaction (by time, then id) comes from int_ledger
-    select transaction_id, user_id, currency, amount, ts, ts_ms, business_date, file_id, line_no,
-           prev_ts_ms as previous_ts_ms, prev_transaction_id as previous_transaction_id
+bursts as materialized (  -- only these few rows are kept
+    -- the time of the user's previous transaction (by time, then id) comes from int_ledger
+    select transaction_id, user_id, user_key, ledger_seq, currency, amount, ts, ts_ms, business_date, file_id,
+           line_no, prev_ts_ms as previous_ts_ms
     from int_ledger
-    where user_id is not null and prev_ts_ms is not null
+    where user_id is not null and prev_ts_ms is not null and ts_ms - prev_ts_ms < :burst_ms
+),
+
+paired as (
+    -- and its id, looked up for these rows only
+    select
+        bursts.*,
+        (select previous.transaction_id from int_ledger previous
+         where previous.user_key = bursts.user_key and previous.ledger_seq = bursts.ledger_seq - 1)
+            as previous_transaction_id
+    from bursts
 ),
 
 final as (
@@ -25,7 +35,6 @@ final as (
             || previous_transaction_id || ' of the same user.' as explanation,
         file_id, line_no
     from paired
-    where previous_ts_ms is not null and ts_ms - previous_ts_ms < :burst_ms
 )
 
 select fingerprint, detector, severity, user_id, currency, transaction_id, detected_at, business_date, score,
