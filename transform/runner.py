@@ -41,6 +41,7 @@ SQL_DETECTORS = ("frequent_discrepancies", "vat_mismatch", "unknown_action", "du
                  "negative_amount", "continuity_gap")
 PYTHON_DETECTORS = (robust.amount_spikes, robust.error_days)
 SQLITE_CACHE_KB = 64 * 1024
+SQLITE_TEMP_CACHE_KB = 16 * 1024
 INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
@@ -191,12 +192,16 @@ def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float
             # sorts for the window functions spill to temporary files beyond this page cache, which keeps
             # a build of millions of rows within a few hundred MB
             conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+            # the intermediate tables are TEMPORARY (transform/tables.py), in the connection's own temp file with
+            # its own page cache: 16 MB of it is ~7 CPU s less on the 100x sample than SQLite's 2 MB default,
+            # with the peak memory unchanged (32 MB: 2 s more saved, 17 MB more memory)
+            conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_TEMP_CACHE_KB}")
             # This SQLite is built with SECURE_DELETE: every page a DROP TABLE frees is read, zeroed and written
-            # to the WAL. A build drops the previous derived tables and, at the end, its intermediate ones
-            # (int_ledger alone is ~0.9 GB with its indexes on the 100x sample): 12 of its 113 CPU seconds
-            # there. Their rows are all derived from tables that stay in the same file, so zeroing them hides
-            # nothing; FAST still clears deleted cells wherever that costs no extra I/O. Restored afterwards,
-            # as the pooled connection is reused.
+            # again. A build drops the previous derived tables and, at the end, its intermediate ones (int_ledger
+            # alone is ~0.9 GB with its indexes on the 100x sample; dropping it from the WAL cost 12 of the
+            # build's 113 CPU seconds). Their rows are all derived from tables that stay in the same file, so
+            # zeroing them hides nothing; FAST still clears deleted cells wherever that costs no extra I/O.
+            # Restored afterwards, as the pooled connection is reused.
             secure_delete = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
             conn.exec_driver_sql("PRAGMA secure_delete = FAST")
         try:
