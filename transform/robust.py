@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from itertools import groupby
-from operator import itemgetter
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
@@ -99,22 +98,19 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
     # Plain tuples from the driver's own cursor, in batches: this loop sees every transaction, so no per-row
-    # objects beyond them. Only the four columns the statistics need are read; the few spikes fetch the rest by
-    # transaction id. They are read in user order straight from ix_int_ledger_user, which holds them (user_key
-    # is '+' || user_id, '-' without a user): SQLite sorts nothing, and each user's few rows are split by type
-    # and sorted here (`_user_groups`), which on the 100x sample is 2.4 CPU s less than ORDER BY user_id, type,
-    # amount, transaction_id over 1.7 M rows.
+    # objects beyond them. Only the four columns the statistics need are sorted and read; the few spikes fetch
+    # the rest by transaction id.
     cursor = conn.connection.cursor()
     cursor.execute(
-        "SELECT user_key, type, amount, transaction_id "
-        "FROM int_ledger WHERE user_key <> '-' AND type IS NOT NULL AND amount IS NOT NULL "
-        "ORDER BY user_key")
+        "SELECT user_id, type, amount, transaction_id "
+        "FROM int_ledger WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL "
+        "ORDER BY user_id, type, amount, transaction_id")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
     details = text("SELECT transaction_id, ts, business_date, currency, file_id, line_no FROM int_ledger "
                    "WHERE transaction_id IN :txs").bindparams(bindparam("txs", expanding=True))
     pending: list[tuple] = []
     try:
-        for spike in _spikes(params, _user_groups(rows), threshold, ratio):
+        for spike in _spikes(params, groupby(rows, key=lambda r: (r[0], r[1])), threshold, ratio):
             pending.append(spike)
             if len(pending) == SPIKE_BATCH:
                 yield from _spike_rows(conn, params, details, base, pending)
@@ -125,19 +121,6 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
 
 
 SPIKE_BATCH = 500
-
-
-def _user_groups(rows: Iterable[tuple]) -> Iterator[tuple[tuple[str, str], list[tuple]]]:
-    """((user_id, type), rows sorted by amount, then transaction id) from (user_key, type, amount,
-    transaction_id) rows in user_key order: the groups, in the order, that ORDER BY user_id, type, amount,
-    transaction_id would give."""
-    for user_key, user_rows in groupby(rows, key=itemgetter(0)):
-        by_type: dict[str, list[tuple]] = {}
-        for row in user_rows:
-            by_type.setdefault(row[1], []).append(row)
-        user_id = user_key[1:]
-        for type_ in sorted(by_type):
-            yield (user_id, type_), sorted(by_type[type_], key=itemgetter(2, 3))
 
 
 def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[dict]:

@@ -209,10 +209,9 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
                    # discrepancy_report: a user's next transaction that is (or is not) out of sync, by seek; with
                    # the two flags, finding the next one without a calculation or continuity break reads the index
                    # alone (a row lookup per later transaction of the user made those 22 k rows cost ~4 s on 100x);
-                   # multi_currency reads the users' currencies and amount_spikes their amounts from it in user order,
-                   # without sorting every transaction
+                   # multi_currency reads the users' currencies from it in user order, without a sort
                    ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, prev_ts, is_calc_mismatch, "
-                                          "is_continuity_break, currency, type, amount, transaction_id", False)],
+                                          "is_continuity_break, currency", False)],
     "discrepancy_report": [("ix_discrepancy_report_user", "user_id, status", False),
                            ("ix_discrepancy_report_date", "business_date", False),
                            ("ix_discrepancy_report_tx", "transaction_id", False)],
