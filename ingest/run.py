@@ -282,7 +282,8 @@ def _clear(engine) -> None:
     """--full-refresh: forget every ingested file and row (runs are kept as history)."""
     with engine.begin() as conn:
         for table in (s.quarantine, s.unknown, s.invocations, s.negative_balance_guards, s.not_in_sync_events,
-                      s.transaction_conflicts, s.balance_events, s.parsed_logs, s.ingested_files):
+                      s.transaction_conflicts, s.balance_events, s.file_event_counts, s.parsed_logs,
+                      s.ingested_files):
             conn.execute(delete(table))
 
 

@@ -38,7 +38,7 @@ GROUP_MAX_FILES = 100
 FLUSH_EVERY_EVENTS = 20_000  # a worker writes its rows to the shard file this often (bounded memory)
 
 # Tables copied from a shard, parents first (foreign keys are on in the main database).
-SHARD_TABLES = (s.ingested_files, s.parsed_logs, s.unknown, s.quarantine, s.balance_events,
+SHARD_TABLES = (s.ingested_files, s.parsed_logs, s.file_event_counts, s.unknown, s.quarantine, s.balance_events,
                 s.transaction_conflicts, s.not_in_sync_events, s.negative_balance_guards, s.invocations)
 _OWN_IDS = {"quarantine_id", "conflict_id"}  # the main database numbers these itself
 

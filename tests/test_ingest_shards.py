@@ -19,6 +19,7 @@ from ingest import pipeline, shards
 from ingest.run import run
 from ingest.sample import generate
 from tests.dbsnap import snapshot
+from tests.test_ingest_corpus import EVENT_COUNTS_DIFFER
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = (ROOT / "tests" / "fixtures" / "logs" / "format_doc_examples.log").read_text()
@@ -64,6 +65,7 @@ def _both(tmp_path, runs, monkeypatch, group_files):
     assert snapshot(many.database_url) == snapshot(one.database_url)
     with sqlite3.connect(tmp_path / "many.db") as conn:  # the merge copies with foreign keys off
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute(EVENT_COUNTS_DIFFER).fetchone() == (0,)
 
 
 @pytest.mark.parametrize("group_files", [1, 2, 3, 7, 400])
