@@ -84,9 +84,12 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
         with ingest_lock(engine, wait=wait):
             indexes.ensure(engine)  # repairs an earlier bulk load that was killed before rebuilding them
             if full_refresh:
+                indexes.drop(engine)  # deleting every row is 40% cheaper without the indexes to update
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)
             _ingest_sources(engine, sources, settings, summary, progress, workers)
+            if full_refresh:
+                indexes.ensure(engine)  # (done already unless there were too few files for a bulk load)
             if transform:
                 summary.transform = _run_transforms(engine, settings)
                 summary.alerts = _send_alerts(engine, settings)

@@ -14,8 +14,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
+from db import indexes
 from db.engine import make_engine
 from ingest.run import EXIT_DAMAGED, EXIT_OK, count_rows, run
 
@@ -157,6 +158,11 @@ def test_full_refresh_rebuilds_the_same_database(tmp_path, make_settings):
     assert again.files_new == 1
     assert {k: v for k, v in rows(settings.database_url).items() if k != "ingest_runs"} == \
            {k: v for k, v in before.items() if k != "ingest_runs"}
+    # the indexes dropped for the refresh are back, although one file is no bulk load
+    declared = {ix.name for table in indexes.BULK_TABLES for ix in table.indexes}
+    with make_engine(settings.database_url).connect() as conn:
+        present = {ix["name"] for table in indexes.BULK_TABLES for ix in inspect(conn).get_indexes(table.name)}
+    assert declared <= present
 
 
 def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settings):
