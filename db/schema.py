@@ -100,6 +100,17 @@ Index("ix_parsed_logs_request", parsed_logs.c.request_id)
 Index("ix_parsed_logs_date_kind", parsed_logs.c.business_date, parsed_logs.c.kind, parsed_logs.c.detail)
 Index("ix_parsed_logs_file", parsed_logs.c.file_id, parsed_logs.c.line_no)
 
+# Events per file, business date, kind and detail, counted as each file is parsed: the daily system
+# figures (daily_event_counts) sum these few rows instead of grouping every parsed_logs row again.
+file_event_counts = Table(
+    "file_event_counts", metadata,
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text),
+    Column("count_events", Integer, nullable=False),
+)
+
 balance_events = Table(
     "balance_events", metadata,
     Column("transaction_id", String(40), primary_key=True),
@@ -238,8 +249,9 @@ quarantine = Table(
 )
 Index("ix_quarantine_file", quarantine.c.file_id)
 
-INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, balance_events, transaction_conflicts,
-                 not_in_sync_events, negative_balance_guards, invocations, unknown, quarantine)
+INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, file_event_counts, balance_events,
+                 transaction_conflicts, not_in_sync_events, negative_balance_guards, invocations, unknown,
+                 quarantine)
 
 # Alert-once state, written by alerts/ at the end of an ingest run (see docs/reports.md, "Alerts").
 # One row per finding and channel: a finding is alerted once per channel; rows still unsent are

@@ -123,5 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as fh:
             json.dump(summary.as_dict(), fh, indent=2, default=str)
-    print_summary(summary)
+    try:
+        print_summary(summary)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `ingest.py | head`: the reader left; the run itself is complete
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return summary.exit_code

@@ -45,6 +45,7 @@ class FileRows:
     not_in_sync: list[dict]
     guards: list[dict]
     invocations: list[dict]
+    event_counts: list[dict]  # per business date, kind and detail
 
 
 @dataclasses.dataclass
@@ -69,7 +70,14 @@ class FileOutcome:
         if twin:
             return cls(source, size, error, twin=True, hash=rows.hash)
         return cls(source, size, error, False, rows.hash, len(rows.events), len(rows.quarantine), len(rows.unknown),
-                   rows.damage, rows.replaced_chars, Counter(e["kind"] for e in rows.events))
+                   rows.damage, rows.replaced_chars, _kinds(rows.event_counts))
+
+
+def _kinds(event_counts: list[dict]) -> Counter:
+    kinds: Counter = Counter()
+    for row in event_counts:
+        kinds[row["kind"]] += row["count_events"]
+    return kinds
 
 
 def _typed(row: dict, ev: Event) -> dict:
@@ -104,7 +112,9 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
         [_typed(row, ev) for ev, row in parsed.transactions],
         [_typed(row, ev) for ev, row in parsed.not_in_sync],
         [_typed(row, ev) for ev, row in parsed.guards],
-        parsed.invocations)
+        parsed.invocations,
+        [{"business_date": day, "kind": kind, "detail": detail, "count_events": n}
+         for (day, kind, detail), n in Counter((ev.business_date, ev.kind, ev.detail) for ev in parsed.events).items()])
 
 
 class BatchWriter:
@@ -120,7 +130,7 @@ class BatchWriter:
         self.next_event_id = (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1
         self.files: list[dict] = []
         self.tables: dict[str, list[dict]] = {t: [] for t in (
-            "parsed_logs", "unknown", "quarantine", "balance_events", "not_in_sync_events",
+            "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events", "not_in_sync_events",
             "negative_balance_guards", "invocations")}
         self.events = 0
 
@@ -137,7 +147,8 @@ class BatchWriter:
             "ingested_at": now_iso(), "count_replaced_chars": rows.replaced_chars,
             "count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
             "count_unknown": len(rows.unknown), "count_transactions": 0})
-        for name, items in (("parsed_logs", rows.events), ("unknown", rows.unknown),
+        for name, items in (("parsed_logs", rows.events), ("file_event_counts", rows.event_counts),
+                            ("unknown", rows.unknown),
                             ("quarantine", rows.quarantine), ("balance_events", rows.transactions),
                             ("not_in_sync_events", rows.not_in_sync), ("negative_balance_guards", rows.guards),
                             ("invocations", rows.invocations)):
@@ -163,6 +174,7 @@ class BatchWriter:
         conn = self.conn
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
+        insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])
         insert_rows(conn, s.unknown, self.tables["unknown"])
         insert_rows(conn, s.quarantine, self.tables["quarantine"])
         insert_rows(conn, s.balance_events, new_tx)

@@ -1,7 +1,8 @@
-"""Read, decode and parse files in worker processes, in order, with bounded memory.
+"""Read, decode and parse files; run a function over many calls in worker processes, in order.
 
-The single writer (ingest.run) consumes `prepared()` in input order. At most
-WINDOW files are in flight, so memory stays flat however large the corpus.
+`prepare_source` is everything up to the database for one file. `in_order` runs calls in forked
+workers with at most WINDOW_PER_WORKER in flight per worker, so memory stays flat however large the
+corpus (ingest/parallel.py uses it).
 """
 from __future__ import annotations
 
@@ -25,9 +26,8 @@ MAX_DEFAULT_WORKERS = 4
 
 
 def default_workers(sqlite_file: bool) -> int:
-    """SQLite file: one per core (at most 4), each writing a shard file that is merged in SQL
-    (ingest/shards.py). Otherwise one: handing parsed rows back to a single writer (pickling) costs
-    about as much as parsing them (docs/benchmarks.md), so `--workers N` there is only worth trying."""
+    """SQLite file: one per core (at most 4), parsing in parallel and writing in turns
+    (ingest/parallel.py). PostgreSQL: one, unless `--workers N` asks for more (see docs/ingest.md)."""
     if not sqlite_file:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
@@ -64,12 +64,10 @@ def prepare_source(source: Source, job: tuple[str, str]) -> tuple[Source, FileRo
     return source, prepare(parsed, meta), None, decoded.size_bytes
 
 
-def prepared(sources: list[Source], job: tuple[str, str], workers: int):
-    if workers <= 1 or len(sources) < MIN_FILES_FOR_WORKERS:
-        for source in sources:
-            yield prepare_source(source, job)
-        return
-    yield from in_order(workers, prepare_source, [(source, job) for source in sources], die_with_parent)
+def prepared(sources: list[Source], job: tuple[str, str]):
+    """Each source prepared in this process, in order (the one-process load)."""
+    for source in sources:
+        yield prepare_source(source, job)
 
 
 def in_order(workers: int, fn, calls: list[tuple], initializer, initargs: tuple = ()):

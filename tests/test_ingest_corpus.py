@@ -45,6 +45,23 @@ def test_every_event_and_block_is_parsed(corpus_db, raw_counts):
     assert scalar(corpus_db, "SELECT count(*) FROM transaction_conflicts") == 0
 
 
+# file_event_counts rows that grouping parsed_logs does not give, and the other way round
+EVENT_COUNTS_DIFFER = """
+    SELECT count(*) FROM (
+        SELECT file_id, business_date, kind, detail, count_events FROM file_event_counts
+        EXCEPT SELECT file_id, business_date, kind, detail, count(*) FROM parsed_logs
+               GROUP BY file_id, business_date, kind, detail
+        UNION ALL
+        SELECT file_id, business_date, kind, detail, count(*) FROM parsed_logs
+               GROUP BY file_id, business_date, kind, detail
+        EXCEPT SELECT file_id, business_date, kind, detail, count_events FROM file_event_counts) AS d"""
+
+
+def test_event_counts_per_file_are_those_of_parsed_logs(corpus_db):
+    assert scalar(corpus_db, "SELECT sum(count_events) FROM file_event_counts") == 82259
+    assert scalar(corpus_db, EVENT_COUNTS_DIFFER) == 0
+
+
 def test_not_in_sync_errors_are_tied_to_their_transaction(corpus_db):
     assert scalar(corpus_db, "SELECT count(*) FROM not_in_sync_events WHERE transaction_id IS NULL") == 0
     # the user printed in the error is the user of the transaction it was tied to

@@ -14,8 +14,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
+from db import indexes
 from db.engine import make_engine
 from ingest.run import EXIT_DAMAGED, EXIT_OK, count_rows, run
 
@@ -126,6 +127,17 @@ def test_bad_setting_is_a_usage_error(tmp_path):
     assert result.returncode == 2 and "BUSINESS_TZ" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """`ingest.py | head -1`: the summary cannot be printed whole; the run is complete all the same."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "ingest.py"), "--no-transform", str(export(tmp_path)),
+                             "--database-url", f"sqlite:///{tmp_path}/x.db"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+    proc.stdout.close()  # before the summary is written
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert rows(f"sqlite:///{tmp_path}/x.db")["ingested_files"] == 1
+
+
 def test_cli_summary_json_and_damaged_exit_code(tmp_path):
     root = export(tmp_path)
     (root / "broken.gz").write_bytes(gzip.compress(b"2024-01-01T00:00:00.000Z END RequestId: a\n\n")[:-12])
@@ -146,6 +158,11 @@ def test_full_refresh_rebuilds_the_same_database(tmp_path, make_settings):
     assert again.files_new == 1
     assert {k: v for k, v in rows(settings.database_url).items() if k != "ingest_runs"} == \
            {k: v for k, v in before.items() if k != "ingest_runs"}
+    # the indexes dropped for the refresh are back, although one file is no bulk load
+    declared = {ix.name for table in indexes.BULK_TABLES for ix in table.indexes}
+    with make_engine(settings.database_url).connect() as conn:
+        present = {ix["name"] for table in indexes.BULK_TABLES for ix in inspect(conn).get_indexes(table.name)}
+    assert declared <= present
 
 
 def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settings):

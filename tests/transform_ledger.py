@@ -8,6 +8,7 @@ transforms. Amounts are given as decimal strings, times as ISO UTC text.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -93,6 +94,12 @@ class LedgerDB:
     def build(self) -> dict:
         from transform import build_all
         tables = {t.name: t for t in s.INGEST_TABLES}
+        # What ingest counts per file as it parses (ingest/loader.py prepare): here from the logged events.
+        counts = Counter((r["file_id"], r["business_date"], r["kind"], r.get("detail"))
+                         for r in self.rows["parsed_logs"])
+        self.rows["file_event_counts"] = [
+            {"file_id": f, "business_date": day, "kind": kind, "detail": detail, "count_events": n}
+            for (f, day, kind, detail), n in counts.items()]
         with self.engine.begin() as conn:
             for name, rows in self.rows.items():
                 if rows:

@@ -1,4 +1,4 @@
-"""The parallel SQLite load (ingest/shards.py) stores exactly what a one-process load stores.
+"""The parallel load (ingest/parallel.py) stores exactly what a one-process load stores.
 
 Groups are made tiny here so that twins, transactions logged again and requests spanning files fall
 in different groups, in the same group, and in a later run; every layout must give the database a
@@ -15,10 +15,12 @@ import pytest
 
 import settings as settings_mod
 
-from ingest import pipeline, shards
+from ingest import parallel, pipeline
+from ingest.reader import find_sources
 from ingest.run import run
 from ingest.sample import generate
 from tests.dbsnap import snapshot
+from tests.test_ingest_corpus import EVENT_COUNTS_DIFFER
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = (ROOT / "tests" / "fixtures" / "logs" / "format_doc_examples.log").read_text()
@@ -55,28 +57,46 @@ def _load(paths, url_settings, workers):
 
 
 def _both(tmp_path, runs, monkeypatch, group_files):
-    monkeypatch.setattr(shards, "GROUP_BYTES", 1 << 40)
-    monkeypatch.setattr(shards, "GROUP_MAX_FILES", group_files)
+    monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
+    monkeypatch.setattr(parallel, "GROUP_MAX_FILES", group_files)
     monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
     one, many = _settings(tmp_path / "one.db"), _settings(tmp_path / "many.db")
     for paths in runs:
         assert _load(paths, many, workers=2) == _load(paths, one, workers=1)
     assert snapshot(many.database_url) == snapshot(one.database_url)
-    with sqlite3.connect(tmp_path / "many.db") as conn:  # the merge copies with foreign keys off
+    with sqlite3.connect(tmp_path / "many.db") as conn:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute(EVENT_COUNTS_DIFFER).fetchone() == (0,)
+
+
+@pytest.mark.postgres
+def test_parallel_load_into_postgresql_equals_one_process(pg_server, monkeypatch, tricky_export):
+    """`--workers N` on PostgreSQL: the workers write in turns through their own connections."""
+    monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
+    monkeypatch.setattr(parallel, "GROUP_MAX_FILES", 3)
+    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
+    seen = _counting_groups(monkeypatch)
+    one, many = (settings_mod.load(env_file=os.devnull, DATABASE_URL=pg_server.create_database(name))
+                 for name in ("par_one", "par_many"))
+    assert _load([tricky_export], many, workers=2) == _load([tricky_export], one, workers=1)
+    assert seen and snapshot(many.database_url) == snapshot(one.database_url)
+
+
+def _counting_groups(monkeypatch) -> list:
+    """Record the groups the parallel load hands to its workers."""
+    seen = []
+    real = parallel.groups
+    monkeypatch.setattr(parallel, "groups", lambda sources: seen.append(real(sources)) or seen[-1])
+    return seen
 
 
 @pytest.mark.parametrize("group_files", [1, 2, 3, 7, 400])
 def test_parallel_load_equals_one_process(tmp_path, monkeypatch, tricky_export, group_files):
-    merged = []
-    real_merge = shards.merge
-    monkeypatch.setattr(shards, "merge", lambda *a: merged.append(real_merge(*a)) or merged[-1])
+    seen = _counting_groups(monkeypatch)
     _both(tmp_path, [[tricky_export]], monkeypatch, group_files)
-    assert merged  # the parallel path ran
-    if group_files == 1:  # each later file meets stored transactions alone: settled in SQL
-        assert any(m and (m.get("conflict") or m.get("duplicate")) for m in merged)
-    if group_files == 3:  # a twin of a stored file in a group: the group is loaded the one-process way
-        assert None in merged
+    files = sum(len(group) for group in seen[0])  # the parallel path ran, with groups of group_files
+    assert [len(group) for group in seen[0]] == [group_files] * (files // group_files) + (
+        [files % group_files] if files % group_files else [])
 
 
 def test_parallel_load_of_new_files_next_to_stored_ones(tmp_path, monkeypatch, tricky_export):
@@ -85,21 +105,35 @@ def test_parallel_load_of_new_files_next_to_stored_ones(tmp_path, monkeypatch, t
           monkeypatch, group_files=2)
 
 
-def test_scratch_files_are_removed(tmp_path, monkeypatch, tricky_export):
+def test_a_failing_group_stops_the_run_and_keeps_the_groups_before_it(tmp_path, monkeypatch, tricky_export):
+    """A group that cannot be written ends the run with its error; the groups before it stay whole,
+    and no later group is written without it."""
+    monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
+    monkeypatch.setattr(parallel, "GROUP_MAX_FILES", 2)
     monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
-    leftover = tmp_path / "x.db.shards"
-    leftover.mkdir()
-    (leftover / "shard-000001.db").write_bytes(b"left by a killed ingest")
-    run([str(tricky_export)], _settings(tmp_path / "x.db"), transform=False, workers=2)
-    assert not leftover.exists()
+    real_write = parallel._write
+
+    def fail_on_duplicate(parsed):  # runs in a worker
+        if any(source.path.name == "2-duplicate.log" for source, *_ in parsed):
+            raise RuntimeError("disk full (simulated)")
+        return real_write(parsed)
+    monkeypatch.setattr(parallel, "_write", fail_on_duplicate)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run([str(tricky_export)], _settings(tmp_path / "f.db"), transform=False, workers=2)
+    groups = parallel.groups(list(find_sources([str(tricky_export)])))
+    failing = next(i for i, g in enumerate(groups) if any(src.path.name == "2-duplicate.log" for src in g))
+    before = {str(src.path) for g in groups[:failing] for src in g if not src.path.name.startswith("6-")}
+    with sqlite3.connect(tmp_path / "f.db") as conn:
+        stored = {path for (path,) in conn.execute("SELECT path FROM ingested_files")}
+        assert conn.execute("SELECT status FROM ingest_runs").fetchall() == [("running",)]  # not finished
+    assert stored == before and failing > 2
 
 
 def test_no_fork_from_a_process_running_other_threads(tmp_path, monkeypatch, tricky_export):
     """The scheduler runs ingest in a thread beside others: it must load in one process."""
     import threading
     monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
-    merged = []
-    monkeypatch.setattr(shards, "merge", lambda *a: merged.append(a))
+    seen = _counting_groups(monkeypatch)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
@@ -108,4 +142,4 @@ def test_no_fork_from_a_process_running_other_threads(tmp_path, monkeypatch, tri
     finally:
         stop.set()
         other.join()
-    assert summary.files_new > 0 and merged == []
+    assert summary.files_new > 0 and seen == []
