@@ -22,9 +22,10 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from alerts import channels as ch
-from alerts import state
-from alerts.findings import collect
 from alerts.retry import Backoff, call_with_retries
+
+# alerts.findings and alerts.state (which read the report tables' declarations) are imported when a channel
+# is configured: every ingest calls send_new, and with alerts off it should cost next to nothing.
 
 __all__ = ["send_new", "Backoff"]
 
@@ -69,6 +70,8 @@ def send_new(engine: Engine, settings, *, now: datetime | None = None, backoff: 
         channels = ch.configured(settings)
         if not channels:
             return summary
+        from alerts import state
+        from alerts.findings import collect
         stamp = _iso(now or datetime.now(timezone.utc))
         _ensure_table(engine)
         with engine.begin() as conn:
@@ -89,6 +92,7 @@ def send_new(engine: Engine, settings, *, now: datetime | None = None, backoff: 
 
 
 def _send_pending(engine: Engine, channel, settings, stamp: str, backoff: Backoff, sleep) -> dict:
+    from alerts import state
     with engine.connect() as conn:
         items = state.pending(conn, channel.name)
     if not items:

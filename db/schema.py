@@ -96,7 +96,8 @@ parsed_logs = Table(
 )
 Index("ix_parsed_logs_kind_ts", parsed_logs.c.kind, parsed_logs.c.ts)
 Index("ix_parsed_logs_request", parsed_logs.c.request_id)
-# (business_date, kind, detail): daily_event_counts reads this index alone (migration 0003)
+# (business_date, kind, detail): the first and last business dates, and the error-day lookups
+# (kind IN … AND business_date = day), seek in it (migration 0003)
 Index("ix_parsed_logs_date_kind", parsed_logs.c.business_date, parsed_logs.c.kind, parsed_logs.c.detail)
 Index("ix_parsed_logs_file", parsed_logs.c.file_id, parsed_logs.c.line_no)
 

@@ -162,7 +162,7 @@ class BatchWriter:
         """Write everything collected; return per-file counts of new transactions and conflicts."""
         if not self.files:
             return {}
-        new_tx, conflicts = split_transactions(self.conn, self.tables["balance_events"])
+        new_tx, conflicts = _split_transactions(self.conn, self.tables["balance_events"])
         per_file = {f["file_id"]: {"count_transactions": 0, "count_conflicts": 0, "count_duplicates": 0}
                     for f in self.files}
         for row in new_tx:
@@ -188,7 +188,7 @@ class BatchWriter:
         return per_file
 
 
-def split_transactions(conn: Connection, items: list[dict]) -> tuple[list[dict], list[dict]]:
+def _split_transactions(conn: Connection, items: list[dict]) -> tuple[list[dict], list[dict]]:
     """New transactions, and conflict rows ('duplicate' or 'conflict') for ids already known."""
     known: dict[str, dict] = {}
     ids = [row["transaction_id"] for row in items]

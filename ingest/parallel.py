@@ -53,11 +53,10 @@ def groups(sources: list[Source]) -> list[list[Source]]:
 
 @dataclasses.dataclass
 class Written:
-    """What a worker reports of one group: each file's outcome and the group's transaction counts."""
+    """What a worker reports of one group: each file's outcome, and the per-file transaction counts
+    of BatchWriter.flush."""
     files: list[FileOutcome]
-    transactions: int = 0
-    conflicts: int = 0
-    duplicates: int = 0
+    per_file: dict[int, dict]
 
 
 class Turns:
@@ -118,7 +117,7 @@ def write_group(index: int, sources: list[Source]) -> Written:
 
 
 def _write(parsed) -> Written:
-    written = Written([])
+    outcomes = []
     hashes = [rows.hash for _, rows, _, _ in parsed if rows is not None]
     with _WORKER["engine"].begin() as conn:
         # Content stored by an earlier group or run, and earlier in this group: twins, skipped as in one process.
@@ -127,16 +126,12 @@ def _write(parsed) -> Written:
         writer = BatchWriter(conn, _WORKER["run_id"])
         for source, rows, error, size in parsed:
             twin = rows is not None and rows.hash in seen
-            written.files.append(FileOutcome.of(source, size, error, rows, twin))
+            outcomes.append(FileOutcome.of(source, size, error, rows, twin))
             if rows is None or twin:
                 continue
             seen.add(rows.hash)
             writer.add(source, rows)
-        for counts in writer.flush().values():
-            written.transactions += counts["count_transactions"]
-            written.conflicts += counts["count_conflicts"]
-            written.duplicates += counts["count_duplicates"]
-    return written
+        return Written(outcomes, writer.flush())
 
 
 # --- in the ingest process ------------------------------------------------------------------------

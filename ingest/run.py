@@ -119,7 +119,6 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
         by_path = {(r.path, r.member): (r.file_size, r.mtime_ns) for r in conn.execute(
             select(s.ingested_files.c.path, s.ingested_files.c.member, s.ingested_files.c.file_size,
                    s.ingested_files.c.mtime_ns))}
-        hashes = set(conn.execute(select(s.ingested_files.c.content_hash)).scalars())
     todo = []
     for source in sources:
         if by_path.get((str(source.path), source.member)) == (source.file_size, source.mtime_ns):
@@ -132,14 +131,13 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
     if bulk:
         indexes.drop(engine)
     try:
-        _load(engine, todo, sources, hashes, settings, summary, progress, workers)
+        _load(engine, todo, sources, settings, summary, progress, workers)
     finally:
         if bulk:
             indexes.ensure(engine)
 
 
-def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, progress,
-          workers: int | None) -> None:
+def _load(engine, todo, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
     job = (settings["BUSINESS_TZ"], str(settings.tolerance))
     kinds: Counter = Counter()
     tick = _Ticker(progress, summary.files_skipped, len(sources))
@@ -154,7 +152,7 @@ def _load(engine, todo, sources, hashes, settings: Settings, summary: Summary, p
         if workers > 1 and len(todo) >= pipeline.MIN_FILES_FOR_WORKERS:
             _load_parallel(engine, todo, settings, summary, tick, kinds, job, workers)
         else:
-            _load_files(engine, pipeline.prepared(todo, job), hashes, summary, tick, kinds)
+            _load_files(engine, pipeline.prepared(todo, job), summary, tick, kinds)
     if progress:
         progress(len(sources), len(sources), "")
     summary.events_by_kind = dict(sorted(kinds.items()))
@@ -180,9 +178,11 @@ class _Ticker:
             self.progress(self.done, self.total, source.display)
 
 
-def _load_files(engine, results, hashes, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
+def _load_files(engine, results, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
     """One writer in this process: files in order, committed in groups of whole files."""
     from ingest.loader import BatchWriter, FileOutcome
+    with engine.connect() as conn:  # content already stored: a file with the same content is a twin
+        hashes = set(conn.execute(select(s.ingested_files.c.content_hash)).scalars())
     with contextlib.ExitStack() as stack:
         conn = writer = None
         for source, rows, error, size in results:
@@ -211,9 +211,7 @@ def _load_parallel(engine, todo, settings: Settings, summary: Summary, tick: _Ti
     for written in written_groups(todo, settings.database_url, on_connect, summary.run_id, job, workers):
         for outcome in written.files:
             _account(summary, tick, kinds, outcome)
-        summary.transactions += written.transactions
-        summary.conflicts += written.conflicts
-        summary.duplicates += written.duplicates
+        _flushed(summary, written.per_file)
 
 
 def _flushed(summary: Summary, per_file: dict) -> None:
@@ -256,8 +254,6 @@ def _run_transforms(engine, settings: Settings) -> dict:
 
 def _send_alerts(engine, settings: Settings) -> dict:
     """New findings to Slack / email when configured; never raises (a failed send is retried next run)."""
-    if not any((settings.get(key) or "").strip() for key in ("SLACK_WEBHOOK_URL", "SMTP_HOST")):
-        return {"status": "off", "new": {}, "channels": {}}  # as alerts.send_new says, without importing it
     from alerts import send_new
     return send_new(engine, settings)
 
