@@ -200,9 +200,10 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
             first_ts = conn.execute(first_sql, {"day": day}).scalar()
             where = None
             if first_ts is not None:
+                # (the day, which every event of that time has, lets it seek ix_parsed_logs_date_kind)
                 where = conn.execute(text(
-                    "SELECT file_id, line_no FROM parsed_logs WHERE ts = :ts ORDER BY kind, event_id"),
-                    {"ts": first_ts}).first()
+                    "SELECT file_id, line_no FROM parsed_logs WHERE business_date = :day AND ts = :ts "
+                    "ORDER BY kind, event_id"), {"day": day, "ts": first_ts}).first()
             med = float(stats.median)
             yield {
                 "fingerprint": f"error_day:{metric}:{day}", "detector": "error_day",
