@@ -56,18 +56,28 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
 
 
 @lru_cache(maxsize=None)
-def _upsert_sql(table_name: str, columns: tuple[str, ...], key: str, paramstyle: str) -> str:
-    # Where the key exists already, fill only the columns that are still NULL there.
-    # The same text on SQLite and PostgreSQL (both have ON CONFLICT … DO UPDATE and `excluded`).
-    fill = ", ".join(f"{c} = coalesce({table_name}.{c}, excluded.{c})" for c in columns if c != key)
+def _upsert_sql(table_name: str, columns: tuple[str, ...], key: str, paramstyle: str,
+                merge: tuple[tuple[str, str], ...]) -> str:
+    # Where the key exists already, fill only the columns that are still NULL there, unless `merge` says
+    # how to combine the stored value ({old}) with the new one ({new}). In SET, {old} is the row as it was
+    # before this update on both databases. The same text on SQLite and PostgreSQL (both have
+    # ON CONFLICT … DO UPDATE and `excluded`).
+    rules = dict(merge)
+    fill = ", ".join(
+        f"{c} = " + rules.get(c, "coalesce({old}, {new})").format(old=f"{table_name}.{c}", new=f"excluded.{c}",
+                                                                  table=table_name)
+        for c in columns if c != key)
     return f"{_insert_sql(table_name, columns, paramstyle)} ON CONFLICT ({key}) DO UPDATE SET {fill}"
 
 
-def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict], key: str) -> None:
-    """Insert rows (same keys, as for insert_rows); a row whose `key` exists fills that row's NULLs."""
+def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict], key: str,
+                merge: dict[str, str] | None = None) -> None:
+    """Insert rows (same keys, as for insert_rows); a row whose `key` exists fills that row's NULLs, or
+    combines the two values as `merge[column]` says: an SQL expression of {old} and {new} (and {table}
+    for other columns of the stored row, e.g. '{table}.start_ts')."""
     if not rows:
         return
     columns = _checked_columns(table, rows)
-    sql = _upsert_sql(table.name, columns, key, conn.dialect.paramstyle)
+    sql = _upsert_sql(table.name, columns, key, conn.dialect.paramstyle, tuple(sorted((merge or {}).items())))
     for start in range(0, len(rows), BATCH_ROWS):
         conn.exec_driver_sql(sql, _as_tuples(columns, rows[start:start + BATCH_ROWS]))

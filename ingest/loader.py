@@ -28,6 +28,17 @@ from ingest.reader import Source
 IDENTITY_FIELDS = ("user_id", "currency", "type", "source", "action", "amount_text", "vat_text",
                    "old_balance_text", "new_balance_text", "payment_balance_text", "metadata")
 _IN_BATCH = 500
+# A request whose events fall in two files (a CloudWatch export cuts a stream into chunks wherever it
+# likes: START in one, REPORT in the next) has one row per file; stored together they make one
+# invocation. Counts add up, flags hold if either part says so, the START's file and line are kept (else
+# the first seen), and every other column keeps the first value that is not NULL.
+_FROM_START_ROW = "CASE WHEN {table}.start_ts IS NULL AND excluded.start_ts IS NOT NULL THEN {new} ELSE {old} END"
+INVOCATION_MERGE = {
+    "count_events": "{old} + {new}", "count_messages": "{old} + {new}",
+    "has_report": "{old} OR {new}", "is_cold_start": "{old} OR {new}",
+    "file_id": _FROM_START_ROW, "line_no": _FROM_START_ROW, "business_date": _FROM_START_ROW,
+    "stream_name": _FROM_START_ROW,
+}
 
 
 @dataclasses.dataclass
@@ -181,7 +192,7 @@ class BatchWriter:
         insert_rows(conn, s.transaction_conflicts, conflicts)
         insert_rows(conn, s.not_in_sync_events, self.tables["not_in_sync_events"])
         insert_rows(conn, s.negative_balance_guards, self.tables["negative_balance_guards"])
-        upsert_rows(conn, s.invocations, self.tables["invocations"], key="request_id")
+        upsert_rows(conn, s.invocations, self.tables["invocations"], key="request_id", merge=INVOCATION_MERGE)
         self.files = []
         self.tables = {t: [] for t in self.tables}
         self.events = 0

@@ -193,3 +193,53 @@ def test_transaction_logged_twice_in_one_file_keeps_its_outcome(tmp_path, make_s
     with make_engine(once.database_url).connect() as a, make_engine(twice.database_url).connect() as b:
         expected, got = a.execute(query).all(), b.execute(query).all()
     assert got == expected and None not in {o for _, o in got} and "already_synced" in {o for _, o in got}
+
+
+SPLIT_REQUEST = "405bb962-f57b-521d-81a1-e7272fbf6077"
+# One invocation cut in two by the export's chunking: START in 000000, the rest (and its REPORT) in 000001.
+SPLIT_CHUNKS = {
+    "000000.gz": (
+        "2024-02-13T21:01:04.046Z INIT_START Runtime Version: nodejs:20.v15\tRuntime Version ARN: arn:x\n"
+        f"2024-02-13T21:01:04.792Z START RequestId: {SPLIT_REQUEST} Version: $LATEST\n"
+        f"2024-02-13T21:01:04.936Z 2024-02-13T21:01:04.936Z\t{SPLIT_REQUEST}\tINFO\tProcessing message m-1\n"),
+    "000001.gz": (
+        f"2024-02-13T21:01:05.242Z 2024-02-13T21:01:05.242Z\t{SPLIT_REQUEST}\tINFO\t"
+        "SubscriptionBalanceUpdated event published\n"
+        f"2024-02-13T21:01:05.410Z END RequestId: {SPLIT_REQUEST}\n"
+        f"2024-02-13T21:01:05.410Z REPORT RequestId: {SPLIT_REQUEST}\tDuration: 617.70 ms\tBilled Duration: 618 ms\t"
+        "Memory Size: 1024 MB\tMax Memory Used: 102 MB\tInit Duration: 744.70 ms\t\n"),
+}
+SPLIT_COLUMNS = ("path", "line_no", "start_ts", "end_ts", "business_date", "duration_ms", "init_duration_ms",
+                 "is_cold_start", "has_report", "count_events", "count_messages", "runtime_version")
+
+
+def _split_invocation(url: str) -> dict:
+    with make_engine(url).connect() as conn:
+        (row,) = conn.execute(text(
+            "SELECT f.path, i.line_no, i.start_ts, i.end_ts, i.business_date, i.duration_ms, i.init_duration_ms, "
+            "i.is_cold_start, i.has_report, i.count_events, i.count_messages, i.runtime_version "
+            "FROM invocations i JOIN ingested_files f ON f.file_id = i.file_id")).all()
+    values = dict(zip(SPLIT_COLUMNS, row))
+    values["path"] = Path(values["path"]).name
+    return values
+
+
+@pytest.mark.parametrize("order", [("000000.gz", "000001.gz"), ("000001.gz", "000000.gz")], ids=["one-run", "reversed"])
+def test_invocation_split_across_chunks_is_one_whole_invocation(tmp_path, make_settings, order):
+    """Counts add up, the REPORT's cold start and the START's line count, whichever part is stored first."""
+    settings = make_settings()
+    stream = tmp_path / "export" / "group" / STREAM
+    stream.mkdir(parents=True)
+    if order[0] == "000000.gz":  # both chunks in one run (one transaction, one INSERT)
+        for name, text_ in SPLIT_CHUNKS.items():
+            (stream / name).write_bytes(gzip.compress(text_.encode()))
+        run([str(tmp_path / "export")], settings, transform=False)
+    else:  # the later chunk alone first, the START's chunk in a second run
+        for name in order:
+            (stream / name).write_bytes(gzip.compress(SPLIT_CHUNKS[name].encode()))
+            run([str(stream / name)], settings, transform=False)
+    assert _split_invocation(settings.database_url) == {
+        "path": "000000.gz", "line_no": 2, "start_ts": "2024-02-13T21:01:04.792Z",
+        "end_ts": "2024-02-13T21:01:05.410Z", "business_date": "2024-02-14", "duration_ms": 617.7,
+        "init_duration_ms": 744.7, "is_cold_start": True, "has_report": True, "count_events": 5,
+        "count_messages": 1, "runtime_version": "nodejs:20.v15"}
