@@ -207,11 +207,25 @@ def _load_parallel(engine, todo, settings: Settings, summary: Summary, tick: _Ti
                    job, workers: int) -> None:
     """Several cores: workers parse groups of files and write them in turns (ingest/parallel.py)."""
     from ingest.parallel import written_groups
-    on_connect = _sqlite_writer_cache if sqlite_file(engine) is not None else None
-    for written in written_groups(todo, settings.database_url, on_connect, summary.run_id, job, workers):
-        for outcome in written.files:
-            _account(summary, tick, kinds, outcome)
-        _flushed(summary, written.per_file)
+    on_sqlite = sqlite_file(engine) is not None
+    on_connect = _sqlite_writer_cache if on_sqlite else None
+    with engine.connect() if on_sqlite else contextlib.nullcontext() as conn:
+        for written in written_groups(todo, settings.database_url, on_connect, summary.run_id, job, workers):
+            for outcome in written.files:
+                _account(summary, tick, kinds, outcome)
+            _flushed(summary, written.per_file)
+            if conn is not None:
+                _copy_wal_into_database(conn)
+
+
+def _copy_wal_into_database(conn) -> None:
+    """Checkpoint what the workers have committed, from this process, which only waits for them.
+
+    Otherwise whoever commits past the WAL's checkpoint size copies it: a worker during its turn, while
+    the others wait for theirs, or after the load the transforms' build, which then copied the whole
+    load (real export, busy machine: transforms 0.73-0.79 -> 0.57 s, all that follows the load 0.96-1.03
+    -> 0.83-0.91 s). PASSIVE never waits for a writer or a reader: it copies what it can now."""
+    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _flushed(summary: Summary, per_file: dict) -> None:
