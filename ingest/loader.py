@@ -212,10 +212,11 @@ def _split_transactions(conn: Connection, items: list[dict]) -> tuple[list[dict]
     for row in items:
         seen = known.get(row["transaction_id"])
         if seen is None:
-            known[row["transaction_id"]] = {f: row.get(f) for f in IDENTITY_FIELDS}
+            known[row["transaction_id"]] = row  # its identity fields, without a copy: nothing changes them here
             new.append(row)
             continue
-        differs = {f: {"first": seen[f], "again": row.get(f)} for f in IDENTITY_FIELDS if seen[f] != row.get(f)}
+        differs = {f: {"first": seen.get(f), "again": row.get(f)} for f in IDENTITY_FIELDS
+                   if seen.get(f) != row.get(f)}
         conflicts.append({"transaction_id": row["transaction_id"], "kind": "conflict" if differs else "duplicate",
                           "event_id": row["event_id"], "file_id": row["file_id"], "line_no": row["line_no"],
                           "ts": row["ts"], "detail": json.dumps(differs, ensure_ascii=False) if differs else None})
