@@ -15,7 +15,9 @@ with
 events as (
     select transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance,
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
-           coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
+           coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied,
+           -- the partition key of int_ledger_order.sql's window, made the same way
+           case when user_id is null then '-' else '+' || user_id end as user_key
     from balance_events
 ),
 
@@ -27,10 +29,9 @@ sequenced as (
     select
         events.*,
         coalesce(currencies.unit_micros, 10000) as unit_micros,
-        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms
+        ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms
     from events
-    join int_ledger_order ordered
-      on ordered.event_id = events.event_id and ordered.transaction_id = events.transaction_id
+    join int_ledger_order ordered on ordered.event_id = events.event_id  -- event_id is unique in balance_events
     left join currencies on currencies.currency = events.currency
 ),
 

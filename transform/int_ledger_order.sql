@@ -22,7 +22,7 @@ events as (
 
 sequenced as (
     select
-        event_id, transaction_id, user_key,
+        event_id,
         row_number() over by_user as ledger_seq,
         lag(balance_after) over by_user as prev_new_balance,
         lag(ts) over by_user as prev_ts,
@@ -31,6 +31,8 @@ sequenced as (
     window by_user as (partition by user_key order by ts, transaction_id)
 )
 
-select event_id, transaction_id, user_key, ledger_seq, prev_new_balance, prev_ts, prev_ts_ms
+-- only what int_ledger cannot take from balance_events itself: the rows are sorted once more, by event_id, so
+-- every byte counts (carrying transaction_id and user_key, 74 bytes a row, cost 2.7 CPU s on the 100x sample)
+select event_id, ledger_seq, prev_new_balance, prev_ts, prev_ts_ms
 from sequenced
 order by event_id
