@@ -15,9 +15,7 @@ with
 events as (
     select transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance,
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
-           coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied,
-           -- the partition key of int_ledger_order.sql's window, made the same way
-           case when user_id is null then '-' else '+' || user_id end as user_key
+           coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
     from balance_events
 ),
 
@@ -29,7 +27,7 @@ sequenced as (
     select
         events.*,
         coalesce(currencies.unit_micros, 10000) as unit_micros,
-        ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms
+        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms
     from events
     join int_ledger_order ordered on ordered.event_id = events.event_id  -- event_id is unique in balance_events
     left join currencies on currencies.currency = events.currency

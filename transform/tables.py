@@ -50,8 +50,9 @@ int_ledger_order = Table(
     "int_ledger_order", metadata,
     # the rowid on SQLite: rows stored in event_id order, the order int_ledger reads balance_events in
     Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-    # (no transaction_id nor user_key: int_ledger takes them from balance_events, so the sort by event_id
-    # moves 74 bytes a row less)
+    # (no transaction_id nor the text partition key: the sort by event_id moves 74 bytes a row less)
+    # the user (NULL users: one more), as an integer: the event_id of the user's first transaction
+    Column("user_key", BigInteger, nullable=False),
     Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
     # (no prev_transaction_id: the few rows that show it look it up at ledger_seq - 1; 26 bytes a row less to
     # sort, write and read back in int_ledger_order and int_ledger)
@@ -81,7 +82,9 @@ int_ledger = Table(
     # the per-user window the later steps share
     Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
     Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
-    Column("user_key", String(65), nullable=False),  # '+' || user_id, '-' without a user: the window's partition
+    # the window's partition as an integer (int_ledger_order.user_key): the event_id of the user's first
+    # transaction; the transactions without a user form one partition and have one key
+    Column("user_key", BigInteger, nullable=False),
     Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
     prefixes=["TEMPORARY"],
 )
