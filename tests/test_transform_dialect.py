@@ -55,3 +55,19 @@ def test_row_number_on_sqlite_numbers_rows_in_insert_order():
     got = con.execute("SELECT id, k, v FROM dst ORDER BY id").fetchall()
     want = con.execute("SELECT ROW_NUMBER() OVER (ORDER BY k desc, v), k, v FROM src ORDER BY 1").fetchall()
     assert got == want
+
+
+def test_pair_splits_back_into_its_two_texts():
+    """dialect.pair: one subquery returns two timestamps as one value; pair_first/pair_second take them apart
+    (NULL stays NULL). PostgreSQL's SPLIT_PART is checked in tests/test_postgres_parity.py with the whole build."""
+    from transform.dialect import pair, pair_first, pair_second
+
+    con = sqlite3.connect(":memory:")
+    for a, b in [("2024-01-07T23:59:59.999Z", "2024-01-08T00:00:00.000Z"), ("x", ""), ("", "y")]:
+        value = f"(SELECT {pair(':a', ':b')})"
+        got = con.execute(f"SELECT {pair_first(value, 'sqlite')}, {pair_second(value, 'sqlite')}",
+                          {"a": a, "b": b}).fetchone()
+        assert got == (a, b)
+    assert con.execute(f"SELECT {pair_first('NULL', 'sqlite')}, {pair_second('NULL', 'sqlite')}").fetchone() == \
+        (None, None)
+    assert pair_first("v", "postgresql") == "SPLIT_PART(v, '|', 1)"

@@ -4,24 +4,21 @@
 
 with
 
-invocations_in as (
-    select business_date, duration_ms, init_duration_ms, max_memory_used_mb, memory_size_mb, is_cold_start
-    from invocations
-    where business_date is not null
-),
-
 event_counts as (
     select business_date, kind, count_events from daily_event_counts
 ),
 
 ranked as (
+    -- reads invocations itself: through a CTE of its own, SQLite copied every row into a temporary table before
+    -- the window's sort (0.6 CPU s on the 100x sample), in the same order, so the sums are the same
     select
-        invocations_in.*,
+        business_date, duration_ms, init_duration_ms, max_memory_used_mb, memory_size_mb, is_cold_start,
         row_number() over by_duration as duration_rank,
         -- the same window over the whole day: one sort for both
         count(duration_ms) over (by_duration rows between unbounded preceding and unbounded following)
             as count_durations
-    from invocations_in
+    from invocations
+    where business_date is not null
     -- NULL durations (no REPORT) sort last on both databases, after the ranks that count
     window by_duration as (partition by business_date
                            order by case when duration_ms is null then 1 else 0 end, duration_ms)

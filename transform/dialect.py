@@ -74,6 +74,28 @@ def row_number(order: str, dialect: str) -> str:
     return f"NULL {ORDER_MARK}{order} */"
 
 
+PAIR_SEPARATOR = "|"  # never in the texts paired (ISO timestamps)
+
+
+def pair(first: str, second: str) -> str:
+    """Two texts in one value, so that one correlated subquery (one index seek) returns both."""
+    return f"({first} || '{PAIR_SEPARATOR}' || {second})"
+
+
+def pair_first(expr: str, dialect: str) -> str:
+    """The first text of a `pair` (NULL for NULL)."""
+    if dialect == "postgresql":
+        return f"SPLIT_PART({expr}, '{PAIR_SEPARATOR}', 1)"
+    return f"SUBSTR({expr}, 1, INSTR({expr}, '{PAIR_SEPARATOR}') - 1)"
+
+
+def pair_second(expr: str, dialect: str) -> str:
+    """The second text of a `pair` (NULL for NULL)."""
+    if dialect == "postgresql":
+        return f"SPLIT_PART({expr}, '{PAIR_SEPARATOR}', 2)"
+    return f"SUBSTR({expr}, INSTR({expr}, '{PAIR_SEPARATOR}') + 1)"
+
+
 def int_text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -112,6 +134,9 @@ def environment(dialect: str) -> jinja2.Environment:
         money=money_text_with_currency,
         string_agg=lambda expr, sep=",": string_agg(expr, sep, dialect),
         int_text=int_text,
+        pair=pair,
+        pair_first=lambda expr: pair_first(expr, dialect),
+        pair_second=lambda expr: pair_second(expr, dialect),
         is_distinct=lambda a, b: is_distinct(a, b, dialect),
         row_number=lambda order: row_number(order, dialect),
         json_text=json_text,

@@ -101,13 +101,15 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
     # objects beyond them. Only the four columns the statistics need are sorted and read; the few spikes fetch
     # the rest by transaction id.
     cursor = conn.connection.cursor()
+    # Equal amounts of a group need no order among themselves: they have the same z, so either all of them are
+    # spikes or none is (a shorter sort key than with transaction_id). event_id (int_ledger's key) finds the rest.
     cursor.execute(
-        "SELECT user_id, type, amount, transaction_id "
+        "SELECT user_id, type, amount, event_id "
         "FROM int_ledger WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL "
-        "ORDER BY user_id, type, amount, transaction_id")
+        "ORDER BY user_id, type, amount")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
-    details = text("SELECT transaction_id, ts, business_date, currency, file_id, line_no FROM int_ledger "
-                   "WHERE transaction_id IN :txs").bindparams(bindparam("txs", expanding=True))
+    details = text("SELECT event_id, transaction_id, ts, business_date, currency, file_id, line_no FROM int_ledger "
+                   "WHERE event_id IN :ids").bindparams(bindparam("ids", expanding=True))
     pending: list[tuple] = []
     try:
         for spike in _spikes(params, groupby(rows, key=lambda r: (r[0], r[1])), threshold, ratio):
@@ -127,10 +129,10 @@ def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[di
     """The findings of a batch of spikes, with the columns fetched by one lookup for the whole batch."""
     if not spikes:
         return
-    found = {r[0]: r[1:] for r in conn.execute(details, {"txs": [s[2] for s in spikes]})}
+    found = {r[0]: r[1:] for r in conn.execute(details, {"ids": [s[2] for s in spikes]})}
     threshold = Fraction(params.spike_threshold)
-    for user_id, type_, tx, amount, z, stats in spikes:
-        ts, day, currency, file_id, line_no = found[tx]
+    for user_id, type_, event_id, amount, z, stats in spikes:
+        tx, ts, day, currency, file_id, line_no = found[event_id]
         kind = type_.lower()
         yield {
             "fingerprint": f"amount_spike:{tx}", "detector": "amount_spike",
@@ -148,7 +150,7 @@ def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[di
 
 
 def _spikes(params, groups, threshold, ratio) -> Iterator[tuple]:
-    """(user_id, type, transaction_id, amount, z, stats) of every spike, from the groups of sorted rows."""
+    """(user_id, type, event_id, amount, z, stats) of every spike, from the groups of sorted rows."""
     for (user_id, type_), group in groups:
         group = list(group)
         if len(group) < params.spike_min_samples:
@@ -159,11 +161,11 @@ def _spikes(params, groups, threshold, ratio) -> Iterator[tuple]:
         stats = RobustScale([r[2] for r in group])
         if not stats.scale:
             continue
-        for _, _, amount, tx in reversed(group):  # largest first
+        for _, _, amount, event_id in reversed(group):  # largest first
             z = stats.z(amount)
             if z is None or z <= threshold or (stats.median > 0 and amount < ratio * stats.median):
                 break
-            yield user_id, type_, tx, amount, z, stats
+            yield user_id, type_, event_id, amount, z, stats
 
 
 def _error_kinds(sql: str):

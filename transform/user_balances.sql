@@ -49,7 +49,7 @@ per_user as (
         max(last_printed_seq) as last_printed_seq,
         max(last_non_negative_seq) as last_non_negative_seq
     from per_currency
-    group by user_key, user_id
+    group by user_id, user_key  -- in user_id order: the order user_balances is written in
 ),
 
 latest as (

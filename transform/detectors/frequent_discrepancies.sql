@@ -10,7 +10,7 @@ discrepant_transactions as (
     -- The transactions with a row in discrepancy_report are exactly those int_ledger flags for one of its kinds
     -- (sync and wallet: is_out_of_sync; calculation; continuity), so the flags are read here: one pass over
     -- int_ledger instead of every discrepancy_report row and a lookup of its transaction.
-    select transaction_id, user_id, ts_ms
+    select event_id, transaction_id, user_id, ts_ms
     from int_ledger
     where user_id is not null and (is_out_of_sync or is_calc_mismatch or is_continuity_break)
 ),
@@ -31,7 +31,7 @@ crossings as (
 ),
 
 reaching as materialized (  -- only these few rows are kept, not every discrepant transaction
-    select transaction_id, count_in_window
+    select event_id, count_in_window
     from crossings
     where count_in_window >= :frequent_count and coalesce(previous_count, 0) < :frequent_count
 ),
@@ -41,7 +41,7 @@ reached as (
         ledger.transaction_id, ledger.user_id, ledger.currency, ledger.ts, ledger.business_date, ledger.file_id,
         ledger.line_no, reaching.count_in_window
     from reaching
-    join int_ledger ledger on ledger.transaction_id = reaching.transaction_id
+    join int_ledger ledger on ledger.event_id = reaching.event_id  -- int_ledger's key
 ),
 
 final as (

@@ -5,10 +5,10 @@ with
 
 multi_currency_users as (
     -- more than one currency: min < max. Read from ix_int_ledger_user alone, in user_key order, so no sort of
-    -- every transaction; user_key '-' is the transactions without a user
+    -- every transaction; the transactions without a user have a user_key too, and are left out below
     select user_key
     from int_ledger
-    where user_key <> '-' and currency is not null
+    where currency is not null
     group by user_key
     having min(currency) < max(currency)
 ),
@@ -16,7 +16,8 @@ multi_currency_users as (
 transactions as not materialized (  -- read twice: inlined, not copied whole
     select transaction_id, user_id, currency, amount, ts, business_date, file_id, line_no
     from int_ledger
-    where currency is not null and user_key in (select user_key from multi_currency_users)
+    where currency is not null and user_id is not null
+      and user_key in (select user_key from multi_currency_users)
 ),
 
 currencies_per_user as (

@@ -9,7 +9,7 @@ with
 -- look up the user's latest earlier debit of the same amount, the one a lag over same-amount debits would give.
 
 candidates as (
-    select transaction_id, user_key, ledger_seq, amount, ts_ms
+    select event_id, user_key, ledger_seq, amount, ts_ms
     from int_ledger
     where type = 'DEBIT' and amount > 0 and user_id is not null
       and prev_ts_ms is not null and ts_ms - prev_ts_ms <= :rapid_window_ms
@@ -25,7 +25,7 @@ paired as materialized (  -- only these few rows are kept
 ),
 
 close_pairs as (
-    select paired.transaction_id, previous.ts_ms as previous_ts_ms,
+    select paired.event_id, previous.ts_ms as previous_ts_ms,
            previous.transaction_id as previous_transaction_id
     from paired
     join int_ledger previous on previous.user_key = paired.user_key and previous.ledger_seq = paired.previous_seq
@@ -38,7 +38,7 @@ repeats as (
         ledger.business_date, ledger.file_id, ledger.line_no, close_pairs.previous_ts_ms,
         close_pairs.previous_transaction_id
     from close_pairs
-    join int_ledger ledger on ledger.transaction_id = close_pairs.transaction_id
+    join int_ledger ledger on ledger.event_id = close_pairs.event_id  -- int_ledger's key
 ),
 
 final as (
