@@ -150,7 +150,7 @@ def _load(engine, todo, sources, settings: Settings, summary: Summary, progress,
         if not _alone():
             workers = 1
         if workers > 1 and len(todo) >= pipeline.MIN_FILES_FOR_WORKERS:
-            _load_parallel(engine, todo, settings, summary, tick, kinds, job, workers)
+            _load_parallel(engine, on_sqlite, todo, settings, summary, tick, kinds, job, workers)
         else:
             _load_files(engine, pipeline.prepared(todo, job), summary, tick, kinds)
     if progress:
@@ -203,11 +203,10 @@ def _load_files(engine, results, summary: Summary, tick: _Ticker, kinds: Counter
             _flushed(summary, writer.flush())
 
 
-def _load_parallel(engine, todo, settings: Settings, summary: Summary, tick: _Ticker, kinds: Counter,
-                   job, workers: int) -> None:
+def _load_parallel(engine, on_sqlite: bool, todo, settings: Settings, summary: Summary, tick: _Ticker,
+                   kinds: Counter, job, workers: int) -> None:
     """Several cores: workers parse groups of files and write them in turns (ingest/parallel.py)."""
     from ingest.parallel import written_groups
-    on_sqlite = sqlite_file(engine) is not None
     on_connect = _sqlite_writer_cache if on_sqlite else None
     with engine.connect() if on_sqlite else contextlib.nullcontext() as conn:
         for written in written_groups(todo, settings.database_url, on_connect, summary.run_id, job, workers):
