@@ -8,7 +8,7 @@ is repaired by the next one.
 """
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from db import schema as s
@@ -25,8 +25,13 @@ def _indexes():
 # cost a re-run on unchanged input 30 ms of its half second.
 def ensure(engine: Engine) -> None:
     with engine.begin() as conn:
-        for index in _indexes():
-            conn.execute(CreateIndex(index, if_not_exists=True))
+        create_missing(conn)
+
+
+def create_missing(conn: Connection) -> None:
+    """In the caller's transaction (ingest hands it to the transforms' build, which runs it beside the ledger)."""
+    for index in _indexes():
+        conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def drop(engine: Engine) -> None:

@@ -87,11 +87,15 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
                 indexes.drop(engine)  # deleting every row is 40% cheaper without the indexes to update
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)
-            _ingest_sources(engine, sources, settings, summary, progress, workers)
-            if full_refresh:
-                indexes.ensure(engine)  # (done already unless there were too few files for a bulk load)
+            try:
+                _ingest_sources(engine, sources, settings, summary, progress, workers)
+                if transform:
+                    summary.transform = _run_transforms(engine, settings)
+            finally:
+                # A bulk load (or --full-refresh) dropped the secondary indexes. The build rebuilt them in
+                # its transaction; otherwise (no build, nothing new to build, a failure) it happens here.
+                indexes.ensure(engine)
             if transform:
-                summary.transform = _run_transforms(engine, settings)
                 summary.alerts = _send_alerts(engine, settings)
             _finish(summary)
             summary.seconds = round(time.perf_counter() - started, 3)
@@ -127,14 +131,9 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
             todo.append(source)
     summary.files_seen = len(sources)
     # A load larger than what is stored goes faster without secondary indexes; they are rebuilt after.
-    bulk = len(todo) > max(BULK_LOAD_MIN_FILES, len(by_path))
-    if bulk:
-        indexes.drop(engine)
-    try:
-        _load(engine, todo, sources, settings, summary, progress, workers)
-    finally:
-        if bulk:
-            indexes.ensure(engine)
+    if len(todo) > max(BULK_LOAD_MIN_FILES, len(by_path)):
+        indexes.drop(engine)  # run() has them rebuilt, whatever happens
+    _load(engine, todo, sources, settings, summary, progress, workers)
 
 
 def _load(engine, todo, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
@@ -262,7 +261,9 @@ def _run_transforms(engine, settings: Settings) -> dict:
     from transform import build_all, is_current  # imported late: `ingest.py --no-transform` does not need it
     if is_current(engine, settings):  # nothing new since the last build, same settings: it would be identical
         return {"skipped": "current"}
-    return build_all(engine, settings)
+    # the indexes a bulk load dropped are rebuilt inside the build, on SQLite while its other lane builds the
+    # ledger (transform/lanes.py), instead of before it
+    return build_all(engine, settings, alongside=indexes.create_missing)
 
 
 def _send_alerts(engine, settings: Settings) -> dict:

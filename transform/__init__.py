@@ -7,9 +7,9 @@ docs/transforms.md for every table, rule and detector.
 from __future__ import annotations
 
 
-def build_all(engine, settings) -> dict:
+def build_all(engine, settings, **options) -> dict:
     from transform.runner import build_all as _build_all
-    return _build_all(engine, settings)
+    return _build_all(engine, settings, **options)
 
 
 def is_current(engine, settings) -> bool:

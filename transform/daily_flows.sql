@@ -5,8 +5,9 @@
 with
 
 events as (
-    -- int_ledger holds these columns of balance_events without its wide ones (metadata, literals)
-    select business_date, currency, type, source, action, user_id, amount, vat from int_ledger
+    -- balance_events itself, not int_ledger (which holds the same columns, narrower): this step needs no
+    -- ledger, so on SQLite it runs while the other lane builds it (transform/lanes.py)
+    select business_date, currency, type, source, action, user_id, amount, vat from balance_events
 ),
 
 grouped as (

@@ -9,6 +9,7 @@ build until the new one is complete.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from db.engine import sqlite_file
 from db.writer import insert_rows
 from settings import Settings
 from transform import robust, seeds
@@ -39,8 +41,7 @@ BALANCE_EVENT_COLUMNS = (
 SQL_DETECTORS = ("frequent_discrepancies", "vat_mismatch", "unknown_action", "duplicate_transaction",
                  "rapid_deduction", "burst", "off_hours_manual", "float_noise", "multi_currency", "test_user",
                  "negative_amount", "continuity_gap")
-PYTHON_DETECTORS = (robust.amount_spikes, robust.error_days)
-SQLITE_CACHE_KB = 64 * 1024
+SQLITE_CACHE_KB = 32 * 1024
 SQLITE_TEMP_CACHE_KB = 16 * 1024
 INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
@@ -67,6 +68,9 @@ class Step:
     kind: str  # seed | update | rebuild | append | python
     sql_file: str | None = None
     func: Callable | None = None
+    # on SQLite, which connection runs it (transform/lanes.py): "main" writes the public tables; "ledger" and
+    # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
+    lane: str = "main"
 
     def describe(self) -> str:
         if self.sql_file:
@@ -77,19 +81,27 @@ class Step:
 
 
 def steps() -> list[Step]:
-    """Dependency order: seeds, balance_events, discrepancies, findings, anomalies, then what reads them."""
-    out = [Step(f"seed {table.name}", table.name, "seed", func=fn) for table, fn in seeds.SEEDS]
-    out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql"))
-    out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql"))
+    """Dependency order: one connection runs them so. The two-lane SQLite build keeps this order within each
+    lane, and a main step waits for every step of the other lane's phases listed before it."""
+    seed = {table.name: fn for table, fn in seeds.SEEDS}
+    out = [Step(name, name, "rebuild", f"{name}.sql")  # from the ingest tables alone: no need to wait
+           for name in ("daily_event_counts", "daily_health", "daily_flows")]
+    out += [Step(f"seed {name}", name, "seed", func=seed[name], lane="ledger")
+            for name in ("ref_currencies", "ref_tz_offsets")]
+    out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
+    out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql", lane="ledger"))
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
     out.append(Step("discrepancy_report", "discrepancy_report", "rebuild", "discrepancy_report.sql"))
-    out.append(Step("daily_event_counts", "daily_event_counts", "rebuild", "daily_event_counts.sql"))
-    out.append(Step("int_anomaly_findings", "int_anomaly_findings", "rebuild-empty"))
-    out += [Step(f"detector {name}", "int_anomaly_findings", "append", f"detectors/{name}.sql")
+    out.append(Step("seed ref_action_checks", "ref_action_checks", "seed", func=seed["ref_action_checks"],
+                    lane="side"))
+    out.append(Step("int_anomaly_findings", "int_anomaly_findings", "rebuild-empty", lane="side"))
+    out += [Step(f"detector {name}", "int_anomaly_findings", "append", f"detectors/{name}.sql", lane="side")
             for name in SQL_DETECTORS]
-    out += [Step(f"detector {fn.__name__}", "int_anomaly_findings", "python", func=fn) for fn in PYTHON_DETECTORS]
-    out += [Step(name, name, "rebuild", f"{name}.sql")
-            for name in ("anomalies", "user_balances", "daily_flows", "daily_health")]
+    out.append(Step("detector amount_spikes", "int_anomaly_findings", "python", func=robust.amount_spikes,
+                    lane="side"))
+    # error_days counts discrepancies per day: after discrepancy_report, so on the main lane
+    out.append(Step("detector error_days", "int_anomaly_findings", "python", func=robust.error_days))
+    out += [Step(name, name, "rebuild", f"{name}.sql") for name in ("anomalies", "user_balances")]
     return out
 
 
@@ -146,7 +158,7 @@ def _insert(conn: Connection, table: str, rows: Iterable[dict], batch: int = 500
         insert_rows(conn, BY_NAME[table], chunk)
 
 
-def _recreate(conn: Connection, table: str) -> None:
+def recreate(conn: Connection, table: str) -> None:
     """An empty table of the current shape. On PostgreSQL an existing public table is emptied with DELETE:
     DROP would take an exclusive lock that makes every dashboard query wait for the whole build, while
     DELETE lets readers see the previous build until the transaction commits."""
@@ -157,17 +169,22 @@ def _recreate(conn: Connection, table: str) -> None:
         if existing == [c.name for c in target.columns]:
             conn.execute(target.delete())
             return
-    conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    # the database's own table: on SQLite a plain name would also find one in an attached scratch file
+    # (transform/lanes.py); the intermediate tables are TEMPORARY here, and TEMP is searched first
+    own = table if table in INTERMEDIATE_TABLES or conn.dialect.name != "sqlite" else f"main.{table}"
+    conn.execute(text(f"DROP TABLE IF EXISTS {own}"))
     target.create(conn)
 
 
-def _run_step(conn: Connection, step: Step, params: Params, bind: dict) -> None:
+def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None) -> None:
+    """Run one step. `create(conn, table)` makes its table empty (default: recreate, in the database)."""
+    create = create or recreate
     dialect = conn.dialect.name
     if step.kind == "seed":
-        _recreate(conn, step.table)
+        create(conn, step.table)
         _insert(conn, step.table, step.func(conn, params))
     elif step.kind in ("rebuild", "rebuild-empty"):
-        _recreate(conn, step.table)
+        create(conn, step.table)
     elif step.kind == "python":
         _insert(conn, step.table, step.func(conn, params))
     for stmt in statements(step, dialect, bind):
@@ -178,55 +195,92 @@ def count_rows(conn: Connection, tables=PUBLIC_TABLES) -> dict[str, int]:
     return {name: conn.execute(select(func.count()).select_from(BY_NAME[name])).scalar_one() for name in tables}
 
 
-def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float], None] | None = None) -> dict:
-    """Rebuild every derived table from the ingest tables; returns row counts per table and 'seconds'."""
+def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float], None] | None = None, *,
+              alongside: Callable[[Connection], None] | None = None, lanes: int | None = None) -> dict:
+    """Rebuild every derived table from the ingest tables; returns row counts per table and 'seconds'.
+
+    One transaction: readers see the previous build until the new one is complete. `alongside(conn)` runs in
+    it before the first step (ingest rebuilds its indexes there: on SQLite while the other lane builds the
+    ledger). `lanes`: on a SQLite file two connections share the work (transform/lanes.py) unless it is 1;
+    PostgreSQL runs every step on one. `on_step(step, seconds)` is called on this thread for every step."""
     params = from_settings(settings)
-    bind = params.bind()
     started = time.perf_counter()
+    if lanes != 1 and sqlite_file(engine) is not None:
+        from transform.lanes import build_on_two_lanes
+        result = build_on_two_lanes(engine, params, on_step, alongside)
+    else:
+        result = _build_on_one_lane(engine, params, on_step, alongside)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside) -> dict:
+    bind = params.bind()
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             # The driver opens a transaction only at the first INSERT/UPDATE/DELETE, so the build's first
             # DROP/CREATE statements would each commit on their own and a dashboard could see a derived
             # table missing or empty. An explicit BEGIN makes the whole build one transaction.
             conn.exec_driver_sql("BEGIN")
-            # sorts for the window functions spill to temporary files beyond this page cache, which keeps
-            # a build of millions of rows within a few hundred MB
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
-            # the intermediate tables are TEMPORARY (transform/tables.py), in the connection's own temp file with
-            # its own page cache: 16 MB of it is ~7 CPU s less on the 100x sample than SQLite's 2 MB default,
-            # with the peak memory unchanged (32 MB: 2 s more saved, 17 MB more memory)
-            conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_TEMP_CACHE_KB}")
-            # This SQLite is built with SECURE_DELETE: every page a DROP TABLE frees is read, zeroed and written
-            # again. A build drops the previous derived tables and, at the end, its intermediate ones (int_ledger
-            # alone is ~0.9 GB with its indexes on the 100x sample; dropping it from the WAL cost 12 of the
-            # build's 113 CPU seconds). Their rows are all derived from tables that stay in the same file, so
-            # zeroing them hides nothing; FAST still clears deleted cells wherever that costs no extra I/O.
-            # Restored afterwards, as the pooled connection is reused.
-            secure_delete = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
-            conn.exec_driver_sql("PRAGMA secure_delete = FAST")
-        try:
+        with sqlite_build_settings(conn):
+            if alongside:
+                alongside(conn)
             for step in steps():
                 t0 = time.perf_counter()
-                _run_step(conn, step, params, bind)
+                run_step(conn, step, params, bind)
                 if on_step:
                     on_step(step, time.perf_counter() - t0)
             for table in INTERMEDIATE_TABLES:
                 conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        finally:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA secure_delete = {int(secure_delete)}")
-        record_state(conn, params)
-        result = count_rows(conn)
-        result["balance_events"] = conn.execute(text("SELECT COUNT(*) FROM balance_events")).scalar_one()
-    result["seconds"] = round(time.perf_counter() - started, 3)
+        return finish(conn, params)
+
+
+@contextlib.contextmanager
+def sqlite_build_settings(conn: Connection) -> Iterator[None]:
+    """A build's page caches and delete mode on SQLite (nothing elsewhere), restored afterwards: the pooled
+    connection is reused."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    cache_size = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    # sorts for the window functions spill to temporary files beyond this page cache, which keeps
+    # a build of millions of rows within a few hundred MB
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+    # sorts and the intermediate TEMPORARY tables (transform/tables.py) use the connection's own temp file with
+    # its own page cache: 16 MB of it is ~7 CPU s less on the 100x sample than SQLite's 2 MB default,
+    # with the peak memory unchanged (32 MB: 2 s more saved, 17 MB more memory)
+    conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_TEMP_CACHE_KB}")
+    # This SQLite is built with SECURE_DELETE: every page a DROP TABLE frees is read, zeroed and written
+    # again. A build drops the previous derived tables and, at the end, its intermediate ones (int_ledger
+    # alone is ~0.9 GB with its indexes on the 100x sample; dropping it from the WAL cost 12 of the
+    # build's 113 CPU seconds). Their rows are all derived from tables that stay in the same file, so
+    # zeroing them hides nothing; FAST still clears deleted cells wherever that costs no extra I/O.
+    secure_delete = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
+    conn.exec_driver_sql("PRAGMA secure_delete = FAST")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {int(secure_delete)}")
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def finish(conn: Connection, params: Params) -> dict:
+    """Record what the build was made from and count its rows (inside its transaction)."""
+    record_state(conn, params)
+    result = count_rows(conn)
+    result["balance_events"] = conn.execute(text("SELECT COUNT(*) FROM balance_events")).scalar_one()
     return result
 
 
 def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:
     """The statements in order, as `python -m transform --dry-run` prints them."""
     params = from_settings(settings)
+    lanes = _lane_notes() if dialect == "sqlite" else {}
+    if lanes:
+        yield ("-- On a SQLite file two connections share these steps (transform/lanes.py): the side lane builds "
+               "its tables in scratch files, the main lane writes the database.")
     for number, (step, stmts) in enumerate(plan(dialect, params), start=1):
-        yield f"-- step {number}: {step.describe()}"
+        yield f"-- step {number}: {step.describe()}" + (f"  [{lanes[step.name]}]" if lanes else "")
         if step.kind in ("seed", "rebuild", "rebuild-empty"):
             yield f"DROP TABLE IF EXISTS {step.table};  -- then CREATE TABLE {step.table} as in transform/tables.py"
         if step.func is not None:
@@ -237,5 +291,14 @@ def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:
             if stmt.params:
                 yield "-- parameters: " + ", ".join(f"{k}={v!r}" for k, v in sorted(stmt.params.items()))
         yield ""
-    for table in INTERMEDIATE_TABLES:
-        yield f"DROP TABLE IF EXISTS {table};"
+    if not lanes:
+        for table in INTERMEDIATE_TABLES:
+            yield f"DROP TABLE IF EXISTS {table};"
+
+
+def _lane_notes() -> dict[str, str]:
+    from transform.lanes import schedule
+    notes = {step.name: f"side lane, {step.lane} phase" for step in steps() if step.lane != "main"}
+    for step, after in schedule(steps()):
+        notes[step.name] = "main lane" + (f", after the {after} phase" if after else "")
+    return notes

@@ -98,7 +98,8 @@ def check_action(action: str, known: tuple[str, ...], max_distance: int) -> dict
 
 def action_checks(conn: Connection, params: Params) -> list[dict]:
     """Every action seen, classified known / typo / unknown / invalid against KNOWN_ACTIONS."""
-    seen = [r[0] for r in conn.execute(text("SELECT DISTINCT action FROM balance_events WHERE action IS NOT NULL"))]
+    # from int_ledger, built before this seed: the same actions as balance_events, a fifth of the bytes to read
+    seen = [r[0] for r in conn.execute(text("SELECT DISTINCT action FROM int_ledger WHERE action IS NOT NULL"))]
     return [check_action(a, params.known_actions, params.typo_distance) for a in sorted(seen)]
 
 

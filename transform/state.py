@@ -30,8 +30,13 @@ def is_current(engine: Engine, settings: Settings) -> bool:
         return built == _fingerprint(conn, from_settings(settings))
 
 
-def record_state(conn: Connection, params: Params) -> None:
+def forget_state(conn: Connection) -> None:
+    """No record of a build (inside a build's transaction, which records the new one when it is done)."""
     conn.execute(text(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT)"))
     conn.execute(text(f"DELETE FROM {STATE_TABLE}"))
+
+
+def record_state(conn: Connection, params: Params) -> None:
+    forget_state(conn)
     conn.execute(text(f"INSERT INTO {STATE_TABLE} (key, value) VALUES ('fingerprint', :v)"),
                  {"v": _fingerprint(conn, params)})

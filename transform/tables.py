@@ -5,10 +5,11 @@ reader sees either the previous build or the new one, and the result after
 an incremental ingest equals the result after a full refresh. Indexes are
 created after the rows are in. `ref_*` tables are small lookups made from the
 settings (app/ may use ref_currencies for display precision); `int_*` tables
-are intermediate steps, dropped at the end of a build. They are TEMPORARY tables: private to the
-build's connection and, on SQLite, kept in its temp file instead of the WAL, so the ~1 GB they take on
-the 100x sample is neither written to the WAL, read back through it, nor checkpointed into the database
-file after the commit (86.8 -> 80.8 CPU s for the 100x build, one run each).
+are intermediate steps, never kept. With one connection (PostgreSQL, and SQLite on one lane) they are
+TEMPORARY: private to it and, on SQLite, in its temp file instead of the WAL, so the ~1 GB they take on the
+100x sample is neither written to the WAL nor checkpointed into the database (86.8 -> 80.8 CPU s for the
+100x build, one run each). The two-lane SQLite build (transform/lanes.py) keeps them in scratch files
+that both of its connections read, for the same reason.
 
 Money columns are BIGINT micro-units (db/money.py); `*_at` are UTC ISO texts;
 `*_date` are business dates (BUSINESS_TZ) as YYYY-MM-DD.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
+scratch_metadata = MetaData()  # the intermediate tables as plain tables (see _intermediate)
 Money = BigInteger
 
 ref_currencies = Table(
@@ -46,48 +48,62 @@ ref_action_checks = Table(
     Column("distance", Integer),
 )
 
-int_ledger_order = Table(
-    "int_ledger_order", metadata,
-    # the rowid on SQLite: rows stored in event_id order, the order int_ledger reads balance_events in
-    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-    # (no transaction_id nor the text partition key: the sort by event_id moves 74 bytes a row less)
-    # the user (NULL users: one more), as an integer: the event_id of the user's first transaction
-    Column("user_key", BigInteger, nullable=False),
-    Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
-    # (no prev_transaction_id: the few rows that show it look it up at ledger_seq - 1; 26 bytes a row less to
-    # sort, write and read back in int_ledger_order and int_ledger)
-    Column("prev_new_balance", Money), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
-    prefixes=["TEMPORARY"],
-)
+def _intermediate(name: str, columns) -> Table:
+    """An intermediate table, declared twice from the same columns: TEMPORARY where one connection builds and
+    reads it (PostgreSQL, and SQLite on one lane), and in `scratch_metadata` as a plain table of the scratch
+    files that both connections of the two-lane SQLite build read (transform/lanes.py)."""
+    Table(name, scratch_metadata, *columns())
+    return Table(name, metadata, *columns(), prefixes=["TEMPORARY"])
 
-int_ledger = Table(
-    "int_ledger", metadata,
-    Column("transaction_id", String(40), nullable=False),  # unique (balance_events' key)
-    Column("user_id", String(64)), Column("currency", String(8)), Column("type", String(16)),
-    Column("schema", String(8)), Column("source", String(40)), Column("action", String(64)),
-    Column("amount", Money), Column("vat", Money), Column("old_balance", Money), Column("new_balance", Money),
-    Column("payment_balance", Money), Column("is_float_noise", Boolean),
-    Column("ts", String(24)), Column("ts_ms", BigInteger), Column("business_date", String(10)),
-    # the rowid on SQLite, in balance_events' order: the balance_events update walks both tables together
-    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-    Column("file_id", Integer), Column("line_no", Integer),
-    Column("is_applied", Boolean),  # False when the Lambda refused it (negative-balance guard)
-    # the derived columns of balance_events
-    Column("net_change", Money), Column("expected_new_balance", Money), Column("calc_difference", Money),
-    Column("is_calc_mismatch", Boolean), Column("suggested_adjustment", Money), Column("user_seq", Integer),
-    Column("prev_new_balance", Money), Column("is_continuity_break", Boolean), Column("continuity_gap", Money),
-    Column("is_overdraft_actual", Boolean), Column("is_overdraft_expected", Boolean),
-    Column("is_overdraft_wallet", Boolean), Column("is_overdraft_crossing", Boolean),
-    Column("overdraft_reason", String(64)),
-    # the per-user window the later steps share
-    Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
-    Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
-    # the window's partition as an integer (int_ledger_order.user_key): the event_id of the user's first
-    # transaction; the transactions without a user form one partition and have one key
-    Column("user_key", BigInteger, nullable=False),
-    Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
-    prefixes=["TEMPORARY"],
-)
+
+def _int_ledger_order_columns() -> list[Column]:
+    return [
+        # the rowid on SQLite: rows stored in event_id order, the order int_ledger reads balance_events in
+        Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+        # (no transaction_id nor the text partition key: the sort by event_id moves 74 bytes a row less)
+        # the user (NULL users: one more), as an integer: the event_id of the user's first transaction
+        Column("user_key", BigInteger, nullable=False),
+        Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
+        # (no prev_transaction_id: the few rows that show it look it up at ledger_seq - 1; 26 bytes a row less to
+        # sort, write and read back in int_ledger_order and int_ledger)
+        Column("prev_new_balance", Money), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
+    ]
+
+
+int_ledger_order = _intermediate("int_ledger_order", _int_ledger_order_columns)
+
+
+def _int_ledger_columns() -> list[Column]:
+    return [
+        Column("transaction_id", String(40), nullable=False),  # unique (balance_events' key)
+        Column("user_id", String(64)), Column("currency", String(8)), Column("type", String(16)),
+        Column("schema", String(8)), Column("source", String(40)), Column("action", String(64)),
+        Column("amount", Money), Column("vat", Money), Column("old_balance", Money), Column("new_balance", Money),
+        Column("payment_balance", Money), Column("is_float_noise", Boolean),
+        Column("ts", String(24)), Column("ts_ms", BigInteger), Column("business_date", String(10)),
+        # the rowid on SQLite, in balance_events' order: the balance_events update walks both tables together
+        Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+        Column("file_id", Integer), Column("line_no", Integer),
+        Column("is_applied", Boolean),  # False when the Lambda refused it (negative-balance guard)
+        # the derived columns of balance_events
+        Column("net_change", Money), Column("expected_new_balance", Money), Column("calc_difference", Money),
+        Column("is_calc_mismatch", Boolean), Column("suggested_adjustment", Money), Column("user_seq", Integer),
+        Column("prev_new_balance", Money), Column("is_continuity_break", Boolean), Column("continuity_gap", Money),
+        Column("is_overdraft_actual", Boolean), Column("is_overdraft_expected", Boolean),
+        Column("is_overdraft_wallet", Boolean), Column("is_overdraft_crossing", Boolean),
+        Column("overdraft_reason", String(64)),
+        # the per-user window the later steps share
+        Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
+        Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
+        # the window's partition as an integer (int_ledger_order.user_key): the event_id of the user's first
+        # transaction; the transactions without a user form one partition and have one key
+        Column("user_key", BigInteger, nullable=False),
+        Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
+    ]
+
+
+int_ledger = _intermediate("int_ledger", _int_ledger_columns)
+
 
 def _finding_columns() -> list[Column]:
     """A finding's columns: the detectors write them to int_anomaly_findings, anomalies adds its id."""
@@ -109,7 +125,7 @@ def _finding_columns() -> list[Column]:
     ]
 
 
-int_anomaly_findings = Table("int_anomaly_findings", metadata, *_finding_columns(), prefixes=["TEMPORARY"])
+int_anomaly_findings = _intermediate("int_anomaly_findings", _finding_columns)
 
 discrepancy_report = Table(
     "discrepancy_report", metadata,
