@@ -45,10 +45,11 @@ def test_two_lanes_build_what_one_connection_builds_on_the_real_export(corpus_db
 
 def test_main_steps_wait_for_the_side_lane_phases_they_come_after():
     waits = {step.name: after for step, after in lanes.schedule(steps())}
-    assert waits["daily_flows"] is None and waits["daily_health"] is None
+    assert waits["daily_event_counts"] is None and waits["daily_health"] is None
     assert waits["balance_events"] == "ledger" and waits["discrepancy_report"] == "ledger"
     assert waits["detector error_days"] == "side" and waits["user_balances"] == "side"
     assert "int_ledger" not in waits and "detector burst" not in waits  # the side lane's own
+    assert "daily_flows" not in waits  # built by the side lane, copied in by the main lane
 
 
 def test_a_main_step_between_the_steps_of_a_phase_is_refused():
@@ -74,8 +75,9 @@ def test_the_side_lane_may_read_the_ingest_tables_only(ledger, tmp_path):  # noq
     for table in ("discrepancy_report", "anomalies", "daily_flows", "transform_state", "ref_currencies"):
         with pytest.raises(sqlite3.DatabaseError, match=f"access to build_source.{table}.* is prohibited"):
             conn.execute(f"SELECT * FROM {table}")
-    # count(*) names no database to the authorizer: judged by the name (ref_* are the side lane's own)
-    for table in ("discrepancy_report", "anomalies", "daily_flows", "transform_state"):
+    # count(*) names no database to the authorizer: judged by the name (ref_* and daily_flows are the side
+    # lane's own)
+    for table in ("discrepancy_report", "anomalies", "user_balances", "transform_state"):
         with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
             conn.execute(f"SELECT count(*) FROM {table}")
     with pytest.raises(sqlite3.OperationalError, match="readonly"):

@@ -5,9 +5,8 @@
 with
 
 events as (
-    -- balance_events itself, not int_ledger (which holds the same columns, narrower): this step needs no
-    -- ledger, so on SQLite it runs while the other lane builds it (transform/lanes.py)
-    select business_date, currency, type, source, action, user_id, amount, vat from balance_events
+    -- int_ledger holds these columns of balance_events without its wide ones (metadata, literals)
+    select business_date, currency, type, source, action, user_id, amount, vat from int_ledger
 ),
 
 grouped as (

@@ -139,9 +139,11 @@ def _collect(conn: Connection, side: SideLane, phase: str, on_step) -> None:
     for step, seconds in side.timings[phase]:
         if on_step:
             on_step(step, seconds)
-        if step.kind == "seed":  # ref_* tables: public (app/ reads ref_currencies)
+        if step.table not in runner.INTERMEDIATE_TABLES:  # a public table (ref_*, daily_flows): copied whole
             runner.recreate(conn, step.table)
             conn.execute(text(f"INSERT INTO main.{step.table} SELECT * FROM {PHASES[phase]}.{step.table}"))
+            for stmt in runner.index_statements(step):
+                conn.execute(stmt.executable(), stmt.params)
 
 
 class SideLane(threading.Thread):
@@ -166,7 +168,8 @@ class SideLane(threading.Thread):
                         if self._stopping:
                             raise RuntimeError("the build stopped")
                         t0 = time.perf_counter()
-                        runner.run_step(conn, step, self.params, self.bind, create=_creator(schema))
+                        runner.run_step(conn, step, self.params, self.bind, create=_creator(schema),
+                                        indexes=step.table in runner.INTERMEDIATE_TABLES)
                         self.timings[phase].append((step, time.perf_counter() - t0))
                     conn.commit()
                     self.ready[phase].set()

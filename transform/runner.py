@@ -85,7 +85,7 @@ def steps() -> list[Step]:
     lane, and a main step waits for every step of the other lane's phases listed before it."""
     seed = {table.name: fn for table, fn in seeds.SEEDS}
     out = [Step(name, name, "rebuild", f"{name}.sql")  # from the ingest tables alone: no need to wait
-           for name in ("daily_event_counts", "daily_health", "daily_flows")]
+           for name in ("daily_event_counts", "daily_health")]
     out += [Step(f"seed {name}", name, "seed", func=seed[name], lane="ledger")
             for name in ("ref_currencies", "ref_tz_offsets")]
     out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
@@ -99,6 +99,8 @@ def steps() -> list[Step]:
             for name in SQL_DETECTORS]
     out.append(Step("detector amount_spikes", "int_anomaly_findings", "python", func=robust.amount_spikes,
                     lane="side"))
+    # a public table, small: on two lanes the side lane builds it and the main lane copies it in
+    out.append(Step("daily_flows", "daily_flows", "rebuild", "daily_flows.sql", lane="side"))
     # error_days counts discrepancies per day: after discrepancy_report, so on the main lane
     out.append(Step("detector error_days", "int_anomaly_findings", "python", func=robust.error_days))
     out += [Step(name, name, "rebuild", f"{name}.sql") for name in ("anomalies", "user_balances")]
@@ -138,12 +140,15 @@ def statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
         if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
             sql += f"\nORDER BY {numbered.group(1)}"
         out = [Statement(step.name, sql, _used(sql, bind))]
-        out += [Statement(step.name,
-                          f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {step.table} ({cols_})",
-                          {})
-                for name, cols_, unique in INDEXES.get(step.table, []) if step.kind == "rebuild"]
-        return out
+        return out + index_statements(step) if step.kind == "rebuild" else out
     return []
+
+
+def index_statements(step: Step) -> list[Statement]:
+    """The indexes of a rebuilt table, created after its rows are in."""
+    return [Statement(step.name, f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {step.table} "
+                                 f"({columns})", {})
+            for name, columns, unique in INDEXES.get(step.table, [])]
 
 
 def plan(dialect: str, params: Params) -> list[tuple[Step, list[Statement]]]:
@@ -176,8 +181,9 @@ def recreate(conn: Connection, table: str) -> None:
     target.create(conn)
 
 
-def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None) -> None:
-    """Run one step. `create(conn, table)` makes its table empty (default: recreate, in the database)."""
+def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None, indexes: bool = True) -> None:
+    """Run one step. `create(conn, table)` makes its table empty (default: recreate, in the database);
+    without `indexes` a rebuilt table gets none (the side lane's public tables: the main lane indexes its copy)."""
     create = create or recreate
     dialect = conn.dialect.name
     if step.kind == "seed":
@@ -188,7 +194,8 @@ def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=No
     elif step.kind == "python":
         _insert(conn, step.table, step.func(conn, params))
     for stmt in statements(step, dialect, bind):
-        conn.execute(stmt.executable(), stmt.params)
+        if indexes or stmt not in index_statements(step):
+            conn.execute(stmt.executable(), stmt.params)
 
 
 def count_rows(conn: Connection, tables=PUBLIC_TABLES) -> dict[str, int]:
