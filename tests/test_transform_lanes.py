@@ -105,19 +105,25 @@ def small_ledger(path: Path) -> LedgerDB:
     return db
 
 
-def test_a_failed_build_keeps_the_previous_one_stops_its_side_lane_and_leaves_no_scratch_files(tmp_path, monkeypatch):
+@pytest.mark.parametrize("when", ["early", "late"])
+def test_a_failed_build_keeps_the_previous_one_stops_its_side_lane_and_leaves_no_scratch_files(tmp_path, monkeypatch,
+                                                                                            when):
+    """early: the main lane fails while the side lane is still at work (it is interrupted); late: after the side
+    lane has finished (its connection is closed by then)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     db = small_ledger(tmp_path / "failed.db")
     before = snapshot(db.url)
-    started = threading.Event()
 
-    def fail(_conn):
-        started.set()
+    def fail_early(_conn):
         raise RuntimeError("the index rebuild failed")
+
+    def fail_late(step, _seconds):
+        if step.name == "anomalies":
+            raise RuntimeError("the index rebuild failed")
+    options = {"alongside": fail_early} if when == "early" else {"on_step": fail_late}
     with pytest.raises(RuntimeError, match="the index rebuild failed"):
-        build_all(db.engine, db.settings, alongside=fail)
-    assert started.is_set()
+        build_all(db.engine, db.settings, **options)
     assert not [t for t in threading.enumerate() if t.name == "transform-side-lane"]
     assert list((tmp_path / "tmp").iterdir()) == []
     assert snapshot(db.url) == before

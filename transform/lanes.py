@@ -24,6 +24,7 @@ names (no such table is in the database itself). The rules that keep it right:
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import tempfile
@@ -117,6 +118,7 @@ def _main_lane(conn: Connection, database: str, files: dict, params: Params, on_
                     runner.run_step(conn, step, params, bind)
                     if on_step:
                         on_step(step, time.perf_counter() - t0)
+                _collect(conn, side, list(PHASES)[-1], on_step)  # (already done unless no main step came after)
             except BaseException:
                 side.stop()
                 raise
@@ -131,7 +133,12 @@ def _main_lane(conn: Connection, database: str, files: dict, params: Params, on_
 
 
 def _collect(conn: Connection, side: SideLane, phase: str, on_step) -> None:
-    """Wait (once) for a phase of the side lane, report its steps and copy the public tables it built."""
+    """Wait for a phase of the side lane (and the phases before it), report its steps and copy the public
+    tables it built; once per phase."""
+    for earlier in PHASES:
+        if earlier == phase:
+            break
+        _collect(conn, side, earlier, on_step)
     if phase in side.collected:
         return
     side.wait(phase)
@@ -189,7 +196,8 @@ class SideLane(threading.Thread):
         """Make the running statement fail at once (the main lane failed or was interrupted)."""
         self._stopping = True
         if self._dbapi is not None:
-            self._dbapi.interrupt()
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the lane has finished already
+                self._dbapi.interrupt()
 
     def _connect(self) -> sqlite3.Connection:
         # (URI filenames on: the read-only attachment below is one)
