@@ -147,3 +147,20 @@ def test_no_other_connection_can_change_the_ingest_tables_while_the_side_lane_re
     assert refused == [True]
     other.close()
     db.close()
+
+
+def test_scratch_folders_of_killed_builds_are_removed_by_the_next_build(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "tmp" / f"{lanes.SCRATCH_PREFIX}{int(gone.stdout)}-abc"  # its process has exited
+    alive = tmp_path / "tmp" / f"{lanes.SCRATCH_PREFIX}{os.getpid()}-def"  # a build still running here
+    for folder in (stale, alive):
+        folder.mkdir()
+        (folder / "ledger.db").write_bytes(b"x")
+    db = small_ledger(tmp_path / "stale.db")
+    assert not stale.exists() and alive.exists()
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [alive.name]
+    db.close()

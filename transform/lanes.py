@@ -25,6 +25,7 @@ names (no such table is in the database itself). The rules that keep it right:
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -53,6 +54,22 @@ _SIDE_TABLES = frozenset(step.table for step in runner.steps() if step.lane != "
 # sample (the 16 MB the one-lane build gives its temp file); the findings file is small.
 LEDGER_CACHE_KB = 16 * 1024
 SIDE_TEMP_CACHE_KB = 16 * 1024
+SCRATCH_PREFIX = "balance-logs-build-"  # + the build's process id: a temporary folder per build
+
+
+def remove_stale_scratch() -> None:
+    """Scratch folders left by a build whose process was killed (a normal end or a failure removes its own):
+    the folder names the process, which no longer exists."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, or not ours to judge
+            pass
 
 
 def schedule(steps: list[runner.Step]) -> list[tuple[runner.Step, str | None]]:
@@ -75,7 +92,8 @@ def schedule(steps: list[runner.Step]) -> list[tuple[runner.Step, str | None]]:
 
 def build_on_two_lanes(engine: Engine, params: Params, on_step, alongside) -> dict:
     database = sqlite_file(engine)
-    scratch = Path(tempfile.mkdtemp(prefix="balance-logs-build-"))
+    remove_stale_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     files = {LEDGER: scratch / "ledger.db", FINDINGS: scratch / "findings.db"}
     try:
         with engine.connect() as conn:
