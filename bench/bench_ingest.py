@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import measure  # noqa: E402
+from bench.measure import cache_bytecode, measure  # noqa: E402
 
 
 def ingest(paths: list[str], db: Path, *extra: str) -> dict:
@@ -48,6 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     workers = ("--workers", str(args.workers)) if args.workers else ()
     results = {}
+    cache_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name, extra in (("real export, ingest only", ("--no-transform", *workers)),

@@ -206,3 +206,22 @@ def test_every_command_of_the_image_runs_from_the_build_context(build_context, t
     done = subprocess.run([sys.executable, *command], cwd=build_context, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_image_compiles_every_module_of_the_build_context_once(build_context):
+    """The image's user may not write bytecode (and PYTHONDONTWRITEBYTECODE says not to): the Dockerfile compiles it
+    at build time, for every package the context holds, so no command compiles modules again at each start."""
+    run = next(arg for op, arg in dockerfile_instructions() if op == "RUN" and "compileall" in arg)
+    command = run.split("&&")[0].split()
+    assert command[:3] == ["python", "-m", "compileall"]
+    named = {arg for arg in command[3:] if not arg.startswith("-")}
+    packages = {p.parent.name for p in build_context.glob("*/__init__.py")}
+    modules = {p.name for p in build_context.glob("*.py") if p.name != "ingest.py"}  # a script: run, not imported
+    assert named == packages | modules
+    done = subprocess.run([sys.executable, *command[1:]], cwd=build_context, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    sources = [p for name in named for p in ((build_context / name).rglob("*.py") if (build_context / name).is_dir()
+                                             else [build_context / name])]
+    uncompiled = [p for p in sources if not list(p.parent.glob(f"__pycache__/{p.stem}.*.pyc"))]
+    assert sources and not uncompiled
