@@ -120,8 +120,9 @@ def _used(sql: str, bind: dict) -> dict:
     return {k: v for k, v in bind.items() if k in names}
 
 
-def statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
-    """The SQL a step runs (empty for Python steps: they are described, not printed)."""
+def statements(step: Step, dialect: str, bind: dict, indexes: bool = True) -> list[Statement]:
+    """The SQL a step runs (empty for Python steps: they are described, not printed); without `indexes`, a
+    rebuilt table's rows only."""
     if step.kind == "update":
         body = _select_sql(step, dialect)
         assignments = ",\n    ".join(f"{c} = derived.{c}" for c in BALANCE_EVENT_COLUMNS)
@@ -140,7 +141,7 @@ def statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
         if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
             sql += f"\nORDER BY {numbered.group(1)}"
         out = [Statement(step.name, sql, _used(sql, bind))]
-        return out + index_statements(step) if step.kind == "rebuild" else out
+        return out + index_statements(step) if step.kind == "rebuild" and indexes else out
     return []
 
 
@@ -193,9 +194,8 @@ def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=No
         create(conn, step.table)
     elif step.kind == "python":
         _insert(conn, step.table, step.func(conn, params))
-    for stmt in statements(step, dialect, bind):
-        if indexes or stmt not in index_statements(step):
-            conn.execute(stmt.executable(), stmt.params)
+    for stmt in statements(step, dialect, bind, indexes):
+        conn.execute(stmt.executable(), stmt.params)
 
 
 def count_rows(conn: Connection, tables=PUBLIC_TABLES) -> dict[str, int]:
