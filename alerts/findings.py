@@ -21,11 +21,11 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from reports import tables as t
-from reports.cells import money
+from queries import tables as t
+from db.money import money
 from settings import Settings
+from vocabulary import SEVERITIES
 
-SEVERITIES = ("low", "medium", "high")
 DISCREPANCY_SEVERITY = {"calculation": "high", "continuity": "medium", "sync": "medium", "wallet": "medium"}
 
 

@@ -1,7 +1,7 @@
 """The dashboard: `create_app(settings)` builds the one Dash app that `python -m app`, gunicorn
 (`app.wsgi:server`) and the tests all use (app/factory.py).
 
-Importing `app` does not import Dash: reports and the scheduler use `app.queries` and `app.csv_export`
+Importing `app` does not import Dash: reports and the scheduler use `queries` and `queries.csv_export`
 without paying for the web framework.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from flask import send_file
 
 from app import auth, grid, shell, ui
 from app.context import AppContext
-from app.queries.cache import start_warmer
+from queries.cache import start_warmer
 from app.tabs import TABS, ledger
 from db.engine import make_engine
 from settings import Settings, load
@@ -49,7 +49,7 @@ INDEX = """<!DOCTYPE html>
 
 def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.Dash:
     """The dashboard for these settings (default: settings.load()). With `warm`, a background thread
-    computes the default views' aggregates after every change of the data (see app/queries/cache.py)."""
+    computes the default views' aggregates after every change of the data (see queries/cache.py)."""
     settings = settings or load()
     ctx = AppContext(settings, make_engine(settings.database_url, readonly=True))
     app = dash.Dash(

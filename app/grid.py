@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import urlstate
 from app.context import AppContext
-from app.queries import MissingTables, TableQuery, page
+from queries import MissingTables, TableQuery, page
 from app.ui import count, log
 
 PAGE_SIZE = 20

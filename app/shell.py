@@ -18,7 +18,7 @@ from dash.exceptions import PreventUpdate
 
 from app import urlstate
 from app.context import AppContext
-from app.queries import Freshness, currencies, freshness, latest_business_date
+from queries import Freshness, currencies, freshness, latest_business_date
 from app.tabs import TABS, tab_for_path
 from app.tabs import ledger
 from app.ui import ANY, count, missing_state, param_id

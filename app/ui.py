@@ -9,7 +9,7 @@ from dash import dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.context import AppContext
-from app.queries import MissingTables
+from queries import MissingTables
 
 log = logging.getLogger("balance_logs.app")
 
@@ -229,7 +229,7 @@ SECTIONS: dict[str, Callable] = {}  # output id -> renderer, for the cache warme
 
 def warm_sections(ctx: AppContext) -> None:
     """Render every section's default view once (fills the aggregate cache; the output is dropped)."""
-    from app.queries import freshness
+    from queries import freshness
     if not freshness(ctx.engine).has_data:
         return
     for output_id, render in list(SECTIONS.items()):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from app.queries import Filters
+from queries import Filters
 
 GLOBAL_PARAMS = ("from", "to", "cur", "user")
 MAX_PARAMS = 20

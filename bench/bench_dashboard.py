@@ -136,7 +136,7 @@ def tour(base: str, engine) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    from app import queries as q
+    import queries as q
     latest = q.latest_business_date(engine)
     user = (q.find_users(engine, None, limit=1) or [{"user_id": "nobody"}])[0]["user_id"]
     detector = (q.detectors(engine) or ["none"])[0]
@@ -198,7 +198,7 @@ def replay(server, recorded: list[tuple[str, bytes, float]], repeat: int) -> dic
 
 def export_time(ctx) -> tuple[float, int, int]:
     """(seconds, rows, bytes) to stream the unfiltered discrepancy export, as the download link does."""
-    from app.csv_export import iter_csv
+    from queries.csv_export import iter_csv
     from app.tabs.reconciliation import export_rows
     start = time.perf_counter()
     _, header, rows = export_rows(ctx, "")
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     httpd = make_server("127.0.0.1", args.port, app.server, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{args.port}"
-    from app import queries as q
+    import queries as q
     fresh = q.freshness(ctx.engine)
     size = {k: v for k, v in q.ingest_totals(ctx.engine).items()}
     print(f"database: {settings_mod.redact_url(url)}  ({fresh.first_date} → {fresh.last_date}, "

@@ -12,6 +12,7 @@ in the `*_text` column. Python code turns micros into `Decimal`, never float.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 SCALE = 10**6
 _MICRO = Decimal("0.000001")
@@ -54,3 +55,20 @@ def format_money(micros: int | Decimal | None, currency: str | None, precision: 
     value = micros if isinstance(micros, Decimal) else from_micros(micros)
     text = f"{quantize(value, currency, precision):,}"
     return f"{text} {currency}" if with_currency and currency else text
+
+
+@lru_cache(maxsize=64)
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
+def places_of(currency: str | None, precision: dict[str, int]) -> int:
+    return precision.get((currency or "").upper(), DEFAULT_PRECISION)
+
+
+def money(micros: int | None, currency: str | None, precision: dict[str, int]) -> Decimal | None:
+    """Micro-units -> Decimal rounded half-up to the currency's minor unit (`-3000000`, BHD -> `-3.000`)."""
+    if micros is None:
+        return None
+    value = (Decimal(int(micros)) / SCALE).quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
+    return value + 0 if value.is_zero() else value  # -0.0004 rounds to 0.000, not -0.000

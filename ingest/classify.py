@@ -1,6 +1,6 @@
 """Classify one raw event: line shape, kind, level, request id and payload.
 
-Kinds are the public vocabulary of `parsed_logs.kind` (see KINDS). A message
+Kinds are the public vocabulary of `parsed_logs.kind` (vocabulary.EVENT_KINDS). A message
 that matches no known text is kind `unknown` and keeps its raw text; a known
 message whose payload cannot be read is *quarantined* with the reason.
 """
@@ -36,9 +36,6 @@ NEGATIVE_GUARD_TEXT = "Subscriber will have a negative balance"
 PLATFORM = {"START": "start", "END": "end", "REPORT": "report", "INIT_START": "init_start",
             "INIT_REPORT": "init_report"}
 LEVELS = frozenset({"INFO", "ERROR", "WARN", "DEBUG", "TRACE", "FATAL"})
-SKIP_KINDS = ("skip_create_subscription", "skip_create_web_subscription", "skip_already_synced",
-              "skip_flag_false")
-ERROR_KINDS = ("sync_error", "uncaught_exception", "invoke_error", "runtime_error", "init_report")
 # One match per application line: '<requestId>\t<LEVEL>\t' after the inner timestamp, then which message
 # prefix of APP_MESSAGES starts the text, tried in order. `(?![\w.])` is the word boundary the prefix must end
 # at ('record' must not swallow 'record.body'): \w is str.isalnum() plus '_'. Group 3 + i is APP_MESSAGES[i].
@@ -69,8 +66,6 @@ SYNC_LAYOUTS = (
 )
 NOT_IN_SYNC_LAYOUTS = (Layout(("userId", "subscriptionBalance", "paymentBalance")),)
 LAYOUTS = {"sync": SYNC_LAYOUTS, "not_in_sync": NOT_IN_SYNC_LAYOUTS}
-KINDS = tuple(sorted({k for _, k, _, _ in APP_MESSAGES} | set(JSON_AFTER_TAB.values()) | set(PLATFORM.values())
-                     | {"negative_balance_guard", "metric", "runtime_error", "unknown"}))
 
 
 class Event:

@@ -10,9 +10,9 @@ the event they count, so they inherit its ids.
 """
 from __future__ import annotations
 
-from ingest.classify import ERROR_KINDS, Event
+from ingest.classify import Event
+from vocabulary import ERROR_KINDS, PLATFORM_KINDS
 
-PLATFORM_KINDS = frozenset({"start", "end", "report", "init_start", "init_report"})
 INVOCATION_ERRORS = frozenset(ERROR_KINDS) - {"init_report"}
 
 

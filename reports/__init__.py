@@ -52,7 +52,7 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
     Independent pieces (the workbook's sheets, the other reports of `all`) run side by side in up to
     `workers` processes (default: one per core, at most 4; 1 runs everything in this process).
     """
-    # Imported here, not at the top: `import reports.tables` (alerts/, run by every ingest) stays light,
+    # Imported here, not at the top: `import queries.tables` (alerts/, run by every ingest) stays light,
     # while the query layer brings in the dashboard's package.
     from reports import parallel
     from reports.context import Context

@@ -7,32 +7,14 @@ Decimal, and only then, for the workbook, turned into a number.
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from db.money import DEFAULT_PRECISION, SCALE
+from db.money import money, places_of  # noqa: F401 (money and places_of are part of this module's interface)
 
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()  # serial 0 in the 1900 date system (after its leap bug)
 _MS_PER_DAY = 86_400_000
 _MINUTES_PER_DAY = 1440
 _UNIX_EPOCH_SERIAL = 25_569  # 1970-01-01
-
-
-@lru_cache(maxsize=64)
-def _quantum(places: int) -> Decimal:
-    return Decimal(1).scaleb(-places)
-
-
-def places_of(currency: str | None, precision: dict[str, int]) -> int:
-    return precision.get((currency or "").upper(), DEFAULT_PRECISION)
-
-
-def money(micros: int | None, currency: str | None, precision: dict[str, int]) -> Decimal | None:
-    """Micro-units -> Decimal rounded half-up to the currency's minor unit (`-3000000`, BHD -> `-3.000`)."""
-    if micros is None:
-        return None
-    value = (Decimal(int(micros)) / SCALE).quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
-    return value + 0 if value.is_zero() else value  # -0.0004 rounds to 0.000, not -0.000
 
 
 def money_number(micros: int | None, currency: str | None, precision: dict[str, int]) -> float | None:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from reports import cells
 from reports.columns import COLUMNS
 from reports.errors import UsageError
-from reports.pseudonym import scrub, user_mapper
+from queries.pseudonym import scrub, user_mapper
 from reports.queries import Filters
 from settings import Settings, redact_url
 

@@ -1,6 +1,6 @@
 """CSV files accountants can open safely: the dashboard's CSV writer, streamed to a file.
 
-app/csv_export.py holds the one rule for spreadsheet formula injection (a text
+queries/csv_export.py holds the one rule for spreadsheet formula injection (a text
 cell starting with `=`, `+`, `-`, `@`, a tab, CR or LF gets a leading
 apostrophe; plain numbers stay numbers), so the dashboard's Export CSV and
 these files neutralise exactly the same cells. Money arrives here as the
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from app.csv_export import safe_cell, write_csv as _write
+from queries.csv_export import safe_cell, write_csv as _write
 
 __all__ = ["safe_cell", "write_csv"]
 

@@ -27,7 +27,7 @@ import xlsxwriter
 from reports import cells, parallel, queries
 from reports.columns import COLUMNS, REPEATED, ledger_columns
 from reports.context import FREE_TEXT_COLUMNS, USER_COLUMNS, Context
-from reports.pseudonym import scrub, user_mapper
+from queries.pseudonym import scrub, user_mapper
 from reports.xlsx_rows import RowStreamWorksheet, fast_deflate, row_encoder, write_parts
 from settings import Settings
 

@@ -1,7 +1,7 @@
 """Query functions: each returns rows (dicts, money in micro-units) for one card, chart, table or sheet.
 
 Whatever the dashboard also shows comes from the dashboard's own query
-functions (app/queries): the KPI figures, the overdrawn users, and the
+functions (queries/): the KPI figures, the overdrawn users, and the
 discrepancy, anomaly and overdraft-event tables, so a report and the dashboard
 agree for the same filters. What only reports need (the ledger, per-user and
 per-source sheets, the daily overdraft and weekly reconciliation reports, the
@@ -16,12 +16,12 @@ from datetime import date
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
-from app.queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts,
+from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts,
                          flow_series, flow_totals, health_per_day, overdraft_summary, overdrafts_per_day,
                          overdrawn_users, stake_by_currency)
-from app.queries.base import as_int, currency_is, date_range, require, standard
+from queries.base import as_int, currency_is, date_range, require, standard
 from db import schema as s
-from reports import tables as t
+from queries import tables as t
 
 __all__ = ["Filters"]
 

@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 import settings as settings_mod
-from app import create_app, queries as q
+import queries as q
+from app import create_app
 from db.engine import make_engine
 from settings import ROOT
 

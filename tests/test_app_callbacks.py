@@ -14,9 +14,10 @@ import pytest
 from dash import dcc
 
 import settings as settings_mod
-from app import create_app, grid, queries as q, shell
+import queries as q
+from app import create_app, grid, shell
 from app.context import AppContext
-from app.queries.paging import COUNT_LIMIT
+from queries.paging import COUNT_LIMIT
 from app.tabs import anomalies, health, ledger, overdrafts, reconciliation, trends
 from db.engine import make_engine
 from settings import ROOT
@@ -228,7 +229,7 @@ def test_gunicorn_config_refuses_exposed_binds(monkeypatch):
 
 def test_the_export_can_be_pseudonymised_for_sharing(corpus_db):
     """With PSEUDONYMISE_KEY, ?pseudonymise=1 replaces every user id (also inside explanations) by its keyed hash."""
-    from reports.pseudonym import pseudonymise
+    from queries.pseudonym import pseudonymise
     url = "/export/discrepancies.csv?cur=SAR&status=open"
     keyed = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, PSEUDONYMISE_KEY="k1"),
                        warm=False).server.test_client()

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 import settings as settings_mod
-from app import queries as q
-from app.queries.base import discrepancy_report, user_balances
+import queries as q
+from queries.base import discrepancy_report, user_balances
 from db import schema as s
 from db.engine import make_engine
 
@@ -202,7 +202,7 @@ def test_a_missing_database_file_is_reported_not_created(tmp_path):
 def test_daily_rollups_agree_with_sql(engine, f):
     """Without a user search the aggregates come from per-day roll-ups; they must equal the SQL GROUP BYs."""
     from importlib import import_module  # the package re-exports functions under the modules' names
-    anomalies, discrepancies, overdrafts = (import_module(f"app.queries.{m}")
+    anomalies, discrepancies, overdrafts = (import_module(f"queries.{m}")
                                             for m in ("anomalies", "discrepancies", "overdrafts"))
     for reason in (None, "wallet", "actual", "guard"):
         assert q.overdrafts_per_day(engine, f, reason) == overdrafts._per_day_sql.uncached(engine, f, reason), reason

@@ -11,10 +11,10 @@ from sqlalchemy.dialects import sqlite
 
 from app import urlstate
 from app.auth import ExposureError, check_exposure, is_loopback, parse_users
-from app.csv_export import export_file_name, safe_cell, write_csv
+from queries.csv_export import export_file_name, safe_cell, write_csv
 from app.grid import ledger_target, short_file
-from app.queries import Filters
-from app.queries.paging import Col, grid_conditions
+from queries import Filters
+from queries.paging import Col, grid_conditions
 from app.shell import nav_state, preset_range, search_from_controls, search_with_params
 from app.tabs import tab_for_path
 

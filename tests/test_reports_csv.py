@@ -7,7 +7,7 @@ import pytest
 
 import reports
 from reports.csvfile import safe_cell
-from reports.pseudonym import pseudonymise
+from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
 from test_reports_html import Page
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 import reports
 from reports.columns import COLUMNS, LEDGER_PRESETS
 from reports.excel import SHEETS
-from reports.pseudonym import pseudonymise
+from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
 
 PLACES = {"BHD": 3, "SAR": 2}

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 import reports
-from reports.pseudonym import pseudonymise
+from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
 
 PLACES = {"BHD": 3, "SAR": 2}

@@ -23,8 +23,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from db.money import SCALE, from_micros, quantize
-from ingest.classify import ERROR_KINDS
 from transform.params import Params
+from vocabulary import ERROR_KINDS
 
 MAD_CONSTANT = Fraction(Decimal("0.6745"))  # Φ⁻¹(0.75): makes the MAD comparable to a standard deviation
 MEANAD_CONSTANT = Fraction(Decimal("1.253314"))  # √(π/2): the same for the mean absolute deviation

@@ -28,6 +28,7 @@ from transform.dialect import ORDER_MARK, is_distinct, render
 from transform.params import Params, from_settings
 from transform.state import record_state
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
+from vocabulary import SQL_DETECTORS
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,10 +38,6 @@ BALANCE_EVENT_COLUMNS = (
     "user_seq", "prev_new_balance", "is_continuity_break", "continuity_gap", "is_overdraft_actual",
     "is_overdraft_expected", "is_overdraft_wallet", "is_overdraft_crossing", "overdraft_reason")
 
-# Anomaly detectors written in SQL, one file each under transform/detectors/ (docs/transforms.md).
-SQL_DETECTORS = ("frequent_discrepancies", "vat_mismatch", "unknown_action", "duplicate_transaction",
-                 "rapid_deduction", "burst", "off_hours_manual", "float_noise", "multi_currency", "test_user",
-                 "negative_amount", "continuity_gap")
 SQLITE_CACHE_KB = 32 * 1024
 SQLITE_TEMP_CACHE_KB = 16 * 1024
 INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build

@@ -10,9 +10,9 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from app.queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
+from queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
                          transactions_per_day)
-from app.queries.base import one_of
+from queries.base import one_of
 from app.ui import (ANY, PALETTE, SEVERITY_COLORS, bar, figure, graph, no_rows, param_id, register_sections, scatter,
                     section, select, slot)
 

@@ -9,8 +9,8 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from app.queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
-from app.queries.base import one_of
+from queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
+from queries.base import one_of
 from app.ui import (ANY, PALETTE, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections,
                     section, select, slot)
 

@@ -6,20 +6,20 @@ checked parameters) and returns a list of dicts with money in micro-units
 ANOMALIES, …) is a table the dashboard pages in SQL; `all_rows()` streams the
 whole filtered result of one, which is what the CSV export writes.
 """
-from app.queries.anomalies import ANOMALIES, anomalies_per_day, anomaly_counts, anomaly_findings, detectors
-from app.queries.base import (DERIVED_TABLE_NAMES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS,
+from queries.anomalies import ANOMALIES, anomalies_per_day, anomaly_counts, anomaly_findings, detectors
+from queries.base import (DERIVED_TABLE_NAMES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS,
                               SEVERITIES, Filters, MissingTables)
-from app.queries.discrepancies import DISCREPANCIES, discrepancies, stake_by_currency
-from app.queries.flows import (GRANULARITIES, flow_series, flow_totals, regroup, transactions_per_day,
+from queries.discrepancies import DISCREPANCIES, discrepancies, stake_by_currency
+from queries.flows import (GRANULARITIES, flow_series, flow_totals, regroup, transactions_per_day,
                                volume_by_source_action)
-from app.queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day,
+from queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day,
                                 health_per_day, ingest_totals, skips_per_day)
-from app.queries.ledger import (USER_LEDGER, balance_history, find_users, user_discrepancies, user_exists,
+from queries.ledger import (USER_LEDGER, balance_history, find_users, user_discrepancies, user_exists,
                                 user_ledger, user_summary, with_discrepancies)
-from app.queries.meta import Freshness, currencies, freshness, latest_business_date
-from app.queries.overdrafts import (OVERDRAFT_EVENTS, OVERDRAWN_USERS, overdraft_events, overdraft_summary,
+from queries.meta import Freshness, currencies, freshness, latest_business_date
+from queries.overdrafts import (OVERDRAFT_EVENTS, OVERDRAWN_USERS, overdraft_events, overdraft_summary,
                                     overdrafts_per_day, overdrawn_users)
-from app.queries.paging import Col, TableQuery, all_rows, page
+from queries.paging import Col, TableQuery, all_rows, page
 
 TABLES: dict[str, TableQuery] = {tq.name: tq for tq in (
     DISCREPANCIES, ANOMALIES, OVERDRAWN_USERS, OVERDRAFT_EVENTS, USER_LEDGER, INGEST_RUNS, INGESTED_FILES,

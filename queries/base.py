@@ -23,6 +23,7 @@ from sqlalchemy.sql import Select
 
 from db import schema as s
 from db.engine import sqlite_file
+from vocabulary import DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS, SEVERITIES  # noqa: F401
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_USER_SEARCH = 64
@@ -92,11 +93,7 @@ DERIVED_TABLE_NAMES = ("user_balances", "discrepancy_report", "anomalies", "dail
                        "daily_event_counts")
 INGEST_TABLE_NAMES = tuple(t.name for t in s.INGEST_TABLES)
 
-# Categorical values the filters accept (anything else from a URL is dropped).
-DISCREPANCY_KINDS = ("sync", "wallet", "calculation", "continuity")
-DISCREPANCY_STATUSES = ("open", "resolved")
-SEVERITIES = ("low", "medium", "high")
-OVERDRAFT_REASONS = ("actual", "expected", "wallet", "crossing", "guard")
+# Categorical values the filters accept (anything else from a URL is dropped): vocabulary.py
 
 
 # --- running statements --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.queries.base import Filters, as_int, currency_is, daily_flows, date_range, fetch
+from queries.base import Filters, as_int, currency_is, daily_flows, date_range, fetch
 
 GRANULARITIES = ("day", "week", "month")
 

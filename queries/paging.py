@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, not_, or_, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
-from app.queries.base import Filters, connect, require, rows, stream
+from queries.base import Filters, connect, require, rows, stream
 from db.money import SCALE
 
 MAX_PAGE = 500  # rows per request, whatever the browser asks

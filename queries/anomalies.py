@@ -6,9 +6,9 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, in_range, one_of, standard
-from app.queries.cache import cached
-from app.queries.paging import Col, TableQuery, all_rows
+from queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, in_range, one_of, standard
+from queries.cache import cached
+from queries.paging import Col, TableQuery, all_rows
 from db import schema as s
 
 files = s.ingested_files

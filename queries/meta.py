@@ -7,7 +7,7 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.queries.base import (DERIVED_TABLE_NAMES, MissingTables, connect, table_names, user_balances)
+from queries.base import (DERIVED_TABLE_NAMES, MissingTables, connect, table_names, user_balances)
 from db import schema as s
 
 
