@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
+from errors import SettingsError
+
 ROOT = Path(__file__).resolve().parent
 
 
@@ -126,10 +128,6 @@ def _parse_map(text: str) -> dict[str, Decimal]:
     return out
 
 
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The resolved configuration; build it with `load()`."""
@@ -213,19 +211,37 @@ def flag_of(name: str) -> str:
     return "--" + name.lower().replace("_", "-")
 
 
-def add_flags(parser, names: tuple[str, ...] | None = None) -> None:
-    """Add a flag for each setting (all when names is None), with its help and default from SETTINGS."""
+def has_flag(setting: Setting) -> bool:
+    """Secrets come from the environment or .env only: a command line shows in `ps`. The database URL is the
+    exception (most hold no password); from_args refuses one that holds a password."""
+    return not setting.secret or setting.name == "DATABASE_URL"
+
+
+def add_flags(parser, names: tuple[str, ...]) -> None:
+    """Add a flag for each named setting that may be one, with its help and default from SETTINGS."""
     group = parser.add_argument_group("settings (flag > environment > .env > default)")
     group.add_argument("--env-file", metavar="PATH", help="read settings from this file instead of ./.env")
     for setting in SETTINGS:
-        if names is None or setting.name in names:
+        if setting.name in names and has_flag(setting):
             group.add_argument(flag_of(setting.name), dest=setting.name, metavar=setting.name.split("_")[-1],
                                help=f"{setting.help} (default: {setting.default or 'empty'})")
 
 
 def from_args(args) -> Settings:
     overrides = {s.name: getattr(args, s.name, None) for s in SETTINGS}
+    url = overrides["DATABASE_URL"]
+    if url and _has_password(url):
+        raise SettingsError("--database-url holds a password, which any user can read in the process list; "
+                            "set DATABASE_URL in .env or the environment instead")
     return load(getattr(args, "env_file", None), **overrides)
+
+
+def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url  # as in redact_url: only when a URL was given on the command line
+    try:
+        return bool(make_url(url).password)
+    except Exception:  # an unreadable URL is refused later, with its own message
+        return False
 
 
 def env_example() -> str:

@@ -22,12 +22,16 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from alerts import channels as ch
+from alerts import state
+from alerts.findings import collect
 from alerts.retry import Backoff, call_with_retries
-
-# alerts.findings and alerts.state (which read the report tables' declarations) are imported when a channel
-# is configured: every ingest calls send_new, and with alerts off it should cost next to nothing.
+from db.migrate import upgrade
 
 __all__ = ["send_new", "Backoff"]
+
+SETTINGS_USED = ("DATABASE_URL", "CURRENCY_PRECISION", "DASHBOARD_URL", "ALERT_MIN_SEVERITY", "SLACK_WEBHOOK_URL",
+                 "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_STARTTLS", "ALERT_EMAIL_FROM",
+                 "ALERT_EMAIL_TO")
 
 log = logging.getLogger("balance_logs.alerts")
 
@@ -70,8 +74,6 @@ def send_new(engine: Engine, settings, *, now: datetime | None = None, backoff: 
         channels = ch.configured(settings)
         if not channels:
             return summary
-        from alerts import state
-        from alerts.findings import collect
         stamp = _iso(now or datetime.now(timezone.utc))
         _ensure_table(engine)
         with engine.begin() as conn:
@@ -92,7 +94,6 @@ def send_new(engine: Engine, settings, *, now: datetime | None = None, backoff: 
 
 
 def _send_pending(engine: Engine, channel, settings, stamp: str, backoff: Backoff, sleep) -> dict:
-    from alerts import state
     with engine.connect() as conn:
         items = state.pending(conn, channel.name)
     if not items:
@@ -118,5 +119,4 @@ def _send_pending(engine: Engine, channel, settings, stamp: str, backoff: Backof
 def _ensure_table(engine: Engine) -> None:
     """alert_state arrives with migration 0002; upgrade a database that predates it."""
     if "alert_state" not in inspect(engine).get_table_names():
-        from db.migrate import upgrade
         upgrade(engine)

@@ -12,10 +12,12 @@ import ipaddress
 
 from flask import Flask, Response, request
 
+from errors import UsageError
+
 REALM = "balance-logs"
 
 
-class ExposureError(ValueError):
+class ExposureError(UsageError):
     """The dashboard would be reachable from other machines without authentication."""
 
 

@@ -33,10 +33,6 @@ _ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 _PG_CONNECTIONS: weakref.WeakSet = weakref.WeakSet()  # psycopg connections opened in this process
 
 
-class DatabaseError(RuntimeError):
-    """The database cannot be opened or upgraded; the message says why and what to do."""
-
-
 def _sqlite_path(url) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None

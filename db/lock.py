@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from db.engine import sqlite_file
+from errors import BusyError
 
 ADVISORY_KEY = 0x62616C616E6365  # 'balance'
 MIGRATION_ADVISORY_KEY = 0x62616C6D6967  # 'balmig'
@@ -35,8 +36,8 @@ log = logging.getLogger("balance_logs.lock")
 _HELD_FDS: set[int] = set()  # lock files this process holds; closed in forked children
 
 
-class IngestBusy(RuntimeError):
-    pass
+class IngestBusy(BusyError):
+    """Another process holds this database's ingest lock."""
 
 
 def _close_held_in_child() -> None:

@@ -16,15 +16,13 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from errors import InputError
+
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db"})
 JUNK_DIRS = frozenset({"__MACOSX"})
 _CHUNK = 1 << 20
-
-
-class InputError(Exception):
-    """A path given by the user cannot be used at all (usage error)."""
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""`run()`: the whole ingest of a list of paths, as one function the CLI and tests call.
+"""`open_run()`: the ingest of a list of paths, as one block the run sequence (pipeline/) and tests use.
 
 Per source: skip it if the same path, size and mtime were ingested before
 (cheap), else read and hash it and skip it if that content is known (twins,
@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import delete, event, func, select, update
 
@@ -23,17 +23,12 @@ from db import schema as s
 from db.engine import make_engine, sqlite_file
 from db.lock import ingest_lock
 from db.migrate import upgrade
+from errors import EXIT_DAMAGED, EXIT_OK
 from ingest.clock import now_iso
 from ingest.reader import find_sources
 from settings import Settings, redact_url
 
 log = logging.getLogger("balance_logs.ingest")
-
-EXIT_OK = 0
-EXIT_FAILURE = 1  # the run could not be done (database unreachable, unexpected error)
-EXIT_USAGE = 2  # bad arguments or missing paths
-EXIT_DAMAGED = 3  # finished, but some input was damaged, unreadable or quarantined
-EXIT_BUSY = 4  # another ingest holds the database (with --no-wait)
 
 
 @dataclasses.dataclass
@@ -71,8 +66,22 @@ BULK_LOAD_MIN_FILES = 50
 ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current path)
 
 
-def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, transform: bool = True,
-        wait: bool = True, progress: ProgressFn | None = None, workers: int | None = None) -> Summary:
+class Run:
+    """An open ingest run: the database migrated and locked for this process, the run recorded."""
+
+    def __init__(self, engine, settings: Settings, sources: list, summary: Summary):
+        self.engine, self.settings, self.sources, self.summary = engine, settings, sources, summary
+
+    def load(self, progress: ProgressFn | None = None, workers: int | None = None) -> None:
+        """Parse and store every new source; damage is recorded in the summary and the run goes on."""
+        _ingest_sources(self.engine, self.sources, self.settings, self.summary, progress, workers)
+
+
+@contextlib.contextmanager
+def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False,
+             wait: bool = True) -> Iterator[Run]:
+    """The ingest lock and an `ingest_runs` row around a block; the run is closed with its summary when
+    the block ends normally (a run that raised stays 'running' until the next run marks it interrupted)."""
     sources = list(find_sources(paths))  # raises InputError before touching the database
     engine = make_engine(settings.database_url)
     if sqlite_file(engine) is not None:
@@ -84,25 +93,20 @@ def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, tra
         with ingest_lock(engine, wait=wait):
             indexes.ensure(engine)  # repairs an earlier bulk load that was killed before rebuilding them
             if full_refresh:
-                indexes.drop(engine)  # deleting every row is 40% cheaper without the indexes to update
+                indexes.drop(engine)  # deleting every row is cheaper without the indexes to update
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)
             try:
-                _ingest_sources(engine, sources, settings, summary, progress, workers)
-                if transform:
-                    summary.transform = _run_transforms(engine, settings)
+                yield Run(engine, settings, sources, summary)
             finally:
-                # A bulk load (or --full-refresh) dropped the secondary indexes. The build rebuilt them in
-                # its transaction; otherwise (no build, nothing new to build, a failure) it happens here.
+                # A bulk load (or --full-refresh) dropped the secondary indexes; a build rebuilds them in its
+                # transaction, otherwise (no build, nothing new to build, a failure) it happens here.
                 indexes.ensure(engine)
-            if transform:
-                summary.alerts = _send_alerts(engine, settings)
             _finish(summary)
             summary.seconds = round(time.perf_counter() - started, 3)
             _close_run(engine, summary)
     finally:
         engine.dispose()
-    return summary
 
 
 INGEST_CACHE_KB = 32 * 1024  # with the workers, the run stays under its 300 MB budget
@@ -255,21 +259,6 @@ def _account(summary: Summary, tick: _Ticker, kinds: Counter, f) -> None:
     if f.replaced_chars:
         summary.problems.append({"path": f.source.display,
                                  "problem": f"{f.replaced_chars} bytes were not UTF-8 and were replaced"})
-
-
-def _run_transforms(engine, settings: Settings) -> dict:
-    from transform import build_all, is_current  # imported late: `ingest.py --no-transform` does not need it
-    if is_current(engine, settings):  # nothing new since the last build, same settings: it would be identical
-        return {"skipped": "current"}
-    # the indexes a bulk load dropped are rebuilt inside the build, on SQLite while its other lane builds the
-    # ledger (transform/lanes.py), instead of before it
-    return build_all(engine, settings, alongside=indexes.create_missing)
-
-
-def _send_alerts(engine, settings: Settings) -> dict:
-    """New findings to Slack / email when configured; never raises (a failed send is retried next run)."""
-    from alerts import send_new
-    return send_new(engine, settings)
 
 
 def _finish(summary: Summary) -> None:

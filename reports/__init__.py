@@ -23,11 +23,14 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from reports.errors import ReportError, UsageError
+from errors import ReportError, UsageError
 from reports.periods import parse_date, parse_week
 from settings import Settings
 
-__all__ = ["KINDS", "ReportError", "UsageError", "build"]
+__all__ = ["KINDS", "SETTINGS_USED", "ReportError", "UsageError", "build"]
+
+SETTINGS_USED = ("DATABASE_URL", "REPORT_DIR", "BUSINESS_TZ", "CURRENCY_PRECISION", "BALANCE_TOLERANCE",
+                 "PSEUDONYMISE_KEY")
 
 log = logging.getLogger("balance_logs.reports")
 

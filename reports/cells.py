@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from db.money import money, places_of  # noqa: F401 (money and places_of are part of this module's interface)
+from db.money import money, places_of  # noqa: F401 (part of this module's interface: reports use cells.*)
 
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()  # serial 0 in the 1900 date system (after its leap bug)
 _MS_PER_DAY = 86_400_000

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from reports import KINDS, ReportError, UsageError, build
+from db.engine import make_engine
+from errors import EXIT_OK, run_command
+from reports import KINDS, SETTINGS_USED, build
 from reports.columns import LEDGER_PRESETS
-from settings import SettingsError, add_flags, from_args
+from settings import add_flags, from_args
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+PROG = "python -m reports"
 
 EPILOG = """examples:
   python -m reports all --out data/reports
@@ -24,7 +23,7 @@ exit status: 0 written, 1 failed (database, disk), 2 usage error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reports", description="Write reports from the database.",
+    parser = argparse.ArgumentParser(prog=PROG, description="Write reports from the database.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=KINDS, help="which report to write")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: REPORT_DIR)")
@@ -46,38 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="processes writing sheets and reports side by side (default: one per core, at most 4; "
                              "1: all in this process)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    add_flags(parser, ("DATABASE_URL", "REPORT_DIR", "BUSINESS_TZ", "CURRENCY_PRECISION", "BALANCE_TOLERANCE",
-                       "PSEUDONYMISE_KEY"))
+    add_flags(parser, SETTINGS_USED)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from db.engine import make_engine
+    return run_command(PROG, lambda: _write(args))
+
+
+def _write(args) -> int:
+    settings = from_args(args)
+    engine = make_engine(settings.database_url, readonly=True)
     try:
-        settings = from_args(args)
-        engine = make_engine(settings.database_url, readonly=True)
-        try:
-            paths = build(args.kind, engine, settings, args.out or settings["REPORT_DIR"],
-                          date_from=args.date_from, date_to=args.date_to, date=args.date, week=args.week,
-                          currency=args.currency, columns=args.columns, raw_csv=args.raw_csv,
-                          pseudonymise=args.pseudonymise, workers=args.workers)
-        finally:
-            engine.dispose()
-    except (UsageError, SettingsError) as exc:
-        print(f"reports: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ReportError as exc:
-        print(f"reports: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except SQLAlchemyError as exc:
-        print(f"reports: database error: {str(exc.orig if getattr(exc, 'orig', None) else exc).splitlines()[0]}",
-              file=sys.stderr)
-        return EXIT_FAILURE
-    except OSError as exc:
-        print(f"reports: cannot write {exc.filename or 'the output'}: {exc.strerror}", file=sys.stderr)
-        return EXIT_FAILURE
+        paths = build(args.kind, engine, settings, args.out or settings["REPORT_DIR"],
+                      date_from=args.date_from, date_to=args.date_to, date=args.date, week=args.week,
+                      currency=args.currency, columns=args.columns, raw_csv=args.raw_csv,
+                      pseudonymise=args.pseudonymise, workers=args.workers)
+    finally:
+        engine.dispose()
     if not args.quiet:
         for path in paths:
             print(path)

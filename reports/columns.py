@@ -10,7 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from reports.errors import UsageError
+from errors import UsageError
 
 # kinds: text | money (in the row's currency) | date (business date) | datetime (UTC) | bool | int | float
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from reports import cells
 from reports.columns import COLUMNS
-from reports.errors import UsageError
+from errors import UsageError
 from queries.pseudonym import scrub, user_mapper
 from reports.queries import Filters
 from settings import Settings, redact_url
@@ -32,8 +32,8 @@ class Context:
     def __post_init__(self):
         key = self.settings.get("PSEUDONYMISE_KEY") or ""
         if self.pseudonymise and not key:
-            raise UsageError("--pseudonymise needs a key: set PSEUDONYMISE_KEY in .env (any long random text) "
-                             "or pass --pseudonymise-key")
+            raise UsageError("--pseudonymise needs a key: set PSEUDONYMISE_KEY (any long random text) in .env or "
+                             "the environment")
         self.user = user_mapper(key if self.pseudonymise else None)
         self.precision = self.settings.currency_precision
 

@@ -6,10 +6,15 @@ import logging
 import sys
 from datetime import datetime, timedelta
 
+import pipeline
+import reports
+from errors import EXIT_FAILURE, EXIT_OK, SettingsError, run_command
 from scheduler import jobs, schedule
-from settings import SettingsError, add_flags, from_args
+from settings import add_flags, from_args
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+PROG = "python -m scheduler"
+SETTINGS_USED = tuple(dict.fromkeys(pipeline.SETTINGS_USED + reports.SETTINGS_USED + (
+    "INGEST_EVERY_MINUTES", "DAILY_REPORT_TIME", "WEEKLY_REPORT_WEEKDAY")))
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 EPILOG = """examples:
@@ -23,7 +28,7 @@ exit status: 0 ok, 1 the --run job failed, 2 usage error (bad option or setting)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scheduler", description=__doc__.splitlines()[0], epilog=EPILOG,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--run", choices=sorted(jobs.JOBS), metavar="JOB",
@@ -31,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", help="print when each job would run, then exit")
     parser.add_argument("--at", metavar="TIME", help="with --run: the job's 'now' (ISO 8601 with offset)")
     parser.add_argument("--log-file", metavar="PATH", help="also append the log to this file")
-    add_flags(parser, ("DATABASE_URL", "LOG_DIR", "REPORT_DIR", "BUSINESS_TZ", "INGEST_EVERY_MINUTES",
-                       "DAILY_REPORT_TIME", "WEEKLY_REPORT_WEEKDAY"))
+    add_flags(parser, SETTINGS_USED)  # the jobs ingest, build, alert and write reports
     return parser
 
 
@@ -56,13 +60,13 @@ def _logging(log_file: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        settings = from_args(args)
-        schedule.parse_config(settings)
-        now = _parse_at(args.at) if args.at else schedule.utc_now()
-    except SettingsError as exc:
-        print(f"scheduler: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_command(PROG, lambda: _schedule(args))
+
+
+def _schedule(args) -> int:
+    settings = from_args(args)
+    schedule.parse_config(settings)
+    now = _parse_at(args.at) if args.at else schedule.utc_now()
     _logging(args.log_file)
     if args.run:
         job = next(j for j in schedule.plan(settings, now) if j.name == args.run)

@@ -10,7 +10,9 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
+import pipeline
 from db.engine import make_engine
+from errors import BusyError
 from reports import build
 from reports.periods import business_today, previous_week
 from settings import Settings
@@ -22,17 +24,15 @@ WEEKLY_FOLDER = "weekly"
 
 
 def ingest(settings: Settings, now: datetime) -> dict:
-    """Ingest LOG_DIR (new files only); ingest.run rebuilds the derived tables and sends new alerts."""
-    from db.lock import IngestBusy
-    from ingest.run import run
+    """Ingest LOG_DIR (new files only), rebuild the derived tables and send new alerts (pipeline.run)."""
     try:
-        summary = run([settings.log_dir], settings, wait=False)
-    except IngestBusy:
+        summary = pipeline.run([settings.log_dir], settings, wait=False)
+    except BusyError:
         log.info("ingest: skipped, another ingest is running on this database")
         return {"status": "busy"}
     result = {"status": summary.status, "files_new": summary.files_new, "transactions": summary.transactions,
               "problems": len(summary.problems), "seconds": summary.seconds}
-    alerts = summary.alerts or {}  # ingest.run calls alerts.send_new after the transforms
+    alerts = summary.alerts or {}
     result["alerts"] = alerts.get("status", "off")
     log.info("ingest: %s, %d new file(s), %d new transaction(s), %d problem(s) in %.1fs; alerts: %s",
              result["status"], result["files_new"], result["transactions"], result["problems"], result["seconds"],

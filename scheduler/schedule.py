@@ -23,8 +23,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sqlalchemy.exc import OperationalError
+
+from errors import BalanceLogsError, SettingsError
 from scheduler import jobs
-from settings import Settings, SettingsError
+from settings import Settings
 
 log = logging.getLogger("balance_logs.scheduler")
 
@@ -83,21 +86,12 @@ def guarded(job: ScheduledJob, settings: Settings, clock: Clock) -> Callable[[],
             return job.func(settings, now)
         except Exception as exc:
             # Known failures (missing folder, no data yet, database down) get one line; anything else a traceback.
-            report = log.error if isinstance(exc, _expected_errors()) else log.exception
+            report = log.error if isinstance(exc, (BalanceLogsError, OperationalError)) else log.exception
             report("%s: failed: %s: %s; the scheduler carries on and tries again at the next run",
                    job.name, exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
             return None
     run.__name__ = f"guarded_{job.name.replace('-', '_')}"
     return run
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from sqlalchemy.exc import OperationalError
-
-    from db.engine import DatabaseError
-    from ingest.reader import InputError
-    from reports.errors import ReportError
-    return (InputError, ReportError, DatabaseError, SettingsError, OperationalError)
 
 
 def build_scheduler(settings: Settings, clock: Clock = utc_now) -> BlockingScheduler:

@@ -88,7 +88,7 @@ def make_settings(database_url):
 @pytest.fixture(scope="session")
 def corpus_db(corpus_dir, tmp_path_factory) -> str:
     """The real export ingested once (with transforms) into a SQLite file shared by read-only tests."""
-    from ingest.run import run
+    from pipeline import run
     url = f"sqlite:///{tmp_path_factory.mktemp('corpus') / 'corpus.db'}"
     run([str(corpus_dir)], settings_mod.load(env_file=os.devnull, DATABASE_URL=url))
     return url
@@ -97,7 +97,7 @@ def corpus_db(corpus_dir, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def corpus_db_pg(corpus_dir, pg_server) -> str:
     """`corpus_db` on the throwaway PostgreSQL server: the same ingest, for parity and read-only tests."""
-    from ingest.run import run
+    from pipeline import run
     url = pg_server.create_database("corpus")
     run([str(corpus_dir)], settings_mod.load(env_file=os.devnull, DATABASE_URL=url))
     return url
@@ -115,7 +115,7 @@ def sample_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_db(sample_dir, tmp_path_factory) -> str:
     """The small sample ingested once (with transforms); read-only tests share it."""
-    from ingest.run import run
+    from pipeline import run
     url = f"sqlite:///{tmp_path_factory.mktemp('sampledb') / 'sample.db'}"
     run([str(sample_dir)], settings_mod.load(env_file=os.devnull, DATABASE_URL=url))
     return url

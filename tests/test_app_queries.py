@@ -174,7 +174,7 @@ def sqlite_url(tmp_path):
 
 
 def test_a_database_without_derived_tables_says_so(corpus_dir, sqlite_url):
-    from ingest.run import run
+    from pipeline import run
     one_stream = next(p for p in sorted(corpus_dir.rglob("000000.gz")))
     run([str(one_stream)], settings_mod.load(env_file=os.devnull, DATABASE_URL=sqlite_url), transform=False)
     engine = make_engine(sqlite_url, readonly=True)

@@ -25,7 +25,7 @@ EXIT_BUSY = 4
 
 # ingest.py with a smaller commit interval, so a kill lands between many commits, not before the first.
 LAUNCH = ("import sys, ingest.run as r; r.COMMIT_EVERY_EVENTS = int(sys.argv.pop(1)); "
-          "from ingest.cli import main; sys.exit(main(sys.argv[1:]))")
+          "from pipeline.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def ingest(url: str, corpus: Path, *extra: str, commit_every: int | None = None) -> subprocess.Popen:
@@ -120,7 +120,7 @@ def test_no_wait_exits_4_with_a_clear_message_while_another_ingest_runs(database
         second = ingest(database_url, corpus_dir, "--no-transform", "--no-wait")
         code, out, err = finish(second)
         assert code == EXIT_BUSY, (out, err)
-        assert err.strip() == f"ingest.py: {busy_line(database_url)}; wait for it to finish or run again later"
+        assert err.strip() == f"ingest.py: error: {busy_line(database_url)}; wait for it to finish or run again later"
         assert out == ""
         assert first.poll() is None, "the first ingest is not disturbed"
     finally:

@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 import settings as settings_mod
 from db.engine import make_engine
-from ingest.run import count_rows, run
+from ingest.run import count_rows
+from pipeline import run
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ from sqlalchemy import inspect, text
 
 from db import indexes
 from db.engine import make_engine
-from ingest.run import EXIT_DAMAGED, EXIT_OK, count_rows, run
+from errors import EXIT_DAMAGED, EXIT_OK
+from ingest.run import count_rows
+from pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "tests" / "fixtures" / "logs" / "format_doc_examples.log"

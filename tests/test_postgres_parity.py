@@ -1,6 +1,6 @@
 """The real export gives the same database on SQLite and on PostgreSQL.
 
-Both fixtures ingest the whole corpus with `ingest.run.run` and rebuild the
+Both fixtures ingest the whole corpus with `pipeline.run` and rebuild the
 derived tables, so this covers the loader and every transform. Money is
 compared as exact sums per currency, in micro-units and as printed to the
 currency's decimals; everything else row by row.

@@ -41,16 +41,16 @@ def test_all_writes_every_report_and_lists_them(cli, tmp_path):
 
 @pytest.mark.parametrize("args, code, message", [
     (["daily-overdrafts", "--date", "2024-13-01"], 2,
-     "reports: --date '2024-13-01' is not a date; write it as YYYY-MM-DD, e.g. 2024-01-08"),
+     "python -m reports: error: --date '2024-13-01' is not a date; write it as YYYY-MM-DD, e.g. 2024-01-08"),
     (["weekly-reconciliation", "--week", "W02"], 2,
-     "reports: --week 'W02' is not a week; write it as an ISO week like 2024-W02 or any date inside the week"),
+     "python -m reports: error: --week 'W02' is not a week; write it as an ISO week like 2024-W02 or any date inside the week"),
     (["excel", "--from", "2024-01-10", "--to", "2024-01-01"], 2,
-     "reports: --from 2024-01-10 is after --to 2024-01-01; swap them"),
+     "python -m reports: error: --from 2024-01-10 is after --to 2024-01-01; swap them"),
     (["excel", "--columns", "everything"], 2,
-     "reports: --columns 'everything' is neither a preset (accounting, full) nor a .json file"),
+     "python -m reports: error: --columns 'everything' is neither a preset (accounting, full) nor a .json file"),
     (["html", "--pseudonymise"], 2,
-     "reports: --pseudonymise needs a key: set PSEUDONYMISE_KEY in .env (any long random text) or pass "
-     "--pseudonymise-key"),
+     "python -m reports: error: --pseudonymise needs a key: set PSEUDONYMISE_KEY (any long random text) in .env "
+     "or the environment"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(cli, tmp_path, args, code, message):
     got, out, err = cli(*args, "--out", str(tmp_path))
@@ -67,14 +67,14 @@ def test_database_without_derived_tables_exits_1(cli, tmp_path):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     code, out, err = cli("html", "--out", str(tmp_path), database=empty)
     assert (code, out) == (1, "")
-    assert err == ("reports: the database lacks anomalies, balance_events, daily_flows, daily_health, "
+    assert err == ("python -m reports: error: the database lacks anomalies, balance_events, daily_flows, daily_health, "
                    "discrepancy_report, user_balances: run ingest.py (it builds the derived tables at the end) "
                    "before writing reports\n")
 
 
-def test_pseudonymise_with_key_flag(cli, tmp_path):
-    code, out, _ = cli("daily-overdrafts", "--date", "2024-01-10", "--pseudonymise", "--pseudonymise-key", "k1",
-                       "--out", str(tmp_path))
+def test_pseudonymise_with_the_key_from_the_environment(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("PSEUDONYMISE_KEY", "k1")  # a secret is never a flag: `ps` shows command lines
+    code, out, _ = cli("daily-overdrafts", "--date", "2024-01-10", "--pseudonymise", "--out", str(tmp_path))
     assert code == 0 and "user-c" not in Path(out.strip()).read_text()
 
 

@@ -51,7 +51,8 @@ def test_run_rebuilds_and_reports_counts(tmp_path):
 def test_bad_threshold_is_a_usage_error():
     out = cli("--dry-run", "--amount-spike-threshold", "lots")
     assert out.returncode == 2
-    assert out.stderr.strip() == "transform: AMOUNT_SPIKE_THRESHOLD='lots' cannot be read; see docs/transforms.md"
+    assert out.stderr.strip() == ("python -m transform: error: AMOUNT_SPIKE_THRESHOLD='lots' cannot be read; "
+                                  "see docs/transforms.md")
 
 
 def test_a_build_is_one_transaction_readers_see_the_old_tables_until_it_commits(tmp_path):

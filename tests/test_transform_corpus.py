@@ -142,7 +142,7 @@ def test_findings_on_the_corpus(db):
 
 def test_incremental_ingest_equals_full_refresh(corpus_dir, tmp_path):
     """Two ingests of halves give the same derived tables as one ingest of the whole (on a slice)."""
-    from ingest.run import run
+    from pipeline import run
     from tests.dbsnap import snapshot
     import settings as settings_mod
     streams = sorted(p for p in Path(corpus_dir).glob("*/*") if p.is_dir())[200:260]

@@ -14,6 +14,12 @@ from fractions import Fraction
 from db.money import SCALE
 from settings import Settings, SettingsError
 
+# what a build reads (python -m transform and ingest.py offer a flag for each)
+SETTINGS_USED = ("DATABASE_URL", "BUSINESS_TZ", "BALANCE_TOLERANCE", "CURRENCY_PRECISION", "VAT_RATES",
+                 "VAT_TOLERANCE_UNITS", "VAT_SOURCES", "AMOUNT_SPIKE_THRESHOLD", "AMOUNT_SPIKE_MIN_SAMPLES",
+                 "AMOUNT_SPIKE_MIN_RATIO", "FREQUENT_DISCREPANCY_COUNT", "FREQUENT_DISCREPANCY_DAYS", "KNOWN_ACTIONS",
+                 "ACTION_TYPO_DISTANCE", "RAPID_DEDUCTION_SECONDS", "BURST_MS", "BUSINESS_HOURS", "BUSINESS_WEEKEND",
+                 "MANUAL_SOURCES", "AUTOMATED_ACTIONS", "TEST_USER_IDS", "ERROR_DAY_THRESHOLD", "ERROR_DAY_MIN_COUNT")
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # index = local_weekday() in dialect.py
 
 

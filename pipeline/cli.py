@@ -1,20 +1,21 @@
 """`python ingest.py [LOG_DIR ...]`: argument parsing, progress and the summary.
 
-All logic lives in ingest.run; this module only turns arguments into a call,
-and results or errors into lines on the terminal and an exit code.
+All logic lives in pipeline.run; this module only turns arguments into a call,
+and results or errors into lines on the terminal and an exit code (errors.run_command).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 
-from db.engine import DatabaseError
-from db.lock import IngestBusy
-from ingest.reader import InputError
-from ingest.run import EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, Summary, run
-from settings import SettingsError, add_flags, from_args
+from errors import run_command
+from pipeline import SETTINGS_USED, Summary, run
+from settings import add_flags, from_args
+
+PROG = "ingest.py"
 
 EPILOG = """exit status:
   0  every file ingested (or already known)
@@ -27,7 +28,7 @@ EPILOG = """exit status:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ingest.py", description="Ingest CloudWatch Logs exports of the balance-sync Lambda.",
+        prog=PROG, description="Ingest CloudWatch Logs exports of the balance-sync Lambda.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="LOG_DIR",
                         help="folders, files, .zip archives or AWS CLI JSON to ingest (default: LOG_DIR)")
@@ -38,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="parser processes (default: one per core, at most 4, on SQLite; 1 on PostgreSQL)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
-    add_flags(parser, ("DATABASE_URL", "LOG_DIR", "BUSINESS_TZ", "BALANCE_TOLERANCE", "CURRENCY_PRECISION",
-                       "VAT_RATES"))
+    add_flags(parser, SETTINGS_USED)  # a run ingests, builds and alerts
     return parser
 
 
@@ -97,29 +97,14 @@ def print_summary(summary: Summary) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        settings = from_args(args)
-        summary = run(args.paths or [settings.log_dir], settings, full_refresh=args.full_refresh, workers=args.workers,
-                      transform=not args.no_transform, wait=not args.no_wait, progress=_Progress(args.quiet))
-    except (InputError, SettingsError) as exc:
-        print(f"ingest.py: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except IngestBusy as exc:
-        print(f"ingest.py: {exc}", file=sys.stderr)
-        return EXIT_BUSY
-    except KeyboardInterrupt:
-        print("ingest.py: interrupted; files completed so far are kept, run again to continue", file=sys.stderr)
-        return 130
-    except DatabaseError as exc:
-        print(f"ingest.py: database error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except Exception as exc:  # one line for users; the traceback only with BALANCE_LOGS_DEBUG=1
-        import os
-        if os.environ.get("BALANCE_LOGS_DEBUG"):
-            raise
-        print(f"ingest.py: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-              "(set BALANCE_LOGS_DEBUG=1 for details)", file=sys.stderr)
-        return EXIT_FAILURE
+    return run_command(PROG, lambda: _ingest(args),
+                       interrupted="files completed so far are kept, run again to continue")
+
+
+def _ingest(args) -> int:
+    settings = from_args(args)
+    summary = run(args.paths or [settings.log_dir], settings, full_refresh=args.full_refresh, workers=args.workers,
+                  transform=not args.no_transform, wait=not args.no_wait, progress=_Progress(args.quiet))
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as fh:
             json.dump(summary.as_dict(), fh, indent=2, default=str)
@@ -127,6 +112,5 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(summary)
         sys.stdout.flush()
     except BrokenPipeError:  # `ingest.py | head`: the reader left; the run itself is complete
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return summary.exit_code

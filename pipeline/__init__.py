@@ -1,0 +1,41 @@
+"""The run sequence: ingest new logs, then rebuild the derived tables, then alert.
+
+`ingest.py` and the scheduler's ingest job both call `run()`. It sits above ingest/, transform/ and
+alerts/, so none of them needs to know about the others: ingest stores what the logs say, transform
+derives from the ingest tables, alerts reads the derived tables.
+"""
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+import alerts
+from db import indexes
+from ingest import SETTINGS_USED as INGEST_SETTINGS
+from ingest.run import ProgressFn, Summary, open_run
+from settings import Settings
+from transform import build_all, is_current
+from transform.params import SETTINGS_USED as TRANSFORM_SETTINGS
+
+__all__ = ["SETTINGS_USED", "Summary", "build", "run"]
+
+SETTINGS_USED = tuple(dict.fromkeys(INGEST_SETTINGS + TRANSFORM_SETTINGS + alerts.SETTINGS_USED))
+
+
+def run(paths: list[str], settings: Settings, *, full_refresh: bool = False, transform: bool = True,
+        wait: bool = True, progress: ProgressFn | None = None, workers: int | None = None) -> Summary:
+    """Ingest `paths`; unless `transform` is False, rebuild what changed and send new alerts, all under the
+    ingest lock and recorded in the run's summary."""
+    with open_run(paths, settings, full_refresh=full_refresh, wait=wait) as current:
+        current.load(progress=progress, workers=workers)
+        if transform:
+            current.summary.transform = build(current.engine, settings)
+            current.summary.alerts = alerts.send_new(current.engine, settings)  # never raises
+    return current.summary
+
+
+def build(engine: Engine, settings: Settings) -> dict:
+    """Rebuild the derived tables unless the last build was made from the same data and settings."""
+    if is_current(engine, settings):
+        return {"skipped": "current"}
+    # the indexes a bulk load dropped are rebuilt inside the build, on SQLite beside its other lane
+    return build_all(engine, settings, alongside=indexes.create_missing)
