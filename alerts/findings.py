@@ -21,8 +21,8 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from queries import tables as t
 from db.money import money
+from queries import tables as t
 from settings import Settings
 from vocabulary import SEVERITIES
 

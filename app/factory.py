@@ -11,9 +11,9 @@ from flask import send_file
 
 from app import auth, grid, shell, ui
 from app.context import AppContext
-from queries.cache import start_warmer
 from app.tabs import TABS, ledger
 from db.engine import make_engine
+from queries.cache import start_warmer
 from settings import Settings, load
 
 ASSETS = Path(__file__).resolve().parent / "assets"

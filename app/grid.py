@@ -18,8 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import urlstate
 from app.context import AppContext
-from queries import MissingTables, TableQuery, page
 from app.ui import count, log
+from queries import MissingTables, TableQuery, page
 
 PAGE_SIZE = 20
 # integer columns that are numbers to look up, not quantities: shown without thousands separators

@@ -18,10 +18,9 @@ from dash.exceptions import PreventUpdate
 
 from app import urlstate
 from app.context import AppContext
-from queries import Freshness, currencies, freshness, latest_business_date
-from app.tabs import TABS, tab_for_path
-from app.tabs import ledger
+from app.tabs import TABS, ledger, tab_for_path
 from app.ui import ANY, count, missing_state, param_id
+from queries import Freshness, currencies, freshness, latest_business_date
 
 PARAM_DEFAULTS = {"by": "auto"}  # tab parameters at their default stay out of the URL
 PRESETS = (("7d", "7 d"), ("30d", "30 d"), ("90d", "90 d"), ("month", "Month"), ("all", "All"))

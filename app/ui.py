@@ -5,11 +5,12 @@ import logging
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import Input, Output, State, callback_context, dcc, html
+from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.context import AppContext
-from queries import MissingTables
+from queries import MissingTables, freshness
 
 log = logging.getLogger("balance_logs.app")
 
@@ -229,7 +230,6 @@ SECTIONS: dict[str, Callable] = {}  # output id -> renderer, for the cache warme
 
 def warm_sections(ctx: AppContext) -> None:
     """Render every section's default view once (fills the aggregate cache; the output is dropped)."""
-    from queries import freshness
     if not freshness(ctx.engine).has_data:
         return
     for output_id, render in list(SECTIONS.items()):
@@ -244,9 +244,6 @@ def register_sections(app, ctx: AppContext, sections: dict[str, Callable], *, ta
     rewrites url.search: the sections of such a tab skip their own first call and render on that write, so
     each section queries once per page view.
     """
-    from dash import Input, Output, State, callback_context
-    from dash.exceptions import PreventUpdate
-
     for output_id, render in sections.items():
         SECTIONS[output_id] = render
         def make(render=render):

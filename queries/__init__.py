@@ -7,18 +7,18 @@ ANOMALIES, …) is a table the dashboard pages in SQL; `all_rows()` streams the
 whole filtered result of one, which is what the CSV export writes.
 """
 from queries.anomalies import ANOMALIES, anomalies_per_day, anomaly_counts, anomaly_findings, detectors
-from queries.base import (DERIVED_TABLE_NAMES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS,
-                              SEVERITIES, Filters, MissingTables)
+from queries.base import (DERIVED_TABLE_NAMES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS, SEVERITIES,
+                          Filters, MissingTables)
 from queries.discrepancies import DISCREPANCIES, discrepancies, stake_by_currency
 from queries.flows import (GRANULARITIES, flow_series, flow_totals, regroup, transactions_per_day,
-                               volume_by_source_action)
-from queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day,
-                                health_per_day, ingest_totals, skips_per_day)
-from queries.ledger import (USER_LEDGER, balance_history, find_users, user_discrepancies, user_exists,
-                                user_ledger, user_summary, with_discrepancies)
+                           volume_by_source_action)
+from queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day, health_per_day,
+                            ingest_totals, skips_per_day)
+from queries.ledger import (USER_LEDGER, balance_history, find_users, user_discrepancies, user_exists, user_ledger,
+                            user_summary, with_discrepancies)
 from queries.meta import Freshness, currencies, freshness, latest_business_date
 from queries.overdrafts import (OVERDRAFT_EVENTS, OVERDRAWN_USERS, overdraft_events, overdraft_summary,
-                                    overdrafts_per_day, overdrawn_users)
+                                overdrafts_per_day, overdrawn_users)
 from queries.paging import Col, TableQuery, all_rows, page
 
 TABLES: dict[str, TableQuery] = {tq.name: tq for tq in (

@@ -6,10 +6,12 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from queries.base import SEVERITIES, Filters, anomalies as anomalies_t, as_int, fetch, in_range, one_of, standard
+from db import schema as s
+from queries.base import SEVERITIES, Filters
+from queries.base import anomalies as anomalies_t
+from queries.base import as_int, fetch, in_range, one_of, standard
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
-from db import schema as s
 
 files = s.ingested_files
 MAX_DETECTOR_NAME = 64

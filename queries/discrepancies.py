@@ -8,11 +8,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, discrepancy_report, fetch,
-                              in_range, one_of, standard)
+from db import schema as s
+from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, discrepancy_report, fetch, in_range,
+                          one_of, standard)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
-from db import schema as s
 
 files = s.ingested_files
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
+from db import schema as s
 from queries.base import Filters, as_int, daily_event_counts, daily_health, date_range, fetch
 from queries.cache import cached
 from queries.paging import Col, TableQuery
-from db import schema as s
 from vocabulary import ERROR_KINDS
 
 # parsed_logs kinds counted as errors of the Lambda (init_report: the init phase failed, e.g. Runtime.ExitError)

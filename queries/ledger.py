@@ -6,11 +6,11 @@ from collections import defaultdict
 from sqlalchemy import func, literal, select
 from sqlalchemy.engine import Engine
 
-from queries.base import (Filters, MissingTables, as_int, connect, currency_is, date_range, discrepancy_report,
-                              fetch, table_names, user_balances)
+from db import schema as s
+from queries.base import (Filters, MissingTables, as_int, connect, currency_is, date_range, discrepancy_report, fetch,
+                          table_names, user_balances)
 from queries.cache import cached
 from queries.paging import Col, TableQuery
-from db import schema as s
 
 MAX_HISTORY_POINTS = 5_000  # a balance chart of more points says nothing more; the newest are kept
 

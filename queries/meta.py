@@ -7,8 +7,8 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from queries.base import (DERIVED_TABLE_NAMES, MissingTables, connect, table_names, user_balances)
 from db import schema as s
+from queries.base import DERIVED_TABLE_NAMES, MissingTables, connect, table_names, user_balances
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,11 +12,11 @@ from collections import defaultdict
 from sqlalchemy import String, and_, case, func, literal, null, or_, select, true, union_all
 from sqlalchemy.engine import Engine
 
+from db import schema as s
 from queries.base import (OVERDRAFT_REASONS, Filters, as_int, currency_is, date_range, fetch, in_range, one_of,
-                              standard, user_balances, user_matches)
+                          standard, user_balances, user_matches)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
-from db import schema as s
 
 be, guards, files = s.balance_events, s.negative_balance_guards, s.ingested_files
 FLAGS = {"actual": be.c.is_overdraft_actual, "expected": be.c.is_overdraft_expected,

@@ -17,8 +17,8 @@ from sqlalchemy import and_, func, not_, or_, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
-from queries.base import Filters, connect, require, rows, stream
 from db.money import SCALE
+from queries.base import Filters, connect, require, rows, stream
 
 MAX_PAGE = 500  # rows per request, whatever the browser asks
 MAX_FILTER_TEXT = 200

@@ -23,8 +23,13 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
+from db.engine import make_engine
 from errors import ReportError, UsageError
+from reports import daily, parallel, raw, weekly
+from reports.columns import ledger_columns
+from reports.context import Context
 from reports.periods import parse_date, parse_week
+from reports.queries import business_date_range, make_filters
 from settings import Settings
 
 __all__ = ["KINDS", "SETTINGS_USED", "ReportError", "UsageError", "build"]
@@ -55,12 +60,6 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
     Independent pieces (the workbook's sheets, the other reports of `all`) run side by side in up to
     `workers` processes (default: one per core, at most 4; 1 runs everything in this process).
     """
-    # Imported here, not at the top: `import queries.tables` (alerts/, run by every ingest) stays light,
-    # while the query layer brings in the dashboard's package.
-    from reports import parallel
-    from reports.context import Context
-    from reports.queries import make_filters
-
     if kind not in KINDS:
         raise UsageError(f"unknown report {kind!r}; choose one of: {', '.join(KINDS)}")
     filters = make_filters(parse_date(date_from, "--from") if date_from else None,
@@ -69,7 +68,6 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise UsageError(f"--from {filters.date_from_text} is after --to {filters.date_to_text}; swap them")
     if columns is not None:
-        from reports.columns import ledger_columns
         ledger_columns(columns)  # a bad --columns is a usage error before anything is written
     kinds = ("html", "excel", "daily-overdrafts", "weekly-reconciliation") if kind == "all" else (kind,)
     _require(engine, kinds + (("raw-csv",) if raw_csv else ()))
@@ -92,7 +90,7 @@ def build(kind: str, engine: Engine, settings: Settings, out_dir: str | Path, *,
             futures.update((job.kind, pool.submit(write_kind, job)) for job in jobs)
 
         if "excel" in kinds:  # its sheets go first: they are the long jobs; the rest queue behind them
-            from reports import excel
+            from reports import excel  # the spreadsheet libraries only for a workbook
             done["excel"] = excel.write(ctx, columns, pool=pool, after_submit=queue_jobs,
                                         **({"max_rows": max_rows} if max_rows else {}))
         else:
@@ -119,22 +117,17 @@ class _KindJob:
 
 def write_kind(job: _KindJob) -> list[Path]:
     """Write one report with its own engine (runs in a worker process, or inline)."""
-    from db.engine import make_engine
-    from reports.context import Context
     engine = make_engine(job.settings.database_url, readonly=True)
     try:
         ctx = Context(engine=engine, settings=job.settings, out_dir=job.out_dir, filters=job.filters,
                       pseudonymise=job.pseudonymise, generated_at=job.generated_at)
-        if job.kind == "html":  # modules imported per kind: plotly only when needed
-            from reports import html
+        if job.kind == "html":
+            from reports import html  # plotly only for the HTML report
             return html.write(ctx)
         if job.kind == "daily-overdrafts":
-            from reports import daily
             return daily.write(ctx, job.day)
         if job.kind == "weekly-reconciliation":
-            from reports import weekly
             return weekly.write(ctx, *job.week)
-        from reports import raw
         return raw.write(ctx)
     finally:
         engine.dispose()
@@ -152,7 +145,6 @@ def _latest_date(engine: Engine, filters) -> str:
     """Default day for the daily and weekly reports: --to when given, else the last business date ingested."""
     if filters.date_to:
         return filters.date_to_text
-    from reports.queries import business_date_range
     last = business_date_range(engine)[1]
     if last is None:
         raise ReportError("the database has no transactions yet; run ingest.py first, or pass --date / --week")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from reports import cells
-from reports.columns import COLUMNS
 from errors import UsageError
 from queries.pseudonym import scrub, user_mapper
+from reports import cells
+from reports.columns import COLUMNS
 from reports.queries import Filters
 from settings import Settings, redact_url
 

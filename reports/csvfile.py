@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from queries.csv_export import safe_cell, write_csv as _write
+from queries.csv_export import safe_cell
+from queries.csv_export import write_csv as _write
 
 __all__ = ["safe_cell", "write_csv"]
 

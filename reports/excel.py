@@ -24,10 +24,11 @@ from pathlib import Path
 
 import xlsxwriter
 
+from db.engine import make_engine
+from queries.pseudonym import scrub, user_mapper
 from reports import cells, parallel, queries
 from reports.columns import COLUMNS, REPEATED, ledger_columns
 from reports.context import FREE_TEXT_COLUMNS, USER_COLUMNS, Context
-from queries.pseudonym import scrub, user_mapper
 from reports.xlsx_rows import RowStreamWorksheet, fast_deflate, row_encoder, write_parts
 from settings import Settings
 
@@ -156,7 +157,6 @@ def _privacy(settings: Settings, columns: Sequence[str]) -> Callable[[tuple], tu
 
 def encode_sheet(job: SheetJob) -> list[tuple[str, int]]:
     """Stream one sheet's rows into XML part files; returns [(path, rows)] per worksheet (runs in a worker)."""
-    from db.engine import make_engine
     engine = make_engine(job.settings.database_url, readonly=True)
     try:
         rows: Iterator[tuple] = iter(_source_rows(engine, job))

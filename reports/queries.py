@@ -16,12 +16,12 @@ from datetime import date
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
-from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts,
-                         flow_series, flow_totals, health_per_day, overdraft_summary, overdrafts_per_day,
-                         overdrawn_users, stake_by_currency)
-from queries.base import as_int, currency_is, date_range, require, standard
 from db import schema as s
+from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts, flow_series,
+                     flow_totals, health_per_day, overdraft_summary, overdrafts_per_day, overdrawn_users,
+                     stake_by_currency)
 from queries import tables as t
+from queries.base import as_int, currency_is, date_range, require, standard
 
 __all__ = ["Filters"]
 

@@ -22,7 +22,6 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-
 from sqlalchemy.exc import OperationalError
 
 from errors import BalanceLogsError, SettingsError

@@ -10,11 +10,11 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
-                         transactions_per_day)
-from queries.base import one_of
 from app.ui import (ANY, PALETTE, SEVERITY_COLORS, bar, figure, graph, no_rows, param_id, register_sections, scatter,
                     section, select, slot)
+from queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
+                     transactions_per_day)
+from queries.base import one_of
 
 NAME = "anomalies"
 PARAMS = ("detector", "severity")

@@ -10,10 +10,10 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from queries import (INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day, health_per_day, ingest_totals,
-                         skips_per_day)
 from app.ui import (PALETTE, Fig, bar, count, figure, graph, kpi, kpi_row, no_rows, register_sections, scatter, section,
                     slot)
+from queries import (INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day, health_per_day, ingest_totals,
+                     skips_per_day)
 
 NAME = "health"
 PARAMS = ()

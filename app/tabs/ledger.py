@@ -9,10 +9,9 @@ from dash import dcc, html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from queries import (USER_LEDGER, balance_history, user_discrepancies, user_exists, user_summary,
-                         with_discrepancies)
 from app.tabs.trends import balance_figure
 from app.ui import count, graph, kpi, kpi_row, no_rows, register_sections, section, slot
+from queries import USER_LEDGER, balance_history, user_discrepancies, user_exists, user_summary, with_discrepancies
 
 NAME = "ledger"
 

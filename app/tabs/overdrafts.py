@@ -9,10 +9,10 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
-from queries.base import one_of
 from app.ui import (ANY, PALETTE, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections,
                     section, select, slot)
+from queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
+from queries.base import one_of
 
 NAME = "overdrafts"
 PARAMS = ("reason",)

@@ -16,12 +16,13 @@ from flask import Response, request, stream_with_context
 
 from app import grid, urlstate
 from app.context import AppContext
-from queries.csv_export import export_file_name, iter_csv, write_csv
 from app.grid import GridColumn, GridView
-from queries import (DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, MissingTables, all_rows,
-                         stake_by_currency)
-from queries.base import connect, one_of, require
 from app.ui import ANY, count, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
+from queries import (DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, MissingTables, all_rows,
+                     stake_by_currency)
+from queries.base import connect, one_of, require
+from queries.csv_export import export_file_name, iter_csv, write_csv
+from queries.pseudonym import scrub, user_mapper
 
 NAME = "reconciliation"
 PARAMS = ("kind", "status")
@@ -132,7 +133,6 @@ class PseudonymKeyMissing(ValueError):
 def _pseudonymised(ctx: AppContext, rows: Iterator[dict]) -> Iterator[dict]:
     """Rows with user ids replaced by their keyed hash, also inside the explanation (queries.pseudonym).
     Raises at once, before any row is streamed, when no key is configured."""
-    from queries.pseudonym import user_mapper
     key = ctx.settings.get("PSEUDONYMISE_KEY")
     if not key:
         raise PseudonymKeyMissing("a pseudonymised export needs PSEUDONYMISE_KEY in the environment or .env")
@@ -140,7 +140,6 @@ def _pseudonymised(ctx: AppContext, rows: Iterator[dict]) -> Iterator[dict]:
 
 
 def _replace_user_ids(rows: Iterator[dict], token_of) -> Iterator[dict]:
-    from queries.pseudonym import scrub
     for row in rows:
         row = dict(row)
         token = token_of(row.get("user_id"))

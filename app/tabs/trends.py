@@ -13,10 +13,10 @@ from dash.exceptions import PreventUpdate
 
 from app import urlstate
 from app.context import AppContext
+from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, graph, guarded, kpi, kpi_row, no_rows, param_id,
+                    register_sections, scatter, section, select, slot)
 from queries import (GRANULARITIES, MissingTables, balance_history, find_users, flow_series, flow_totals, regroup,
-                         user_discrepancies, volume_by_source_action)
-from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, scatter, graph, guarded, kpi, kpi_row, no_rows, param_id,
-                    register_sections, section, select, slot)
+                     user_discrepancies, volume_by_source_action)
 
 NAME = "trends"
 AUTO = "auto"
