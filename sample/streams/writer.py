@@ -25,9 +25,9 @@ import random
 import zlib
 from datetime import date
 
-from ingest import sample_render as r
-from ingest.sample_metadata import metadata_for
-from ingest.sample_model import (
+from sample.text import lines as r
+from sample.streams.metadata import metadata_for
+from sample.plan import (
     ALREADY, ALREADY2, GUARD, GUARDED, INVOKE_ERROR, SKIP_CREATE, SKIP_FLAG, SKIP_WEB, SYNC, SYNC_ERROR, DayPlan,
     Message, Tx)
 

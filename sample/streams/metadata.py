@@ -10,8 +10,8 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from ingest.sample_model import Tx
-from ingest.sample_render import compact_json, uuid_text
+from sample.plan import Tx
+from sample.text.lines import compact_json, uuid_text
 
 VERSION = {"version": "syncBalanceSQS"}
 DISHES = (("بان كيك القرفة و التمر", "Cinnamon Date Pancake"), ("بانكيك البروتين بالقرع", "Pumpkin Protein Pancakes"),

@@ -47,10 +47,10 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from ingest.sample_model import (
+from sample.plan import (
     ALREADY, ALREADY2, CURRENCIES, GUARD, GUARDED, INVOKE_ERROR, NIS_MEANING_SWITCH_MS, PUBLISHED, SKIP_CREATE,
     SKIP_FLAG, SKIP_WEB, SYNC, SYNC_ERROR, Currency, DayPlan, Message, SampleStats, Tx)
-from ingest.sample_render import iso_ms, js_number, ulid_text, uuid_text
+from sample.text.lines import iso_ms, js_number, ulid_text, uuid_text
 
 # --- rates (per user and day unless said otherwise) ------------------------------------
 

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
-from ingest.sample_ledger import Ledger
-from ingest.sample_model import NIS_MEANING_SWITCH, DayPlan, SampleStats
-from ingest.sample_streams import DayResult, Options, write_day
+from sample.ledger.ledger import Ledger
+from sample.plan import NIS_MEANING_SWITCH, DayPlan, SampleStats
+from sample.streams.writer import DayResult, Options, write_day
 
 __all__ = ["generate", "SampleStats", "SampleUsageError", "NIS_MEANING_SWITCH", "main"]
 
@@ -154,7 +154,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m ingest.sample", description=(
+    parser = _Parser(prog="python -m sample", description=(
         "Write a deterministic, realistic sample CloudWatch export of the balance-sync Lambda."))
     parser.add_argument("--out", required=True, metavar="DIR", help="new or empty folder to write the export into")
     parser.add_argument("--days", required=True, type=int, metavar="N", help="number of days to cover")
@@ -179,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(args.out, args.days, args.users, args.seed, args.start, args.twins, args.junk,
                          args.workers, args.compresslevel)
     except SampleUsageError as exc:
-        print(f"python -m ingest.sample: error: {exc}", file=sys.stderr)
+        print(f"python -m sample: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"python -m ingest.sample: error: cannot write the sample: {exc}", file=sys.stderr)
+        print(f"python -m sample: error: cannot write the sample: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     if args.stats_json:
         Path(args.stats_json).write_text(json.dumps(stats.as_json(), indent=1) + "\n")
