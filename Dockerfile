@@ -26,7 +26,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY --chown=root:root . .
 # The code's bytecode, compiled once here: the image's user may not write it (and PYTHONDONTWRITEBYTECODE
 # says not to), so without it every command compiled every module again (25-40 ms of each ingest run).
-RUN python -m compileall -q alerts app db ingest reports scheduler transform settings.py \
+RUN python -m compileall -q alerts app db ingest reports sample scheduler transform settings.py \
  && mkdir -p /logs /reports /app/data \
  && chown balance:balance /reports /app/data
 
