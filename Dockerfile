@@ -26,8 +26,8 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY --chown=root:root . .
 # The code's bytecode, compiled once here: the image's user may not write it (and PYTHONDONTWRITEBYTECODE
 # says not to), so without it every command would compile every module again.
-RUN python -m compileall -q alerts app db ingest pipeline queries reports scheduler transform errors.py settings.py \
-    vocabulary.py \
+RUN python -m compileall -q alerts app db ingest pipeline queries reports sample scheduler transform errors.py \
+    settings.py vocabulary.py \
  && mkdir -p /logs /reports /app/data \
  && chown balance:balance /reports /app/data
 

@@ -198,8 +198,8 @@ def replay(server, recorded: list[tuple[str, bytes, float]], repeat: int) -> dic
 
 def export_time(ctx) -> tuple[float, int, int]:
     """(seconds, rows, bytes) to stream the unfiltered discrepancy export, as the download link does."""
-    from queries.csv_export import iter_csv
     from app.tabs.reconciliation import export_rows
+    from queries.csv_export import iter_csv
     start = time.perf_counter()
     _, header, rows = export_rows(ctx, "")
     size = sum(len(chunk.encode()) for chunk in iter_csv(header, rows))
@@ -226,9 +226,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only-loads", action="store_true", help="measure page loads only")
     args = parser.parse_args(argv)
 
-    import settings as settings_mod
     from werkzeug.serving import make_server
 
+    import settings as settings_mod
     from app import create_app
     url = args.database if "://" in args.database else f"sqlite:///{Path(args.database).resolve()}"
     settings = settings_mod.load(env_file=os.devnull, DATABASE_URL=url)

@@ -42,7 +42,7 @@ def best(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(ROOT.parent / "shared/corpus/balance-sync-logs"))
-    parser.add_argument("--sample", help="a large export (e.g. python -m ingest.sample --users 50000 --days 160)")
+    parser.add_argument("--sample", help="a large export (e.g. python -m sample --users 50000 --days 160)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, help="passed to ingest.py (default: its own default)")
     args = parser.parse_args()

@@ -6,7 +6,7 @@
 For each backend: a database is loaded with the real export (the dashboard has
 something to show), gunicorn serves `app.wsgi:server` on a free loopback port
 with app/gunicorn_conf.py, and ingests of freshly generated sample exports
-(`ingest.sample`, new users and transactions, so every ingest writes and
+(`python -m sample`, new users and transactions, so every ingest writes and
 rebuilds the derived tables) run one after another for the whole window. In the
 meantime N client threads, each with its own keep-alive connection, replay
 what a browser sends: for a random tab and filter (or a user's ledger) the page
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
-        from ingest.sample import generate
+        from sample import generate
         samples = []
         for n in range(SAMPLES):
             out = work / f"sample-{n}"

@@ -17,9 +17,9 @@ def main() -> int:
         log_dir = settings.ROOT / log_dir
     if log_dir.exists() and any(p.is_file() for p in log_dir.rglob("*")):
         return 0
-    from ingest.sample import generate
+    from sample import generate
     print(f"{log_dir} is empty: writing a sample export there "
-          f"(python -m ingest.sample --out {log_dir} --days {SAMPLE['days']} --users {SAMPLE['users']} "
+          f"(python -m sample --out {log_dir} --days {SAMPLE['days']} --users {SAMPLE['users']} "
           f"--seed {SAMPLE['seed']}); put real CloudWatch exports there instead to see your own data")
     generate(log_dir, **SAMPLE)
     return 0

@@ -105,8 +105,8 @@ def corpus_db_pg(corpus_dir, pg_server) -> str:
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
-    """A small realistic export written by ingest.sample (deterministic)."""
-    from ingest.sample import generate
+    """A small realistic export written by the sample generator (deterministic)."""
+    from sample import generate
     out = tmp_path_factory.mktemp("sample")
     generate(out, days=14, users=300, seed=7)
     return out

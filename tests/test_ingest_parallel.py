@@ -18,7 +18,7 @@ import settings as settings_mod
 from ingest import parallel, pipeline
 from ingest.reader import find_sources
 from pipeline import run
-from ingest.sample import generate
+from sample import generate
 from tests.dbsnap import snapshot
 from tests.test_ingest_corpus import EVENT_COUNTS_DIFFER
 

@@ -1,4 +1,4 @@
-"""ingest.sample: deterministic, realistic sample exports (format: shared/docs/log-format.md).
+"""sample: deterministic, realistic sample exports (format: shared/docs/log-format.md).
 
 The checks here parse the generated files with a few regular expressions of their
 own, so they do not depend on the ingestion code they are meant to test.
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sample import NIS_MEANING_SWITCH, generate, main
-from ingest.sample_model import CURRENCIES
-from ingest import sample_render as r
-from ingest.sample_render import CROCKFORD, inspect_string, js_number, ulid_text, uuid_text
+from sample import NIS_MEANING_SWITCH, generate, main
+from sample.currencies import CURRENCIES
+from sample.text import lines as r
+from sample.text.ids import CROCKFORD, ulid_text, uuid_text
+from sample.text.jsformat import inspect_string, js_number
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENT_START = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ", re.M)
@@ -487,8 +488,9 @@ def test_cli_usage_errors_are_one_line_and_exit_2(tmp_path, capsys, args, messag
     assert not (tmp_path / "new").exists()
 
 
-def test_cli_writes_a_sample_and_prints_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ingest.sample", "--out", str(tmp_path / "out"), "--days", "2",
+@pytest.mark.parametrize("module", ["sample", "ingest.sample"])   # the second is the old name, kept as an alias
+def test_cli_writes_a_sample_and_prints_one_line(tmp_path, module):
+    done = subprocess.run([sys.executable, "-m", module, "--out", str(tmp_path / "out"), "--days", "2",
                            "--users", "50", "--seed", "1", "--stats-json", str(tmp_path / "stats.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

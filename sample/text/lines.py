@@ -1,22 +1,17 @@
 """Byte-exact text of every log line the sample generator writes (docs: shared/docs/log-format.md).
 
-Pure functions only: no randomness and no state, so the same inputs always give the
-same bytes. Each `*_body` function returns the text after `<LEVEL>\\t` of a shape-A
-line; `app_event`, `platform_event` and `raw_event` wrap a body into a whole event,
+Each `*_body` function returns the text after `<LEVEL>\\t` of a shape-A line;
+`app_event` and `raw_event` wrap a body or a platform line into a whole event,
 including the empty line that follows every event in an export.
 """
 from __future__ import annotations
 
 import json
 import math
-import re
-from datetime import datetime, timezone
-from decimal import Decimal
+
+from sample.text.jsformat import inspect_string, iso_ms, js_number
 
 # --- constants -------------------------------------------------------------------
-
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ULID alphabet: no I, L, O, U
-MS_PER_DAY = 86_400_000
 
 SKIP_CREATE = ("Skipping the balance sync for create subscription, "
                "it will be synced from create subscription payment listener")
@@ -41,103 +36,6 @@ INVOKE_ERROR_JSON = json.dumps({
               "    at mA (/node_modules/@middy/core/index.js:166:9)",
               "    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)"]},
     separators=(",", ":"))
-
-# util.inspect escapes these control characters by name; others become \xNN.
-_NAMED_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-# ULIDs are encoded ten bits (two characters) at a time: 13 pairs = 130 bits.
-_PAIRS = tuple(a + b for a in CROCKFORD for b in CROCKFORD)
-
-
-# --- values as Node prints them ----------------------------------------------------
-
-def js_number(value: float | int | Decimal) -> str:
-    """Format a number like JavaScript's Number#toString (what util.inspect prints).
-
-    Python's repr is also the shortest round-trip form; only the switch to exponent
-    notation differs (JS: below 1e-6 or from 1e21; Python: below 1e-4 or from 1e16).
-    """
-    x = float(value)
-    if x == 0:
-        return "0"  # also turns -0 into 0: balances never print as -0
-    text = repr(x)
-    if x.is_integer() and abs(x) < 1e21:
-        # Beyond 2**53 JS prints the shortest digits padded with zeros, not the exact binary value.
-        return str(int(x)) if abs(x) < 2 ** 53 else format(Decimal(text), "f")
-    if "e" not in text:
-        return text
-    mantissa, exponent = text.split("e")
-    if 1e-6 <= abs(x) < 1e21:
-        return format(Decimal(text), "f")
-    return f"{mantissa}e{'+' if int(exponent) > 0 else '-'}{abs(int(exponent))}"
-
-
-def inspect_string(text: str) -> str:
-    """Quote a string like util.inspect: '…' by default, "…" if it holds ', `…` if it holds both."""
-    if "'" not in text:
-        quote = "'"
-    elif '"' not in text:
-        quote = '"'
-    elif "`" not in text and "${" not in text:
-        quote = "`"
-    else:
-        quote = "'"
-    if "\\" in text:
-        text = text.replace("\\", "\\\\")
-    if quote == "'" and "'" in text:
-        text = text.replace("'", "\\'")   # only when all three quote kinds occur
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(lambda m: _NAMED_ESCAPES.get(m.group()) or f"\\x{ord(m.group()):02X}", text)
-    return quote + text + quote
-
-
-def compact_json(value) -> str:
-    """JSON.stringify without spacing; non-ASCII kept as is, integral floats without `.0` (as Node does)."""
-    return json.dumps(_jsify(value), separators=(",", ":"), ensure_ascii=False)
-
-
-def _jsify(value):
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _jsify(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsify(v) for v in value]
-    return value
-
-
-# --- identifiers --------------------------------------------------------------------
-
-def uuid_text(bits128: int, version: int = 4) -> str:
-    """A UUID string from 128 random bits, with the version nibble and RFC 4122 variant set."""
-    bits = (bits128 & ~(0xF << 76)) | (version << 76)
-    bits = (bits & ~(0x3 << 62)) | (0x2 << 62)
-    h = f"{bits:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def ulid_text(epoch_ms: int, random80: int) -> str:
-    """A ULID: 48-bit millisecond time then 80 random bits, 26 Crockford base32 characters."""
-    value = (epoch_ms << 80) | random80
-    return "".join([_PAIRS[(value >> shift) & 0x3FF] for shift in range(120, -1, -10)])
-
-
-# --- timestamps -----------------------------------------------------------------------
-
-_DAY_PREFIX: dict[int, str] = {}
-
-
-def iso_ms(epoch_ms: int) -> str:
-    """`YYYY-MM-DDThh:mm:ss.mmmZ` for epoch milliseconds (hot path: the date part is cached)."""
-    day, rest = divmod(epoch_ms, MS_PER_DAY)
-    prefix = _DAY_PREFIX.get(day)
-    if prefix is None:
-        prefix = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
-        _DAY_PREFIX[day] = prefix
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{prefix}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 # --- event wrappers (each event is followed by an empty line) -------------------------

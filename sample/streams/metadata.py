@@ -10,8 +10,9 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from ingest.sample_model import Tx
-from ingest.sample_render import compact_json, uuid_text
+from sample.draws import random_uuid as _uuid
+from sample.plan import Tx
+from sample.text.jsformat import compact_json
 
 VERSION = {"version": "syncBalanceSQS"}
 DISHES = (("بان كيك القرفة و التمر", "Cinnamon Date Pancake"), ("بانكيك البروتين بالقرع", "Pumpkin Protein Pancakes"),
@@ -36,10 +37,6 @@ def metadata_for(tx: Tx, rng: random.Random, day: date) -> str | None:
     if tx.metadata == "backtick":
         builder = _addons_gift
     return compact_json(builder(tx, rng, day, base))
-
-
-def _uuid(rng: random.Random) -> str:
-    return uuid_text(rng.getrandbits(128))
 
 
 def _delivery(tx, rng, day, base):
