@@ -99,10 +99,6 @@ def kpi_row(cards: list) -> dbc.Row:
     return dbc.Row([dbc.Col(c, xs=12, sm=6, lg=True, className="mb-2") for c in cards], className="g-2")
 
 
-def currency_badge(currency: str | None) -> html.Span:
-    return html.Span(currency or "—", className="badge currency-badge")
-
-
 def count(n) -> str:
     return f"{int(n or 0):,}"
 

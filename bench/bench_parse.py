@@ -1,6 +1,6 @@
 """CPU cost of the parse stage of ingestion: read + decode + parse + prepare, no database.
 
-Runs `ingest.pipeline.prepare_source` over every file of a directory in this one process and prints
+Runs `ingest.prepare.prepare_source` over every file of a directory in this one process and prints
 CPU seconds (time.process_time, so other load on the machine does not count), events, MB of decoded
 text and MB/s. With --repeat N the best (lowest CPU) of N passes is reported; the machine is shared,
 so compare best-of-N CPU time, not wall time. Read + decode alone (gunzip, SHA-256, UTF-8) is timed in
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing
 
-from ingest.pipeline import prepare_source  # noqa: E402
+from ingest.prepare import prepare_source  # noqa: E402
 from ingest.reader import decode, find_sources, read_bytes  # noqa: E402
 from settings import load  # noqa: E402
 

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from db import schema as s
 from db.engine import make_engine
 from ingest.loader import BatchWriter, FileOutcome
-from ingest.pipeline import die_with_parent, in_order, prepare_source
+from ingest.prepare import die_with_parent, in_order, prepare_source
 from ingest.reader import Source
 
 # A group is consecutive files up to this many bytes on disk (about 1 MB of text): small enough that

@@ -147,15 +147,15 @@ def _load(engine, todo, sources, settings: Settings, summary: Summary, progress,
     if todo:
         # The parser's modules (and their compiled regexes) are imported only when there is a file to
         # parse: a re-run on unchanged input stays well under half a second.
-        from ingest import pipeline
+        from ingest import prepare
         on_sqlite = sqlite_file(engine) is not None
-        workers = pipeline.default_workers(on_sqlite) if workers is None else workers
+        workers = prepare.default_workers(on_sqlite) if workers is None else workers
         if not _alone():
             workers = 1
-        if workers > 1 and len(todo) >= pipeline.MIN_FILES_FOR_WORKERS:
+        if workers > 1 and len(todo) >= prepare.MIN_FILES_FOR_WORKERS:
             _load_parallel(engine, on_sqlite, todo, settings, summary, tick, kinds, job, workers)
         else:
-            _load_files(engine, pipeline.prepared(todo, job), summary, tick, kinds)
+            _load_files(engine, prepare.prepared(todo, job), summary, tick, kinds)
     if progress:
         progress(len(sources), len(sources), "")
     summary.events_by_kind = dict(sorted(kinds.items()))

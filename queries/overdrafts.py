@@ -199,10 +199,3 @@ def overdraft_summary(engine: Engine, filters: Filters = Filters()) -> list[dict
     return [{"currency": r["currency"], **{k: as_int(r[k]) for k in ("count_users", "total_balance",
                                                                       "count_wallet_users", "total_wallet")}}
             for r in fetch(engine, stmt, ["user_balances"])]
-
-
-def reasons_count(rows: list[dict]) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for r in rows:
-        out[r["reason"]] += r["count_events"]
-    return dict(out)

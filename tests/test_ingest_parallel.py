@@ -15,7 +15,7 @@ import pytest
 
 import settings as settings_mod
 
-from ingest import parallel, pipeline
+from ingest import parallel, prepare
 from ingest.reader import find_sources
 from pipeline import run
 from sample import generate
@@ -59,7 +59,7 @@ def _load(paths, url_settings, workers):
 def _both(tmp_path, runs, monkeypatch, group_files):
     monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
     monkeypatch.setattr(parallel, "GROUP_MAX_FILES", group_files)
-    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(prepare, "MIN_FILES_FOR_WORKERS", 1)
     one, many = _settings(tmp_path / "one.db"), _settings(tmp_path / "many.db")
     for paths in runs:
         assert _load(paths, many, workers=2) == _load(paths, one, workers=1)
@@ -74,7 +74,7 @@ def test_parallel_load_into_postgresql_equals_one_process(pg_server, monkeypatch
     """`--workers N` on PostgreSQL: the workers write in turns through their own connections."""
     monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
     monkeypatch.setattr(parallel, "GROUP_MAX_FILES", 3)
-    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(prepare, "MIN_FILES_FOR_WORKERS", 1)
     seen = _counting_groups(monkeypatch)
     one, many = (settings_mod.load(env_file=os.devnull, DATABASE_URL=pg_server.create_database(name))
                  for name in ("par_one", "par_many"))
@@ -110,7 +110,7 @@ def test_a_failing_group_stops_the_run_and_keeps_the_groups_before_it(tmp_path, 
     and no later group is written without it."""
     monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
     monkeypatch.setattr(parallel, "GROUP_MAX_FILES", 2)
-    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(prepare, "MIN_FILES_FOR_WORKERS", 1)
     real_write = parallel._write
 
     def fail_on_duplicate(parsed):  # runs in a worker
@@ -132,7 +132,7 @@ def test_a_failing_group_stops_the_run_and_keeps_the_groups_before_it(tmp_path, 
 def test_no_fork_from_a_process_running_other_threads(tmp_path, monkeypatch, tricky_export):
     """The scheduler runs ingest in a thread beside others: it must load in one process."""
     import threading
-    monkeypatch.setattr(pipeline, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(prepare, "MIN_FILES_FOR_WORKERS", 1)
     seen = _counting_groups(monkeypatch)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)

@@ -14,7 +14,7 @@ too, every value is the median and nothing is unusual.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from itertools import groupby
@@ -81,16 +81,6 @@ def _units(micros: Fraction) -> Decimal:
 def _money(micros, currency: str | None, params: Params) -> str:
     value = micros if isinstance(micros, Decimal) else from_micros(micros)
     return f"{quantize(value, currency, params.precision)} {currency or '?'}"
-
-
-def _stream(conn: Connection, sql: str, **bind) -> Iterator:
-    # the option goes on the statement: on the connection it would stay for the rest of the transform,
-    # and PostgreSQL refuses executemany on the server-side cursor it implies
-    result = conn.execute(text(sql).execution_options(yield_per=STREAM_ROWS), bind)
-    try:
-        yield from result
-    finally:
-        result.close()
 
 
 def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
@@ -219,10 +209,3 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
                                 f"(robust z-score {float(z):.1f} over {len(days)} days)."),
                 "file_id": where[0] if where else None, "line_no": where[1] if where else None,
             }
-
-
-def robust_z_scores(values: Iterable[int]) -> list[float | None]:
-    """z-scores of every value against its own group (for tests and ad-hoc use)."""
-    values = list(values)
-    stats = RobustScale(sorted(values))
-    return [None if (z := stats.z(v)) is None else float(z) for v in values]
