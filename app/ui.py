@@ -104,8 +104,8 @@ def count(n) -> str:
 
 
 # --- figures: plain dicts ----------------------------------------------------------------------------
-# plotly's graph objects validate every property in Python (a figure with a few subplots took ~0.5 s); the
-# browser validates anyway, so figures are built as dicts with the small helper below.
+# plotly's graph objects validate every property in Python, slowly; the browser validates anyway, so figures
+# are built as dicts with the small helper below.
 
 MAGIC = ("marker", "line", "title", "tickfont", "font", "legend")
 

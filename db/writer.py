@@ -4,8 +4,8 @@ The hot path bypasses SQLAlchemy's per-row parameter processing: values are
 already plain Python (str, int, bool, None), so the INSERT is compiled once
 per table and column set and handed to the DBAPI cursor directly. Rows are
 bound as tuples with positional markers: sqlite3 binds a named parameter by
-looking its name up in the row's mapping, which made dict rows 1.5-1.8x
-slower to insert (measured on the real export's parsed_logs and balance_events).
+looking its name up in the row's mapping, which makes dict rows markedly
+slower to insert (docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -7,8 +7,7 @@ created after the rows are in. `ref_*` tables are small lookups made from the
 settings (app/ may use ref_currencies for display precision); `int_*` tables
 are intermediate steps, never kept. With one connection (PostgreSQL, and SQLite on one lane) they are
 TEMPORARY: private to it and, on SQLite, in its temp file instead of the WAL, so the ~1 GB they take on the
-100x sample is neither written to the WAL nor checkpointed into the database (86.8 -> 80.8 CPU s for the
-100x build, one run each). The two-lane SQLite build (transform/lanes.py) keeps them in scratch files
+100x sample is neither written to the WAL nor checkpointed into the database. The two-lane SQLite build (transform/lanes.py) keeps them in scratch files
 that both of its connections read, for the same reason.
 
 Money columns are BIGINT micro-units (db/money.py); `*_at` are UTC ISO texts;
@@ -225,10 +224,10 @@ daily_event_counts = Table(
 # Created after the rows are inserted (faster than maintaining them row by row): (name, columns, unique).
 INDEXES: dict[str, list[tuple[str, str, bool]]] = {
     # (no index on transaction_id: balance_events' key keeps it unique, and the few rows the detectors look up
-    # are found by event_id, the key; it cost 1.1 CPU s on the 100x sample)
+    # are found by event_id, the key)
     "int_ledger": [# discrepancy_report: a user's next transaction that is (or is not) out of sync, by seek; with
                    # the two flags, finding the next one without a calculation or continuity break reads the index
-                   # alone (a row lookup per later transaction of the user made those 22 k rows cost ~4 s on 100x);
+                   # alone, with no row lookup per later transaction of the user;
                    # multi_currency reads the users' currencies from it in user order, without a sort
                    ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, prev_ts, is_calc_mismatch, "
                                           "is_continuity_break, currency", False)],

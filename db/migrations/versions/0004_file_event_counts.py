@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 
 `daily_event_counts` sums these rows (a few per file) instead of grouping every parsed_logs row on
-every transform build (9.7 s of CPU on the 100x sample). Existing databases are filled from parsed_logs.
+every transform build. Existing databases are filled from parsed_logs.
 """
 import sqlalchemy as sa
 from alembic import op
