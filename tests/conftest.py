@@ -1,13 +1,14 @@
-"""Shared fixtures: real databases, the real export (BALANCE_LOGS_CORPUS), a small sample export.
+"""Shared fixtures: real databases, the real export (BALANCE_LOGS_CORPUS), sample exports.
 
 `database_url` is the one fixture every database-touching test asks for; the
 PostgreSQL support extends it to run the same tests on a real server.
 
-Exports come in two kinds. `corpus_dir` / `corpus_db` / `corpus_db_pg` are the real export, for tests of its
+Exports come in three kinds. `corpus_dir` / `corpus_db` / `corpus_db_pg` are the real export, for tests of its
 own figures: they are skipped, with one line saying why, when the export is not beside the checkout (and fail
 instead with BALANCE_LOGS_REQUIRE_CORPUS=1, as CI sets). `realistic_dir` / `realistic_db` / `realistic_db_pg`
 are for tests that only need realistic data: the real export when it is there, else the small sample export
-(`sample_dir`).
+(`sample_dir`). `large_dir` / `large_db` / `large_db_pg` are the same with a sample of the real export's size,
+for tests whose ingests must last long enough to overlap.
 """
 from __future__ import annotations
 
@@ -173,6 +174,34 @@ def realistic_db_pg(request) -> str:
         return request.getfixturevalue("corpus_db_pg")
     return _ingest(request.getfixturevalue("sample_dir"),
                    request.getfixturevalue("pg_server").create_database("realistic"))
+
+
+@pytest.fixture(scope="session")
+def large_dir(request, tmp_path_factory) -> Path:
+    """An export whose ingest lasts about as long as the real one's, for ingests that must overlap: the real
+    export when it is there, else a sample of about its size (some 86,000 events in 1,500 files)."""
+    if _use_the_real_export():
+        return request.getfixturevalue("corpus_dir")
+    from ingest.sample import generate
+    out = tmp_path_factory.mktemp("large-sample")
+    generate(out, days=42, users=2000, seed=7)
+    return out
+
+
+@pytest.fixture(scope="session")
+def large_db(request, tmp_path_factory) -> str:
+    """`large_dir` ingested (with transforms) into SQLite: `corpus_db` itself, or the large sample."""
+    if _use_the_real_export():
+        return request.getfixturevalue("corpus_db")
+    return _ingest(request.getfixturevalue("large_dir"), f"sqlite:///{tmp_path_factory.mktemp('large') / 'large.db'}")
+
+
+@pytest.fixture(scope="session")
+def large_db_pg(request) -> str:
+    """`large_db` on the throwaway PostgreSQL server: `corpus_db_pg` itself, or the large sample ingested there."""
+    if _use_the_real_export():
+        return request.getfixturevalue("corpus_db_pg")
+    return _ingest(request.getfixturevalue("large_dir"), request.getfixturevalue("pg_server").create_database("large"))
 
 
 @pytest.fixture(scope="session")
