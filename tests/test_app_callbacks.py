@@ -1,5 +1,6 @@
-"""Callback functions without a browser: each renders from a URL against the real export; the app object
-serves its pages and assets itself; exposure and auth are enforced."""
+"""Callback functions without a browser: each renders from a URL against a realistic export (the real one when
+it is beside the checkout, else the sample); the app object serves its pages and assets itself; exposure and
+auth are enforced. The real export's own figures are checked apart (skipped without it)."""
 from __future__ import annotations
 
 import csv
@@ -23,10 +24,20 @@ from db.engine import make_engine
 from settings import ROOT
 
 
+def _context(url: str) -> AppContext:
+    return AppContext(settings_mod.load(env_file=os.devnull, DATABASE_URL=url), make_engine(url, readonly=True))
+
+
 @pytest.fixture(scope="module")
-def ctx(corpus_db):
-    settings = settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db)
-    return AppContext(settings, make_engine(corpus_db, readonly=True))
+def ctx(realistic_db):
+    """A realistic export: the real one when it is there, else the sample."""
+    return _context(realistic_db)
+
+
+@pytest.fixture(scope="module")
+def real_ctx(corpus_db):
+    """The real export (skipped without it), for its own figures."""
+    return _context(corpus_db)
 
 
 def walk(component):
@@ -104,8 +115,15 @@ def test_grid_pages_are_formatted_in_the_currency_precision(ctx):
     for r in rows:
         places = ctx.precision[r["currency"]]
         assert re.fullmatch(r"-?[\d,]+\." + r"\d" * places, r["amount_at_stake"]), r
-    assert grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5}, "?cur=QAR&kind=wallet",
-                              "/reconciliation")["rowData"][0]["currency"] == "QAR"
+    wallet = {d["currency"] for d in q.discrepancies(ctx.engine, kind="wallet")}
+    assert wallet
+    for currency in sorted(wallet):
+        assert _first_wallet_row(ctx, currency)["currency"] == currency
+
+
+def _first_wallet_row(ctx, currency: str) -> dict:
+    return grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5}, f"?cur={currency}&kind=wallet",
+                              "/reconciliation")["rowData"][0]
 
 
 def test_the_ledger_grid_reads_the_user_from_the_path(ctx):
@@ -125,7 +143,7 @@ def test_export_csv_holds_the_whole_filtered_result(ctx):
     assert name == "discrepancies_sync_open-and-resolved_BHD_2024-01-01_to_2024-03-31.csv"
     rows = list(csv.DictReader(io.StringIO(body)))
     expected = q.discrepancies(ctx.engine, q.Filters.clean("2024-01-01", "2024-03-31", "BHD"), kind="sync")
-    assert n == len(rows) == len(expected) > 500  # more than any page: the whole result
+    assert n == len(rows) == len(expected) > 0  # the whole result (on the real export more than any page)
     assert [int(r["discrepancy_id"]) for r in rows] == [e["discrepancy_id"] for e in expected]
     for r, e in zip(rows, expected):
         assert Decimal(r["amount_at_stake"]) == ctx.exact(e["amount_at_stake"], "BHD")
@@ -138,19 +156,32 @@ def test_export_csv_holds_the_whole_filtered_result(ctx):
     assert href.startswith("/export/discrepancies.csv?from=2024-01-01&to=2024-03-31&cur=BHD&")
     _, body, n = reconciliation.export_csv(ctx, href.split("?", 1)[1])
     got = list(csv.DictReader(io.StringIO(body)))
-    assert 0 < n < len(expected) and all(r["status"] == "open" for r in got)
+    assert 0 < n == len(got) == sum(e["status"] == "open" for e in expected) and all(r["status"] == "open" for r in got)
     stakes = [Decimal(r["amount_at_stake"]) for r in got]
     assert stakes == sorted(stakes, reverse=True)
 
 
-def test_the_export_link_streams_the_csv(corpus_db, tmp_path):
-    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db), warm=False)
+def test_the_real_exports_csv_holds_more_than_a_page_and_its_column_filters_narrow_it(real_ctx):
+    search = "?cur=BHD&from=2024-01-01&to=2024-03-31&kind=sync"
+    _, _, n = reconciliation.export_csv(real_ctx, search)
+    assert n > 500  # more than any page: the whole result
+    href = reconciliation.export_href(search, {"filterModel": {"status": {"filterType": "text", "type": "equals",
+                                                                          "filter": "open"}}})
+    assert 0 < reconciliation.export_csv(real_ctx, href.split("?", 1)[1])[2] < n
+
+
+def test_the_real_export_has_wallet_discrepancies_in_qar(real_ctx):
+    assert _first_wallet_row(real_ctx, "QAR")["currency"] == "QAR"
+
+
+def test_the_export_link_streams_the_csv(realistic_db, tmp_path):
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=realistic_db), warm=False)
     response = app.server.test_client().get("/export/discrepancies.csv?cur=SAR&status=open")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == \
         'attachment; filename="discrepancies_all-kinds_open_SAR_start_to_end.csv"'
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    engine = make_engine(corpus_db, readonly=True)
+    engine = make_engine(realistic_db, readonly=True)
     assert len(rows) == len(q.discrepancies(engine, q.Filters(currency="SAR"), status="open")) > 0
     empty = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=f"sqlite:///{tmp_path / 'none.db'}"),
                        warm=False)
@@ -161,8 +192,9 @@ def test_the_export_link_streams_the_csv(corpus_db, tmp_path):
 def test_the_router_renders_pages_and_the_empty_state(ctx, tmp_path):
     page, fresh, options, start, end, cur, user = shell.render_route(ctx, "/reconciliation", "?cur=SAR&user=ab")
     assert (start, end, cur, user) == ("", "", "SAR", "ab")
-    assert [o["value"] for o in options] == ["any", "AED", "BHD", "KWD", "QAR", "SAR"]
-    assert "1,672" in text(fresh) and "2023-12-12 → 2024-05-24" in text(fresh)
+    assert [o["value"] for o in options] == ["any", *q.currencies(ctx.engine)]
+    data = q.freshness(ctx.engine)
+    assert f"{data.count_files:,}" in text(fresh) and f"{data.first_date} → {data.last_date}" in text(fresh)
     assert "no page" in text(shell.render_route(ctx, "/nope", "")[0])
     empty = AppContext(settings_mod.load(env_file=os.devnull, DATABASE_URL=f"sqlite:///{tmp_path / 'none.db'}"),
                        make_engine(f"sqlite:///{tmp_path / 'none.db'}", readonly=True))
@@ -171,10 +203,16 @@ def test_the_router_renders_pages_and_the_empty_state(ctx, tmp_path):
     assert not (tmp_path / "none.db").exists()
 
 
+def test_the_router_shows_the_real_exports_currencies_files_and_dates(real_ctx):
+    _, fresh, options, *_ = shell.render_route(real_ctx, "/reconciliation", "?cur=SAR&user=ab")
+    assert [o["value"] for o in options] == ["any", "AED", "BHD", "KWD", "QAR", "SAR"]
+    assert "1,672" in text(fresh) and "2023-12-12 → 2024-05-24" in text(fresh)
+
+
 # --- the app object ------------------------------------------------------------------------------
 
-def test_the_app_serves_everything_itself(corpus_db):
-    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db), warm=False)
+def test_the_app_serves_everything_itself(realistic_db):
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=realistic_db), warm=False)
     client = app.server.test_client()
     index = client.get("/reconciliation?cur=BHD")
     assert index.status_code == 200
@@ -187,8 +225,8 @@ def test_the_app_serves_everything_itself(corpus_db):
     assert client.get("/_dash-layout").status_code == 200
 
 
-def test_basic_auth_guards_every_request_when_users_are_set(corpus_db):
-    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, DASH_AUTH_USERS="ana:s3cret"),
+def test_basic_auth_guards_every_request_when_users_are_set(realistic_db):
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=realistic_db, DASH_AUTH_USERS="ana:s3cret"),
                      warm=False)
     client = app.server.test_client()
     for path in ("/", "/_dash-layout", "/assets/app.css", "/export/discrepancies.csv"):
@@ -227,11 +265,11 @@ def test_gunicorn_config_refuses_exposed_binds(monkeypatch):
     conf.on_starting(Server)
 
 
-def test_the_export_can_be_pseudonymised_for_sharing(corpus_db):
+def test_the_export_can_be_pseudonymised_for_sharing(realistic_db):
     """With PSEUDONYMISE_KEY, ?pseudonymise=1 replaces every user id (also inside explanations) by its keyed hash."""
     from queries.pseudonym import pseudonymise
     url = "/export/discrepancies.csv?cur=SAR&status=open"
-    keyed = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, PSEUDONYMISE_KEY="k1"),
+    keyed = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=realistic_db, PSEUDONYMISE_KEY="k1"),
                        warm=False).server.test_client()
     plain = list(csv.DictReader(io.StringIO(keyed.get(url).get_data(as_text=True))))
     response = keyed.get(url + "&pseudonymise=1")
@@ -242,6 +280,6 @@ def test_the_export_can_be_pseudonymised_for_sharing(corpus_db):
     for p, h in zip(plain, hidden):
         assert h["user_id"] == pseudonymise(p["user_id"], "k1") and p["user_id"] not in body
         assert h["amount_at_stake"] == p["amount_at_stake"]
-    no_key = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=corpus_db, PSEUDONYMISE_KEY=""),
+    no_key = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=realistic_db, PSEUDONYMISE_KEY=""),
                         warm=False).server.test_client().get(url + "&pseudonymise=1")
     assert no_key.status_code == 400 and "PSEUDONYMISE_KEY" in no_key.get_data(as_text=True)

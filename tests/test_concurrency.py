@@ -1,7 +1,8 @@
 """Ingests that overlap, and an ingest killed with SIGKILL, on SQLite and on PostgreSQL.
 
-Each test runs `ingest.py` as a real process on the real export, the way cron
-or a person would start it: the locks under test are between processes.
+Each test runs `ingest.py` as a real process on the real export (a sample of
+its size when it is not beside the checkout: `large_dir`), the way cron or a
+person would start it: the locks under test are between processes.
 """
 from __future__ import annotations
 
@@ -87,9 +88,9 @@ def busy_line(url: str) -> str:
     return f"another ingest is running on this database ({where})"
 
 
-def test_two_ingests_started_at_once_load_everything_once(database_url, corpus_dir, tmp_path):
+def test_two_ingests_started_at_once_load_everything_once(database_url, large_dir, tmp_path):
     """The second waits for the first (and says so), then finds every file known: nothing is loaded twice."""
-    part = corpus_part(corpus_dir, tmp_path / "logs")
+    part = corpus_part(large_dir, tmp_path / "logs")
     first = ingest(database_url, part, "--no-transform", "--summary-json", str(tmp_path / "a.json"))
     second = ingest(database_url, part, "--no-transform", "--summary-json", str(tmp_path / "b.json"))
     try:
@@ -112,12 +113,12 @@ def test_two_ingests_started_at_once_load_everything_once(database_url, corpus_d
     assert scalar(database_url, "SELECT count(*) FROM ingest_runs WHERE status = 'ok'") == 2
 
 
-def test_no_wait_exits_4_with_a_clear_message_while_another_ingest_runs(database_url, corpus_dir):
-    first = ingest(database_url, corpus_dir, "--no-transform")
+def test_no_wait_exits_4_with_a_clear_message_while_another_ingest_runs(database_url, large_dir):
+    first = ingest(database_url, large_dir, "--no-transform")
     try:
         wait_until(lambda: scalar(database_url, "SELECT count(*) FROM ingest_runs WHERE status = 'running'"),
                    "the first ingest holds the lock", first)
-        second = ingest(database_url, corpus_dir, "--no-transform", "--no-wait")
+        second = ingest(database_url, large_dir, "--no-transform", "--no-wait")
         code, out, err = finish(second)
         assert code == EXIT_BUSY, (out, err)
         assert err.strip() == f"ingest.py: error: {busy_line(database_url)}; wait for it to finish or run again later"
@@ -128,12 +129,12 @@ def test_no_wait_exits_4_with_a_clear_message_while_another_ingest_runs(database
     assert scalar(database_url, "SELECT count(*) FROM ingest_runs") == 1  # the refused one left no trace
 
 
-def test_sigkill_mid_run_then_rerun_gives_the_same_database(request, database_url, corpus_dir):
+def test_sigkill_mid_run_then_rerun_gives_the_same_database(request, database_url, large_dir):
     """kill -9 of the ingest (its parser workers live on as orphans) loses no file, doubles none, and
     leaves no stale lock: a rerun with --no-wait completes the same database as an uninterrupted run."""
-    reference = request.getfixturevalue("corpus_db" if database_url.startswith("sqlite") else "corpus_db_pg")
+    reference = request.getfixturevalue("large_db" if database_url.startswith("sqlite") else "large_db_pg")
     total = dbsnap.row_counts(reference)["ingested_files"]
-    victim = ingest(database_url, corpus_dir, commit_every=2_000)
+    victim = ingest(database_url, large_dir, commit_every=2_000)
     rerun = None
     try:
         wait_until(lambda: (scalar(database_url, "SELECT count(*) FROM ingested_files") or 0) > 0,
@@ -144,7 +145,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_database(request, database_ur
         assert 0 < committed < total, f"the kill should land mid-run ({committed} of {total} files in)"
         assert scalar(database_url, "SELECT status FROM ingest_runs") == "running"
 
-        rerun = ingest(database_url, corpus_dir, "--no-wait")
+        rerun = ingest(database_url, large_dir, "--no-wait")
         code, out, err = finish(rerun)
         assert code == 0, f"rerun failed ({code}): {err}"
         assert f"{total - committed} new, {committed} skipped" in out

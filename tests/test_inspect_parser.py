@@ -11,7 +11,6 @@ Golden files live in tests/fixtures/inspect/:
 """
 
 import gzip
-import os
 import re
 import sys
 from datetime import datetime, timezone
@@ -285,9 +284,8 @@ def test_to_json() -> None:
         to_json(1.5)  # a float here means someone bypassed the parser
 
 
-# --- the real corpus -----------------------------------------------------------------
+# --- the real export (the corpus_dir fixture: skipped when it is not beside the checkout) ----------
 
-CORPUS = os.environ.get("BALANCE_LOGS_CORPUS")
 EVENT_START = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", re.MULTILINE)
 # Test-only heuristic for where a payload starts: the first `{`, or a
 # capitalised word right before it (`… created!!! Rr {`). Message texts put a
@@ -309,10 +307,9 @@ def _corpus_messages(root: Path):
                 yield fields[3]
 
 
-@pytest.mark.skipif(not CORPUS, reason="set BALANCE_LOGS_CORPUS to the balance-sync-logs folder")
-def test_every_corpus_payload_parses() -> None:
+def test_every_corpus_payload_parses(corpus_dir) -> None:
     parsed = 0
-    for message in _corpus_messages(Path(CORPUS)):
+    for message in _corpus_messages(corpus_dir):
         start = PAYLOAD_START.search(message)
         if start is None:
             continue
@@ -336,13 +333,12 @@ def test_the_fast_serialiser_writes_what_to_json_writes() -> None:
         assert to_json_fast(parsed) == to_json(parsed), path.name
 
 
-@pytest.mark.skipif(not CORPUS, reason="set BALANCE_LOGS_CORPUS to the balance-sync-logs folder")
-def test_sync_layouts_read_corpus_blocks_as_parse_object_does() -> None:
+def test_sync_layouts_read_corpus_blocks_as_parse_object_does(corpus_dir) -> None:
     from ingest.classify import SYNC_LAYOUTS
     from ingest.inspect_parser import parse_object
 
     read = 0
-    for message in _corpus_messages(Path(CORPUS)):
+    for message in _corpus_messages(corpus_dir):
         if not message.startswith("Start syncing the balance {"):
             continue
         start = message.index("{")

@@ -1,7 +1,8 @@
-"""The real export gives the same database on SQLite and on PostgreSQL.
+"""A realistic export gives the same database on SQLite and on PostgreSQL.
 
-Both fixtures ingest the whole corpus with `pipeline.run` and rebuild the
-derived tables, so this covers the loader and every transform. Money is
+The real export when it is beside the checkout, else the sample export: both
+fixtures ingest all of it with `pipeline.run` and rebuild the derived tables,
+so this covers the loader and every transform. Money is
 compared as exact sums per currency, in micro-units and as printed to the
 currency's decimals; everything else row by row.
 """
@@ -17,19 +18,19 @@ pytestmark = pytest.mark.postgres
 DEFAULT_PRECISION = {"BHD": 3, "KWD": 3, "OMR": 3}
 
 
-def test_same_tables_and_row_counts(corpus_db, corpus_db_pg):
-    sqlite_counts, pg_counts = dbsnap.row_counts(corpus_db), dbsnap.row_counts(corpus_db_pg)
+def test_same_tables_and_row_counts(realistic_db, realistic_db_pg):
+    sqlite_counts, pg_counts = dbsnap.row_counts(realistic_db), dbsnap.row_counts(realistic_db_pg)
     assert sorted(pg_counts) == sorted(sqlite_counts)
-    # Bookkeeping differs by design: other tests run ingest again on the shared corpus_db (one more run row).
+    # Bookkeeping differs by design: other tests run ingest again on the shared realistic_db (one more run row).
     data = sorted(set(sqlite_counts) - dbsnap.BOOKKEEPING_TABLES)
     assert {t: pg_counts[t] for t in data} == {t: sqlite_counts[t] for t in data}
     assert sqlite_counts["balance_events"] > 0 and sqlite_counts["parsed_logs"] > 0
 
 
-def test_same_sums_per_currency_to_the_last_decimal(corpus_db, corpus_db_pg):
-    sqlite_sums, pg_sums = dbsnap.sums_per_currency(corpus_db), dbsnap.sums_per_currency(corpus_db_pg)
+def test_same_sums_per_currency_to_the_last_decimal(realistic_db, realistic_db_pg):
+    sqlite_sums, pg_sums = dbsnap.sums_per_currency(realistic_db), dbsnap.sums_per_currency(realistic_db_pg)
     currencies = {currency for (table, _col, currency) in sqlite_sums if table == "balance_events"}
-    assert len(currencies) >= 2, "the corpus has several currencies"
+    assert len(currencies) >= 2, "a realistic export has several currencies"
     assert ("balance_events", "amount", "SAR") in sqlite_sums
     assert pg_sums.keys() == sqlite_sums.keys()
     different = {key: (sqlite_sums[key], pg_sums[key]) for key in sqlite_sums if sqlite_sums[key] != pg_sums[key]}
@@ -41,7 +42,7 @@ def test_same_sums_per_currency_to_the_last_decimal(corpus_db, corpus_db_pg):
                 format_money(int(micros), currency, DEFAULT_PRECISION)
 
 
-def test_same_rows_in_every_table(corpus_db, corpus_db_pg):
-    sqlite_rows, pg_rows = dbsnap.snapshot(corpus_db), dbsnap.snapshot(corpus_db_pg)
+def test_same_rows_in_every_table(realistic_db, realistic_db_pg):
+    sqlite_rows, pg_rows = dbsnap.snapshot(realistic_db), dbsnap.snapshot(realistic_db_pg)
     problems = dbsnap.describe_difference(sqlite_rows, pg_rows, "sqlite", "postgresql")
     assert not problems, "\n".join(problems)

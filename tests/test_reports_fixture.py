@@ -300,11 +300,11 @@ def report_engine(report_db):
     engine.dispose()
 
 
-def test_fixture_matches_transform_contract(corpus_db):
+def test_fixture_matches_transform_contract(realistic_db):
     """The derived tables transform/ builds have at least the columns the fixture (and reports) rely on."""
     if not hasattr(pytest.importorskip("transform"), "build_all"):
         pytest.skip("transform/ has not landed yet: no transform.build_all")
-    engine = make_engine(corpus_db, readonly=True)
+    engine = make_engine(realistic_db, readonly=True)
     try:
         found = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in inspect(engine).get_table_names()}
     finally:

@@ -38,9 +38,10 @@ def test_two_lanes_build_what_one_connection_builds_on_the_hand_written_ledger(l
     assert one == two
 
 
-def test_two_lanes_build_what_one_connection_builds_on_the_real_export(corpus_db, tmp_path):
-    # corpus_db was built by ingest.py, on two lanes with the index rebuild beside the ledger
-    assert rebuilt(corpus_db, tmp_path / "one.db", 1) == snapshot(corpus_db)
+def test_two_lanes_build_what_one_connection_builds_on_a_realistic_export(realistic_db, tmp_path):
+    # realistic_db (the real export when it is there, else the sample) was built by ingest.run, on two lanes with
+    # the index rebuild beside the ledger
+    assert rebuilt(realistic_db, tmp_path / "one.db", 1) == snapshot(realistic_db)
 
 
 def test_main_steps_wait_for_the_side_lane_phases_they_come_after():
