@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from db import schema as s
+from db import sqlite_pragmas
 from db.engine import sqlite_file
 from transform import runner
 from transform.params import Params
@@ -50,10 +51,6 @@ LEDGER, FINDINGS, SOURCE = "build_ledger", "build_findings", "build_source"  # s
 PHASES = {"ledger": LEDGER, "side": FINDINGS}  # which scratch file each phase of the side lane writes
 INGEST_TABLES = frozenset(t.name for t in s.INGEST_TABLES)
 _SIDE_TABLES = frozenset(step.table for step in runner.steps() if step.lane != "main")
-# Page caches of the scratch files, per connection: the ledger phase writes ~1 GB into its file on the 100x
-# sample (the 16 MB the one-lane build gives its temp file); the findings file is small.
-LEDGER_CACHE_KB = 16 * 1024
-SIDE_TEMP_CACHE_KB = 16 * 1024
 SCRATCH_PREFIX = "balance-logs-build-"  # + the build's process id: a temporary folder per build
 
 
@@ -100,8 +97,8 @@ def build_on_two_lanes(engine: Engine, params: Params, on_step, alongside) -> di
             try:
                 for name, path in files.items():  # (not possible inside a transaction)
                     conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (str(path),))
-                    conn.exec_driver_sql(f"PRAGMA {name}.journal_mode = OFF")
-                conn.exec_driver_sql(f"PRAGMA {LEDGER}.cache_size = -{LEDGER_CACHE_KB}")
+                    # (the findings file is small: SQLite's default page cache)
+                    sqlite_pragmas.scratch_file(conn, name, sqlite_pragmas.SCRATCH_CACHE_KB if name == LEDGER else None)
                 conn.commit()
                 result = _main_lane(conn, database, files, params, on_step, alongside)
                 for name in files:
@@ -119,7 +116,7 @@ def _main_lane(conn: Connection, database: str, files: dict, params: Params, on_
     bind = params.bind()
     conn.exec_driver_sql("BEGIN")  # one transaction for the whole build (see runner._build_on_one_lane)
     try:
-        with runner.sqlite_build_settings(conn):
+        with sqlite_pragmas.build_settings(conn):
             # A first write takes the database's write lock, before the side lane reads anything: no other
             # connection can change the ingest tables until this build commits, so both lanes read the same.
             # (BEGIN IMMEDIATE would also lock the scratch files the side lane is about to write.)
@@ -220,11 +217,9 @@ class SideLane(threading.Thread):
     def _connect(self) -> sqlite3.Connection:
         # (URI filenames on: the read-only attachment below is one)
         dbapi = sqlite3.connect(f"file:{quote(str(self.files[LEDGER]))}", uri=True, check_same_thread=False)
-        dbapi.execute("PRAGMA journal_mode = OFF")
-        dbapi.execute(f"PRAGMA cache_size = -{LEDGER_CACHE_KB}")
-        dbapi.execute(f"PRAGMA temp.cache_size = -{SIDE_TEMP_CACHE_KB}")
+        sqlite_pragmas.side_lane(dbapi)
         dbapi.execute(f"ATTACH DATABASE ? AS {FINDINGS}", (str(self.files[FINDINGS]),))
-        dbapi.execute(f"PRAGMA {FINDINGS}.journal_mode = OFF")
+        sqlite_pragmas.scratch_file(dbapi, FINDINGS)
         # attached last: plain names find the scratch tables first
         dbapi.execute(f"ATTACH DATABASE ? AS {SOURCE}", (f"file:{quote(str(self.database))}?mode=ro",))
         dbapi.set_authorizer(_ingest_tables_only)

@@ -9,7 +9,6 @@ build until the new one is complete.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from db import sqlite_pragmas
 from db.engine import sqlite_file
 from db.writer import insert_rows
 from settings import Settings
@@ -38,8 +38,6 @@ BALANCE_EVENT_COLUMNS = (
     "user_seq", "prev_new_balance", "is_continuity_break", "continuity_gap", "is_overdraft_actual",
     "is_overdraft_expected", "is_overdraft_wallet", "is_overdraft_crossing", "overdraft_reason")
 
-SQLITE_CACHE_KB = 32 * 1024
-SQLITE_TEMP_CACHE_KB = 16 * 1024
 INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
@@ -226,7 +224,7 @@ def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside) -> di
             # DROP/CREATE statements would each commit on their own and a dashboard could see a derived
             # table missing or empty. An explicit BEGIN makes the whole build one transaction.
             conn.exec_driver_sql("BEGIN")
-        with sqlite_build_settings(conn):
+        with sqlite_pragmas.build_settings(conn):
             if alongside:
                 alongside(conn)
             for step in steps():
@@ -237,35 +235,6 @@ def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside) -> di
             for table in INTERMEDIATE_TABLES:
                 conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         return finish(conn, params)
-
-
-@contextlib.contextmanager
-def sqlite_build_settings(conn: Connection) -> Iterator[None]:
-    """A build's page caches and delete mode on SQLite (nothing elsewhere), restored afterwards: the pooled
-    connection is reused."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    cache_size = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    # sorts for the window functions spill to temporary files beyond this page cache, which keeps
-    # a build of millions of rows within a few hundred MB
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
-    # sorts and the intermediate TEMPORARY tables (transform/tables.py) use the connection's own temp file with
-    # its own page cache: 16 MB of it is ~7 CPU s less on the 100x sample than SQLite's 2 MB default,
-    # with the peak memory unchanged (32 MB: 2 s more saved, 17 MB more memory)
-    conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_TEMP_CACHE_KB}")
-    # This SQLite is built with SECURE_DELETE: every page a DROP TABLE frees is read, zeroed and written
-    # again. A build drops the previous derived tables and, at the end, its intermediate ones (int_ledger
-    # alone is ~0.9 GB with its indexes on the 100x sample; dropping it from the WAL cost 12 of the
-    # build's 113 CPU seconds). Their rows are all derived from tables that stay in the same file, so
-    # zeroing them hides nothing; FAST still clears deleted cells wherever that costs no extra I/O.
-    secure_delete = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
-    conn.exec_driver_sql("PRAGMA secure_delete = FAST")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA secure_delete = {int(secure_delete)}")
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size)}")
 
 
 def finish(conn: Connection, params: Params) -> dict:
