@@ -9,8 +9,13 @@ import argparse
 import json
 import sys
 
+from sqlalchemy.engine import make_url
+
 import settings as settings_mod
+from db.engine import make_engine
+from db.migrate import upgrade
 from settings import SettingsError
+from transform.runner import build_all, dry_run_text
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -28,9 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"transform: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from sqlalchemy.engine import make_url
-
-    from transform.runner import build_all, dry_run_text
     if args.dry_run:
         try:
             dialect = args.dialect or make_url(settings.database_url).get_backend_name()
@@ -40,8 +42,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"transform: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return EXIT_OK
-    from db.engine import make_engine
-    from db.migrate import upgrade
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
