@@ -25,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from db import sqlite_pragmas  # noqa: E402
 from db.indexes import BULK_TABLES  # noqa: E402
-from ingest.run import COMMIT_EVERY_EVENTS, INGEST_CACHE_KB, INGEST_CHECKPOINT_PAGES  # noqa: E402
+from ingest.run import COMMIT_EVERY_EVENTS  # noqa: E402
 
 INGEST_TABLES = ("ingested_files", "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events",
                  "transaction_conflicts", "not_in_sync_events", "negative_balance_guards", "invocations")
@@ -46,10 +47,8 @@ def copy_once(source: str, target: str) -> dict[str, float]:
     _remove(target)
     started = time.perf_counter()
     db = sqlite3.connect(target, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute(f"PRAGMA cache_size = -{INGEST_CACHE_KB}")
-    db.execute(f"PRAGMA wal_autocheckpoint = {INGEST_CHECKPOINT_PAGES}")
+    sqlite_pragmas.write_ahead_log(db)  # (WAL, synchronous NORMAL)
+    sqlite_pragmas.ingest_writer(db)  # (its page cache and checkpoint interval)
     db.execute("ATTACH ? AS src", (source,))
     schema = db.execute("SELECT type, name, tbl_name, sql FROM src.sqlite_master WHERE sql IS NOT NULL").fetchall()
     rebuilt = {table.name for table in BULK_TABLES}

@@ -1,7 +1,7 @@
 """The one door to the database: engines, connections and schema upgrades.
 
 Ingest is the only writer and commits in explicit transactions; everything
-else reads. SQLite runs in WAL mode with a busy timeout so the dashboard keeps
+else reads. SQLite runs in WAL mode with a busy timeout (db/sqlite_pragmas.py) so the dashboard keeps
 reading while an ingest writes; PostgreSQL gives every reader a consistent
 snapshot anyway.
 
@@ -15,17 +15,15 @@ later ingest waited forever.
 from __future__ import annotations
 
 import os
-import sqlite3
-import time
 import weakref
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from db import sqlite_pragmas
 from settings import ROOT
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_APPLICATION_NAME = "balance-logs"  # what pg_stat_activity shows for our sessions
 PG_READONLY_STATEMENT_TIMEOUT_MS = 120_000  # a runaway dashboard query is cancelled, not left running
 
@@ -56,7 +54,7 @@ def make_engine(database_url: str, *, readonly: bool = False) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=url.get_backend_name() != "sqlite",
                            connect_args=connect_args)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas.connection_defaults)
     else:
         event.listen(engine, "connect", lambda dbapi_conn, _record: _PG_CONNECTIONS.add(dbapi_conn))
     _ENGINES.add(engine)
@@ -78,34 +76,6 @@ def _forget_parent_connections() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_parent_connections)
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # Leave transaction control to SQLAlchemy's explicit begin/commit.
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    _ensure_wal(cur)
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.execute("PRAGMA foreign_keys = ON")
-    cur.close()
-
-
-def _ensure_wal(cur) -> None:
-    """Switch to WAL once per database file (the mode is persistent).
-
-    Changing the journal mode needs the file to itself and SQLite answers 'database is locked' at
-    once, without using the busy timeout, when another process has it open: two commands started
-    together on a new database hit that. So: only switch when the mode isn't WAL yet, and retry."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cur.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def sqlite_file(engine: Engine) -> Path | None:

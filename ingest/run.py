@@ -20,6 +20,7 @@ from sqlalchemy import delete, event, func, select, update
 
 from db import indexes
 from db import schema as s
+from db import sqlite_pragmas
 from db.engine import make_engine, sqlite_file
 from db.lock import ingest_lock
 from db.migrate import upgrade
@@ -85,7 +86,7 @@ def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False
     sources = list(find_sources(paths))  # raises InputError before touching the database
     engine = make_engine(settings.database_url)
     if sqlite_file(engine) is not None:
-        event.listen(engine, "connect", _sqlite_writer_cache)
+        event.listen(engine, "connect", sqlite_pragmas.ingest_writer)
     summary = Summary(database=redact_url(settings.database_url))
     started = time.perf_counter()
     try:
@@ -107,19 +108,6 @@ def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False
             _close_run(engine, summary)
     finally:
         engine.dispose()
-
-
-INGEST_CACHE_KB = 32 * 1024  # with the workers, the run stays under its 300 MB budget
-INGEST_CHECKPOINT_PAGES = 16_384  # of 4 KB
-
-
-def _sqlite_writer_cache(dbapi_conn, _record) -> None:
-    # SQLite's default 2 MB page cache makes every insert into the text-keyed tables (transaction and
-    # request ids, random order) and every index rebuild go to disk once the database outgrows it.
-    dbapi_conn.execute(f"PRAGMA cache_size = -{INGEST_CACHE_KB}")
-    # Checkpoint the WAL into the database every 64 MB rather than every 4 MB: pages rewritten by
-    # consecutive commits (the growing end of each table and index) are copied once, not each time.
-    dbapi_conn.execute(f"PRAGMA wal_autocheckpoint = {INGEST_CHECKPOINT_PAGES}")
 
 
 def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
@@ -210,24 +198,14 @@ def _load_parallel(engine, on_sqlite: bool, todo, settings: Settings, summary: S
                    kinds: Counter, job, workers: int) -> None:
     """Several cores: workers parse groups of files and write them in turns (ingest/parallel.py)."""
     from ingest.parallel import written_groups
-    on_connect = _sqlite_writer_cache if on_sqlite else None
+    on_connect = sqlite_pragmas.ingest_writer if on_sqlite else None
     with engine.connect() if on_sqlite else contextlib.nullcontext() as conn:
         for written in written_groups(todo, settings.database_url, on_connect, summary.run_id, job, workers):
             for outcome in written.files:
                 _account(summary, tick, kinds, outcome)
             _flushed(summary, written.per_file)
             if conn is not None:
-                _copy_wal_into_database(conn)
-
-
-def _copy_wal_into_database(conn) -> None:
-    """Checkpoint what the workers have committed, from this process, which only waits for them.
-
-    Otherwise whoever commits past the WAL's checkpoint size copies it: a worker during its turn, while
-    the others wait for theirs, or after the load the transforms' build, which then copied the whole
-    load (real export, busy machine: transforms 0.73-0.79 -> 0.57 s, all that follows the load 0.96-1.03
-    -> 0.83-0.91 s). PASSIVE never waits for a writer or a reader: it copies what it can now."""
-    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                sqlite_pragmas.checkpoint_passive(conn)
 
 
 def _flushed(summary: Summary, per_file: dict) -> None:

@@ -39,9 +39,9 @@ def test_round_half_up_goes_away_from_zero(con):
 
 def test_row_number_on_sqlite_numbers_rows_in_insert_order():
     """dialect.row_number: ROW_NUMBER() on PostgreSQL; on SQLite NULL ids that the INTEGER PRIMARY KEY fills in
-    the order the runner inserts by (transform/runner.py appends the ORDER BY)."""
+    the order the runner inserts by (transform/steps.py appends the ORDER BY)."""
     from transform.dialect import row_number
-    from transform.runner import _ORDER
+    from transform.steps import _ORDER
 
     assert row_number("a, b", "postgresql") == "ROW_NUMBER() OVER (ORDER BY a, b)"
     body = f"select {row_number('k desc, v', 'sqlite')} as id, k, v from src"

@@ -17,7 +17,8 @@ from tests.test_transform_fixture import ledger  # noqa: F401  (the hand-written
 from tests.transform_ledger import LedgerDB, uid
 from transform import lanes
 from transform.params import from_settings
-from transform.runner import Step, build_all, steps
+from transform.runner import build_all
+from transform.steps import Step, steps
 
 
 def rebuilt(url: str, path: Path, lanes_: int) -> dict:

@@ -6,15 +6,14 @@ docs/transforms.md for every table, rule and detector.
 """
 from __future__ import annotations
 
+from transform.state import is_current
+
 
 def build_all(engine, settings, **options) -> dict:
+    # imported when called: the dashboard and the reports import transform.tables, which runs this file, and
+    # never build (the runner brings Jinja, the steps and the lanes: about 60 ms more to start)
     from transform.runner import build_all as _build_all
     return _build_all(engine, settings, **options)
-
-
-def is_current(engine, settings) -> bool:
-    from transform.state import is_current as _is_current
-    return _is_current(engine, settings)
 
 
 __all__ = ["build_all", "is_current"]

@@ -4,7 +4,7 @@ SQLite runs a statement on one core, and a build is one transaction on one conne
 previous build until it commits). Most of a build is reading and sorting, so a second connection, on a
 thread of its own (sqlite3 releases the GIL while a statement runs), takes the steps that write only
 intermediate tables, into two scratch files; the build's connection (the main lane) writes the public
-tables and reads the scratch files where a step needs them. With the order of runner.steps():
+tables and reads the scratch files where a step needs them. With the order of steps() (transform/steps.py):
 
     side lane   ledger phase   ref_currencies, ref_tz_offsets, int_ledger_order, int_ledger   -> ledger file
                 side phase     ref_action_checks, int_anomaly_findings (the detectors)        -> findings file
@@ -40,20 +40,17 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from db import schema as s
+from db import sqlite_pragmas
 from db.engine import sqlite_file
-from transform import runner
 from transform.params import Params
 from transform.state import forget_state
+from transform.steps import INTERMEDIATE_TABLES, Step, finish, index_statements, recreate, run_step, steps
 from transform.tables import BY_NAME, scratch_metadata
 
 LEDGER, FINDINGS, SOURCE = "build_ledger", "build_findings", "build_source"  # schema names
 PHASES = {"ledger": LEDGER, "side": FINDINGS}  # which scratch file each phase of the side lane writes
 INGEST_TABLES = frozenset(t.name for t in s.INGEST_TABLES)
-_SIDE_TABLES = frozenset(step.table for step in runner.steps() if step.lane != "main")
-# Page caches of the scratch files, per connection: the ledger phase writes ~1 GB into its file on the 100x
-# sample (the 16 MB the one-lane build gives its temp file); the findings file is small.
-LEDGER_CACHE_KB = 16 * 1024
-SIDE_TEMP_CACHE_KB = 16 * 1024
+_SIDE_TABLES = frozenset(step.table for step in steps() if step.lane != "main")
 SCRATCH_PREFIX = "balance-logs-build-"  # + the build's process id: a temporary folder per build
 
 
@@ -72,7 +69,7 @@ def remove_stale_scratch() -> None:
             pass
 
 
-def schedule(steps: list[runner.Step]) -> list[tuple[runner.Step, str | None]]:
+def schedule(steps: list[Step]) -> list[tuple[Step, str | None]]:
     """The main lane's steps, each with the side-lane phase it must wait for first (or None).
 
     A main step waits for a phase when it comes after the phase's last step; one that came between its
@@ -100,8 +97,8 @@ def build_on_two_lanes(engine: Engine, params: Params, on_step, alongside) -> di
             try:
                 for name, path in files.items():  # (not possible inside a transaction)
                     conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (str(path),))
-                    conn.exec_driver_sql(f"PRAGMA {name}.journal_mode = OFF")
-                conn.exec_driver_sql(f"PRAGMA {LEDGER}.cache_size = -{LEDGER_CACHE_KB}")
+                    # (the findings file is small: SQLite's default page cache)
+                    sqlite_pragmas.scratch_file(conn, name, sqlite_pragmas.SCRATCH_CACHE_KB if name == LEDGER else None)
                 conn.commit()
                 result = _main_lane(conn, database, files, params, on_step, alongside)
                 for name in files:
@@ -119,7 +116,7 @@ def _main_lane(conn: Connection, database: str, files: dict, params: Params, on_
     bind = params.bind()
     conn.exec_driver_sql("BEGIN")  # one transaction for the whole build (see runner._build_on_one_lane)
     try:
-        with runner.sqlite_build_settings(conn):
+        with sqlite_pragmas.build_settings(conn):
             # A first write takes the database's write lock, before the side lane reads anything: no other
             # connection can change the ingest tables until this build commits, so both lanes read the same.
             # (BEGIN IMMEDIATE would also lock the scratch files the side lane is about to write.)
@@ -129,11 +126,11 @@ def _main_lane(conn: Connection, database: str, files: dict, params: Params, on_
             try:
                 if alongside:
                     alongside(conn)
-                for step, after in schedule(runner.steps()):
+                for step, after in schedule(steps()):
                     if after:
                         _collect(conn, side, after, on_step)
                     t0 = time.perf_counter()
-                    runner.run_step(conn, step, params, bind)
+                    run_step(conn, step, params, bind)
                     if on_step:
                         on_step(step, time.perf_counter() - t0)
                 _collect(conn, side, list(PHASES)[-1], on_step)  # (already done unless no main step came after)
@@ -142,7 +139,7 @@ def _main_lane(conn: Connection, database: str, files: dict, params: Params, on_
                 raise
             finally:
                 side.join()
-            result = runner.finish(conn, params)
+            result = finish(conn, params)
         conn.commit()
         return result
     except BaseException:
@@ -164,10 +161,10 @@ def _collect(conn: Connection, side: SideLane, phase: str, on_step) -> None:
     for step, seconds in side.timings[phase]:
         if on_step:
             on_step(step, seconds)
-        if step.table not in runner.INTERMEDIATE_TABLES:  # a public table (ref_*, daily_flows): copied whole
-            runner.recreate(conn, step.table)
+        if step.table not in INTERMEDIATE_TABLES:  # a public table (ref_*, daily_flows): copied whole
+            recreate(conn, step.table)
             conn.execute(text(f"INSERT INTO main.{step.table} SELECT * FROM {PHASES[phase]}.{step.table}"))
-            for stmt in runner.index_statements(step):
+            for stmt in index_statements(step):
                 conn.execute(stmt.executable(), stmt.params)
 
 
@@ -189,12 +186,12 @@ class SideLane(threading.Thread):
         try:
             with engine.connect() as conn:
                 for phase, schema in PHASES.items():
-                    for step in (step for step in runner.steps() if step.lane == phase):
+                    for step in (step for step in steps() if step.lane == phase):
                         if self._stopping:
                             raise RuntimeError("the build stopped")
                         t0 = time.perf_counter()
-                        runner.run_step(conn, step, self.params, self.bind, create=_creator(schema),
-                                        indexes=step.table in runner.INTERMEDIATE_TABLES)
+                        run_step(conn, step, self.params, self.bind, create=_creator(schema),
+                                 indexes=step.table in INTERMEDIATE_TABLES)
                         self.timings[phase].append((step, time.perf_counter() - t0))
                     conn.commit()
                     self.ready[phase].set()
@@ -220,11 +217,9 @@ class SideLane(threading.Thread):
     def _connect(self) -> sqlite3.Connection:
         # (URI filenames on: the read-only attachment below is one)
         dbapi = sqlite3.connect(f"file:{quote(str(self.files[LEDGER]))}", uri=True, check_same_thread=False)
-        dbapi.execute("PRAGMA journal_mode = OFF")
-        dbapi.execute(f"PRAGMA cache_size = -{LEDGER_CACHE_KB}")
-        dbapi.execute(f"PRAGMA temp.cache_size = -{SIDE_TEMP_CACHE_KB}")
+        sqlite_pragmas.side_lane(dbapi)
         dbapi.execute(f"ATTACH DATABASE ? AS {FINDINGS}", (str(self.files[FINDINGS]),))
-        dbapi.execute(f"PRAGMA {FINDINGS}.journal_mode = OFF")
+        sqlite_pragmas.scratch_file(dbapi, FINDINGS)
         # attached last: plain names find the scratch tables first
         dbapi.execute(f"ATTACH DATABASE ? AS {SOURCE}", (f"file:{quote(str(self.database))}?mode=ro",))
         dbapi.set_authorizer(_ingest_tables_only)
@@ -245,7 +240,7 @@ def _ingest_tables_only(action: int, table: str | None, _column, database: str |
 
 
 def _creator(schema: str) -> Callable[[Connection, str], None]:
-    """`create` for runner.run_step on the side lane: the step's table, new, in the phase's scratch file."""
+    """`create` for run_step on the side lane: the step's table, new, in the phase's scratch file."""
     def create(conn: Connection, name: str) -> None:
         table = scratch_metadata.tables.get(name, BY_NAME[name])
         table.to_metadata(MetaData(), schema=None if schema == LEDGER else schema).create(conn)

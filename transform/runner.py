@@ -1,202 +1,24 @@
-"""The ordered list of transform steps, and the one function that runs them.
+"""Run a build: every step of transform/steps.py, in one transaction.
 
-A step is either a SQL file (a select; the runner wraps it in the INSERT or
-UPDATE that writes its table) or a Python function where SQL is the wrong
-tool (edit distance, robust statistics). `plan()` returns the statements in
-order without running them (`python -m transform --dry-run` prints it);
 `build_all()` runs them all in one transaction, so readers see the previous
-build until the new one is complete.
+build until the new one is complete: on one connection here, or on a SQLite
+file on two (transform/lanes.py). `dry_run_text()` is what
+`python -m transform --dry-run` prints.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
-from sqlalchemy import bindparam, func, inspect, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from db import sqlite_pragmas
 from db.engine import sqlite_file
-from db.writer import insert_rows
 from settings import Settings
-from transform import robust, seeds
-from transform.dialect import ORDER_MARK, is_distinct, render
+from transform.lanes import build_on_two_lanes, schedule
 from transform.params import Params, from_settings
-from transform.state import record_state
-from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
-from vocabulary import SQL_DETECTORS
-
-HERE = Path(__file__).resolve().parent
-
-# The columns of balance_events that transform/balance_events.sql fills.
-BALANCE_EVENT_COLUMNS = (
-    "net_change", "expected_new_balance", "calc_difference", "is_calc_mismatch", "suggested_adjustment",
-    "user_seq", "prev_new_balance", "is_continuity_break", "continuity_gap", "is_overdraft_actual",
-    "is_overdraft_expected", "is_overdraft_wallet", "is_overdraft_crossing", "overdraft_reason")
-
-SQLITE_CACHE_KB = 32 * 1024
-SQLITE_TEMP_CACHE_KB = 16 * 1024
-INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build
-
-_BIND = re.compile(r"(?<![:\w\\]):(\w+)")
-_ORDER = re.compile(re.escape(ORDER_MARK) + r"(.*?) \*/")
-
-
-@dataclasses.dataclass(frozen=True)
-class Statement:
-    step: str
-    sql: str
-    params: dict
-
-    def executable(self):
-        stmt = text(self.sql)
-        expanding = [bindparam(k, expanding=True) for k, v in self.params.items() if isinstance(v, (list, tuple))]
-        return stmt.bindparams(*expanding) if expanding else stmt
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    name: str
-    table: str
-    kind: str  # seed | update | rebuild | append | python
-    sql_file: str | None = None
-    func: Callable | None = None
-    # on SQLite, which connection runs it (transform/lanes.py): "main" writes the public tables; "ledger" and
-    # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
-    lane: str = "main"
-
-    def describe(self) -> str:
-        if self.sql_file:
-            return f"{self.name}: {self.kind} {self.table} from transform/{self.sql_file}"
-        if self.func is None:
-            return f"{self.name}: create {self.table} empty (the detectors below append to it)"
-        return f"{self.name}: {self.kind} {self.table} by {self.func.__module__}.{self.func.__name__}"
-
-
-def steps() -> list[Step]:
-    """Dependency order: one connection runs them so. The two-lane SQLite build keeps this order within each
-    lane, and a main step waits for every step of the other lane's phases listed before it."""
-    seed = {table.name: fn for table, fn in seeds.SEEDS}
-    out = [Step(name, name, "rebuild", f"{name}.sql")  # from the ingest tables alone: no need to wait
-           for name in ("daily_event_counts", "daily_health")]
-    out += [Step(f"seed {name}", name, "seed", func=seed[name], lane="ledger")
-            for name in ("ref_currencies", "ref_tz_offsets")]
-    out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
-    out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql", lane="ledger"))
-    out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
-    out.append(Step("discrepancy_report", "discrepancy_report", "rebuild", "discrepancy_report.sql"))
-    out.append(Step("seed ref_action_checks", "ref_action_checks", "seed", func=seed["ref_action_checks"],
-                    lane="side"))
-    out.append(Step("int_anomaly_findings", "int_anomaly_findings", "rebuild-empty", lane="side"))
-    out += [Step(f"detector {name}", "int_anomaly_findings", "append", f"detectors/{name}.sql", lane="side")
-            for name in SQL_DETECTORS]
-    out.append(Step("detector amount_spikes", "int_anomaly_findings", "python", func=robust.amount_spikes,
-                    lane="side"))
-    # a public table, small: on two lanes the side lane builds it and the main lane copies it in
-    out.append(Step("daily_flows", "daily_flows", "rebuild", "daily_flows.sql", lane="side"))
-    # error_days counts discrepancies per day: after discrepancy_report, so on the main lane
-    out.append(Step("detector error_days", "int_anomaly_findings", "python", func=robust.error_days))
-    out += [Step(name, name, "rebuild", f"{name}.sql") for name in ("anomalies", "user_balances")]
-    return out
-
-
-def _select_sql(step: Step, dialect: str) -> str:
-    return render((HERE / step.sql_file).read_text(), dialect).strip().rstrip(";")
-
-
-def _columns(table: str) -> list[str]:
-    return [c.name for c in BY_NAME[table].columns]
-
-
-def _used(sql: str, bind: dict) -> dict:
-    names = set(_BIND.findall(sql))
-    return {k: v for k, v in bind.items() if k in names}
-
-
-def statements(step: Step, dialect: str, bind: dict, indexes: bool = True) -> list[Statement]:
-    """The SQL a step runs (empty for Python steps: they are described, not printed); without `indexes`, a
-    rebuilt table's rows only."""
-    if step.kind == "update":
-        body = _select_sql(step, dialect)
-        assignments = ",\n    ".join(f"{c} = derived.{c}" for c in BALANCE_EVENT_COLUMNS)
-        changed = "\n    OR ".join(is_distinct(f"balance_events.{c}", f"derived.{c}", dialect)
-                                    for c in BALANCE_EVENT_COLUMNS)
-        sql = (f"UPDATE balance_events SET\n    {assignments}\nFROM (\n{body}\n) AS derived\n"
-               f"WHERE balance_events.event_id = derived.event_id\n"
-               f"  AND balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
-        return [Statement(step.name, sql, _used(sql, bind))]
-    if step.kind in ("rebuild", "append"):
-        body = _select_sql(step, dialect)
-        cols = [c for c in _columns(step.table)]
-        listed = ", ".join(cols)
-        sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
-        numbered = _ORDER.search(body)
-        if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
-            sql += f"\nORDER BY {numbered.group(1)}"
-        out = [Statement(step.name, sql, _used(sql, bind))]
-        return out + index_statements(step) if step.kind == "rebuild" and indexes else out
-    return []
-
-
-def index_statements(step: Step) -> list[Statement]:
-    """The indexes of a rebuilt table, created after its rows are in."""
-    return [Statement(step.name, f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {step.table} "
-                                 f"({columns})", {})
-            for name, columns, unique in INDEXES.get(step.table, [])]
-
-
-def plan(dialect: str, params: Params) -> list[tuple[Step, list[Statement]]]:
-    bind = params.bind()
-    return [(step, statements(step, dialect, bind)) for step in steps()]
-
-
-def _insert(conn: Connection, table: str, rows: Iterable[dict], batch: int = 5000) -> None:
-    """Insert an iterable of row dicts in batches, so a streaming step never holds all its rows."""
-    it = iter(rows)
-    while chunk := list(islice(it, batch)):
-        insert_rows(conn, BY_NAME[table], chunk)
-
-
-def recreate(conn: Connection, table: str) -> None:
-    """An empty table of the current shape. On PostgreSQL an existing public table is emptied with DELETE:
-    DROP would take an exclusive lock that makes every dashboard query wait for the whole build, while
-    DELETE lets readers see the previous build until the transaction commits."""
-    target = BY_NAME[table]
-    if conn.dialect.name == "postgresql" and table not in INTERMEDIATE_TABLES:
-        inspector = inspect(conn)
-        existing = [c["name"] for c in inspector.get_columns(table)] if inspector.has_table(table) else []
-        if existing == [c.name for c in target.columns]:
-            conn.execute(target.delete())
-            return
-    # the database's own table: on SQLite a plain name would also find one in an attached scratch file
-    # (transform/lanes.py); the intermediate tables are TEMPORARY here, and TEMP is searched first
-    own = table if table in INTERMEDIATE_TABLES or conn.dialect.name != "sqlite" else f"main.{table}"
-    conn.execute(text(f"DROP TABLE IF EXISTS {own}"))
-    target.create(conn)
-
-
-def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None, indexes: bool = True) -> None:
-    """Run one step. `create(conn, table)` makes its table empty (default: recreate, in the database);
-    without `indexes` a rebuilt table gets none (the side lane's public tables: the main lane indexes its copy)."""
-    create = create or recreate
-    dialect = conn.dialect.name
-    if step.kind == "seed":
-        create(conn, step.table)
-        _insert(conn, step.table, step.func(conn, params))
-    elif step.kind in ("rebuild", "rebuild-empty"):
-        create(conn, step.table)
-    elif step.kind == "python":
-        _insert(conn, step.table, step.func(conn, params))
-    for stmt in statements(step, dialect, bind, indexes):
-        conn.execute(stmt.executable(), stmt.params)
-
-
-def count_rows(conn: Connection, tables=PUBLIC_TABLES) -> dict[str, int]:
-    return {name: conn.execute(select(func.count()).select_from(BY_NAME[name])).scalar_one() for name in tables}
+from transform.steps import INTERMEDIATE_TABLES, Step, finish, plan, run_step, steps
 
 
 def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float], None] | None = None, *,
@@ -210,7 +32,6 @@ def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float
     params = from_settings(settings)
     started = time.perf_counter()
     if lanes != 1 and sqlite_file(engine) is not None:
-        from transform.lanes import build_on_two_lanes
         result = build_on_two_lanes(engine, params, on_step, alongside)
     else:
         result = _build_on_one_lane(engine, params, on_step, alongside)
@@ -226,7 +47,7 @@ def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside) -> di
             # DROP/CREATE statements would each commit on their own and a dashboard could see a derived
             # table missing or empty. An explicit BEGIN makes the whole build one transaction.
             conn.exec_driver_sql("BEGIN")
-        with sqlite_build_settings(conn):
+        with sqlite_pragmas.build_settings(conn):
             if alongside:
                 alongside(conn)
             for step in steps():
@@ -237,43 +58,6 @@ def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside) -> di
             for table in INTERMEDIATE_TABLES:
                 conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         return finish(conn, params)
-
-
-@contextlib.contextmanager
-def sqlite_build_settings(conn: Connection) -> Iterator[None]:
-    """A build's page caches and delete mode on SQLite (nothing elsewhere), restored afterwards: the pooled
-    connection is reused."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    cache_size = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    # sorts for the window functions spill to temporary files beyond this page cache, which keeps
-    # a build of millions of rows within a few hundred MB
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
-    # sorts and the intermediate TEMPORARY tables (transform/tables.py) use the connection's own temp file with
-    # its own page cache: 16 MB of it is ~7 CPU s less on the 100x sample than SQLite's 2 MB default,
-    # with the peak memory unchanged (32 MB: 2 s more saved, 17 MB more memory)
-    conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_TEMP_CACHE_KB}")
-    # This SQLite is built with SECURE_DELETE: every page a DROP TABLE frees is read, zeroed and written
-    # again. A build drops the previous derived tables and, at the end, its intermediate ones (int_ledger
-    # alone is ~0.9 GB with its indexes on the 100x sample; dropping it from the WAL cost 12 of the
-    # build's 113 CPU seconds). Their rows are all derived from tables that stay in the same file, so
-    # zeroing them hides nothing; FAST still clears deleted cells wherever that costs no extra I/O.
-    secure_delete = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
-    conn.exec_driver_sql("PRAGMA secure_delete = FAST")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA secure_delete = {int(secure_delete)}")
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size)}")
-
-
-def finish(conn: Connection, params: Params) -> dict:
-    """Record what the build was made from and count its rows (inside its transaction)."""
-    record_state(conn, params)
-    result = count_rows(conn)
-    result["balance_events"] = conn.execute(text("SELECT COUNT(*) FROM balance_events")).scalar_one()
-    return result
 
 
 def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:
@@ -301,7 +85,6 @@ def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:
 
 
 def _lane_notes() -> dict[str, str]:
-    from transform.lanes import schedule
     notes = {step.name: f"side lane, {step.lane} phase" for step in steps() if step.lane != "main"}
     for step, after in schedule(steps()):
         notes[step.name] = "main lane" + (f", after the {after} phase" if after else "")
