@@ -11,7 +11,7 @@ from transform.state import is_current
 
 def build_all(engine, settings, **options) -> dict:
     # imported when called: the dashboard and the reports import transform.tables, which runs this file, and
-    # never build (the runner brings Jinja, the steps and the lanes: about 60 ms more to start)
+    # never build (the runner brings Jinja, the steps and the lanes)
     from transform.runner import build_all as _build_all
     return _build_all(engine, settings, **options)
 
