@@ -63,12 +63,18 @@ def describe(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {first_line(exc)} (set {DEBUG_ENV}=1 for the traceback)"
 
 
+def reader_left() -> None:
+    """`command | head`: stdout's reader went away; point stdout at /dev/null so nothing more fails at exit
+    (as Python's docs on SIGPIPE advise)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_command(prog: str, body: Callable[[], int], interrupted: str = "") -> int:
     """Run a command's body and return its exit code; every failure becomes one line on stderr."""
     try:
         return body()
-    except BrokenPipeError:  # `command | head`: the reader left; say nothing more (as Python's docs advise)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:
+        reader_left()
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)

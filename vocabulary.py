@@ -9,6 +9,7 @@ from __future__ import annotations
 # parsed_logs.kind: what a log event is (ingest/classify.py maps message text to these)
 SKIP_KINDS = ("skip_create_subscription", "skip_create_web_subscription", "skip_already_synced",
               "skip_flag_false")
+# errors of the Lambda (init_report: the init phase failed, e.g. Runtime.ExitError)
 ERROR_KINDS = ("sync_error", "uncaught_exception", "invoke_error", "runtime_error", "init_report")
 PLATFORM_KINDS = ("start", "end", "report", "init_start", "init_report")
 EVENT_KINDS = ("debug_record", "debug_record_body", "debug_transaction", "end", "event_published",

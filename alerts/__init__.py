@@ -26,6 +26,7 @@ from alerts import state
 from alerts.findings import collect
 from alerts.retry import Backoff, call_with_retries
 from db.migrate import upgrade
+from errors import first_line
 
 __all__ = ["send_new", "Backoff"]
 
@@ -88,8 +89,7 @@ def send_new(engine: Engine, settings, *, now: datetime | None = None, backoff: 
                 summary["status"] = "failed"
     except Exception as exc:  # the hook must never break ingestion
         log.exception("alerts: could not check or send alerts")
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        summary.update(status="error", error=f"{exc.__class__.__name__}: {first_line}")
+        summary.update(status="error", error=f"{exc.__class__.__name__}: {first_line(exc)}")
     return summary
 
 

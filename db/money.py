@@ -41,10 +41,18 @@ def from_micros(micros: int | None) -> Decimal | None:
     return (Decimal(int(micros)) / SCALE).normalize() if micros else Decimal(0)
 
 
+@lru_cache(maxsize=64)
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
+def places_of(currency: str | None, precision: dict[str, int]) -> int:
+    return precision.get((currency or "").upper(), DEFAULT_PRECISION)
+
+
 def quantize(value: Decimal, currency: str | None, precision: dict[str, int]) -> Decimal:
     """Round half-up to the currency's minor unit (what accountants expect on paper)."""
-    places = precision.get((currency or "").upper(), DEFAULT_PRECISION)
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return value.quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
 
 
 def format_money(micros: int | Decimal | None, currency: str | None, precision: dict[str, int],
@@ -57,18 +65,9 @@ def format_money(micros: int | Decimal | None, currency: str | None, precision: 
     return f"{text} {currency}" if with_currency and currency else text
 
 
-@lru_cache(maxsize=64)
-def _quantum(places: int) -> Decimal:
-    return Decimal(1).scaleb(-places)
-
-
-def places_of(currency: str | None, precision: dict[str, int]) -> int:
-    return precision.get((currency or "").upper(), DEFAULT_PRECISION)
-
-
 def money(micros: int | None, currency: str | None, precision: dict[str, int]) -> Decimal | None:
     """Micro-units -> Decimal rounded half-up to the currency's minor unit (`-3000000`, BHD -> `-3.000`)."""
     if micros is None:
         return None
-    value = (Decimal(int(micros)) / SCALE).quantize(_quantum(places_of(currency, precision)), rounding=ROUND_HALF_UP)
+    value = quantize(Decimal(int(micros)) / SCALE, currency, precision)
     return value + 0 if value.is_zero() else value  # -0.0004 rounds to 0.000, not -0.000

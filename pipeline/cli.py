@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
-from errors import run_command
+from errors import reader_left, run_command
 from pipeline import SETTINGS_USED, Summary, run
 from settings import add_flags, from_args
 
@@ -111,6 +110,6 @@ def _ingest(args) -> int:
     try:
         print_summary(summary)
         sys.stdout.flush()
-    except BrokenPipeError:  # `ingest.py | head`: the reader left; the run itself is complete
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    except BrokenPipeError:  # the run itself is complete: its exit code stands
+        reader_left()
     return summary.exit_code

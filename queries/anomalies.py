@@ -7,9 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries.base import SEVERITIES, Filters
-from queries.base import anomalies as anomalies_t
-from queries.base import as_int, fetch, in_range, one_of, standard
+from queries.base import SEVERITIES, Filters, as_int, fetch, in_range, one_of, standard
+from queries.tables import anomalies as anomalies_t
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
 

@@ -23,6 +23,9 @@ from sqlalchemy.sql import Select
 
 from db import schema as s
 from db.engine import sqlite_file
+from queries.tables import (anomalies, daily_event_counts, daily_flows, daily_health,  # noqa: F401
+                            discrepancy_report, user_balances)
+# the categorical values the filters accept (anything else from a URL is dropped)
 from vocabulary import DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS, SEVERITIES  # noqa: F401
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -83,18 +86,11 @@ def one_of(value, allowed: Iterable[str]) -> str | None:
     return value if isinstance(value, str) and value in tuple(allowed) else None
 
 
-# --- derived tables (built by transform/; the column lists are the contract) -------------------------
-
-# transform/ builds them; its declarations (transform/tables.py) are the one copy of their columns and types.
-from transform.tables import (anomalies, daily_event_counts, daily_flows, daily_health,  # noqa: E402,F401
-                              discrepancy_report, user_balances)
+# --- derived tables (built by transform/; declared in queries/tables.py) ---------------------------
 
 DERIVED_TABLE_NAMES = ("user_balances", "discrepancy_report", "anomalies", "daily_flows", "daily_health",
                        "daily_event_counts")
 INGEST_TABLE_NAMES = tuple(t.name for t in s.INGEST_TABLES)
-
-# Categorical values the filters accept (anything else from a URL is dropped): vocabulary.py
-
 
 # --- running statements --------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from queries.cache import cached
 from queries.paging import Col, TableQuery
 from vocabulary import ERROR_KINDS
 
-# parsed_logs kinds counted as errors of the Lambda (init_report: the init phase failed, e.g. Runtime.ExitError)
 SKIP_PREFIX = "skip_"
 
 

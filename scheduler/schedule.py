@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
-from errors import BalanceLogsError, SettingsError
+from errors import BalanceLogsError, SettingsError, first_line
 from scheduler import jobs
 from settings import Settings
 
@@ -87,7 +87,7 @@ def guarded(job: ScheduledJob, settings: Settings, clock: Clock) -> Callable[[],
             # Known failures (missing folder, no data yet, database down) get one line; anything else a traceback.
             report = log.error if isinstance(exc, (BalanceLogsError, OperationalError)) else log.exception
             report("%s: failed: %s: %s; the scheduler carries on and tries again at the next run",
-                   job.name, exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
+                   job.name, exc.__class__.__name__, first_line(exc))
             return None
     run.__name__ = f"guarded_{job.name.replace('-', '_')}"
     return run

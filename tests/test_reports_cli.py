@@ -43,7 +43,8 @@ def test_all_writes_every_report_and_lists_them(cli, tmp_path):
     (["daily-overdrafts", "--date", "2024-13-01"], 2,
      "python -m reports: error: --date '2024-13-01' is not a date; write it as YYYY-MM-DD, e.g. 2024-01-08"),
     (["weekly-reconciliation", "--week", "W02"], 2,
-     "python -m reports: error: --week 'W02' is not a week; write it as an ISO week like 2024-W02 or any date inside the week"),
+     "python -m reports: error: --week 'W02' is not a week; write it as an ISO week like 2024-W02 or any date inside "
+     "the week"),
     (["excel", "--from", "2024-01-10", "--to", "2024-01-01"], 2,
      "python -m reports: error: --from 2024-01-10 is after --to 2024-01-01; swap them"),
     (["excel", "--columns", "everything"], 2,

@@ -145,7 +145,8 @@ def test_cli_run_one_job_at_a_given_time(tmp_path, capsys):
     assert (tmp_path / "reports" / "daily" / "overdrafts-2024-05-15.csv").exists()
     assert cli.main(["--run", "daily-overdrafts", "--at", "2024-05-15T01:00", *common]) == 2
     assert capsys.readouterr().err.strip().endswith(
-        "python -m scheduler: error: --at '2024-05-15T01:00' has no offset; add one, e.g. 2024-05-15T01:00+03:00 or 2024-05-15T01:00Z")
+        "python -m scheduler: error: --at '2024-05-15T01:00' has no offset; add one, e.g. 2024-05-15T01:00+03:00 "
+        "or 2024-05-15T01:00Z")
     assert cli.main(["--run", "weekly-reconciliation", *common[:2], "--business-tz", "+03:00",
                      "--report-dir", str(tmp_path / "r2"), "--at", "2024-05-20T01:00+03:00"]) == 0
     assert (tmp_path / "r2" / "weekly" / "reconciliation-2024-W20.csv").exists()

@@ -7,8 +7,8 @@ created after the rows are in. `ref_*` tables are small lookups made from the
 settings (app/ may use ref_currencies for display precision); `int_*` tables
 are intermediate steps, never kept. With one connection (PostgreSQL, and SQLite on one lane) they are
 TEMPORARY: private to it and, on SQLite, in its temp file instead of the WAL, so the ~1 GB they take on the
-100x sample is neither written to the WAL nor checkpointed into the database. The two-lane SQLite build (transform/lanes.py) keeps them in scratch files
-that both of its connections read, for the same reason.
+100x sample is neither written to the WAL nor checkpointed into the database. The two-lane SQLite build
+(transform/lanes.py) keeps them in scratch files that both of its connections read, for the same reason.
 
 Money columns are BIGINT micro-units (db/money.py); `*_at` are UTC ISO texts;
 `*_date` are business dates (BUSINESS_TZ) as YYYY-MM-DD.
