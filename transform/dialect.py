@@ -96,6 +96,13 @@ def pair_second(expr: str, dialect: str) -> str:
     return f"SUBSTR({expr}, INSTR({expr}, '{PAIR_SEPARATOR}') + 1)"
 
 
+def days_between(start: str, end: str, dialect: str) -> str:
+    """Whole days from one YYYY-MM-DD text to another (a business-date difference, never negative here)."""
+    if dialect == "postgresql":
+        return f"(CAST({end} AS DATE) - CAST({start} AS DATE))"
+    return f"CAST(JULIANDAY({end}) - JULIANDAY({start}) AS INTEGER)"
+
+
 def int_text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -134,6 +141,7 @@ def environment(dialect: str) -> jinja2.Environment:
         money=money_text_with_currency,
         string_agg=lambda expr, sep=",": string_agg(expr, sep, dialect),
         int_text=int_text,
+        days_between=lambda start, end: days_between(start, end, dialect),
         pair=pair,
         pair_first=lambda expr: pair_first(expr, dialect),
         pair_second=lambda expr: pair_second(expr, dialect),

@@ -1,201 +1,228 @@
--- discrepancy_report: one row per mismatch (docs/transforms.md#discrepancy_report).
---   sync         the Lambda's "not in sync" ERROR, tied to its own transaction through the SQS message
---                (not_in_sync_events.transaction_id, set by ingest; never by time window or request id alone)
---   wallet       payment_balance ≠ new_balance on the transaction itself
---   calculation  the ledger identity is broken (balance_events.is_calc_mismatch)
---   continuity   old_balance ≠ the user's previous new_balance (balance_events.is_continuity_break)
--- A discrepancy is resolved at the user's first later transaction that no longer shows that disagreement
--- (for sync and wallet: the subscription and payment balances agree again); open while the user's latest
--- transaction still shows it. Differences are signed: subscription side minus payment (or expected) side.
+-- discrepancy_report: one row per issue to investigate (docs/transforms.md#discrepancy_report).
+--   out_of_sync   an episode: a maximal run of one user's applied transactions whose subscription balance and
+--                 payment wallet disagree (discrepancy_transactions.sql); resolved at the user's next applied
+--                 transaction, open while the user's latest applied transaction is still out of sync
+--   calculation   one transaction that breaks the ledger identity (balance_events.is_calc_mismatch)
+--   continuity    one transaction whose old_balance ≠ the user's previous new_balance (is_continuity_break)
+--   untied_error  one "not in sync" error that no transaction block precedes in its SQS message
+-- discrepancy_id is the same in every rebuild: the kind and the (first) transaction, which names the user.
+-- Gaps are signed: subscription side minus payment (or expected) side. amount_at_stake is what an accountant
+-- would add up: the current gap of an open episode (each out-of-sync user's gap, once), 0 once resolved; the
+-- difference of a calculation or continuity break, which no later transaction undoes; 0 for an untied error.
 
 with
-
-ledger_users as (
-    -- the time of each user's latest transaction: an open discrepancy was last seen then
-    select user_key, max(ts) as user_last_ts from int_ledger group by user_key
-),
-
-not_in_sync as (
-    select
-        event_id, ts, business_date, transaction_id, user_id, subscription_balance, payment_balance,
-        subscription_balance_meaning, file_id, line_no
-    from not_in_sync_events
-),
 
 currencies as (
     select currency, unit_micros, pow10 from ref_currencies
 ),
 
--- Each kind below reads int_ledger itself (a CTE read four times would be materialised whole). A discrepancy
--- is resolved at the user's first later transaction without that disagreement: ledger_seq orders a user's
--- transactions by time, so that transaction's ts is resolved_at and its prev_ts (the time of the last one that
--- still disagreed) last_seen_at. One subquery finds that transaction and returns both as a pair, split by
--- the kind's select (two subqueries, one per column, made every seek twice: 1.5 CPU s on the 100x sample).
--- For sync and wallet (a transaction with a not-in-sync error is out of sync) it is one seek in
--- ix_int_ledger_user away, made once per transaction; for calculation and continuity (few rows) the seek reads
--- the user's entries of that index:
+data_end as (
+    -- ages of open issues are counted to the last business day of the data
+    select max(business_date) as last_date from int_ledger
+),
+
+-- out_of_sync: one row per episode, from its transactions
+episode_sizes as (
+    select
+        discrepancy_id,
+        sum(case when role = 'out_of_sync' then 1 else 0 end) as count_transactions,
+        sum(count_lambda_errors) as count_lambda_errors,
+        max(case when role = 'out_of_sync' then abs(gap) end) as max_abs_gap
+    from discrepancy_transactions
+    group by discrepancy_id
+),
+
+episodes as (
+    select
+        'out_of_sync' as kind,
+        last_row.user_id, last_row.currency,
+        first_row.transaction_id as first_transaction_id,
+        last_row.transaction_id as last_transaction_id,
+        resolving.transaction_id as resolving_transaction_id,
+        first_row.business_date,
+        first_row.ts as first_seen_at,
+        last_row.ts as last_seen_at,
+        resolving.ts as resolved_at,
+        resolving.business_date as resolved_date,
+        sizes.count_transactions,
+        sizes.count_lambda_errors,
+        last_row.subscription_balance,
+        last_row.payment_balance,
+        cast(null as bigint) as expected_balance,
+        first_row.gap as opening_gap,
+        last_row.gap as current_gap,
+        sizes.max_abs_gap,
+        case when resolving.transaction_id is null then abs(last_row.gap) else 0 end as amount_at_stake,
+        first_row.file_id, first_row.line_no,
+        'Transaction ' || first_row.transaction_id || ' left the subscription balance at '
+            || {{ money('first_row.subscription_balance', 'cur', 'last_row.currency') }} || ' and the payment wallet at '
+            || {{ money('first_row.payment_balance', 'cur', 'last_row.currency') }} || ' (a gap of '
+            || {{ money('first_row.gap', 'cur', 'last_row.currency') }} || ')'
+            || case when sizes.count_transactions > 1
+                    then '; they stayed apart for ' || {{ int_text('sizes.count_transactions') }}
+                         || ' transactions, up to ' || last_row.transaction_id || ' (gap '
+                         || {{ money('last_row.gap', 'cur', 'last_row.currency') }} || ', largest '
+                         || {{ money('sizes.max_abs_gap', 'cur', 'last_row.currency') }} || ')'
+                    else '' end
+            || case when sizes.count_lambda_errors > 0
+                    then '; the Lambda logged ' || {{ int_text('sizes.count_lambda_errors') }} || ' not-in-sync error'
+                         || case when sizes.count_lambda_errors > 1 then 's' else '' end
+                    else '' end
+            || case when resolving.transaction_id is not null
+                    then '. Transaction ' || resolving.transaction_id || ' brought them together again.'
+                    else '. Still apart at the user''s latest transaction.' end as explanation
+    from episode_sizes sizes
+    join discrepancy_transactions first_row
+      on first_row.discrepancy_id = sizes.discrepancy_id and first_row.position = 1
+    join discrepancy_transactions last_row
+      on last_row.discrepancy_id = sizes.discrepancy_id and last_row.position = sizes.count_transactions
+    left join discrepancy_transactions resolving
+      on resolving.discrepancy_id = sizes.discrepancy_id and resolving.position = sizes.count_transactions + 1
+    left join currencies cur on cur.currency = last_row.currency
+),
+
+-- calculation and continuity: one row per broken transaction. Resolved at the user's first later transaction
+-- without that break (found by one seek in ix_int_ledger_user for these few rows)
 {%- macro first_later(condition) %}
-        (select {{ pair('later.ts', 'later.prev_ts') }} from int_ledger later
+        (select later.ledger_seq from int_ledger later
          where later.user_key = ledger.user_key and {{ condition }}
            and later.ledger_seq > ledger.ledger_seq
          order by later.ledger_seq limit 1)
 {%- endmacro %}
 
-out_of_sync as materialized (
-    -- with every column sync_rows and wallet_rows show: they read these rows as they are materialised rather
-    -- than looking each one up in int_ledger by transaction id (3.3 CPU s less on the 100x sample for wallet)
-    select
-        ledger.transaction_id, ledger.user_key, ledger.user_id, ledger.currency, ledger.event_id, ledger.ts,
-        ledger.business_date, ledger.new_balance, ledger.payment_balance, ledger.file_id, ledger.line_no,
-        {{ first_later('later.is_out_of_sync = false') }} as resolution
-    from int_ledger ledger
-    where ledger.is_out_of_sync
+ledger_users as (
+    -- the time of each user's latest transaction: an open break was last seen then
+    select user_key, max(ts) as user_last_ts from int_ledger group by user_key
 ),
 
-calculation_ledger as materialized (  -- these few rows only, each resolution looked up once
-    select ledger.*, {{ first_later('not later.is_calc_mismatch') }} as resolution
+calculation_ledger as materialized (
+    select ledger.*, {{ first_later('not later.is_calc_mismatch') }} as resolving_seq
     from int_ledger ledger
     where ledger.is_calc_mismatch
 ),
 
-continuity_ledger as materialized (  -- the same for continuity breaks
-    select ledger.*, {{ first_later('not later.is_continuity_break') }} as resolution
+continuity_ledger as materialized (
+    select ledger.*, {{ first_later('not later.is_continuity_break') }} as resolving_seq
     from int_ledger ledger
     where ledger.is_continuity_break
 ),
 
-sync_rows as (
-    select
-        'sync' as kind,
-        coalesce(not_in_sync.user_id, ledger.user_id) as user_id,
-        ledger.currency,
-        not_in_sync.transaction_id,
-        not_in_sync.event_id,
-        not_in_sync.ts as detected_at,
-        not_in_sync.business_date,
-        not_in_sync.subscription_balance,
-        not_in_sync.payment_balance,
-        not_in_sync.subscription_balance - not_in_sync.payment_balance as difference,
-        cast(null as bigint) as expected_balance,
-        {{ pair_first('ledger.resolution') }} as resolved_at,
-        coalesce({{ pair_second('ledger.resolution') }}, ledger_users.user_last_ts, not_in_sync.ts) as last_seen_at,
-        ledger.transaction_id is not null as is_tied,
-        not_in_sync.file_id,
-        not_in_sync.line_no,
-        'The Lambda reported that the subscription balance ('
-            || {{ money('not_in_sync.subscription_balance', 'cur', 'ledger.currency') }}
-            || case when not_in_sync.subscription_balance_meaning = 'old_balance'
-                    then ', before the transaction' else ', after the transaction' end
-            || ') and the payment balance (' || {{ money('not_in_sync.payment_balance', 'cur', 'ledger.currency') }}
-            || ') are not in sync, a difference of '
-            || {{ money('not_in_sync.subscription_balance - not_in_sync.payment_balance', 'cur', 'ledger.currency') }}
-            || case when ledger.transaction_id is not null
-                    then ', on transaction ' || not_in_sync.transaction_id || '.'
-                    else '; no transaction block precedes it in its SQS message, so it is tied to none.' end
-            as explanation
-    from not_in_sync
-    -- the transaction of a not-in-sync error is out of sync: out_of_sync holds it, with its resolution
-    left join out_of_sync ledger on ledger.transaction_id = not_in_sync.transaction_id
-    left join ledger_users on ledger_users.user_key = ledger.user_key
-    left join currencies cur on cur.currency = ledger.currency
-),
-
-wallet_rows as (
-    select
-        'wallet' as kind,
-        user_id, ledger.currency, ledger.transaction_id, event_id, ts as detected_at, business_date,
-        new_balance as subscription_balance,
-        payment_balance,
-        new_balance - payment_balance as difference,
-        cast(null as bigint) as expected_balance,
-        {{ pair_first('ledger.resolution') }} as resolved_at,
-        coalesce({{ pair_second('ledger.resolution') }}, ledger_users.user_last_ts) as last_seen_at,
-        true as is_tied,
-        file_id, line_no,
-        'Transaction ' || ledger.transaction_id || ' left the subscription balance at '
-            || {{ money('new_balance', 'cur', 'ledger.currency') }} || ' but the payment wallet at '
-            || {{ money('payment_balance', 'cur', 'ledger.currency') }} || ', a difference of '
-            || {{ money('new_balance - payment_balance', 'cur', 'ledger.currency') }} || '.' as explanation
-    from out_of_sync ledger
-    left join ledger_users on ledger_users.user_key = ledger.user_key
-    left join currencies cur on cur.currency = ledger.currency
-    where abs(payment_balance - new_balance) > :tolerance_micros
-),
-
-calculation_rows as (
+calculations as (
     select
         'calculation' as kind,
-        user_id, ledger.currency, transaction_id, event_id, ts as detected_at, business_date,
-        new_balance as subscription_balance,
-        payment_balance,
-        calc_difference as difference,
-        expected_new_balance as expected_balance,
-        {{ pair_first('ledger.resolution') }} as resolved_at,
-        coalesce({{ pair_second('ledger.resolution') }}, ledger_users.user_last_ts) as last_seen_at,
-        true as is_tied,
-        file_id, line_no,
-        'Transaction ' || transaction_id || ' (' || lower(coalesce(type, 'unknown direction')) || ' of '
-            || {{ money('amount', 'cur', 'ledger.currency') }} || ' including '
-            || {{ money_text('vat', 'cur') }} || ' VAT) should have moved the balance from '
-            || {{ money_text('old_balance', 'cur') }} || ' to '
-            || {{ money_text('expected_new_balance', 'cur') }} || ', but the log shows '
-            || {{ money_text('new_balance', 'cur') }} || ', off by '
-            || {{ money('calc_difference', 'cur', 'ledger.currency') }} || '.' as explanation
+        ledger.user_id, ledger.currency,
+        ledger.transaction_id as first_transaction_id, ledger.transaction_id as last_transaction_id,
+        resolving.transaction_id as resolving_transaction_id,
+        ledger.business_date, ledger.ts as first_seen_at,
+        coalesce(resolving.prev_ts, ledger_users.user_last_ts) as last_seen_at,
+        resolving.ts as resolved_at, resolving.business_date as resolved_date,
+        1 as count_transactions, 0 as count_lambda_errors,
+        ledger.new_balance as subscription_balance, ledger.payment_balance,
+        ledger.expected_new_balance as expected_balance,
+        ledger.calc_difference as opening_gap, ledger.calc_difference as current_gap,
+        abs(ledger.calc_difference) as max_abs_gap, abs(ledger.calc_difference) as amount_at_stake,
+        ledger.file_id, ledger.line_no,
+        'Transaction ' || ledger.transaction_id || ' (' || lower(coalesce(ledger.type, 'unknown direction')) || ' of '
+            || {{ money('ledger.amount', 'cur', 'ledger.currency') }} || ' including '
+            || {{ money_text('ledger.vat', 'cur') }} || ' VAT) should have moved the balance from '
+            || {{ money_text('ledger.old_balance', 'cur') }} || ' to '
+            || {{ money_text('ledger.expected_new_balance', 'cur') }} || ', but the log shows '
+            || {{ money_text('ledger.new_balance', 'cur') }} || ', off by '
+            || {{ money('ledger.calc_difference', 'cur', 'ledger.currency') }} || '.' as explanation
     from calculation_ledger ledger
+    left join int_ledger resolving
+      on resolving.user_key = ledger.user_key and resolving.ledger_seq = ledger.resolving_seq
     left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
 ),
 
-continuity_rows as (
+continuities as (
     select
         'continuity' as kind,
-        user_id, ledger.currency, transaction_id, event_id, ts as detected_at, business_date,
-        old_balance as subscription_balance,
-        payment_balance,
-        continuity_gap as difference,
-        prev_new_balance as expected_balance,
-        {{ pair_first('ledger.resolution') }} as resolved_at,
-        coalesce({{ pair_second('ledger.resolution') }}, ledger_users.user_last_ts) as last_seen_at,
-        true as is_tied,
-        file_id, line_no,
-        'Transaction ' || transaction_id || ' starts from ' || {{ money('old_balance', 'cur', 'ledger.currency') }}
+        ledger.user_id, ledger.currency,
+        ledger.transaction_id as first_transaction_id, ledger.transaction_id as last_transaction_id,
+        resolving.transaction_id as resolving_transaction_id,
+        ledger.business_date, ledger.ts as first_seen_at,
+        coalesce(resolving.prev_ts, ledger_users.user_last_ts) as last_seen_at,
+        resolving.ts as resolved_at, resolving.business_date as resolved_date,
+        1 as count_transactions, 0 as count_lambda_errors,
+        ledger.old_balance as subscription_balance, ledger.payment_balance,
+        ledger.prev_new_balance as expected_balance,
+        ledger.continuity_gap as opening_gap, ledger.continuity_gap as current_gap,
+        abs(ledger.continuity_gap) as max_abs_gap, abs(ledger.continuity_gap) as amount_at_stake,
+        ledger.file_id, ledger.line_no,
+        'Transaction ' || ledger.transaction_id || ' starts from '
+            || {{ money('ledger.old_balance', 'cur', 'ledger.currency') }}
             || ', but the previous transaction of this user ('
             -- looked up for these few rows rather than carried by every int_ledger row
             || coalesce((select previous.transaction_id from int_ledger previous
                          where previous.user_key = ledger.user_key and previous.ledger_seq = ledger.ledger_seq - 1),
                         '?')
             || ') ended at '
-            || {{ money_text('prev_new_balance', 'cur') }} || ': '
-            || {{ money('continuity_gap', 'cur', 'ledger.currency') }}
+            || {{ money_text('ledger.prev_new_balance', 'cur') }} || ': '
+            || {{ money('ledger.continuity_gap', 'cur', 'ledger.currency') }}
             || ' changed without a logged transaction.' as explanation
     from continuity_ledger ledger
+    left join int_ledger resolving
+      on resolving.user_key = ledger.user_key and resolving.ledger_seq = ledger.resolving_seq
     left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
 ),
 
+untied_errors as (
+    -- a not-in-sync error with no transaction block before it in its SQS message: kept, never in an episode
+    select
+        'untied_error' as kind,
+        errors.user_id, cast(null as varchar(8)) as currency,
+        cast(null as varchar(40)) as first_transaction_id, cast(null as varchar(40)) as last_transaction_id,
+        cast(null as varchar(40)) as resolving_transaction_id,
+        errors.business_date, errors.ts as first_seen_at, errors.ts as last_seen_at,
+        cast(null as varchar(24)) as resolved_at, cast(null as varchar(10)) as resolved_date,
+        0 as count_transactions, 1 as count_lambda_errors,
+        errors.subscription_balance, errors.payment_balance, cast(null as bigint) as expected_balance,
+        errors.subscription_balance - errors.payment_balance as opening_gap,
+        errors.subscription_balance - errors.payment_balance as current_gap,
+        abs(errors.subscription_balance - errors.payment_balance) as max_abs_gap,
+        0 as amount_at_stake,
+        errors.file_id, errors.line_no,
+        'The Lambda reported that the subscription balance ('
+            || {{ money_text('errors.subscription_balance', 'cur') }} || ') and the payment balance ('
+            || {{ money_text('errors.payment_balance', 'cur') }}
+            || ') are not in sync, but no transaction block precedes it in its SQS message'
+            || coalesce(' (' || errors.message_id || ')', '')
+            || ', so it is tied to no transaction and counts in no exposure.' as explanation,
+        -- the same in every rebuild: the error's time and message (or request), and its line for a tie
+        'untied_error:' || errors.ts || ':' || coalesce(errors.message_id, errors.request_id, '')
+            || ':' || {{ int_text('errors.line_no') }} as untied_id
+    from not_in_sync_events errors
+    left join currencies cur on 1 = 0  -- its currency is unknown: amounts with 2 decimals
+    where errors.transaction_id is null
+),
+
 unioned as (
-    select * from sync_rows
-    union all select * from wallet_rows
-    union all select * from calculation_rows
-    union all select * from continuity_rows
+    select kind || ':' || first_transaction_id as discrepancy_id, episodes.* from episodes
+    union all select kind || ':' || first_transaction_id, calculations.* from calculations
+    union all select kind || ':' || first_transaction_id, continuities.* from continuities
+    union all
+    select untied_id, kind, user_id, currency, first_transaction_id, last_transaction_id, resolving_transaction_id,
+           business_date, first_seen_at, last_seen_at, resolved_at, resolved_date, count_transactions,
+           count_lambda_errors, subscription_balance, payment_balance, expected_balance, opening_gap, current_gap,
+           max_abs_gap, amount_at_stake, file_id, line_no, explanation
+    from untied_errors
 ),
 
 final as (
     select
-        {{ row_number('detected_at, kind, transaction_id, event_id') }} as discrepancy_id,
-        kind,
+        unioned.*,
         case when resolved_at is null then 'open' else 'resolved' end as status,
-        user_id, currency, transaction_id, event_id, detected_at, business_date,
-        subscription_balance, payment_balance, difference,
-        abs(difference) as amount_at_stake,
-        detected_at as first_seen_at,
-        case when last_seen_at < detected_at then detected_at else last_seen_at end as last_seen_at,
-        resolved_at, file_id, line_no, explanation, expected_balance
+        {{ days_between('business_date', 'coalesce(resolved_date, data_end.last_date, business_date)') }} as age_days
     from unioned
+    cross join data_end
 )
 
 select
-    discrepancy_id, kind, status, user_id, currency, transaction_id, event_id, detected_at, business_date,
-    subscription_balance, payment_balance, difference, amount_at_stake, first_seen_at, last_seen_at, resolved_at,
-    file_id, line_no, explanation, expected_balance
+    discrepancy_id, kind, status, user_id, currency, first_transaction_id, last_transaction_id,
+    resolving_transaction_id, business_date, first_seen_at, last_seen_at, resolved_at, count_transactions,
+    count_lambda_errors, subscription_balance, payment_balance, expected_balance, opening_gap, current_gap,
+    max_abs_gap, amount_at_stake, age_days, file_id, line_no, explanation
 from final

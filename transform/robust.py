@@ -176,8 +176,8 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
     metrics = {
         "errors": (errors, _error_kinds("SELECT MIN(ts) FROM parsed_logs WHERE kind IN :error_kinds "
                                         "AND business_date = :day"), "errors (failed syncs, crashes, invoke errors)"),
-        "discrepancies": (discrepancies, text("SELECT MIN(detected_at) FROM discrepancy_report "
-                                              "WHERE business_date = :day"), "discrepancies"),
+        "discrepancies": (discrepancies, text("SELECT MIN(first_seen_at) FROM discrepancy_report "
+                                              "WHERE business_date = :day"), "discrepancies first seen"),
     }
     threshold = Fraction(params.error_day_threshold)
     base = params.detector_parameters()["error_day"]

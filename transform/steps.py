@@ -81,7 +81,8 @@ def steps() -> list[Step]:
     out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
     out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql", lane="ledger"))
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
-    out.append(Step("discrepancy_report", "discrepancy_report", "rebuild", "discrepancy_report.sql"))
+    out += [Step(name, name, "rebuild", f"{name}.sql")
+            for name in ("discrepancy_transactions", "discrepancy_report", "balance_rollforward")]
     out.append(Step("seed ref_action_checks", "ref_action_checks", "seed", func=seed["ref_action_checks"],
                     lane="side"))
     out.append(Step("int_anomaly_findings", "int_anomaly_findings", "rebuild-empty", lane="side"))

@@ -126,29 +126,69 @@ def _finding_columns() -> list[Column]:
 
 int_anomaly_findings = _intermediate("int_anomaly_findings", _finding_columns)
 
+discrepancy_transactions = Table(
+    "discrepancy_transactions", metadata,
+    Column("discrepancy_id", String(60), nullable=False),  # the out_of_sync episode (discrepancy_report)
+    Column("position", Integer, nullable=False),  # 1, 2, … in the episode; the resolving transaction last
+    Column("role", String(16), nullable=False),  # out_of_sync | resolving
+    Column("transaction_id", String(40), nullable=False),
+    Column("user_id", String(64)),
+    Column("currency", String(8)),
+    Column("ts", String(24), nullable=False),
+    Column("business_date", String(10), nullable=False),
+    Column("subscription_balance", Money),  # new_balance
+    Column("payment_balance", Money),  # the wallet the transaction printed (none for legacy ones)
+    Column("gap", Money),  # subscription_balance - payment_balance: NULL when no wallet was printed
+    Column("count_lambda_errors", Integer, nullable=False),
+    Column("event_id", BigInteger),
+    Column("file_id", Integer),
+    Column("line_no", Integer),
+)
+
 discrepancy_report = Table(
     "discrepancy_report", metadata,
-    Column("discrepancy_id", Integer, primary_key=True),
-    Column("kind", String(16), nullable=False),  # sync | wallet | calculation | continuity
+    # the same in every rebuild: '<kind>:<first transaction id>' (untied errors: time, message and line)
+    Column("discrepancy_id", String(120), primary_key=True),
+    Column("kind", String(16), nullable=False),  # out_of_sync | calculation | continuity | untied_error
     Column("status", String(16), nullable=False),  # open | resolved
     Column("user_id", String(64)),
     Column("currency", String(8)),
-    Column("transaction_id", String(40)),
-    Column("event_id", BigInteger),  # the not-in-sync event (sync) or the sync block (others)
-    Column("detected_at", String(24), nullable=False),
-    Column("business_date", String(10), nullable=False),
-    Column("subscription_balance", Money),
-    Column("payment_balance", Money),
-    Column("difference", Money),
-    Column("amount_at_stake", Money),
+    Column("first_transaction_id", String(40)),
+    Column("last_transaction_id", String(40)),
+    Column("resolving_transaction_id", String(40)),
+    Column("business_date", String(10), nullable=False),  # of first_seen_at
     Column("first_seen_at", String(24), nullable=False),
     Column("last_seen_at", String(24), nullable=False),
     Column("resolved_at", String(24)),
+    Column("count_transactions", Integer, nullable=False),
+    Column("count_lambda_errors", Integer, nullable=False),
+    Column("subscription_balance", Money),  # of the last transaction
+    Column("payment_balance", Money),
+    Column("expected_balance", Money),  # what the compared balance should have been (calculation, continuity)
+    Column("opening_gap", Money),
+    Column("current_gap", Money),
+    Column("max_abs_gap", Money),
+    Column("amount_at_stake", Money),
+    Column("age_days", Integer),  # business days from first seen to resolved, or to the data's last day
     Column("file_id", Integer),
     Column("line_no", Integer),
     Column("explanation", Text, nullable=False),
-    # added beyond the contract: what the compared balance should have been (calculation, continuity)
-    Column("expected_balance", Money),
+)
+
+balance_rollforward = Table(
+    "balance_rollforward", metadata,
+    Column("currency", String(8), nullable=False),
+    Column("month", String(7), nullable=False),  # YYYY-MM of the business date
+    Column("opening_balance", Money, nullable=False),
+    Column("first_seen_balances", Money, nullable=False),
+    Column("credits", Money, nullable=False),
+    Column("debits", Money, nullable=False),
+    Column("calculation_differences", Money, nullable=False),
+    Column("continuity_gaps", Money, nullable=False),
+    Column("closing_balance", Money, nullable=False),
+    Column("count_transactions", Integer, nullable=False),
+    Column("count_users", Integer, nullable=False),
+    Column("count_new_users", Integer, nullable=False),
 )
 
 anomalies = Table(
@@ -231,9 +271,12 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
                    # multi_currency reads the users' currencies from it in user order, without a sort
                    ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, prev_ts, is_calc_mismatch, "
                                           "is_continuity_break, currency", False)],
+    "discrepancy_transactions": [("ux_discrepancy_transactions", "discrepancy_id, position", True),
+                                 ("ix_discrepancy_transactions_tx", "transaction_id", False)],
     "discrepancy_report": [("ix_discrepancy_report_user", "user_id, status", False),
                            ("ix_discrepancy_report_date", "business_date", False),
-                           ("ix_discrepancy_report_tx", "transaction_id", False)],
+                           ("ix_discrepancy_report_status", "status, currency", False)],
+    "balance_rollforward": [("ux_balance_rollforward", "currency, month", True)],
     "anomalies": [("ux_anomalies_fingerprint", "fingerprint", True),
                   ("ix_anomalies_user", "user_id", False),
                   ("ix_anomalies_date", "business_date", False),
@@ -243,5 +286,5 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
 }
 
 BY_NAME = {t.name: t for t in metadata.sorted_tables}
-PUBLIC_TABLES = ("discrepancy_report", "anomalies", "user_balances", "daily_flows", "daily_health",
-                 "daily_event_counts")
+PUBLIC_TABLES = ("discrepancy_transactions", "discrepancy_report", "balance_rollforward", "anomalies",
+                 "user_balances", "daily_flows", "daily_health", "daily_event_counts")
