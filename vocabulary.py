@@ -19,7 +19,7 @@ EVENT_KINDS = ("debug_record", "debug_record_body", "debug_transaction", "end", 
                "sync_error", "transaction_lock", "uncaught_exception", "unknown")
 
 # discrepancy_report
-DISCREPANCY_KINDS = ("sync", "wallet", "calculation", "continuity")
+DISCREPANCY_KINDS = ("out_of_sync", "calculation", "continuity", "untied_error")
 DISCREPANCY_STATUSES = ("open", "resolved")
 
 # anomalies: one name per detector (transform/detectors/<name>.sql or transform/robust.py)

@@ -1,13 +1,14 @@
 """What is worth an alert: new overdrafts, and discrepancies and anomalies at or above ALERT_MIN_SEVERITY.
 
 Each finding has a fingerprint that survives rebuilds of the derived tables
-(transform/ renumbers discrepancy ids, but not transaction ids, event ids or
-anomaly fingerprints), so alert_state can remember it was alerted:
+(transaction ids, discrepancy ids and anomaly fingerprints are the same in every
+rebuild), so alert_state can remember it was alerted:
 
 - overdraft:<transaction_id>: a transaction that took a balance from zero or
   above to below zero (`is_overdraft_crossing`); always alerted. Likewise
   overdraft-wallet:<transaction_id> when the payment wallet went below zero.
-- discrepancy:<kind>:<transaction_id or event-N>: an open discrepancy, with a
+- discrepancy:<discrepancy_id>: an open issue, once (an out-of-sync episode is
+  alerted when it opens, not again for each transaction while it lasts), with a
   severity by kind (DISCREPANCY_SEVERITY: a calculation mismatch means the
   Lambda wrote a wrong balance, so it is high; the others are medium because
   they are usually explained or caught up later).
@@ -26,7 +27,8 @@ from queries import tables as t
 from settings import Settings
 from vocabulary import SEVERITIES
 
-DISCREPANCY_SEVERITY = {"calculation": "high", "continuity": "medium", "sync": "medium", "wallet": "medium"}
+DISCREPANCY_SEVERITY = {"calculation": "high", "continuity": "medium", "out_of_sync": "medium",
+                        "untied_error": "medium"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,19 +118,20 @@ def collect(conn: Connection, settings: Settings) -> list[Finding]:
     kinds = [k for k, sev in DISCREPANCY_SEVERITY.items() if sev in wanted]
     if kinds:
         dr = t.discrepancy_report
-        for r in conn.execute(select(dr.c.kind, dr.c.user_id, dr.c.currency, dr.c.transaction_id, dr.c.event_id,
+        for r in conn.execute(select(dr.c.discrepancy_id, dr.c.kind, dr.c.user_id, dr.c.currency,
                                      dr.c.business_date, dr.c.amount_at_stake, dr.c.explanation)
                               .where(dr.c.status == "open", dr.c.kind.in_(kinds))
-                              .order_by(dr.c.detected_at)).mappings():
-            ref = r["transaction_id"] or f"event-{r['event_id']}"
+                              .order_by(dr.c.first_seen_at, dr.c.discrepancy_id)).mappings():
             link = dashboard_link(base, "/reconciliation", **{"from": r["business_date"], "to": r["business_date"],
                                                                 "cur": r["currency"], "user": r["user_id"],
                                                                 "kind": r["kind"], "status": "open"})
+            what = r["kind"].replace("_", " ")
             out.append(Finding(
-                f"discrepancy:{r['kind']}:{ref}", "discrepancy", DISCREPANCY_SEVERITY[r["kind"]], r["business_date"],
-                f"New {r['kind']} discrepancy: user {r['user_id']}, "
-                f"{_amount(r['amount_at_stake'], r['currency'], precision)} at stake on {r['business_date']}"
-                f" ({ref}): {r['explanation'] or ''} {link}".replace(":  ", ": ")))
+                f"discrepancy:{r['discrepancy_id']}", "discrepancy", DISCREPANCY_SEVERITY[r["kind"]],
+                r["business_date"],
+                f"New {what} discrepancy: user {r['user_id']}, "
+                f"{_amount(r['amount_at_stake'], r['currency'], precision)} at stake since {r['business_date']}"
+                f" ({r['discrepancy_id']}): {r['explanation'] or ''} {link}".replace(":  ", ": ")))
 
     an = t.anomalies
     for r in conn.execute(select(an.c.fingerprint, an.c.detector, an.c.severity, an.c.user_id, an.c.currency,

@@ -184,6 +184,12 @@ class Fig:
                 {"text": label, "xref": "paper", "x": 0, "xanchor": "right", "yref": "y", "y": y,
                  "showarrow": False, "font": {"color": line.get("color", "#6c757d")}})
 
+    def add_span(self, x0, x1, color: str, opacity: float = 0.08) -> None:
+        """A shaded band across the plot from x0 to x1 (e.g. the time an issue stayed open)."""
+        self.layout.setdefault("shapes", []).append({"type": "rect", "xref": "x", "x0": x0, "x1": x1, "yref": "paper",
+                                                     "y0": 0, "y1": 1, "fillcolor": color, "opacity": opacity,
+                                                     "line": {"width": 0}, "layer": "below"})
+
     def rows(self, titles: list[str], gap: float = 0.08) -> None:
         """Stack one y axis per title, sharing the x axis (small multiples)."""
         n = len(titles)

@@ -9,7 +9,8 @@ whole filtered result of one, which is what the CSV export writes.
 from queries.anomalies import ANOMALIES, anomalies_per_day, anomaly_counts, anomaly_findings, detectors
 from queries.base import (DERIVED_TABLE_NAMES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, OVERDRAFT_REASONS, SEVERITIES,
                           Filters, MissingTables)
-from queries.discrepancies import DISCREPANCIES, discrepancies, stake_by_currency
+from queries.discrepancies import (AGE_BUCKETS, DISCREPANCIES, DISCREPANCY_TRANSACTIONS, Exposure, data_last_day,
+                                   discrepancies, episode_transactions, exposure, other_issues, rollforward)
 from queries.flows import (GRANULARITIES, flow_series, flow_totals, regroup, transactions_per_day,
                            volume_by_source_action)
 from queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day, health_per_day,
@@ -22,7 +23,7 @@ from queries.overdrafts import (OVERDRAFT_EVENTS, OVERDRAWN_USERS, overdraft_eve
 from queries.paging import Col, TableQuery, all_rows, page
 
 TABLES: dict[str, TableQuery] = {tq.name: tq for tq in (
-    DISCREPANCIES, ANOMALIES, OVERDRAWN_USERS, OVERDRAFT_EVENTS, USER_LEDGER, INGEST_RUNS, INGESTED_FILES,
+    DISCREPANCIES, DISCREPANCY_TRANSACTIONS, ANOMALIES, OVERDRAWN_USERS, OVERDRAFT_EVENTS, USER_LEDGER, INGEST_RUNS, INGESTED_FILES,
     QUARANTINE)}
 
 __all__ = [
@@ -34,7 +35,8 @@ __all__ = [
     "find_users", "user_exists",
     "OVERDRAWN_USERS", "OVERDRAFT_EVENTS", "overdrawn_users", "overdraft_events", "overdrafts_per_day",
     "overdraft_summary",
-    "DISCREPANCIES", "discrepancies", "stake_by_currency",
+    "DISCREPANCIES", "DISCREPANCY_TRANSACTIONS", "AGE_BUCKETS", "Exposure", "discrepancies", "episode_transactions",
+    "exposure", "other_issues", "data_last_day", "rollforward",
     "ANOMALIES", "anomaly_findings", "anomaly_counts", "anomalies_per_day", "detectors",
     "health_per_day", "skips_per_day", "errors_per_day", "ingest_totals", "INGEST_RUNS", "INGESTED_FILES",
     "QUARANTINE",

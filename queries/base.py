@@ -88,8 +88,8 @@ def one_of(value, allowed: Iterable[str]) -> str | None:
 
 # --- derived tables (built by transform/; declared in queries/tables.py) ---------------------------
 
-DERIVED_TABLE_NAMES = ("user_balances", "discrepancy_report", "anomalies", "daily_flows", "daily_health",
-                       "daily_event_counts")
+DERIVED_TABLE_NAMES = ("user_balances", "discrepancy_report", "discrepancy_transactions", "balance_rollforward",
+                       "anomalies", "daily_flows", "daily_health", "daily_event_counts")
 INGEST_TABLE_NAMES = tuple(t.name for t in s.INGEST_TABLES)
 
 # --- running statements --------------------------------------------------------------------------

@@ -1,20 +1,29 @@
-"""Reconciliation: the mismatched balances of `discrepancy_report`.
+"""Reconciliation: the issues of `discrepancy_report`, the transactions behind them, exposure and roll-forward.
 
-`discrepancies()` is the one query behind the grid, the Export CSV and the
-reports' sheet: same filters, same columns, same order.
+Grain: `discrepancies()` returns one row per issue (an out_of_sync episode, a calculation or continuity break,
+an untied error): the grid, the Export CSV and the reports' sheet read it, with the same filters, columns and
+order. `discrepancy_transactions()` returns one row per transaction of the filtered issues' episodes (the second
+export). `exposure()` sums open out_of_sync episodes per currency: each out-of-sync user's current gap, once.
+The date filter applies to the day an issue was first seen.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import dataclasses
+from datetime import date
+
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, discrepancy_report, fetch, in_range,
-                          one_of, standard)
+from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, fetch, one_of, parse_date,
+                          standard)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
+from queries.tables import balance_rollforward, daily_flows, discrepancy_report, discrepancy_transactions
 
 files = s.ingested_files
+# ageing of open episodes, in days since first seen: (label, lowest, highest or None)
+AGE_BUCKETS = (("0–7 days", 0, 7), ("8–30 days", 8, 30), ("31–90 days", 31, 90), ("over 90 days", 91, None))
 
 
 def _where(filters: Filters, kind: str | None, status: str | None) -> list:
@@ -29,10 +38,11 @@ def _where(filters: Filters, kind: str | None, status: str | None) -> list:
 
 def _select(filters: Filters, kind: str | None = None, status: str | None = None):
     d = discrepancy_report.c
-    return (select(d.discrepancy_id, d.kind, d.status, d.business_date, d.detected_at, d.user_id, d.currency,
-                   d.transaction_id, d.subscription_balance, d.payment_balance, d.difference, d.amount_at_stake,
-                   d.explanation, d.first_seen_at, d.last_seen_at, d.resolved_at, files.c.path.label("file"),
-                   d.line_no, d.event_id)
+    return (select(d.discrepancy_id, d.kind, d.status, d.business_date, d.first_seen_at, d.user_id, d.currency,
+                   d.amount_at_stake, d.current_gap, d.opening_gap, d.max_abs_gap, d.subscription_balance,
+                   d.payment_balance, d.expected_balance, d.count_transactions, d.count_lambda_errors, d.age_days,
+                   d.first_transaction_id, d.last_transaction_id, d.resolving_transaction_id, d.last_seen_at,
+                   d.resolved_at, d.explanation, files.c.path.label("file"), d.line_no)
             .select_from(discrepancy_report.outerjoin(files, files.c.file_id == d.file_id))
             .where(*_where(filters, kind, status)))
 
@@ -41,67 +51,169 @@ DISCREPANCIES = TableQuery(
     name="discrepancies",
     build=_select,
     params=("kind", "status"),
-    columns=(Col("discrepancy_id", "int"), Col("kind"), Col("status"), Col("business_date", "date"),
-             Col("detected_at", "ts"), Col("user_id"), Col("currency"), Col("transaction_id"),
-             Col("subscription_balance", "money"), Col("payment_balance", "money"), Col("difference", "money"),
-             Col("amount_at_stake", "money"), Col("explanation"), Col("first_seen_at", "ts"),
-             Col("last_seen_at", "ts"), Col("resolved_at", "ts"), Col("file"), Col("line_no", "int"),
-             Col("event_id", "int")),
+    columns=(Col("discrepancy_id"), Col("kind"), Col("status"), Col("business_date", "date"),
+             Col("first_seen_at", "ts"), Col("user_id"), Col("currency"), Col("amount_at_stake", "money"),
+             Col("current_gap", "money"), Col("opening_gap", "money"), Col("max_abs_gap", "money"),
+             Col("subscription_balance", "money"), Col("payment_balance", "money"),
+             Col("expected_balance", "money"), Col("count_transactions", "int"), Col("count_lambda_errors", "int"),
+             Col("age_days", "int"), Col("first_transaction_id"), Col("last_transaction_id"),
+             Col("resolving_transaction_id"), Col("last_seen_at", "ts"), Col("resolved_at", "ts"),
+             Col("explanation"), Col("file"), Col("line_no", "int")),
     key=("discrepancy_id",),
-    default_sort=(("business_date", "desc"), ("detected_at", "desc")),
+    default_sort=(("business_date", "desc"), ("first_seen_at", "desc"), ("discrepancy_id", "asc")),
     needs=("discrepancy_report", "ingested_files"),
 )
 
 
 def discrepancies(engine: Engine, filters: Filters = Filters(), kind: str | None = None, status: str | None = None,
                   limit: int | None = None, sort_model=None, filter_model=None) -> list[dict]:
-    """Discrepancies matching the filters, newest business day first (money in micro-units, one currency per
-    row)."""
+    """Issues matching the filters, newest first (money in micro-units, one currency per row)."""
     return list(all_rows(engine, DISCREPANCIES, filters, limit=limit, kind=kind, status=status,
                          sort_model=sort_model, filter_model=filter_model))
 
 
-def stake_by_currency(engine: Engine, filters: Filters = Filters(), kind: str | None = None,
-                      status: str | None = None) -> list[dict]:
-    """Per currency and kind: count, open count and amount at stake (micro-units). Never summed across currencies.
-
-    Without a user search this reads the daily roll-up (one scan of discrepancy_report per data version);
-    a user search needs the rows themselves.
-    """
-    kind, status = one_of(kind, DISCREPANCY_KINDS), one_of(status, DISCREPANCY_STATUSES)
-    if filters.user:
-        return _stake_by_currency_sql(engine, filters, kind, status)
-    out: dict[tuple, dict] = {}
-    for r in _daily_rollup(engine):
-        if (not in_range(r["business_date"], filters) or (filters.currency and r["currency"] != filters.currency)
-                or (kind and r["kind"] != kind) or (status and r["status"] != status)):
-            continue
-        row = out.setdefault((r["currency"] or "", r["kind"]), {"currency": r["currency"], "kind": r["kind"],
-                                                                "count_discrepancies": 0, "count_open": 0,
-                                                                "amount_at_stake": 0})
-        row["count_discrepancies"] += r["n"]
-        row["count_open"] += r["n"] if r["status"] == "open" else 0
-        row["amount_at_stake"] += r["stake"]
-    return [out[k] for k in sorted(out)]
+def _select_transactions(filters: Filters, kind: str | None = None, status: str | None = None):
+    d, t = discrepancy_report.c, discrepancy_transactions.c
+    return (select(t.discrepancy_id, d.status, t.position, t.role, t.transaction_id, t.user_id, t.currency,
+                   t.ts, t.business_date, t.subscription_balance, t.payment_balance, t.gap,
+                   t.count_lambda_errors, files.c.path.label("file"), t.line_no)
+            .select_from(discrepancy_transactions
+                         .join(discrepancy_report, d.discrepancy_id == t.discrepancy_id)
+                         .outerjoin(files, files.c.file_id == t.file_id))
+            .where(*_where(filters, kind, status)))
 
 
-@cached(copy=False)
-def _daily_rollup(engine: Engine) -> list[dict]:
-    d = discrepancy_report.c
-    stmt = (select(d.business_date, d.currency, d.kind, d.status, func.count().label("n"),
-                   func.sum(d.amount_at_stake).label("stake"))
-            .group_by(d.business_date, d.currency, d.kind, d.status))
-    return [{**r, "n": as_int(r["n"]), "stake": as_int(r["stake"])}
-            for r in fetch(engine, stmt, ["discrepancy_report"])]
+DISCREPANCY_TRANSACTIONS = TableQuery(
+    name="discrepancy_transactions",
+    build=_select_transactions,
+    params=("kind", "status"),
+    columns=(Col("discrepancy_id"), Col("status"), Col("position", "int"), Col("role"), Col("transaction_id"),
+             Col("user_id"), Col("currency"), Col("ts", "ts"), Col("business_date", "date"),
+             Col("subscription_balance", "money"), Col("payment_balance", "money"), Col("gap", "money"),
+             Col("count_lambda_errors", "int"), Col("file"), Col("line_no", "int")),
+    key=("discrepancy_id", "position"),
+    default_sort=(("discrepancy_id", "asc"), ("position", "asc")),
+    needs=("discrepancy_report", "discrepancy_transactions", "ingested_files"),
+)
+
+
+def episode_transactions(engine: Engine, filters: Filters = Filters(), kind: str | None = None,
+                         status: str | None = None, limit: int | None = None) -> list[dict]:
+    """The transactions behind the filtered issues: each out_of_sync episode's, and the one that resolved it."""
+    return list(all_rows(engine, DISCREPANCY_TRANSACTIONS, filters, limit=limit, kind=kind, status=status))
+
+
+@dataclasses.dataclass
+class Exposure:
+    """Open out_of_sync episodes of one currency: each out-of-sync user's current gap, counted once."""
+    currency: str | None
+    count_open: int = 0
+    count_users: int = 0
+    exposure: int = 0  # Σ |current gap| (micro-units)
+    subscription_above: int = 0  # Σ gap where the subscription exceeds the wallet: meals not paid for
+    subscription_below: int = 0  # Σ |gap| where it is below: money received and not credited
+    count_unknown_gap: int = 0  # open episodes whose latest transaction printed no wallet (legacy)
+    ageing: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # bucket -> (count, exposure)
+
+
+def exposure(engine: Engine, filters: Filters = Filters(), as_of: str | date | None = None) -> list[Exposure]:
+    """Per currency, the open out_of_sync episodes: exposure split by direction, users and ageing buckets.
+
+    Ages are days from the business day an episode was first seen to `as_of` (default: the data's last day);
+    an episode first seen after `as_of` is left out. Never summed across currencies."""
+    day = parse_date(as_of)
+    return _exposure(engine, filters, day.isoformat() if day else None)
 
 
 @cached
-def _stake_by_currency_sql(engine: Engine, filters: Filters, kind: str | None, status: str | None) -> list[dict]:
+def _exposure(engine: Engine, filters: Filters, as_of: str | None) -> list[Exposure]:
     d = discrepancy_report.c
-    stmt = (select(d.currency, d.kind, func.count().label("count_discrepancies"),
-                   func.count().filter(d.status == "open").label("count_open"),
+    conds = [*_where(filters, "out_of_sync", "open")]
+    if as_of:
+        conds.append(d.business_date <= as_of)
+    stmt = select(d.currency, d.user_id, d.current_gap, d.amount_at_stake, d.business_date, d.age_days).where(*conds)
+    out: dict[str, Exposure] = {}
+    for r in fetch(engine, stmt, ["discrepancy_report"]):
+        e = out.setdefault(r["currency"] or "", Exposure(r["currency"]))
+        e.count_open += 1
+        e.count_users += 1  # at most one open episode per user (transform/invariants/discrepancy_report.yml)
+        gap = r["current_gap"]
+        if gap is None:
+            e.count_unknown_gap += 1
+        else:
+            e.exposure += abs(gap)
+            if gap > 0:
+                e.subscription_above += gap
+            else:
+                e.subscription_below += -gap
+        age = (date.fromisoformat(as_of) - date.fromisoformat(r["business_date"])).days if as_of else r["age_days"]
+        label = age_bucket(age)
+        n, total = e.ageing.get(label, (0, 0))
+        e.ageing[label] = (n + 1, total + abs(gap or 0))
+    return [out[k] for k in sorted(out)]
+
+
+def age_bucket(days: int) -> str:
+    for label, low, high in AGE_BUCKETS:
+        if days >= low and (high is None or days <= high):
+            return label
+    return AGE_BUCKETS[0][0]
+
+
+def other_issues(engine: Engine, filters: Filters = Filters(), status: str | None = None) -> list[dict]:
+    """Per currency and kind (calculation, continuity, untied_error): count, open count and Σ amount at stake.
+    Each row is one transaction's break, so the sums count each once."""
+    return _other_issues(engine, filters, one_of(status, DISCREPANCY_STATUSES))
+
+
+@cached
+def _other_issues(engine: Engine, filters: Filters, status: str | None) -> list[dict]:
+    d = discrepancy_report.c
+    stmt = (select(d.currency, d.kind, func.count().label("count_issues"),
+                   func.sum(case((d.status == "open", 1), else_=0)).label("count_open"),
                    func.sum(d.amount_at_stake).label("amount_at_stake"))
-            .where(*_where(filters, kind, status)).group_by(d.currency, d.kind).order_by(d.currency, d.kind))
-    return [{"currency": r["currency"], "kind": r["kind"], "count_discrepancies": as_int(r["count_discrepancies"]),
+            .where(d.kind != "out_of_sync", *_where(filters, None, status))
+            .group_by(d.currency, d.kind).order_by(d.currency, d.kind))
+    return [{"currency": r["currency"], "kind": r["kind"], "count_issues": as_int(r["count_issues"]),
              "count_open": as_int(r["count_open"]), "amount_at_stake": as_int(r["amount_at_stake"])}
             for r in fetch(engine, stmt, ["discrepancy_report"])]
+
+
+def data_last_day(engine: Engine) -> str | None:
+    """The last business day with a transaction (the ages of open issues are counted to it)."""
+    rows = fetch(engine, select(func.max(daily_flows.c.business_date).label("day")), ["daily_flows"])
+    return rows[0]["day"] if rows else None
+
+
+def rollforward(engine: Engine, currency: str | None = None) -> list[dict]:
+    """balance_rollforward: per currency and business month, opening + movements = closing (micro-units)."""
+    r = balance_rollforward.c
+    stmt = select(balance_rollforward).order_by(r.currency, r.month)
+    if currency:
+        stmt = stmt.where(r.currency == currency)
+    return fetch(engine, stmt, ["balance_rollforward"])
+
+
+def episodes_of_transactions(engine: Engine, transaction_ids: list[str]) -> dict[str, list[dict]]:
+    """For ledger rows: the issues each transaction belongs to (episode membership, or its own break)."""
+    d, t = discrepancy_report.c, discrepancy_transactions.c
+    out: dict[str, list[dict]] = {}
+    for start in range(0, len(transaction_ids), 500):
+        chunk = transaction_ids[start:start + 500]
+        members = (select(t.transaction_id, t.role, d.discrepancy_id, d.kind, d.status)
+                   .select_from(discrepancy_transactions.join(discrepancy_report,
+                                                              d.discrepancy_id == t.discrepancy_id))
+                   .where(t.transaction_id.in_(chunk)))
+        breaks = (select(d.first_transaction_id.label("transaction_id"), d.kind.label("role"), d.discrepancy_id,
+                         d.kind, d.status)
+                  .where(d.kind.in_(("calculation", "continuity")), d.first_transaction_id.in_(chunk)))
+        for stmt, needs in ((members, ["discrepancy_report", "discrepancy_transactions"]),
+                            (breaks, ["discrepancy_report"])):
+            for r in fetch(engine, stmt.order_by("discrepancy_id"), needs):
+                out.setdefault(r["transaction_id"], []).append(r)
+    return out
+
+
+__all__ = ["DISCREPANCIES", "DISCREPANCY_TRANSACTIONS", "AGE_BUCKETS", "Exposure", "discrepancies",
+           "episode_transactions", "exposure", "age_bucket", "other_issues", "data_last_day", "rollforward",
+           "episodes_of_transactions"]

@@ -10,6 +10,7 @@ from db import schema as s
 from queries.base import (Filters, MissingTables, as_int, connect, currency_is, date_range, discrepancy_report, fetch,
                           table_names, user_balances)
 from queries.cache import cached
+from queries.discrepancies import episodes_of_transactions
 from queries.paging import Col, TableQuery
 
 MAX_HISTORY_POINTS = 5_000  # a balance chart of more points says nothing more; the newest are kept
@@ -54,18 +55,17 @@ def user_ledger(engine: Engine, user_id: str, filters: Filters = Filters(), limi
 
 
 def with_discrepancies(engine: Engine, ledger_rows: list[dict]) -> list[dict]:
-    """Add `discrepancies` ("kind/status id; …") to ledger rows, from discrepancy_report when it exists."""
+    """Add `discrepancies` ("<discrepancy id> (status)"; …) to ledger rows: the out_of_sync episode a
+    transaction belongs to (or resolved), and its own calculation or continuity break."""
     ids = [r["transaction_id"] for r in ledger_rows]
     linked: dict[str, list[str]] = defaultdict(list)
     if ids:
-        d = discrepancy_report.c
         with connect(engine) as conn:
-            if "discrepancy_report" in table_names(conn):
-                for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-                    stmt = (select(d.transaction_id, d.kind, d.status, d.discrepancy_id)
-                            .where(d.transaction_id.in_(chunk)).order_by(d.discrepancy_id))
-                    for r in conn.execute(stmt):
-                        linked[r.transaction_id].append(f"{r.kind}/{r.status} {r.discrepancy_id}")
+            present = table_names(conn)
+        if {"discrepancy_report", "discrepancy_transactions"} <= present:
+            for tx, issues in episodes_of_transactions(engine, ids).items():
+                linked[tx] = [f"{i['discrepancy_id']} ({'resolved here' if i['role'] == 'resolving' else i['status']})"
+                              for i in issues]
     for r in ledger_rows:
         r["discrepancies"] = "; ".join(linked.get(r["transaction_id"], ()))
     return ledger_rows
@@ -82,13 +82,15 @@ def balance_history(engine: Engine, user_id: str, filters: Filters = Filters()) 
 
 
 def user_discrepancies(engine: Engine, user_id: str, filters: Filters = Filters()) -> list[dict]:
-    """The user's discrepancies, placed at the balance of the transaction they concern (chart markers)."""
+    """The user's issues for the balance chart: each placed at the balance after its first transaction, with
+    `until` (when it was resolved, or last seen while open) for the span of an episode."""
     d, c = discrepancy_report.c, be.c
-    stmt = (select(d.discrepancy_id, d.kind, d.status, d.currency, d.transaction_id, d.detected_at,
-                   d.amount_at_stake, d.explanation, c.ts, c.new_balance)
-            .select_from(discrepancy_report.outerjoin(be, be.c.transaction_id == d.transaction_id))
+    stmt = (select(d.discrepancy_id, d.kind, d.status, d.currency, d.first_transaction_id, d.first_seen_at,
+                   func.coalesce(d.resolved_at, d.last_seen_at).label("until"), d.amount_at_stake,
+                   d.current_gap, d.explanation, c.ts, c.new_balance)
+            .select_from(discrepancy_report.outerjoin(be, be.c.transaction_id == d.first_transaction_id))
             .where(d.user_id == user_id, *date_range(d.business_date, filters), *currency_is(d.currency, filters))
-            .order_by(d.detected_at))
+            .order_by(d.first_seen_at))
     try:
         return fetch(engine, stmt, ["discrepancy_report", "balance_events"], MAX_HISTORY_POINTS)
     except MissingTables:

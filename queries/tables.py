@@ -8,8 +8,8 @@ Money columns are BIGINT micro-units (db/money.py).
 from __future__ import annotations
 
 from db import schema as s
-from transform.tables import (anomalies, daily_event_counts, daily_flows, daily_health,  # noqa: F401
-                              discrepancy_report, user_balances)
+from transform.tables import (anomalies, balance_rollforward, daily_event_counts, daily_flows,  # noqa: F401
+                              daily_health, discrepancy_report, discrepancy_transactions, user_balances)
 
 balance_events = s.balance_events  # ingest table; its derived columns are filled by transform/
 parsed_logs = s.parsed_logs

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from reports import cells
 
 SEVERITY_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#95a5a6"}
-KIND_COLOURS = {"sync": "#2980b9", "wallet": "#8e44ad", "calculation": "#c0392b", "continuity": "#16a085"}
+KIND_COLOURS = {"out_of_sync": "#2980b9", "untied_error": "#8e44ad", "calculation": "#c0392b", "continuity": "#16a085"}
 HEIGHT_PER_PANEL = 220
 
 
@@ -84,8 +84,8 @@ def top_overdrafts(rows: list[dict], precision: dict[str, int], user=lambda u: u
 
 
 def mismatches(rows: list[dict]) -> go.Figure:
-    """Discrepancies found per business date, stacked by kind (counts)."""
-    title = "Discrepancies per day by kind"
+    """Issues first seen per business date, stacked by kind (counts)."""
+    title = "Issues first seen per day, by kind"
     if not rows:
         return _empty(title)
     fig = go.Figure()

@@ -85,7 +85,8 @@ _COLS = [
     Col("balance", "money", "Subscription balance after the user's last transaction.", 14),
     Col("first_seen_at", "datetime", "First time seen in the logs, UTC.", 23),
     Col("last_seen_at", "datetime", "Last time seen in the logs, UTC.", 23),
-    Col("last_transaction_id", "text", "The user's most recent transaction.", 29),
+    Col("last_transaction_id", "text", "The most recent transaction: the user's (ByUser), or the issue's last one "
+        "still out of sync (Reconciliation).", 29),
     Col("last_transaction_at", "datetime", "When that transaction was logged, UTC.", 23),
     Col("count_transactions", "int", "Number of transactions.", 10),
     Col("count_debits", "int", "Number of debits.", 10),
@@ -101,19 +102,55 @@ _COLS = [
     Col("count_anomalies", "int", "Number of anomalies.", 10),
     Col("is_test_user", "bool", "TRUE for known test accounts (e.g. 'random-uuid').", 9),
     Col("count_currencies", "int", "Number of currencies the user has transacted in.", 10),
-    # discrepancies
-    Col("discrepancy_id", "text", "The discrepancy's id.", 20),
-    Col("kind", "text", "sync: subscription and payment balances disagree (the 'not in sync' error); wallet: the "
-        "payment wallet differs from new_balance; calculation: new_balance breaks the balance rule; "
-        "continuity: a balance changed between two logged transactions.", 12),
+    # discrepancies (one row per issue)
+    Col("discrepancy_id", "text", "The issue's id, the same in every rebuild: kind and first transaction.", 30),
+    Col("kind", "text", "out_of_sync: an episode, a run of the user's consecutive transactions after which the "
+        "subscription balance and the payment wallet disagree (or the Lambda logged 'not in sync'); calculation: "
+        "new_balance breaks the balance rule; continuity: a balance changed between two logged transactions; "
+        "untied_error: a 'not in sync' error tied to no transaction.", 12),
     Col("status", "text", "open or resolved (daily overdraft report: new, ongoing, resolved or refused).", 10),
-    Col("detected_at", "datetime", "When the discrepancy was logged, UTC.", 23),
-    Col("subscription_balance", "money", "The subscription balance involved.", 14),
-    Col("difference", "money", "The disagreement: subscription minus payment balance, or the calculation "
-        "difference.", 14),
-    Col("amount_at_stake", "money", "How much money the discrepancy puts in doubt.", 14),
+    Col("subscription_balance", "money", "The subscription balance after the issue's last transaction.", 14),
+    Col("amount_at_stake", "money", "What the issue puts in doubt now: an open episode's current gap (each "
+        "out-of-sync user's gap, once), 0 once resolved; a calculation or continuity break's difference.", 14),
+    Col("current_gap", "money", "Subscription minus payment balance after the issue's last transaction (empty "
+        "when the transaction printed no wallet).", 14),
+    Col("opening_gap", "money", "The same gap after the issue's first transaction.", 14),
+    Col("max_abs_gap", "money", "The largest gap, in absolute value, over the issue's transactions.", 14),
+    Col("count_lambda_errors", "int", "'not in sync' errors the Lambda logged for the issue's transactions.", 10),
+    Col("age_days", "int", "Days from first seen to resolved, or to the data's last day while open.", 8),
+    Col("first_transaction_id", "text", "The issue's first transaction.", 28),
+    Col("resolving_transaction_id", "text", "The transaction after which the balances agreed again.", 28),
     Col("resolved_at", "datetime", "When the balances agreed again, UTC (empty while open).", 23),
     Col("explanation", "text", "The finding in plain words.", 60),
+    # open exposure (per currency)
+    Col("count_open", "int", "Open out-of-sync episodes (at most one per user).", 10),
+    Col("exposure", "money", "Sum of the open episodes' current gaps in absolute value: each out-of-sync user's "
+        "gap, counted once.", 14),
+    Col("subscription_above", "money", "Part of it where the subscription balance is above the wallet: meals the "
+        "customer has not paid for.", 14),
+    Col("subscription_below", "money", "Part of it where the subscription balance is below the wallet: money "
+        "received and not credited.", 14),
+    Col("count_unknown_gap", "int", "Open episodes whose last transaction printed no wallet (legacy): not in the "
+        "exposure.", 10),
+    Col("count_age_0_7", "int", "Open episodes first seen 0 to 7 days before the data's last day.", 9),
+    Col("count_age_8_30", "int", "Open episodes first seen 8 to 30 days before.", 9),
+    Col("count_age_31_90", "int", "Open episodes first seen 31 to 90 days before.", 9),
+    Col("count_age_over_90", "int", "Open episodes first seen more than 90 days before.", 9),
+    # balance roll-forward (per currency and business month)
+    Col("month", "text", "Business month, YYYY-MM.", 9),
+    Col("opening_balance", "money", "Sum of the users' balances at the start of the month (the previous closing).", 16),
+    Col("first_seen_balances", "money", "Balances brought in from before the logs: the old balance of each user's "
+        "first transaction, in the month it was seen.", 16),
+    Col("credits", "money", "Applied credits, net of VAT.", 16),
+    Col("debits", "money", "Applied debits, net of VAT (a positive amount, subtracted).", 16),
+    Col("calculation_differences", "money", "Sum of new minus expected balance (what the Lambda wrote beyond the "
+        "balance rule).", 16),
+    Col("continuity_gaps", "money", "Sum of old balance minus the user's previous new balance (changes between "
+        "logged transactions).", 16),
+    Col("closing_balance", "money", "Sum of the users' balances after their last transaction up to the month's "
+        "end: opening + first seen + credits - debits + calculation differences + continuity gaps.", 16),
+    Col("count_new_users", "int", "Users first seen in the month.", 9),
+    Col("count_users", "int", "Users (with a transaction in the month, in the roll-forward).", 9),
     # anomalies
     Col("anomaly_id", "text", "The anomaly's id.", 20),
     Col("fingerprint", "text", "Stable identity of the finding across rebuilds.", 20),
@@ -133,12 +170,14 @@ _COLS = [
     # weekly reconciliation
     Col("week_from", "date", "First day (Monday) of the week.", 12),
     Col("week_to", "date", "Last day (Sunday) of the week.", 12),
-    Col("count_opened", "int", "Discrepancies whose business date falls in the week.", 10),
-    Col("amount_opened", "money", "Their amount at stake.", 14),
-    Col("count_resolved", "int", "Discrepancies resolved during the week (whenever they were opened).", 10),
-    Col("amount_resolved", "money", "Their amount at stake.", 14),
-    Col("count_still_open", "int", "Discrepancies opened by the end of the week and not resolved by then.", 10),
-    Col("amount_still_open", "money", "Their amount at stake.", 14),
+    Col("count_opened", "int", "Issues first seen during the week.", 10),
+    Col("amount_opened", "money", "Their gap when they opened (a break: its difference).", 14),
+    Col("count_resolved", "int", "Issues resolved during the week (whenever they were opened).", 10),
+    Col("amount_resolved", "money", "Their largest gap (a break: its difference).", 14),
+    Col("count_still_open", "int", "Issues first seen by the end of the week and not resolved by then.", 10),
+    Col("amount_still_open", "money", "The exposure at the week's end: each open episode's gap after its last "
+        "transaction before then (a break: its difference).", 14),
+    Col("is_partial_week", "bool", "TRUE when the data does not cover the whole week.", 9),
     # raw events
     Col("detail", "text", "Short qualifier of the event kind (metric name, skip variant, error type…).", 16),
     Col("level", "text", "Log level (INFO, ERROR…).", 7),

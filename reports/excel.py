@@ -45,11 +45,23 @@ BY_USER = ("user_id", "currency", "balance", "payment_balance", "is_overdrawn", 
            "count_discrepancies", "count_open_discrepancies", "count_continuity_breaks", "count_anomalies",
            "is_test_user", "count_currencies", "first_seen_at", "last_seen_at", "last_transaction_id")
 BY_SOURCE = ("currency", "type", "source", "action", "count_transactions", "total_amount", "total_vat", "total_net")
+SUMMARY = ("currency", "month", "opening_balance", "first_seen_balances", "credits", "debits",
+           "calculation_differences", "continuity_gaps", "closing_balance", "count_transactions", "count_users",
+           "count_new_users")
+EXPOSURE = ("currency", "count_open", "count_users", "exposure", "subscription_above", "subscription_below",
+            "count_unknown_gap", "count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90")
 
 SHEETS = {
+    "Summary": "The balance roll-forward (balance_rollforward): per currency and business month, opening + "
+               "balances first seen + credits − debits + calculation differences + continuity gaps = closing, "
+               "net of VAT. Every month of the data: the period does not apply. The last closing per currency "
+               "is the sum of the users' balances on ByUser.",
+    "Exposure": "Per currency, the open out-of-sync episodes: each out-of-sync user's current gap between the "
+                "subscription balance and the payment wallet, counted once, split by direction, with ageing "
+                "(days since first seen, to the data's last day).",
     "Ledger": "Every transaction in the period (balance_events), oldest first: one row per transaction id.",
-    "Reconciliation": "Every discrepancy detected in the period (discrepancy_report), open and resolved: one row "
-                      "per discrepancy.",
+    "Reconciliation": "Every issue first seen in the period (discrepancy_report), open and resolved: one row per "
+                      "issue (an out-of-sync episode, a calculation or continuity break).",
     "ByUser": "One row per user: the balance after the last transaction, in that transaction's currency, with "
               "totals and counts in that currency (user_balances; count_currencies > 1 says the user has used "
               "more). This is the state after the last ingest; the period does not apply.",
@@ -106,7 +118,8 @@ class _Formats:
         return self._money[places]
 
 
-LONGEST_FIRST = ("ledger", "discrepancies", "anomalies", "overdraft-events", "user_balances", "by_source")
+LONGEST_FIRST = ("ledger", "discrepancies", "anomalies", "overdraft-events", "user_balances", "by_source",
+                 "rollforward", "exposure")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +127,7 @@ class SheetJob:
     """Everything a worker needs to write one sheet's rows (all picklable)."""
     name: str
     columns: tuple[str, ...]
-    source: str  # ledger | discrepancies | overdraft-events | anomalies | user_balances | by_source
+    source: str  # one of LONGEST_FIRST
     settings: Settings
     filters: queries.Filters
     pseudonymise: bool
@@ -129,7 +142,8 @@ def _source_rows(engine, job: SheetJob) -> Iterable[tuple]:
         return queries.ledger(engine, f, job.columns)
     if job.source in queries.SHARED_TABLES:
         return queries.shared_tuples(engine, job.source, f)
-    rows = {"user_balances": queries.user_balances, "by_source": queries.by_source}[job.source](engine, f)
+    rows = {"user_balances": queries.user_balances, "by_source": queries.by_source,
+            "rollforward": queries.balance_rollforward, "exposure": queries.exposure_rows}[job.source](engine, f)
     pick = operator.itemgetter(*job.columns)
     return map(pick, rows)
 
@@ -206,7 +220,7 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
     styles = {"date": fmt.date._get_xf_index(), "datetime": fmt.datetime._get_xf_index(),
               "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(),
               **{("money", p): fmt.money(p)._get_xf_index() for p in range(7)}}
-    plan = [("Ledger", ledger_cols, "ledger"), ("Reconciliation", RECONCILIATION, "discrepancies"),
+    plan = [("Summary", SUMMARY, "rollforward"), ("Exposure", EXPOSURE, "exposure"), ("Ledger", ledger_cols, "ledger"), ("Reconciliation", RECONCILIATION, "discrepancies"),
             ("ByUser", BY_USER, "user_balances"), ("BySource", BY_SOURCE, "by_source"),
             ("Overdrafts", OVERDRAFTS, "overdraft-events"), ("Anomalies", ANOMALIES, "anomalies")]
     try:

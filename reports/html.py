@@ -25,9 +25,15 @@ TABLES = {
     "overdrafts": ("Users with a negative balance or wallet now, deepest first",
                    ("user_id", "currency", "balance", "payment_balance", "overdrawn_since", "last_seen_at",
                     "count_open_discrepancies")),
-    "discrepancies": ("Open discrepancies, largest amount at stake first",
-                      ("business_date", "kind", "user_id", "currency", "transaction_id", "difference",
-                       "amount_at_stake", "explanation")),
+    "exposure": ("Open exposure per currency: open out-of-sync episodes, each user's current gap once",
+                 ("currency", "count_open", "count_users", "exposure", "subscription_above", "subscription_below",
+                  "count_unknown_gap", "count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90")),
+    "rollforward": ("Balance roll-forward per currency and business month (net of VAT)",
+                    ("currency", "month", "opening_balance", "first_seen_balances", "credits", "debits",
+                     "calculation_differences", "continuity_gaps", "closing_balance", "count_transactions")),
+    "discrepancies": ("Largest open issues (episodes and breaks), largest amount at stake first",
+                      ("business_date", "kind", "user_id", "currency", "first_transaction_id", "count_transactions",
+                       "current_gap", "amount_at_stake", "age_days", "explanation")),
     "anomalies": ("High-severity anomalies",
                   ("business_date", "detector", "severity", "user_id", "currency", "amount", "score",
                    "explanation")),
@@ -76,8 +82,11 @@ def write(ctx: Context) -> list[Path]:
         charts.anomalies_by_detector(queries.anomalies_by_detector(engine, f)),
         charts.cold_starts(queries.daily_health(engine, f)),
     ]
+    exposure = kpi.pop("exposure")
     tables = [
         _table(ctx, "flows", flows),
+        _table(ctx, "exposure", [queries.exposure_row(e) for e in exposure]),
+        _table(ctx, "rollforward", queries.balance_rollforward(engine, f)),
         _table(ctx, "overdrafts", queries.top_overdrafts(engine, f, limit=TOP_ROWS)),
         _table(ctx, "discrepancies", queries.open_discrepancies_by_stake(engine, f, TOP_ROWS)),
         _table(ctx, "anomalies", queries.high_anomalies(engine, f, TOP_ROWS)),
@@ -90,9 +99,9 @@ def write(ctx: Context) -> list[Path]:
              "sub": f"{r['count_debits']:,} transactions, gross"},
             {"currency": cur, "key": "total_credit", "label": "Credits", "value": ctx.money(r["total_credit"], cur),
              "sub": f"{r['count_credits']:,} transactions, gross"}]
-    money_cards += [{"currency": r["currency"], "key": "open_amount_at_stake", "label": "At stake",
-                     "value": ctx.money(r["amount_at_stake"], r["currency"]),
-                     "sub": f"in {r['count_open']:,} open discrepancies"} for r in kpi.pop("open_stake")]
+    money_cards += [{"currency": e["currency"], "key": "open_exposure", "label": "Open exposure",
+                     "value": ctx.money(e["exposure"], e["currency"]),
+                     "sub": f"{e['count_open']:,} open episodes, {e['count_users']:,} users"} for e in exposure]
     first, last = queries.business_date_range(engine)
     html = render.page("report.html.j2", ctx=ctx, kpi=kpi, money_cards=money_cards, tables=tables,
                        charts=[_figure_html(fig) for fig in figures], plotlyjs=get_plotlyjs(),

@@ -17,9 +17,9 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts, flow_series,
-                     flow_totals, health_per_day, overdraft_summary, overdrafts_per_day, overdrawn_users,
-                     stake_by_currency)
+from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts, data_last_day,
+                     exposure, flow_series, flow_totals, health_per_day, other_issues, overdraft_summary,
+                     overdrafts_per_day, overdrawn_users, rollforward)
 from queries import tables as t
 from queries.base import as_int, currency_is, date_range, require, standard
 
@@ -72,7 +72,8 @@ def kpis(engine: Engine, f: Filters) -> dict:
     """The cards at the top of the HTML report, from the same functions as the dashboard's cards."""
     flows = flow_totals(engine, f)
     negative = overdraft_summary(engine, f)
-    open_stake = stake_by_currency(engine, f, status="open")
+    open_episodes = exposure(engine, f)
+    breaks = other_issues(engine, f, status="open")
     severities: dict[str, int] = {}
     for r in anomaly_counts(engine, f):
         severities[r["severity"]] = severities.get(r["severity"], 0) + r["count_anomalies"]
@@ -85,21 +86,40 @@ def kpis(engine: Engine, f: Filters) -> dict:
         "count_negative_balance_now": sum(r["count_users"] for r in negative),
         "count_negative_wallet_now": sum(r["count_wallet_users"] for r in negative),
         "count_overdraft_events": sum(r["count_events"] for r in overdrafts_per_day(engine, f)),
-        "count_open_discrepancies": sum(r["count_open"] for r in open_stake),
+        "count_open_discrepancies": sum(e.count_open for e in open_episodes) + sum(r["count_open"] for r in breaks),
         "count_anomalies": sum(severities.values()),
         "count_high_anomalies": severities.get("high", 0),
         "flows": flows,
-        "open_stake": _per_currency(open_stake, "amount_at_stake", "count_open"),
+        "exposure": kpis_exposure(engine, f),
+        "as_of": data_last_day(engine),
     }
 
 
-def _per_currency(rows: list[dict], amount: str, count: str) -> list[dict]:
-    out: dict[str, dict] = {}
-    for r in rows:
-        row = out.setdefault(r["currency"], {"currency": r["currency"], amount: 0, count: 0})
-        row[amount] += r[amount]
-        row[count] += r[count]
-    return [out[c] for c in sorted(out, key=lambda c: c or "")]
+AGE_KEYS = {"0–7 days": "count_age_0_7", "8–30 days": "count_age_8_30", "31–90 days": "count_age_31_90",
+            "over 90 days": "count_age_over_90"}
+
+
+def exposure_row(e: dict) -> dict:
+    """One currency's open exposure as a table row: the ageing buckets as counts of episodes."""
+    return {**{k: v for k, v in e.items() if k != "ageing"},
+            **{key: e["ageing"].get(label, (0, 0))[0] for label, key in AGE_KEYS.items()}}
+
+
+def exposure_rows(engine: Engine, f: Filters) -> list[dict]:
+    """The open exposure per currency (kpis()["exposure"]) as rows for a table or sheet."""
+    return [exposure_row(e) for e in kpis_exposure(engine, f)]
+
+
+def kpis_exposure(engine: Engine, f: Filters) -> list[dict]:
+    return [{"currency": e.currency, "exposure": e.exposure, "count_open": e.count_open,
+             "count_users": e.count_users, "subscription_above": e.subscription_above,
+             "subscription_below": e.subscription_below, "count_unknown_gap": e.count_unknown_gap,
+             "ageing": e.ageing} for e in exposure(engine, f)]
+
+
+def balance_rollforward(engine: Engine, f: Filters) -> list[dict]:
+    """balance_rollforward (every month: a roll-forward is read whole), for one currency or all."""
+    return rollforward(engine, f.currency)
 
 
 # --- charts -------------------------------------------------------------------------------------------
@@ -121,6 +141,7 @@ def top_overdrafts(engine: Engine, f: Filters, limit: int | None = 20) -> list[d
 
 
 def discrepancies_by_day(engine: Engine, f: Filters) -> list[dict]:
+    """Issues first seen per business date and kind."""
     dr = t.discrepancy_report
     stmt = (select(dr.c.business_date, dr.c.kind, func.count().label("count"))
             .where(*_where(dr, f)).group_by(dr.c.business_date, dr.c.kind)
@@ -138,7 +159,8 @@ def daily_health(engine: Engine, f: Filters) -> list[dict]:
 
 # --- tables and sheets -------------------------------------------------------------------------------------
 
-OLDEST_FIRST = {"discrepancies": [{"colId": "business_date", "sort": "asc"}, {"colId": "detected_at", "sort": "asc"}],
+OLDEST_FIRST = {"discrepancies": [{"colId": "business_date", "sort": "asc"}, {"colId": "first_seen_at", "sort": "asc"},
+                                  {"colId": "discrepancy_id", "sort": "asc"}],
                 "anomalies": [{"colId": "business_date", "sort": "asc"}, {"colId": "detected_at", "sort": "asc"}],
                 "overdraft-events": [{"colId": "ts", "sort": "asc"}]}
 SHARED_TABLES = {"discrepancies": DISCREPANCIES, "anomalies": ANOMALIES, "overdraft-events": OVERDRAFT_EVENTS}
@@ -327,32 +349,51 @@ def overdraft_amount(row: dict) -> int:
 
 # --- weekly reconciliation ---------------------------------------------------------------------------------
 
+def covers(engine: Engine, date_from: str, date_to: str) -> bool:
+    """True when the data's business dates span the whole period (a week the logs cover in part is partial)."""
+    first, last = business_date_range(engine)
+    return first is not None and first <= date_from and last >= date_to
+
+
 def weekly_reconciliation(engine: Engine, date_from: str, date_to: str, utc_from: str, utc_to: str,
                           currency: str | None = None) -> list[dict]:
-    """Per currency and kind: discrepancies opened, resolved and still open in one week, with amounts at stake.
+    """Per currency and kind: issues opened, resolved and still open in one week, with amounts.
 
-    A discrepancy was *opened* in the week when its business date falls in it,
-    *resolved* when `resolved_at` (UTC) falls between the week's first and
-    last instant (utc_from inclusive, utc_to exclusive), and is *still open*
-    at the end of the week when it was opened by then and not resolved by then.
+    An issue was *opened* in the week when it was first seen on one of its business dates, *resolved* when
+    `resolved_at` (UTC) falls between the week's first and last instant (utc_from inclusive, utc_to
+    exclusive), and is *still open* at the end of the week when it was opened by then and not resolved by
+    then. Amounts: an out_of_sync episode's gap when it opened (opened), its largest gap (resolved) and its
+    gap after its last transaction before the week's end (still open: the exposure at the week's end); a
+    calculation or continuity break's difference.
     """
-    dr = t.discrepancy_report
+    dr, dt = t.discrepancy_report, t.discrepancy_transactions
     opened = dr.c.business_date.between(date_from, date_to)
     resolved = and_(dr.c.resolved_at >= utc_from, dr.c.resolved_at < utc_to)
-    still_open = and_(dr.c.business_date <= date_to, or_(dr.c.resolved_at.is_(None), dr.c.resolved_at >= utc_to))
-    stake = func.coalesce(dr.c.amount_at_stake, 0)
+    still_open = and_(dr.c.first_seen_at < utc_to, or_(dr.c.resolved_at.is_(None), dr.c.resolved_at >= utc_to))
+    episode = dr.c.kind == "out_of_sync"
+    # an episode's last transaction before the week's end, and its gap then
+    last_position = (select(func.max(dt.c.position)).where(dt.c.discrepancy_id == dr.c.discrepancy_id,
+                                                           dt.c.role == "out_of_sync", dt.c.ts < utc_to)
+                     .scalar_subquery())
+    gap_at_end = (select(func.abs(dt.c.gap)).where(dt.c.discrepancy_id == dr.c.discrepancy_id,
+                                                   dt.c.position == last_position).scalar_subquery())
 
-    def count_and_sum(cond, name):
-        return (func.sum(case((cond, 1), else_=0)).label(f"count_{name}"),
-                func.sum(case((cond, stake), else_=0)).label(f"amount_{name}"))
+    def amount(cond, episode_amount):
+        return func.sum(case((cond, func.coalesce(case((episode, episode_amount), else_=dr.c.amount_at_stake), 0)),
+                             else_=0))
 
-    where = [dr.c.business_date <= date_to]
+    def count(cond):
+        return func.sum(case((cond, 1), else_=0))
+
+    where = [dr.c.business_date <= date_to, dr.c.kind != "untied_error"]
     if currency:
         where.append(dr.c.currency == currency)
     stmt = (select(func.coalesce(dr.c.currency, literal("")).label("currency"), dr.c.kind,
-                   *count_and_sum(opened, "opened"), *count_and_sum(resolved, "resolved"),
-                   *count_and_sum(still_open, "still_open"))
+                   count(opened).label("count_opened"), amount(opened, func.abs(dr.c.opening_gap)).label("amount_opened"),
+                   count(resolved).label("count_resolved"), amount(resolved, dr.c.max_abs_gap).label("amount_resolved"),
+                   count(still_open).label("count_still_open"), amount(still_open, gap_at_end).label("amount_still_open"))
             .where(*where).group_by(dr.c.currency, dr.c.kind).order_by(dr.c.currency, dr.c.kind))
     rows = [{k: v if k in ("currency", "kind") else as_int(v) for k, v in r.items()} for r in _rows(engine, stmt)]
-    return [dict(r, week_from=date_from, week_to=date_to) for r in rows
+    partial = not covers(engine, date_from, date_to)
+    return [dict(r, week_from=date_from, week_to=date_to, is_partial_week=partial) for r in rows
             if r["count_opened"] or r["count_resolved"] or r["count_still_open"]]

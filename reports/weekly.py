@@ -1,4 +1,4 @@
-"""Weekly reconciliation summary: per currency and kind, discrepancies opened, resolved and still open.
+"""Weekly reconciliation summary: per currency and kind, issues opened, resolved and still open at the week's end.
 
 Written as a CSV (the numbers) and a short self-contained HTML page (the same
 numbers, formatted, with a sentence on how each is counted).
@@ -14,7 +14,7 @@ from reports.csvfile import write_csv
 from reports.periods import day_start_utc, next_day, week_label
 
 COLUMNS = ("week_from", "week_to", "currency", "kind", "count_opened", "amount_opened", "count_resolved",
-           "amount_resolved", "count_still_open", "amount_still_open")
+           "amount_resolved", "count_still_open", "amount_still_open", "is_partial_week")
 
 
 def rows(ctx: Context, monday: str, sunday: str) -> list[dict]:
@@ -31,7 +31,8 @@ def write(ctx: Context, monday: str, sunday: str) -> list[Path]:
     html_path = ctx.out_dir / f"reconciliation-{label}.html"
     table = [{**r, **{c: ctx.money(r[c], r["currency"]) for c in COLUMNS if COLS[c].kind == "money"}}
              for r in data]
-    html = render.page("weekly.html.j2", week=label, monday=monday, sunday=sunday, rows=table,
+    partial = any(r["is_partial_week"] for r in data) or not queries.covers(ctx.engine, monday, sunday)
+    html = render.page("weekly.html.j2", week=label, monday=monday, sunday=sunday, rows=table, partial=partial,
                        meanings={c: COLS[c].meaning for c in COLUMNS}, ctx=ctx)
     html_path.write_text(html, encoding="utf-8")
     return [csv_path, html_path]

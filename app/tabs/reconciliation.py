@@ -1,8 +1,10 @@
-"""Tab 3, Reconciliation: mismatched balances from `discrepancy_report`, the amount at stake per currency,
-and an Export CSV of the whole filtered result. URL parameters: `kind`, `status`.
+"""Tab 3, Reconciliation: one row per issue of `discrepancy_report` (an out-of-sync episode, a calculation or
+continuity break), the open exposure per currency with its ageing, the balance roll-forward, and two exports:
+the filtered issues, and the transactions behind them. URL parameters: `kind`, `status`, `as_of`.
 
-The export is a plain link to /export/discrepancies.csv with the page's query string (plus the grid's sort and
-column filters): the server streams every matching row through the same query function as the grid.
+The exports are plain links to /export/discrepancies.csv and /export/discrepancy-transactions.csv with the
+page's query string (plus the grid's sort and column filters): the server streams every matching row through
+the same query functions as the grid.
 """
 from __future__ import annotations
 
@@ -11,24 +13,27 @@ from collections import defaultdict
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
-from dash import Input, Output, html
+import dash_bootstrap_components as dbc
+from dash import Input, Output, dcc, html
 from flask import Response, request, stream_with_context
 
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.ui import ANY, count, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
-from queries import (DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, MissingTables, all_rows,
-                     stake_by_currency)
-from queries.base import connect, one_of, require
+from queries import (AGE_BUCKETS, DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, DISCREPANCY_TRANSACTIONS,
+                     Filters, MissingTables, all_rows, data_last_day, exposure, other_issues, rollforward)
+from queries.base import connect, one_of, parse_date, require
 from queries.csv_export import export_file_name, iter_csv, write_csv
 from queries.pseudonym import scrub, user_mapper
 
 NAME = "reconciliation"
-PARAMS = ("kind", "status")
-MONEY_FIELDS = tuple(c.field for c in DISCREPANCIES.columns if c.kind == "money")
+PARAMS = ("kind", "status", "as_of")
 EXPORT_PATH = "/export/discrepancies.csv"
+TRANSACTIONS_PATH = "/export/discrepancy-transactions.csv"
 MAX_MODEL_TEXT = 4000  # characters of a grid sort or filter model in the export link
+KIND_LABELS = {"out_of_sync": "out of sync", "calculation": "calculation", "continuity": "continuity",
+               "untied_error": "untied error"}
 
 
 def _params(params: dict, pathname=None) -> dict:
@@ -36,38 +41,62 @@ def _params(params: dict, pathname=None) -> dict:
             "status": one_of(params.get("status"), DISCREPANCY_STATUSES)}
 
 
+def _as_of(params: dict) -> str | None:
+    day = parse_date(params.get("as_of"))
+    return day.isoformat() if day else None
+
+
 GRID = grid.add(GridView(NAME, DISCREPANCIES, (
-    GridColumn("detected_at", "Detected (UTC)", 210), GridColumn("business_date", "Business day", 120),
-    GridColumn("kind", "Kind", 110), GridColumn("status", "Status", 95), GridColumn("user_id", "User", 315),
-    GridColumn("currency", "Cur.", 90), GridColumn("amount_at_stake", "At stake", 120),
-    GridColumn("difference", "Difference", 120), GridColumn("subscription_balance", "Subscription bal.", 145),
-    GridColumn("payment_balance", "Payment bal.", 130), GridColumn("explanation", "Explanation", 380),
-    GridColumn("transaction_id", "Transaction", 240), GridColumn("discrepancy_id", "Discrepancy", 200),
-    GridColumn("resolved_at", "Resolved (UTC)", 190), GridColumn("file", "File", 300),
+    GridColumn("first_seen_at", "First seen (UTC)", 200), GridColumn("kind", "Kind", 115),
+    GridColumn("status", "Status", 95), GridColumn("user_id", "User", 315), GridColumn("currency", "Cur.", 80),
+    GridColumn("amount_at_stake", "At stake", 120), GridColumn("current_gap", "Current gap", 125),
+    GridColumn("opening_gap", "Opening gap", 125), GridColumn("max_abs_gap", "Largest gap", 125),
+    GridColumn("subscription_balance", "Subscription bal.", 145), GridColumn("payment_balance", "Payment bal.", 130),
+    GridColumn("count_transactions", "Transactions", 120), GridColumn("count_lambda_errors", "Lambda errors", 125),
+    GridColumn("age_days", "Age (days)", 105), GridColumn("explanation", "Explanation", 420),
+    GridColumn("discrepancy_id", "Discrepancy", 250), GridColumn("first_transaction_id", "First transaction", 240),
+    GridColumn("last_transaction_id", "Last transaction", 240),
+    GridColumn("resolving_transaction_id", "Resolved by", 240), GridColumn("resolved_at", "Resolved (UTC)", 190),
+    GridColumn("business_date", "Business day", 120), GridColumn("file", "File", 300),
     GridColumn("line_no", "Line", 80)), params=_params))
 
 
 def layout(ctx: AppContext, params: dict) -> html.Div:
     p = _params(params)
     return html.Div([
-        section("Amount at stake", slot("reconciliation-stake", 110),
-                subtitle="Per currency (never added across currencies), for the filters below",
+        section("Open exposure", slot("reconciliation-stake", 110),
+                subtitle=("Open out-of-sync episodes per currency: each out-of-sync user's current gap between "
+                          "the subscription balance and the payment wallet, counted once (never added across "
+                          "currencies); issues first seen within the dates above"),
+                tools=html.Div([
+                    html.Div([html.Label("Ageing as of", className="form-label small text-muted mb-0"),
+                              dcc.Input(id=param_id(NAME, "as_of"), type="date", value=_as_of(params),
+                                        debounce=True, className="form-control form-control-sm")],
+                             className="param"),
+                ], className="d-flex gap-2 align-items-end")),
+        section("Balance roll-forward", slot("reconciliation-rollforward", 110),
+                subtitle=("Per currency and business month: opening + balances first seen + credits − debits "
+                          "+ calculation differences + continuity gaps = closing (net of VAT; all users, "
+                          "whatever the filters)")),
+        section("Issues", grid.component(GRID),
+                subtitle=("One row per issue: an out-of-sync episode (a user's run of transactions whose "
+                          "balances disagree), a calculation or continuity break; click a user for the ledger"),
                 tools=html.Div([
                     select(param_id(NAME, "kind"), [{"label": "All kinds", "value": ANY}] +
-                           [{"label": k, "value": k} for k in DISCREPANCY_KINDS], p["kind"], label="Kind"),
+                           [{"label": KIND_LABELS[k], "value": k} for k in DISCREPANCY_KINDS], p["kind"],
+                           label="Kind"),
                     select(param_id(NAME, "status"), [{"label": "Open and resolved", "value": ANY}] +
                            [{"label": s, "value": s} for s in DISCREPANCY_STATUSES], p["status"], label="Status"),
-                ], className="d-flex gap-2 align-items-end")),
-        section("Mismatched balances", grid.component(GRID),
-                subtitle="Sort and filter in the column headers; click a user for the ledger",
-                tools=html.Div([
                     html.A("Export CSV", id="reconciliation-export", href=EXPORT_PATH, download="",
-                           className="btn btn-primary btn-sm",
-                           title="Every row of the filtered result, sorted and filtered like the grid"),
+                           className="btn btn-primary btn-sm align-self-end",
+                           title="Every issue of the filtered result, sorted and filtered like the grid"),
+                    html.A("Transactions CSV", id="reconciliation-export-transactions", href=TRANSACTIONS_PATH,
+                           download="", className="btn btn-outline-primary btn-sm align-self-end",
+                           title="Every transaction behind the filtered issues (and the one that resolved each)"),
                     # for sharing outside the finance team: user ids replaced by keyed hashes (PSEUDONYMISE_KEY)
                     html.A("Pseudonymised", id="reconciliation-export-pseudo", href=EXPORT_PATH + "?pseudonymise=1",
-                           download="", className="btn btn-outline-primary btn-sm",
-                           title="The same export with every user id replaced by its keyed hash",
+                           download="", className="btn btn-outline-primary btn-sm align-self-end",
+                           title="The issues export with every user id replaced by its keyed hash",
                            style=None if ctx.settings.get("PSEUDONYMISE_KEY") else {"display": "none"}),
                 ], className="d-flex gap-2")),
     ])
@@ -75,55 +104,113 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
 
 def render_stake(ctx: AppContext, search: str, pathname=None):
     params = urlstate.parse(search)
-    rows = stake_by_currency(ctx.engine, urlstate.filters(params), **_params(params))
-    if not rows:
-        return no_rows("No discrepancies match these filters.")
-    per_currency: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        per_currency[r["currency"] or "—"].append(r)
+    f = urlstate.filters(params)
+    as_of = _as_of(params) or data_last_day(ctx.engine)
+    open_episodes = {e.currency or "—": e for e in exposure(ctx.engine, f, as_of)}
+    others: dict[str, list[dict]] = defaultdict(list)
+    for r in other_issues(ctx.engine, f):
+        others[r["currency"] or "—"].append(r)
+    if not open_episodes and not others:
+        return no_rows("No issues match these filters.")
     cards = []
-    for cur, items in sorted(per_currency.items()):
-        stake = sum(i["amount_at_stake"] for i in items)
-        detail = html.Div([html.Div(f"{i['kind']}: {count(i['count_discrepancies'])} "
-                                    f"({count(i['count_open'])} open) · {ctx.money(i['amount_at_stake'], cur)}",
-                                    className="kpi-line") for i in items])
-        cards.append(kpi(f"{cur} at stake", ctx.money(stake, cur),
-                         html.Div([html.Div(f"{count(sum(i['count_discrepancies'] for i in items))} discrepancies, "
-                                            f"{count(sum(i['count_open'] for i in items))} open"), detail]),
-                         tone="negative" if stake else ""))
+    for cur in sorted(set(open_episodes) | set(others)):
+        e = open_episodes.get(cur)
+        lines = []
+        if e:
+            lines.append(html.Div(f"{count(e.count_open)} open episode{'s' if e.count_open != 1 else ''}, "
+                                  f"{count(e.count_users)} user{'s' if e.count_users != 1 else ''}",
+                                  className="kpi-line"))
+            lines.append(html.Div(f"subscription above wallet {ctx.money(e.subscription_above, cur)} "
+                                  "(meals not paid for)", className="kpi-line"))
+            lines.append(html.Div(f"subscription below wallet {ctx.money(e.subscription_below, cur)} "
+                                  "(money received, not credited)", className="kpi-line"))
+            if e.count_unknown_gap:
+                lines.append(html.Div(f"{count(e.count_unknown_gap)} with no wallet printed (legacy), not counted",
+                                      className="kpi-line text-muted"))
+            lines.append(_ageing(ctx, e, cur, as_of))
+        for r in others.get(cur, []):
+            lines.append(html.Div(f"{KIND_LABELS.get(r['kind'], r['kind'])} breaks: {count(r['count_issues'])} "
+                                  f"({count(r['count_open'])} open) · {ctx.money(r['amount_at_stake'], cur)}",
+                                  className="kpi-line"))
+        total = e.exposure if e else 0
+        cards.append(kpi(f"{cur} open exposure", ctx.money(total, cur), html.Div(lines),
+                         tone="negative" if total else ""))
     return kpi_row(cards)
+
+
+def _ageing(ctx: AppContext, e, cur: str, as_of: str | None) -> html.Table:
+    rows = [html.Tr([html.Td(label), html.Td(count(e.ageing.get(label, (0, 0))[0]), className="num"),
+                     html.Td(ctx.money(e.ageing.get(label, (0, 0))[1], cur), className="num")])
+            for label, _, _ in AGE_BUCKETS]
+    return html.Table([html.Caption(f"Age since first seen, as of {as_of or 'the last day'}"),
+                       html.Thead(html.Tr([html.Th("age"), html.Th("episodes", className="num"),
+                                           html.Th("gap", className="num")])),
+                       html.Tbody(rows)], className="table table-sm ageing mb-0 mt-1")
+
+
+ROLLFORWARD_COLUMNS = (("opening_balance", "Opening"), ("first_seen_balances", "First seen"),
+                       ("credits", "Credits"), ("debits", "Debits"),
+                       ("calculation_differences", "Calculation diff."), ("continuity_gaps", "Continuity gaps"),
+                       ("closing_balance", "Closing"))
+
+
+def render_rollforward(ctx: AppContext, search: str, pathname=None):
+    f = urlstate.filters(search)
+    rows = rollforward(ctx.engine, f.currency)
+    if not rows:
+        return no_rows("No applied transactions of known users yet.")
+    head = html.Thead(html.Tr([html.Th("Currency"), html.Th("Month")] +
+                              [html.Th(label, className="num") for _, label in ROLLFORWARD_COLUMNS] +
+                              [html.Th("Transactions", className="num"), html.Th("Users", className="num")]))
+    body = html.Tbody([html.Tr([html.Td(r["currency"]), html.Td(r["month"])] +
+                               [html.Td(ctx.money(-r[k] if k == "debits" else r[k], r["currency"]), className="num")
+                                for k, _ in ROLLFORWARD_COLUMNS] +
+                               [html.Td(count(r["count_transactions"]), className="num"),
+                                html.Td(count(r["count_users"]), className="num")])
+                       for r in rows])
+    return dbc.Table([head, body], size="sm", hover=True, responsive=True, className="rollforward mb-0")
 
 
 # --- export ----------------------------------------------------------------------------------------
 
-def export_name(filters: Filters, kind: str | None, status: str | None) -> str:
-    """e.g. discrepancies_sync_open_BHD_2024-01-01_to_2024-01-31.csv; unfiltered parts say "all"."""
+def export_name(filters: Filters, kind: str | None, status: str | None, what: str = "discrepancies") -> str:
+    """e.g. discrepancies_out-of-sync_open_BHD_2024-01-01_to_2024-01-31.csv; unfiltered parts say "all"."""
     pieces = [kind or "all-kinds", status or "open-and-resolved", filters.currency or "all-currencies",
               filters.date_from_text or "start", "to", filters.date_to_text or "end"]
     if filters.user:
         pieces.append("user-" + filters.user)
-    return export_file_name("discrepancies", pieces)
+    return export_file_name(what, pieces)
 
 
-def export_rows(ctx: AppContext, search: str) -> tuple[str, list[str], Iterator[list]]:
+EXPORTS = {EXPORT_PATH: (DISCREPANCIES, "discrepancies"),
+           TRANSACTIONS_PATH: (DISCREPANCY_TRANSACTIONS, "discrepancy-transactions")}
+
+
+def export_rows(ctx: AppContext, search: str, path: str = EXPORT_PATH) -> tuple[str, list[str], Iterator[list]]:
     """(file name, header, rows) of the whole filtered result, in the grid's order and with its column filters.
 
     `search` is the page's query string plus, optionally, `sort` and `filter`: the grid's sort and filter models
-    as JSON (checked like any grid request). Amounts are exact decimals in the currency's precision without
-    thousands separators, so spreadsheets read them as numbers; csv_export neutralises formulas.
+    as JSON (checked like any grid request; the transactions export takes the issues' filters only). Amounts
+    are exact decimals in the currency's precision without thousands separators, so spreadsheets read them as
+    numbers; csv_export neutralises formulas.
     """
+    query, what = EXPORTS[path]
     params = urlstate.parse(search)
     models = dict(parse_qsl((search or "").lstrip("?")))
     f = urlstate.filters(params)
     p = _params(params)
-    fields = [c.field for c in DISCREPANCIES.columns]
-    rows = all_rows(ctx.engine, DISCREPANCIES, f, sort_model=_json(models.get("sort"), list),
-                    filter_model=_json(models.get("filter"), dict), **p)
-    name = export_name(f, p["kind"], p["status"])
+    fields = [c.field for c in query.columns]
+    money = {c.field for c in query.columns if c.kind == "money"}
+    if query is DISCREPANCIES:
+        rows = all_rows(ctx.engine, query, f, sort_model=_json(models.get("sort"), list),
+                        filter_model=_json(models.get("filter"), dict), **p)
+    else:
+        rows = all_rows(ctx.engine, query, f, **p)
+    name = export_name(f, p["kind"], p["status"], what)
     if models.get("pseudonymise") == "1":
         rows, name = _pseudonymised(ctx, rows), name.replace(".csv", "_pseudonymised.csv")
     return (name, fields,
-            ([ctx.exact(r[k], r["currency"]) if k in MONEY_FIELDS else r[k] for k in fields] for r in rows))
+            ([ctx.exact(r[k], r["currency"]) if k in money else r[k] for k in fields] for r in rows))
 
 
 class PseudonymKeyMissing(ValueError):
@@ -143,7 +230,8 @@ def _replace_user_ids(rows: Iterator[dict], token_of) -> Iterator[dict]:
     for row in rows:
         row = dict(row)
         token = token_of(row.get("user_id"))
-        row["explanation"] = scrub(row.get("explanation"), row.get("user_id"), token)
+        if "explanation" in row:
+            row["explanation"] = scrub(row.get("explanation"), row.get("user_id"), token)
         row["user_id"] = token
         yield row
 
@@ -156,34 +244,35 @@ def _json(text: str | None, kind: type):
     return value if isinstance(value, kind) else None
 
 
-def export_href(search: str | None, grid_request: dict | None) -> str:
+def export_href(search: str | None, grid_request: dict | None, path: str = EXPORT_PATH) -> str:
     """The download link for the current view: its filters, and the grid's sort and column filters."""
     params = urlstate.parse(search)
     request = grid_request or {}
-    for name, key in (("sort", "sortModel"), ("filter", "filterModel")):
-        if request.get(key):
-            params[name] = json.dumps(request[key], separators=(",", ":"))
-    return EXPORT_PATH + urlstate.encode(params)
+    if path == EXPORT_PATH:
+        for name, key in (("sort", "sortModel"), ("filter", "filterModel")):
+            if request.get(key):
+                params[name] = json.dumps(request[key], separators=(",", ":"))
+    return path + urlstate.encode(params)
 
 
-def export_csv(ctx: AppContext, search: str) -> tuple[str, str, int]:
+def export_csv(ctx: AppContext, search: str, path: str = EXPORT_PATH) -> tuple[str, str, int]:
     """(file name, CSV text, row count) in one string: for tests and small results (the page streams)."""
-    name, header, rows = export_rows(ctx, search)
+    name, header, rows = export_rows(ctx, search, path)
     lines = list(rows)
     return name, write_csv(header, lines), len(lines)
 
 
-def export_response(ctx: AppContext):
+def export_response(ctx: AppContext, path: str = EXPORT_PATH):
     """Flask view: the CSV streamed in chunks (a million rows keep memory flat), named after what it holds."""
     search = "?" + request.query_string.decode("utf-8", "replace")
     try:
         with connect(ctx.engine) as conn:
-            require(conn, *DISCREPANCIES.needs)
+            require(conn, *EXPORTS[path][0].needs)
     except MissingTables as exc:
         return Response(f"Nothing to export: {exc}. Run the ingest (and transform) first.\n", 404,
                         mimetype="text/plain")
     try:
-        name, header, rows = export_rows(ctx, search)
+        name, header, rows = export_rows(ctx, search, path)
     except PseudonymKeyMissing as exc:
         return Response(f"{exc}\n", 400, mimetype="text/plain")
     return Response(stream_with_context(iter_csv(header, rows)), mimetype="text/csv",
@@ -191,16 +280,21 @@ def export_response(ctx: AppContext):
 
 
 def register(app, ctx: AppContext) -> None:
-    register_sections(app, ctx, {"reconciliation-stake": render_stake}, tab_params=PARAMS)
+    register_sections(app, ctx, {"reconciliation-stake": render_stake,
+                                 "reconciliation-rollforward": render_rollforward}, tab_params=PARAMS)
     app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
+    app.server.add_url_rule(TRANSACTIONS_PATH, "export_discrepancy_transactions",
+                            lambda: export_response(ctx, TRANSACTIONS_PATH))
 
     @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
+                  Output("reconciliation-export-transactions", "href"),
                   Input("url", "search"), Input(GRID.id, "getRowsRequest"))
     def export_link(search, grid_request):
         params = urlstate.parse(search)
         p = _params(params)
-        return export_href(search, grid_request), "Download " + export_name(urlstate.filters(params), p["kind"],
-                                                                             p["status"])
+        return (export_href(search, grid_request),
+                "Download " + export_name(urlstate.filters(params), p["kind"], p["status"]),
+                export_href(search, None, TRANSACTIONS_PATH))
 
     @app.callback(Output("reconciliation-export-pseudo", "href"), Input("reconciliation-export", "href"))
     def pseudonymised_link(href):

@@ -32,7 +32,7 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
         dbc.Row([
             dbc.Col(section(
                 "Balance history", slot("trends-balance", 360),
-                subtitle="Balance after each transaction (UTC time); markers: discrepancies",
+                subtitle="Balance after each transaction (UTC time); markers: discrepancies (shaded: out of sync)",
                 tools=html.Div([
                     html.Label("User", className="form-label small text-muted mb-0"),
                     dbc.Input(id=param_id(NAME, "uid"), value=params.get("uid", ""), list="trends-users", size="sm",
@@ -206,17 +206,20 @@ def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dic
     fig.add_hline(0, dict(color=COLORS["zero"], width=1, dash="dash"))
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for d in discrepancies:
+        if d["kind"] == "out_of_sync" and d.get("first_seen_at") and d.get("until"):
+            # the episode's span: from its first out-of-sync transaction to the one that resolved it (or now)
+            fig.add_span(d["first_seen_at"], d["until"], "#c2452d")
         if d.get("ts") and d.get("new_balance") is not None:
             by_kind[d["kind"]].append(d)
-    symbols = {"sync": "x", "wallet": "diamond", "calculation": "triangle-up", "continuity": "square"}
+    symbols = {"out_of_sync": "x", "calculation": "triangle-up", "continuity": "square"}
     for kind, pts in sorted(by_kind.items()):
         fig.add_trace(scatter(
             x=[p["ts"] for p in pts], y=[ctx.plot_value(p["new_balance"]) for p in pts], mode="markers",
             name=f"{kind} discrepancy", marker=dict(symbol=symbols.get(kind, "circle-open"), size=11, color="#c2452d",
                                                      line=dict(width=1.5, color="#7a1f10")),
             customdata=[[p["discrepancy_id"], p["status"], ctx.money(p["amount_at_stake"], p["currency"]),
-                         p["currency"] or "", (p["explanation"] or "")[:120]] for p in pts],
-            hovertemplate=(f"{kind} %{{customdata[0]}} (%{{customdata[1]}})<br>at stake %{{customdata[2]}} "
+                         p["currency"] or "", (p["explanation"] or "")[:160]] for p in pts],
+            hovertemplate=("%{customdata[0]} (%{customdata[1]})<br>at stake %{customdata[2]} "
                            "%{customdata[3]}<br>%{customdata[4]}<extra></extra>")))
     fig.update_xaxes(type="date")
     return fig
