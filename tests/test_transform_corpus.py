@@ -109,18 +109,94 @@ def test_totals_per_currency_equal_the_raw_log_text(db, raw_text):
 
 def test_every_not_in_sync_error_is_tied_to_exactly_one_transaction(db, raw_text):
     raw_errors = sum(t.count(NOT_IN_SYNC) for t in raw_text)
-    rows = db.execute(text(
-        "SELECT d.transaction_id, d.user_id = b.user_id FROM discrepancy_report d "
-        "LEFT JOIN balance_events b ON b.transaction_id = d.transaction_id WHERE d.kind = 'sync'")).all()
-    assert len(rows) == raw_errors > 0
-    assert all(tx is not None and same_user for tx, same_user in rows)
-    per_error = Counter(r[0] for r in db.execute(text(
-        "SELECT event_id FROM discrepancy_report WHERE kind = 'sync'")))
-    assert set(per_error.values()) == {1}
+    tied = db.execute(text(
+        "SELECT n.transaction_id, n.user_id = b.user_id FROM not_in_sync_events n "
+        "LEFT JOIN balance_events b ON b.transaction_id = n.transaction_id")).all()
+    assert len(tied) == raw_errors > 0
+    assert all(tx is not None and same_user for tx, same_user in tied)
+    # each error counts once, in the episode of its transaction (a refused transaction is in none)
+    in_episodes = db.execute(text(
+        "SELECT SUM(count_lambda_errors) FROM discrepancy_transactions WHERE role = 'out_of_sync'")).scalar()
+    on_refused = db.execute(text(
+        "SELECT COUNT(*) FROM not_in_sync_events n JOIN balance_events b ON b.transaction_id = n.transaction_id "
+        "WHERE b.outcome = 'refused_negative_balance'")).scalar()
+    assert in_episodes + on_refused == raw_errors
+    assert db.execute(text("SELECT SUM(count_lambda_errors) FROM discrepancy_report")).scalar() == raw_errors - on_refused
 
 
 def test_the_real_export_has_4361_not_in_sync_errors(real_db):
-    assert real_db.execute(text("SELECT COUNT(*) FROM discrepancy_report WHERE kind = 'sync'")).scalar() == 4361
+    assert real_db.execute(text("SELECT COUNT(*) FROM not_in_sync_events")).scalar() == 4361
+
+
+def _independent_episodes(conn) -> tuple[int, set, dict]:
+    """Runs of consecutive out-of-sync applied transactions per user, counted in Python from balance_events:
+    (episodes, users, {currency: (open users with a gap, Σ |gap| of the latest transaction)})."""
+    errors = {r[0] for r in conn.execute(text("SELECT transaction_id FROM not_in_sync_events"))}
+    rows = conn.execute(text(
+        "SELECT user_id, currency, transaction_id, new_balance, payment_balance FROM balance_events "
+        "WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
+        "ORDER BY user_id, ts, transaction_id")).all()
+    episodes, users, exposure = 0, set(), {}
+    previous_user, inside, last = None, False, None
+    for user, currency, tx, new, payment in rows + [(None, None, None, None, None)]:
+        if user != previous_user:
+            if inside and last[4] is not None and last[4] != last[3]:
+                n, total = exposure.get(last[1], (0, 0))
+                exposure[last[1]] = (n + 1, total + abs(last[3] - last[4]))
+            previous_user, inside = user, False
+        if user is None:
+            break
+        out = tx in errors or (payment is not None and abs(payment - new) > 1000)
+        if out and not inside:
+            episodes += 1
+            users.add(user)
+        inside, last = out, (user, currency, tx, new, payment)
+    return episodes, users, exposure
+
+
+def test_open_exposure_is_each_users_current_gap_counted_once(db):
+    episodes, users, exposure = _independent_episodes(db)
+    assert db.execute(text("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM discrepancy_report "
+                           "WHERE kind = 'out_of_sync'")).one() == (episodes, len(users))
+    stored = {cur: (n, total) for cur, n, total in db.execute(text(
+        "SELECT currency, SUM(CASE WHEN amount_at_stake > 0 THEN 1 ELSE 0 END), SUM(amount_at_stake) "
+        "FROM discrepancy_report WHERE kind = 'out_of_sync' AND status = 'open' GROUP BY currency"))}
+    assert {cur: v for cur, v in stored.items() if v[0]} == exposure
+
+
+def test_the_real_exports_open_exposure(real_db):
+    """Counted independently (issue #15): ~220 episodes over ~200 users; BHD 75,893.743 over 100 users, SAR
+    332,223.88 over 66."""
+    assert real_db.execute(text("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM discrepancy_report "
+                                "WHERE kind = 'out_of_sync'")).one() == (221, 204)
+    exposure = dict((cur, (n, total)) for cur, n, total in real_db.execute(text(
+        "SELECT currency, SUM(CASE WHEN amount_at_stake > 0 THEN 1 ELSE 0 END), SUM(amount_at_stake) "
+        "FROM discrepancy_report WHERE kind = 'out_of_sync' AND status = 'open' GROUP BY currency")))
+    assert exposure["BHD"] == (100, 75_893_743_000)
+    assert exposure["SAR"] == (66, 332_223_880_000)
+
+
+def test_the_roll_forward_ties_out_to_the_users_balances(db):
+    rows = db.execute(text("SELECT currency, month, opening_balance, first_seen_balances, credits, debits, "
+                           "calculation_differences, continuity_gaps, closing_balance FROM balance_rollforward "
+                           "ORDER BY currency, month")).all()
+    assert rows
+    previous: dict[str, int] = {}
+    for cur, month, opening, first_seen, credits, debits, calc, gaps, closing in rows:
+        assert opening == previous.get(cur, 0), (cur, month)
+        assert opening + first_seen + credits - debits + calc + gaps == closing, (cur, month)
+        previous[cur] = closing
+    balances = dict(db.execute(text("SELECT currency, SUM(balance) FROM user_balances WHERE count_currencies = 1 "
+                                    "GROUP BY currency")).all())
+    assert previous == balances
+    # credits and debits, computed apart from the transform: net of VAT, applied transactions of known users
+    moved = dict(((cur, typ), total) for cur, typ, total in db.execute(text(
+        "SELECT currency, type, SUM(amount - coalesce(vat, 0)) FROM balance_events WHERE user_id IS NOT NULL "
+        "AND coalesce(outcome, '') <> 'refused_negative_balance' GROUP BY currency, type")))
+    for cur in previous:
+        credits, debits = db.execute(text("SELECT SUM(credits), SUM(debits) FROM balance_rollforward "
+                                          "WHERE currency = :c"), {"c": cur}).one()
+        assert (credits, debits) == (moved.get((cur, "CREDIT"), 0), moved.get((cur, "DEBIT"), 0))
 
 
 REFUSED = text("SELECT transaction_id, is_overdraft_actual, overdraft_reason FROM balance_events "
@@ -176,8 +252,8 @@ def test_incremental_ingest_equals_full_refresh(realistic_dir, tmp_path):
     import settings as settings_mod
     streams = sorted(p for p in Path(realistic_dir).glob("*/*") if p.is_dir())
     streams = streams[200:260] if len(streams) >= 260 else streams[:60]  # the sample export has fewer streams
-    derived = ("balance_events", "discrepancy_report", "anomalies", "user_balances", "daily_flows", "daily_health",
-               "daily_event_counts")
+    derived = ("balance_events", "discrepancy_report", "discrepancy_transactions", "balance_rollforward",
+               "anomalies", "user_balances", "daily_flows", "daily_health", "daily_event_counts")
     urls = {}
     for name, batches in (("incremental", [streams[1::2], streams]), ("full", [streams])):
         url = urls[name] = f"sqlite:///{tmp_path / name}.db"

@@ -52,7 +52,7 @@ class LedgerDB:
 
     def tx(self, tid: str, user: str, ts: str, type_: str | None, amount, vat, old, new, payment="same", *,
            currency="BHD", source="MANUAL_DEDUCTION", action="DELIVERY_DEDUCTION", schema="full",
-           float_noise=False) -> str:
+           float_noise=False, outcome=None) -> str:
         ts_ms, day = when(ts)
         event_id = next(self.ids)
         full = schema == "full"
@@ -65,7 +65,7 @@ class LedgerDB:
             "new_balance": micros(new), "new_balance_text": str(new),
             "payment_balance": micros(new if payment == "same" else payment) if full else None,
             "payment_balance_text": None, "is_float_noise": float_noise, "update_payment_balance": True if full else None,
-            "event_id": event_id, "file_id": 1, "line_no": event_id * 10})
+            "event_id": event_id, "file_id": 1, "line_no": event_id * 10, "outcome": outcome})
         self.log(ts, "sync", transaction_id=tid, user_id=user, event_id=event_id)
         return tid
 
