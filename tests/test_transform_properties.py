@@ -1,5 +1,6 @@
 """Property tests: consistent ledgers produce no calculation or continuity findings, and an injected
-fault is found exactly where it was injected (and nowhere else)."""
+fault is found exactly where it was injected (and nowhere else); out-of-sync episodes partition the
+out-of-sync transactions, the exposure is each user's current gap once, and the roll-forward ties out."""
 from __future__ import annotations
 
 import itertools
@@ -74,10 +75,63 @@ def test_faults_are_found_exactly_where_injected(tmp_path_factory, users, fault)
             db.tx(tid, user, iso(t), type_, str(amount), str(vat), str(old), str(new))
         db.build()
         found = {(kind, tx) for kind, tx in db.query(
-            "SELECT kind, transaction_id FROM discrepancy_report WHERE kind IN ('calculation', 'continuity')")}
+            "SELECT kind, first_transaction_id FROM discrepancy_report WHERE kind IN ('calculation', 'continuity')")}
         assert found == ({target} if target else set())
         gaps = {r[0] for r in db.query("SELECT transaction_id FROM anomalies WHERE detector = 'continuity_gap'")}
         assert gaps == ({target[1]} if target and target[0] == "continuity" else set())
-        assert db.query("SELECT COUNT(*) FROM discrepancy_report WHERE kind IN ('wallet', 'sync')") == [(0,)]
+        assert db.query("SELECT COUNT(*) FROM discrepancy_report WHERE kind = 'out_of_sync'") == [(0,)]
+    finally:
+        db.close()
+
+
+# one user's transactions: (wallet minus balance in mils (0: in sync), a not-in-sync error, refused by the guard)
+step = st.tuples(st.sampled_from([0, 0, 0, 5, -7, 3_000]), st.booleans(), st.sampled_from([False, False, False, True]))
+histories = st.lists(st.lists(step, min_size=1, max_size=10), min_size=1, max_size=4)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(users=histories)
+def test_episodes_partition_the_out_of_sync_transactions(tmp_path_factory, users):
+    db = LedgerDB(f"sqlite:///{tmp_path_factory.mktemp('episodes') / 'e.db'}")
+    expected_runs, exposure = [], {}
+    try:
+        for u, history in enumerate(users):
+            user, balance, t, run, last_applied = uid(200 + u), Decimal(100), 1_709_000_000, None, None
+            currency = ("BHD", "SAR")[u % 2]
+            for n, (wallet_gap, error, refused) in enumerate(history):
+                tid, t = f"U{u}_{n:02d}", t + 3600
+                new = balance - 1
+                db.tx(tid, user, iso(t), "DEBIT", "1", "0", str(balance), str(new),
+                      payment=str(new + wallet_gap * MIL), currency=currency,
+                      outcome="refused_negative_balance" if refused else None)
+                if error:
+                    db.not_in_sync(tid, user, iso(t), str(new), str(new + wallet_gap * MIL))
+                if refused:  # never applied: the balance stays, and the run neither grows nor ends
+                    continue
+                balance, last_applied = new, (tid, wallet_gap)
+                if wallet_gap or error:
+                    if run is None:
+                        run = []
+                        expected_runs.append(run)
+                    run.append(tid)
+                else:
+                    run = None
+            if run is not None and last_applied[1]:
+                exposure[currency] = exposure.get(currency, 0) + abs(last_applied[1]) * 1000
+        db.build()
+        members = db.query("SELECT discrepancy_id, transaction_id FROM discrepancy_transactions "
+                           "WHERE role = 'out_of_sync' ORDER BY discrepancy_id, position")
+        runs: dict[str, list[str]] = {}
+        for discrepancy_id, tid in members:
+            runs.setdefault(discrepancy_id, []).append(tid)
+        assert sorted(runs.values()) == sorted(expected_runs)
+        assert all(key == "out_of_sync:" + run[0] for key, run in runs.items())
+        stored = dict(db.query("SELECT currency, SUM(amount_at_stake) FROM discrepancy_report "
+                               "WHERE kind = 'out_of_sync' AND status = 'open' GROUP BY currency"))
+        assert {cur: v for cur, v in stored.items() if v} == exposure
+        for cur, opening, first_seen, credits, debits, calc, gaps, closing in db.query(
+                "SELECT currency, opening_balance, first_seen_balances, credits, debits, calculation_differences, "
+                "continuity_gaps, closing_balance FROM balance_rollforward"):
+            assert opening + first_seen + credits - debits + calc + gaps == closing
     finally:
         db.close()
