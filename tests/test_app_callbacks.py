@@ -4,6 +4,7 @@ auth are enforced. The real export's own figures are checked apart (skipped with
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import io
 import os
 import re
@@ -66,7 +67,7 @@ def figures(component) -> list[dict]:
 # --- every section renders with data -------------------------------------------------------------
 
 SECTIONS = [(trends, ("render_kpis", "render_flows", "render_volume", "render_balance")),
-            (overdrafts, ("render_summary", "render_timeline")), (reconciliation, ("render_stake",)),
+            (overdrafts, ("render_summary", "render_timeline")), (reconciliation, ("render_stake", "render_rollforward")),
             (anomalies, ("render_timeline", "render_counts")),
             (health, ("render_ingest", "render_skips", "render_errors", "render_cold", "render_duration",
                       "render_memory"))]
@@ -78,7 +79,7 @@ def test_every_section_renders_with_data(ctx, module, names):
         out = getattr(module, name)(ctx, "", "/" + module.NAME)
         shown = text(out)
         assert "Could not show" not in shown and "Nothing matches" not in shown, (name, shown[:200])
-        if name not in ("render_kpis", "render_summary", "render_stake", "render_ingest"):
+        if name not in ("render_kpis", "render_summary", "render_stake", "render_rollforward", "render_ingest"):
             assert figures(out) and figures(out)[0]["data"], name
 
 
@@ -107,23 +108,33 @@ def test_grid_pages_are_formatted_in_the_currency_precision(ctx):
     response = grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 20,
                                                                "sortModel": [{"colId": "amount_at_stake",
                                                                               "sort": "desc"}]},
-                                   "?kind=sync", "/reconciliation")
-    n = len(q.discrepancies(ctx.engine, kind="sync"))
+                                   "?kind=out_of_sync", "/reconciliation")
+    n = len(q.discrepancies(ctx.engine, kind="out_of_sync"))
     assert response["rowCount"] == (n if n <= COUNT_LIMIT else -1)  # -1: "more", counting stopped
     rows = response["rowData"]
-    assert len(rows) == 20 and all(r["kind"] == "sync" for r in rows)
+    assert len(rows) == min(20, n) and all(r["kind"] == "out_of_sync" for r in rows)
     for r in rows:
         places = ctx.precision[r["currency"]]
         assert re.fullmatch(r"-?[\d,]+\." + r"\d" * places, r["amount_at_stake"]), r
-    wallet = {d["currency"] for d in q.discrepancies(ctx.engine, kind="wallet")}
-    assert wallet
-    for currency in sorted(wallet):
-        assert _first_wallet_row(ctx, currency)["currency"] == currency
+    currencies = {d["currency"] for d in q.discrepancies(ctx.engine, kind="out_of_sync")}
+    assert len(currencies) > 1
+    for currency in sorted(currencies):
+        row = grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5},
+                                 f"?cur={currency}&kind=out_of_sync", "/reconciliation")["rowData"][0]
+        assert row["currency"] == currency
 
 
-def _first_wallet_row(ctx, currency: str) -> dict:
-    return grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5}, f"?cur={currency}&kind=wallet",
-                              "/reconciliation")["rowData"][0]
+def test_the_exposure_cards_show_each_currencys_open_gaps_once(ctx):
+    shown = text(reconciliation.render_stake(ctx, "", "/reconciliation"))
+    for e in q.exposure(ctx.engine):
+        assert f"{e.currency} open exposure" in shown and ctx.money(e.exposure, e.currency) in shown
+        assert f"{e.count_open:,} open episode" in shown
+    assert "Age since first seen" in shown and "over 90 days" in shown
+    later = text(reconciliation.render_stake(ctx, "?as_of=2030-01-01", "/reconciliation"))
+    assert "as of 2030-01-01" in later
+    roll = text(reconciliation.render_rollforward(ctx, "?cur=BHD", "/reconciliation"))
+    last = q.rollforward(ctx.engine, "BHD")[-1]
+    assert last["month"] in roll and ctx.money(last["closing_balance"], "BHD") in roll and "SAR" not in roll
 
 
 def test_the_ledger_grid_reads_the_user_from_the_path(ctx):
@@ -138,13 +149,14 @@ def test_the_ledger_grid_reads_the_user_from_the_path(ctx):
 
 
 def test_export_csv_holds_the_whole_filtered_result(ctx):
-    search = "?cur=BHD&from=2024-01-01&to=2024-03-31&kind=sync"
+    search = "?cur=BHD&from=2024-01-01&to=2024-03-31&kind=out_of_sync"
     name, body, n = reconciliation.export_csv(ctx, search)
-    assert name == "discrepancies_sync_open-and-resolved_BHD_2024-01-01_to_2024-03-31.csv"
+    assert name == "discrepancies_out-of-sync_open-and-resolved_BHD_2024-01-01_to_2024-03-31.csv"
     rows = list(csv.DictReader(io.StringIO(body)))
-    expected = q.discrepancies(ctx.engine, q.Filters.clean("2024-01-01", "2024-03-31", "BHD"), kind="sync")
-    assert n == len(rows) == len(expected) > 0  # the whole result (on the real export more than any page)
-    assert [int(r["discrepancy_id"]) for r in rows] == [e["discrepancy_id"] for e in expected]
+    expected = q.discrepancies(ctx.engine, q.Filters.clean("2024-01-01", "2024-03-31", "BHD"), kind="out_of_sync")
+    assert n == len(rows) == len(expected) > 0  # one row per issue: the whole result
+    assert [r["discrepancy_id"] for r in rows] == [e["discrepancy_id"] for e in expected]
+    assert len({r["discrepancy_id"] for r in rows}) == n
     for r, e in zip(rows, expected):
         assert Decimal(r["amount_at_stake"]) == ctx.exact(e["amount_at_stake"], "BHD")
         assert len(r["amount_at_stake"].split(".")[1]) == 3
@@ -161,17 +173,36 @@ def test_export_csv_holds_the_whole_filtered_result(ctx):
     assert stakes == sorted(stakes, reverse=True)
 
 
+def test_the_transactions_export_lists_every_transaction_behind_the_filtered_issues(ctx):
+    search = "?cur=BHD&kind=out_of_sync&status=open"
+    name, body, n = reconciliation.export_csv(ctx, search, reconciliation.TRANSACTIONS_PATH)
+    assert name == "discrepancy-transactions_out-of-sync_open_BHD_start_to_end.csv"
+    rows = list(csv.DictReader(io.StringIO(body)))
+    issues = q.discrepancies(ctx.engine, q.Filters(currency="BHD"), kind="out_of_sync", status="open")
+    assert {r["discrepancy_id"] for r in rows} == {i["discrepancy_id"] for i in issues}
+    # open episodes have no resolving transaction: each issue's rows are its count_transactions
+    per_issue = Counter(r["discrepancy_id"] for r in rows)
+    assert all(per_issue[i["discrepancy_id"]] == i["count_transactions"] for i in issues)
+    assert n == sum(i["count_transactions"] for i in issues) and all(r["role"] == "out_of_sync" for r in rows)
+    last = {r["discrepancy_id"]: r for r in rows}  # in position order: the last row of each is its latest
+    assert all(Decimal(last[i["discrepancy_id"]]["gap"] or "0") == ctx.exact(i["current_gap"] or 0, "BHD")
+               for i in issues)
+
+
 def test_the_real_exports_csv_holds_more_than_a_page_and_its_column_filters_narrow_it(real_ctx):
-    search = "?cur=BHD&from=2024-01-01&to=2024-03-31&kind=sync"
+    search = "?cur=BHD&from=2023-12-01&to=2024-05-31"
     _, _, n = reconciliation.export_csv(real_ctx, search)
-    assert n > 500  # more than any page: the whole result
+    assert n > 200  # every issue of the period, one row each
     href = reconciliation.export_href(search, {"filterModel": {"status": {"filterType": "text", "type": "equals",
                                                                           "filter": "open"}}})
     assert 0 < reconciliation.export_csv(real_ctx, href.split("?", 1)[1])[2] < n
 
 
-def test_the_real_export_has_wallet_discrepancies_in_qar(real_ctx):
-    assert _first_wallet_row(real_ctx, "QAR")["currency"] == "QAR"
+def test_the_real_exports_qar_episode_shows_in_its_currency(real_ctx):
+    """QAR has one out-of-sync user (a 4,800.00 gap): one open episode, not one row per day."""
+    rows = grid.rows_response(real_ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5},
+                              "?cur=QAR&kind=out_of_sync&status=open", "/reconciliation")["rowData"]
+    assert [(r["currency"], r["amount_at_stake"]) for r in rows] == [("QAR", "4,800.00")]
 
 
 def test_the_export_link_streams_the_csv(realistic_db, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 import settings as settings_mod
 import queries as q
 from queries.base import discrepancy_report, user_balances
+from queries.tables import discrepancy_transactions
 from db import schema as s
 from db.engine import make_engine
 
@@ -75,36 +76,61 @@ def test_discrepancy_filters_select_exactly_the_matching_rows(engine):
     every = q.discrepancies(engine)
     assert len(every) == _all(engine, select(func.count().label("n")).select_from(discrepancy_report))[0]["n"]
     f = q.Filters(date(2024, 1, 1), date(2024, 3, 31), "BHD", "a")
-    got = q.discrepancies(engine, f, kind="sync", status="open")
-    expected = [r for r in every if r["kind"] == "sync" and r["status"] == "open" and r["currency"] == "BHD"
+    got = q.discrepancies(engine, f, kind="out_of_sync", status="open")
+    expected = [r for r in every if r["kind"] == "out_of_sync" and r["status"] == "open" and r["currency"] == "BHD"
                 and "2024-01-01" <= r["business_date"] <= "2024-03-31" and "a" in (r["user_id"] or "").lower()]
     assert got and sorted(r["discrepancy_id"] for r in got) == sorted(r["discrepancy_id"] for r in expected)
-    # newest business day first, then newest detection, ties by id: the order the grid and the CSV share
-    assert got == sorted(got, key=lambda r: (r["business_date"], r["detected_at"], -r["discrepancy_id"]),
-                         reverse=True)
+    # newest business day first, then newest first seen, ties by id: the order the grid and the CSV share
+    assert got == sorted(sorted(got, key=lambda r: r["discrepancy_id"]),
+                         key=lambda r: (r["business_date"], r["first_seen_at"]), reverse=True)
     # an unknown kind from a URL is dropped, never used
     assert len(q.discrepancies(engine, kind="'; drop table x; --")) == len(every)
 
 
+def test_exposure_is_the_open_episodes_current_gaps_with_direction_and_ageing(engine):
+    d = discrepancy_report.c
+    rows = _all(engine, select(d.currency, d.current_gap, d.age_days).where(d.kind == "out_of_sync",
+                                                                             d.status == "open"))
+    got = {e.currency: e for e in q.exposure(engine)}
+    assert got and set(got) == {r["currency"] for r in rows}
+    for cur, e in got.items():
+        mine = [r for r in rows if r["currency"] == cur]
+        gaps = [r["current_gap"] for r in mine if r["current_gap"] is not None]
+        assert (e.count_open, e.exposure) == (len(mine), sum(abs(g) for g in gaps))
+        assert (e.subscription_above, e.subscription_below) == (sum(g for g in gaps if g > 0),
+                                                                 sum(-g for g in gaps if g < 0))
+        assert e.subscription_above + e.subscription_below == e.exposure
+        assert sum(n for n, _ in e.ageing.values()) == e.count_open
+        assert sum(total for _, total in e.ageing.values()) == e.exposure
+        over_90 = sum(1 for r in mine if r["age_days"] > 90)
+        assert e.ageing.get("over 90 days", (0, 0))[0] == over_90
+    # as of an earlier day: episodes first seen after it are left out, the others are younger
+    last = q.data_last_day(engine)
+    earlier = (date.fromisoformat(last) - timedelta(days=30)).isoformat()
+    for e in q.exposure(engine, as_of=earlier):
+        assert e.count_open <= got[e.currency].count_open
+
+
 def test_pages_sort_and_filter_in_sql_like_python_would(engine):
     every = q.discrepancies(engine)
-    sort = [{"colId": "amount_at_stake", "sort": "desc"}]
+    sort = [{"colId": "count_transactions", "sort": "desc"}]
     model = {"user_id": {"filterType": "text", "type": "contains", "filter": "A"},
-             "amount_at_stake": {"filterType": "number", "type": "greaterThan", "filter": 10}}
-    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=40, end=60, sort_model=sort, filter_model=model,
+             "count_transactions": {"filterType": "number", "type": "greaterThan", "filter": 0}}
+    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=10, end=20, sort_model=sort, filter_model=model,
                          count_limit=None)
-    matching = [r for r in every if "a" in r["user_id"].lower() and r["amount_at_stake"] > 10_000_000]
-    # the asked order, then the default one (newest business day, newest detection), then the key
-    expected = sorted(sorted(matching, key=lambda r: (r["business_date"], r["detected_at"], -r["discrepancy_id"]),
-                             reverse=True), key=lambda r: -r["amount_at_stake"])
-    assert total == len(expected) > 60
-    assert [r["discrepancy_id"] for r in rows] == [r["discrepancy_id"] for r in expected[40:60]]
+    matching = [r for r in every if "a" in (r["user_id"] or "").lower() and r["count_transactions"] > 0]
+    # the asked order, then the default one (newest business day, newest first seen, then the id)
+    expected = sorted(sorted(sorted(matching, key=lambda r: r["discrepancy_id"]),
+                             key=lambda r: (r["business_date"], r["first_seen_at"]), reverse=True),
+                      key=lambda r: -r["count_transactions"])
+    assert total == len(expected) > 20
+    assert [r["discrepancy_id"] for r in rows] == [r["discrepancy_id"] for r in expected[10:20]]
     big, _ = q.page(engine, q.DISCREPANCIES, q.Filters(), start=0, end=100_000)
     assert len(big) == min(500, len(every))  # the server caps a page whatever the browser asks
     # counting stops at count_limit rows: the total is unknown until the last page
-    assert q.page(engine, q.DISCREPANCIES, q.Filters(), end=20, count_limit=100)[1] is None
+    assert q.page(engine, q.DISCREPANCIES, q.Filters(), end=5, count_limit=10)[1] is None
     last = len(every) - 5
-    assert q.page(engine, q.DISCREPANCIES, q.Filters(), start=last, end=last + 20, count_limit=100)[1] == len(every)
+    assert q.page(engine, q.DISCREPANCIES, q.Filters(), start=last, end=last + 20, count_limit=10)[1] == len(every)
 
 
 def test_flow_totals_match_the_transactions_per_currency(engine):
@@ -172,8 +198,13 @@ def test_a_users_ledger_has_every_transaction_with_checks_and_provenance(engine)
     assert len(ledger) == _all(engine, select(func.count().label("n")).where(be.user_id == user))[0]["n"]
     assert all(r["file"] and r["line_no"] for r in ledger)
     assert all(r["expected_new_balance"] is not None for r in ledger)
-    linked = {r["transaction_id"] for r in _all(engine, select(d.transaction_id).where(d.user_id == user))}
-    assert {r["transaction_id"] for r in ledger if r["discrepancies"]} == linked & {r["transaction_id"] for r in ledger}
+    t = q.DISCREPANCY_TRANSACTIONS  # the episodes' transactions (and the ones that resolved them), and the breaks
+    members = _all(engine, select(discrepancy_transactions.c.transaction_id).where(
+        discrepancy_transactions.c.user_id == user))
+    breaks = _all(engine, select(d.first_transaction_id.label("transaction_id")).where(
+        d.user_id == user, d.kind.in_(("calculation", "continuity"))))
+    linked = {r["transaction_id"] for r in members + breaks}
+    assert t and {r["transaction_id"] for r in ledger if r["discrepancies"]} == linked
     history = q.balance_history(engine, user)
     assert [h["transaction_id"] for h in history] == [r["transaction_id"] for r in reversed(ledger)]
     assert q.user_summary(engine, user) and q.user_exists(engine, user) and not q.user_exists(engine, "nobody")
@@ -247,13 +278,9 @@ def test_a_missing_database_file_is_reported_not_created(tmp_path):
 def test_daily_rollups_agree_with_sql(engine, f):
     """Without a user search the aggregates come from per-day roll-ups; they must equal the SQL GROUP BYs."""
     from importlib import import_module  # the package re-exports functions under the modules' names
-    anomalies, discrepancies, overdrafts = (import_module(f"queries.{m}")
-                                            for m in ("anomalies", "discrepancies", "overdrafts"))
+    anomalies, overdrafts = (import_module(f"queries.{m}") for m in ("anomalies", "overdrafts"))
     for reason in (None, "wallet", "actual", "guard"):
         assert q.overdrafts_per_day(engine, f, reason) == overdrafts._per_day_sql.uncached(engine, f, reason), reason
-    for kind, status in ((None, None), ("sync", None), (None, "open"), ("continuity", "resolved")):
-        assert q.stake_by_currency(engine, f, kind, status) == \
-            discrepancies._stake_by_currency_sql.uncached(engine, f, kind, status)
     for detector, severity in ((None, None), ("amount_spike", None), (None, "high")):
         assert q.anomaly_counts(engine, f, detector, severity) == \
             anomalies._counts_sql.uncached(engine, f, detector, severity)
