@@ -3,8 +3,8 @@
 Kinds (the CLI `python -m reports KIND` mirrors this one function):
 
 - `html`: report.html, one self-contained page (cards, charts, key tables).
-- `excel`: report.xlsx (Ledger, Reconciliation, ByUser, BySource, Overdrafts,
-  Anomalies, README).
+- `excel`: report.xlsx (Summary, Exposure, Ledger, Reconciliation, ByUser,
+  BySource, Overdrafts, Anomalies, README).
 - `daily-overdrafts`: overdrafts-YYYY-MM-DD.csv for one business day.
 - `weekly-reconciliation`: reconciliation-YYYY-Www.csv and .html for one week.
 - `all`: every one of the above.
@@ -43,10 +43,12 @@ KINDS = ("html", "excel", "daily-overdrafts", "weekly-reconciliation", "all")
 
 # What each kind reads; a missing table means nothing was ingested or the transforms have not run.
 NEEDS = {
-    "html": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies", "daily_health"),
-    "excel": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies"),
+    "html": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "balance_rollforward", "anomalies",
+             "daily_health"),
+    "excel": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "balance_rollforward",
+              "anomalies"),
     "daily-overdrafts": ("balance_events",),
-    "weekly-reconciliation": ("discrepancy_report",),
+    "weekly-reconciliation": ("discrepancy_report", "discrepancy_transactions"),
     "raw-csv": ("parsed_logs",),
 }
 

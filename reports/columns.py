@@ -156,14 +156,16 @@ _COLS = [
     Col("fingerprint", "text", "Stable identity of the finding across rebuilds.", 20),
     Col("detector", "text", "Which rule found it.", 20),
     Col("severity", "text", "low, medium or high.", 9),
+    Col("detected_at", "datetime", "When the anomaly was logged (its transaction or event), UTC.", 23),
     Col("score", "float", "How unusual, on the detector's own scale (higher is more unusual).", 9),
     Col("parameters", "text", "The detector's thresholds and inputs, as JSON.", 30),
     # flows by source
     Col("total_amount", "money", "Sum of gross amounts.", 14),
     Col("total_net", "money", "Sum of amounts net of VAT.", 14),
     # daily overdrafts
-    Col("expected_balance", "money", "expected_new_balance of the user's last transaction up to the end of the "
-        "day.", 14),
+    Col("expected_balance", "money", "What the balance should have been: a calculation break's expected "
+        "new_balance or a continuity break's previous balance (Reconciliation); expected_new_balance of the user's "
+        "last transaction up to the end of the day (daily overdrafts).", 14),
     Col("overdraft_amount", "money", "How far below zero at the end of the day, as a positive amount: the deepest "
         "of balance, expected_balance and payment_balance (0 when back above zero).", 14),
     Col("count_overdraft_transactions", "int", "Transactions during the day that left a balance below zero.", 10),

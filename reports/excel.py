@@ -1,4 +1,5 @@
-"""The workbook (`report.xlsx`): Ledger, Reconciliation, ByUser, BySource, Overdrafts, Anomalies and a README.
+"""The workbook (`report.xlsx`): Summary, Exposure, Ledger, Reconciliation, ByUser, BySource, Overdrafts, Anomalies
+and a README.
 
 Written with XlsxWriter in constant_memory mode, so a ledger of millions of
 transactions needs no more memory than a few rows. Amounts are real numbers
@@ -220,9 +221,10 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
     styles = {"date": fmt.date._get_xf_index(), "datetime": fmt.datetime._get_xf_index(),
               "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(),
               **{("money", p): fmt.money(p)._get_xf_index() for p in range(7)}}
-    plan = [("Summary", SUMMARY, "rollforward"), ("Exposure", EXPOSURE, "exposure"), ("Ledger", ledger_cols, "ledger"), ("Reconciliation", RECONCILIATION, "discrepancies"),
-            ("ByUser", BY_USER, "user_balances"), ("BySource", BY_SOURCE, "by_source"),
-            ("Overdrafts", OVERDRAFTS, "overdraft-events"), ("Anomalies", ANOMALIES, "anomalies")]
+    plan = [("Summary", SUMMARY, "rollforward"), ("Exposure", EXPOSURE, "exposure"), ("Ledger", ledger_cols, "ledger"),
+            ("Reconciliation", RECONCILIATION, "discrepancies"), ("ByUser", BY_USER, "user_balances"),
+            ("BySource", BY_SOURCE, "by_source"), ("Overdrafts", OVERDRAFTS, "overdraft-events"),
+            ("Anomalies", ANOMALIES, "anomalies")]
     try:
         with tempfile.TemporaryDirectory(prefix="report-xlsx-") as folder, \
                 (parallel.executor(1) if pool is None else contextlib.nullcontext(pool)) as jobs_pool:

@@ -371,12 +371,11 @@ def weekly_reconciliation(engine: Engine, date_from: str, date_to: str, utc_from
     resolved = and_(dr.c.resolved_at >= utc_from, dr.c.resolved_at < utc_to)
     still_open = and_(dr.c.first_seen_at < utc_to, or_(dr.c.resolved_at.is_(None), dr.c.resolved_at >= utc_to))
     episode = dr.c.kind == "out_of_sync"
-    # an episode's last transaction before the week's end, and its gap then
-    last_position = (select(func.max(dt.c.position)).where(dt.c.discrepancy_id == dr.c.discrepancy_id,
-                                                           dt.c.role == "out_of_sync", dt.c.ts < utc_to)
-                     .scalar_subquery())
-    gap_at_end = (select(func.abs(dt.c.gap)).where(dt.c.discrepancy_id == dr.c.discrepancy_id,
-                                                   dt.c.position == last_position).scalar_subquery())
+    # the gap after an episode's last transaction before the week's end (one subquery level, so it correlates
+    # with the episode: a nested one would not)
+    gap_at_end = (select(func.abs(dt.c.gap))
+                  .where(dt.c.discrepancy_id == dr.c.discrepancy_id, dt.c.role == "out_of_sync", dt.c.ts < utc_to)
+                  .order_by(dt.c.position.desc()).limit(1).scalar_subquery())
 
     def amount(cond, episode_amount):
         return func.sum(case((cond, func.coalesce(case((episode, episode_amount), else_=dr.c.amount_at_stake), 0)),
@@ -389,9 +388,11 @@ def weekly_reconciliation(engine: Engine, date_from: str, date_to: str, utc_from
     if currency:
         where.append(dr.c.currency == currency)
     stmt = (select(func.coalesce(dr.c.currency, literal("")).label("currency"), dr.c.kind,
-                   count(opened).label("count_opened"), amount(opened, func.abs(dr.c.opening_gap)).label("amount_opened"),
+                   count(opened).label("count_opened"),
+                   amount(opened, func.abs(dr.c.opening_gap)).label("amount_opened"),
                    count(resolved).label("count_resolved"), amount(resolved, dr.c.max_abs_gap).label("amount_resolved"),
-                   count(still_open).label("count_still_open"), amount(still_open, gap_at_end).label("amount_still_open"))
+                   count(still_open).label("count_still_open"),
+                   amount(still_open, gap_at_end).label("amount_still_open"))
             .where(*where).group_by(dr.c.currency, dr.c.kind).order_by(dr.c.currency, dr.c.kind))
     rows = [{k: v if k in ("currency", "kind") else as_int(v) for k, v in r.items()} for r in _rows(engine, stmt)]
     partial = not covers(engine, date_from, date_to)

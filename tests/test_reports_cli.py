@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from db.engine import make_engine
 from reports.cli import main
 from test_reports_fixture import build_fixture
 
@@ -68,9 +70,24 @@ def test_database_without_derived_tables_exits_1(cli, tmp_path):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     code, out, err = cli("html", "--out", str(tmp_path), database=empty)
     assert (code, out) == (1, "")
-    assert err == ("python -m reports: error: the database lacks anomalies, balance_events, daily_flows, daily_health, "
-                   "discrepancy_report, user_balances: run ingest.py (it builds the derived tables at the end) "
-                   "before writing reports\n")
+    assert err == ("python -m reports: error: the database lacks anomalies, balance_events, balance_rollforward, "
+                   "daily_flows, daily_health, discrepancy_report, user_balances: run ingest.py (it builds the derived "
+                   "tables at the end) before writing reports\n")
+
+
+@pytest.mark.parametrize("kind, table", [("html", "balance_rollforward"), ("excel", "balance_rollforward"),
+                                         ("weekly-reconciliation", "discrepancy_transactions")])
+def test_derived_tables_older_than_the_reports_exit_1(cli, tmp_path, kind, table):
+    """Built before the roll-forward and the episodes' transactions existed: one line, no traceback."""
+    old = build_fixture(f"sqlite:///{tmp_path / 'old.db'}")
+    engine = make_engine(old)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {table}"))
+    engine.dispose()
+    code, out, err = cli(kind, "--out", str(tmp_path / "out"), database=old)
+    assert (code, out) == (1, "")
+    assert err == (f"python -m reports: error: the database lacks {table}: run ingest.py (it builds the derived "
+                   "tables at the end) before writing reports\n")
 
 
 def test_pseudonymise_with_the_key_from_the_environment(cli, tmp_path, monkeypatch):

@@ -16,13 +16,15 @@ from sqlalchemy import text
 import reports
 import settings as settings_mod
 from db.engine import make_engine
-from test_reports_html import Page
+from reports.periods import day_start_utc, next_day
+from test_reports_html import Page, exposure_from_transactions
 
 PLACES = {"BHD": 3, "KWD": 3, "OMR": 3, "SAR": 2, "AED": 2, "QAR": 2}
 
 
 def exact(micros, currency) -> Decimal:
-    return (Decimal(int(micros)) / 1_000_000).quantize(Decimal(1).scaleb(-PLACES[currency]), rounding=ROUND_HALF_UP)
+    return (Decimal(int(micros)) / 1_000_000).quantize(Decimal(1).scaleb(-PLACES.get(currency, 2)),
+                                                       rounding=ROUND_HALF_UP)
 
 
 @pytest.fixture(scope="module")
@@ -110,24 +112,88 @@ def test_html_cards_equal_sql(corpus):
                                                  "GROUP BY currency, type")):
             key = {"DEBIT": "total_debit", "CREDIT": "total_credit"}[typ]
             assert page.kpis[(key, cur)] == str(exact(total, cur)), (key, cur)
-        for cur, stake in conn.execute(text("SELECT currency, SUM(amount_at_stake) FROM discrepancy_report "
-                                            "WHERE status = 'open' GROUP BY currency")):
-            assert page.kpis[("open_amount_at_stake", cur)] == str(exact(stake, cur))
+        # open exposure: Σ |current gap| of the open episodes, equal to the gaps of the users whose latest
+        # transaction is out of sync, each counted once
+        episodes = dict(conn.execute(text(
+            "SELECT currency, SUM(ABS(current_gap)) FROM discrepancy_report WHERE kind = 'out_of_sync' "
+            "AND status = 'open' AND current_gap IS NOT NULL GROUP BY currency")).all())
+        from_transactions = exposure_from_transactions(conn)
+    assert episodes and {cur: int(v) for cur, v in episodes.items() if v} == {
+        cur: e["exposure"] for cur, e in from_transactions.items() if e["exposure"]}
+    for cur, total in episodes.items():
+        assert page.kpis[("open_exposure", cur)] == str(exact(total, cur)), cur
+
+
+def test_html_tables_and_workbook_sheets_equal_sql(corpus):
+    """The exposure table and sheet equal the users' latest transactions; the roll-forward table and the Summary
+    sheet are balance_rollforward, which ties out."""
+    engine, paths = corpus
+    page = Page(paths["report.html"].read_text(encoding="utf-8"))
+    wb = openpyxl.load_workbook(paths["report.xlsx"], read_only=True)
+    with engine.connect() as conn:
+        from_transactions = exposure_from_transactions(conn)
+        months = [dict(r) for r in conn.execute(text(
+            "SELECT * FROM balance_rollforward ORDER BY currency, month")).mappings()]
+    money = ("opening_balance", "first_seen_balances", "credits", "debits", "calculation_differences",
+             "continuity_gaps", "closing_balance")
+    html_exposure = {r["currency"]: r for r in page.tables["exposure"]}
+    sheet = wb["Exposure"].iter_rows(values_only=True)
+    head = next(sheet)
+    sheet_exposure = {r[0]: dict(zip(head, r)) for r in sheet}
+    assert set(html_exposure) == set(sheet_exposure) == set(from_transactions)
+    for cur, want in from_transactions.items():
+        for key in ("exposure", "subscription_above", "subscription_below"):
+            assert html_exposure[cur][key] == str(exact(want[key], cur)), (cur, key)
+            assert f"{sheet_exposure[cur][key]:.{PLACES[cur]}f}" == str(exact(want[key], cur)), (cur, key)
+        assert html_exposure[cur]["count_users"] == str(sheet_exposure[cur]["count_users"]) == str(
+            want["count_users"])
+    assert months
+    assert page.tables["rollforward"] == [
+        {"currency": r["currency"], "month": r["month"], **{k: str(exact(r[k], r["currency"])) for k in money},
+         "count_transactions": str(r["count_transactions"])} for r in months]
+    summary = wb["Summary"].iter_rows(values_only=True)
+    head = next(summary)
+    got = [dict(zip(head, r)) for r in summary]
+    assert [(r["currency"], r["month"]) for r in got] == [(r["currency"], r["month"]) for r in months]
+    for cells, want in zip(got, months):
+        assert want["opening_balance"] + want["first_seen_balances"] + want["credits"] - want["debits"] + \
+            want["calculation_differences"] + want["continuity_gaps"] == want["closing_balance"]
+        for key in money:
+            assert f"{cells[key]:.{PLACES[want['currency']]}f}" == str(exact(want[key], want["currency"])), key
 
 
 def test_weekly_reconciliation_equals_sql(corpus):
+    """The last week: issues opened and resolved, from discrepancy_report; the episodes still open at the week's
+    end and their exposure then, from the users' latest transactions before it; a partial week is marked."""
     engine, paths = corpus
     last = period(engine)
+    tz = settings_mod.load(env_file=os.devnull).business_tz
+    utc_from, utc_to = day_start_utc(last.monday, tz), day_start_utc(next_day(last.sunday), tz)
     rows = list(csv.DictReader(paths[f"reconciliation-{last.week}.csv"].open(encoding="utf-8", newline="")))
     with engine.connect() as conn:
+        week = {"monday": last.monday, "sunday": last.sunday, "utc_from": utc_from, "utc_to": utc_to}
         opened = {(c, k): (n, s) for c, k, n, s in conn.execute(text(
-            "SELECT currency, kind, COUNT(*), SUM(amount_at_stake) FROM discrepancy_report "
-            "WHERE business_date BETWEEN :monday AND :sunday GROUP BY currency, kind"),
-            {"monday": last.monday, "sunday": last.sunday})}
+            "SELECT currency, kind, COUNT(*), SUM(CASE WHEN kind = 'out_of_sync' THEN ABS(opening_gap) "
+            "ELSE amount_at_stake END) FROM discrepancy_report WHERE business_date BETWEEN :monday AND :sunday "
+            "AND kind <> 'untied_error' GROUP BY currency, kind"), week)}
+        resolved = {(c, k): n for c, k, n in conn.execute(text(
+            "SELECT currency, kind, COUNT(*) FROM discrepancy_report WHERE resolved_at >= :utc_from "
+            "AND resolved_at < :utc_to GROUP BY currency, kind"), week)}
+        at_end = exposure_from_transactions(conn, until=utc_to)
+        first_day = conn.execute(text("SELECT MIN(business_date) FROM balance_events")).scalar_one()
     assert opened
     got = {(r["currency"], r["kind"]): (int(r["count_opened"]), r["amount_opened"]) for r in rows
            if int(r["count_opened"])}
-    assert got == {key: (n, str(exact(s, key[0]))) for key, (n, s) in opened.items()}
+    assert got == {key: (n, str(exact(s or 0, key[0]))) for key, (n, s) in opened.items()}
+    assert {(r["currency"], r["kind"]): int(r["count_resolved"]) for r in rows if int(r["count_resolved"])} == \
+        resolved
+    still_open = {r["currency"]: (int(r["count_still_open"]), r["amount_still_open"]) for r in rows
+                  if r["kind"] == "out_of_sync" and int(r["count_still_open"])}
+    assert still_open == {cur: (e["count_users"], str(exact(e["exposure"], cur))) for cur, e in at_end.items()}
+    partial = not (first_day <= last.monday and last.day >= last.sunday)
+    assert {r["is_partial_week"] for r in rows} == {"true" if partial else "false"}
+    html = paths[f"reconciliation-{last.week}.html"].read_text(encoding="utf-8")
+    assert ('data-meta="partial_week"' in html) is partial
 
 
 def test_daily_overdrafts_equal_sql(corpus):
@@ -160,3 +226,21 @@ def test_the_real_exports_ledger_and_cards_hold_its_16300_transactions(real_corp
     readme = {r[0]: r[1] for r in wb["README"].iter_rows(values_only=True) if isinstance(r[1], int)}
     assert readme["Ledger"] == 16300
     assert Page(paths["report.html"].read_text(encoding="utf-8")).kpis[("count_transactions", None)] == "16300"
+
+
+def test_the_real_exports_open_exposure(real_corpus):
+    """Each out-of-sync user's current gap, once: 100 BHD users and 66 SAR users (issue #15), not the 5.4 million
+    BHD that adding the gap once per transaction and row made."""
+    engine, paths = real_corpus
+    page = Page(paths["report.html"].read_text(encoding="utf-8"))
+    assert page.kpis[("open_exposure", "BHD")] == "75893.743"
+    assert page.kpis[("open_exposure", "SAR")] == "332223.88"
+    users = {r["currency"]: r["count_users"] for r in page.tables["exposure"]}
+    assert (users["BHD"], users["SAR"]) == ("100", "66")
+
+
+def test_the_real_exports_last_week_is_partial(real_corpus):
+    engine, paths = real_corpus  # the data ends on Friday 2024-05-24
+    rows = list(csv.DictReader(paths["reconciliation-2024-W21.csv"].open(encoding="utf-8", newline="")))
+    assert rows and {r["is_partial_week"] for r in rows} == {"true"}
+    assert 'data-meta="partial_week"' in paths["reconciliation-2024-W21.html"].read_text(encoding="utf-8")

@@ -16,9 +16,9 @@ DAILY_HEADER = ("business_date,status,user_id,currency,balance,payment_balance,e
                 "last_transaction_at\r\n")
 
 DAILY_2024_01_10 = DAILY_HEADER + (
-    "2024-01-10,new,user-c,BHD,-3.000,-3.000,-3.000,3.000,actual,2024-01-09T21:01:00.100Z,1,T03,"
+    "2024-01-10,new,user-c,BHD,-3.000,-2.999,-3.000,3.000,actual,2024-01-09T21:01:00.100Z,1,T03,"
     "2024-01-09T21:01:00.100Z\r\n"
-    "2024-01-10,new,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",SAR,-2.00,-2.00,-2.00,2.00,actual,"
+    "2024-01-10,new,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",SAR,-2.00,0.00,-2.00,2.00,actual,"
     "2024-01-10T08:00:00.000Z,1,T08,2024-01-10T08:00:00.000Z\r\n"
     "2024-01-10,resolved,user-b,SAR,70.00,70.01,70.00,0.00,actual,,0,T06,2024-01-10T10:00:00.000Z\r\n")
 
@@ -26,14 +26,34 @@ DAILY_2024_01_09 = DAILY_HEADER + (
     "2024-01-09,ongoing,user-b,SAR,-30.00,-30.00,-30.00,30.00,actual,2024-01-07T21:01:00.200Z,1,T05,"
     "2024-01-09T10:00:00.000Z\r\n")
 
-WEEKLY_2024_W02 = (
-    "week_from,week_to,currency,kind,count_opened,amount_opened,count_resolved,amount_resolved,count_still_open,"
-    "amount_still_open\r\n"
-    "2024-01-08,2024-01-14,BHD,calculation,1,0.727,0,0.000,1,0.727\r\n"
-    # D2 opened and resolved in the week, D5 opened and resolved at 00:30 on Monday the 15th (business time), D6
-    # opened the week before and resolved in this one
-    "2024-01-08,2024-01-14,SAR,sync,2,102.00,2,105.50,1,2.00\r\n"
-    "2024-01-08,2024-01-14,SAR,wallet,1,0.01,0,0.00,1,0.01\r\n")
+WEEKLY_HEADER = ("week_from,week_to,currency,kind,count_opened,amount_opened,count_resolved,amount_resolved,"
+                 "count_still_open,amount_still_open,is_partial_week\r\n")
+
+# Worked out from the fixture's issues (tests/test_reports_fixture.py). Episodes: the gap when opened, the largest
+# gap when resolved, the gap after the last transaction before the week's end while still open; breaks: their
+# difference. Summed in micro-units, rounded once.
+WEEKLY_2024_W01 = WEEKLY_HEADER + (
+    # user-d's episode, open since 2023-12-29; user-b's first one, opened 2023-12-28 at a gap of 5.50: T04, which
+    # closes the gap to 0, is at 00:01 on Monday 2024-01-08 in business time, so at the week's end it was 5.50
+    "2024-01-01,2024-01-07,BHD,out_of_sync,0,0.000,0,0.000,1,3.000,false\r\n"
+    "2024-01-01,2024-01-07,SAR,out_of_sync,0,0.00,0,0.00,1,5.50,false\r\n")
+
+WEEKLY_2024_W02 = WEEKLY_HEADER + (
+    # calculation:T07, resolved only on 2024-01-15
+    "2024-01-08,2024-01-14,BHD,calculation,1,0.727,0,0.000,1,0.727,false\r\n"
+    # out_of_sync:T03 opened (0.0015); still open with user-d's (3): 3.0015
+    "2024-01-08,2024-01-14,BHD,out_of_sync,1,0.002,0,0.000,2,3.002,false\r\n"
+    # T06 (0.005) and the formula user's T08 (2) opened; T08's is resolved at 00:30 on Monday the 15th in business
+    # time, so it is still open at this week's end; user-b's first episode (largest gap 5.50), opened the week
+    # before, is resolved in this one
+    "2024-01-08,2024-01-14,SAR,out_of_sync,2,2.01,1,5.50,2,2.01,false\r\n")
+
+WEEKLY_2024_W03 = WEEKLY_HEADER + (  # the data ends on Monday 2024-01-15: a partial week
+    "2024-01-15,2024-01-21,BHD,calculation,0,0.000,1,0.727,0,0.000,true\r\n"
+    "2024-01-15,2024-01-21,BHD,continuity,1,2.727,0,0.000,1,2.727,true\r\n"
+    # user-a's T09 opened (0.0015); open at the end: user-c's 0.0015, user-a's 0.0015, user-d's 3 = 3.003
+    "2024-01-15,2024-01-21,BHD,out_of_sync,1,0.002,0,0.000,3,3.003,true\r\n"
+    "2024-01-15,2024-01-21,SAR,out_of_sync,0,0.00,1,2.00,1,0.01,true\r\n")
 
 
 @pytest.fixture
@@ -71,14 +91,37 @@ def test_weekly_reconciliation_csv_and_page(build):
     csv_path, html_path = build("weekly-reconciliation", week="2024-W02")
     assert (csv_path.name, html_path.name) == ("reconciliation-2024-W02.csv", "reconciliation-2024-W02.html")
     assert csv_path.read_bytes().decode("utf-8") == WEEKLY_2024_W02
-    page = Page(html_path.read_text(encoding="utf-8"))
-    rows = page.tables["reconciliation"]
+    html = html_path.read_text(encoding="utf-8")
+    rows = Page(html).tables["reconciliation"]
     csv_rows = [ln.split(",") for ln in WEEKLY_2024_W02.splitlines()[1:]]
     assert [[r["currency"], r["kind"], r["count_opened"], r["amount_opened"], r["count_resolved"],
              r["amount_resolved"], r["count_still_open"], r["amount_still_open"]] for r in rows] == \
-        [c[2:] for c in csv_rows]
+        [c[2:10] for c in csv_rows]
+    assert 'data-meta="partial_week"' not in html
     [again, _] = build("weekly-reconciliation", week="2024-01-10")  # any day of the week names it
     assert again.read_bytes().decode("utf-8") == WEEKLY_2024_W02
+
+
+@pytest.mark.parametrize("week, expected", [("2024-W01", WEEKLY_2024_W01), ("2024-W03", WEEKLY_2024_W03)])
+def test_weekly_exposure_at_the_weeks_end(build, week, expected):
+    csv_path, html_path = build("weekly-reconciliation", week=week)
+    assert csv_path.read_bytes().decode("utf-8") == expected
+    html = html_path.read_text(encoding="utf-8")
+    assert ('data-meta="partial_week"' in html) is expected.endswith("true\r\n")
+
+
+def test_weeks_outside_the_data_are_partial(build):
+    csv_path, html_path = build("weekly-reconciliation", week="2024-W10")  # after the data's last day
+    # nothing opened or resolved; what the data last showed open is still open at the week's end
+    assert csv_path.read_bytes().decode("utf-8") == WEEKLY_HEADER + (
+        "2024-03-04,2024-03-10,BHD,continuity,0,0.000,0,0.000,1,2.727,true\r\n"
+        "2024-03-04,2024-03-10,BHD,out_of_sync,0,0.000,0,0.000,3,3.003,true\r\n"
+        "2024-03-04,2024-03-10,SAR,out_of_sync,0,0.00,0,0.00,1,0.01,true\r\n")
+    assert 'data-meta="partial_week"' in html_path.read_text(encoding="utf-8")
+    csv_path, html_path = build("weekly-reconciliation", week="2023-W51")  # before the first transaction
+    assert csv_path.read_bytes().decode("utf-8") == WEEKLY_HEADER
+    html = html_path.read_text(encoding="utf-8")
+    assert 'data-meta="partial_week"' in html and "no issues opened, resolved or open in this week" in html
 
 
 def test_raw_events_csv_for_auditors(build):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import openpyxl
@@ -14,18 +14,19 @@ from reports.columns import COLUMNS, LEDGER_PRESETS
 from reports.excel import SHEETS
 from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
+from test_reports_html import age_bucket, exposure_from_transactions, open_episodes
 
 PLACES = {"BHD": 3, "SAR": 2}
-DATA_SHEETS = ["Ledger", "Reconciliation", "ByUser", "BySource", "Overdrafts", "Anomalies"]
+DATA_SHEETS = ["Summary", "Exposure", "Ledger", "Reconciliation", "ByUser", "BySource", "Overdrafts", "Anomalies"]
 
 
-def expected_number(micros: int, currency: str) -> float:
-    places = PLACES[currency]
+def expected_number(micros: int, currency: str | None) -> float:
+    places = PLACES.get(currency, 2)  # an untied error has no currency: 2 decimals
     return float((Decimal(micros) / 1_000_000).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
-def money_format(currency: str) -> str:
-    return "#,##0." + "0" * PLACES[currency]
+def money_format(currency: str | None) -> str:
+    return "#,##0." + "0" * PLACES.get(currency, 2)
 
 
 def as_ms(value: datetime) -> str:
@@ -79,7 +80,7 @@ def test_ledger_matches_database_cell_by_cell(workbook, report_engine):
         db = [dict(r) for r in conn.execute(text(
             "SELECT * FROM balance_events ORDER BY ts, transaction_id")).mappings()]
     rows = data_rows(ws)
-    assert len(rows) == len(db) == 10
+    assert len(rows) == len(db) == 13
     for cells_, want in zip(rows, db):
         for cell, name in zip(cells_, cols):
             value, kind = want[name], COLUMNS[name].kind
@@ -126,15 +127,16 @@ def test_every_money_cell_is_a_number_in_its_currency_format(workbook):
 def test_other_sheets_match_database(workbook, report_engine):
     wb = workbook()
     queries = {
-        "Reconciliation": ("SELECT * FROM discrepancy_report ORDER BY business_date, detected_at, discrepancy_id",
-                           "discrepancy_id"),
-        "ByUser": ("SELECT * FROM user_balances ORDER BY user_id, currency", "user_id"),
-        "Anomalies": ("SELECT * FROM anomalies ORDER BY business_date, detected_at, anomaly_id", "anomaly_id"),
+        "Summary": ("SELECT * FROM balance_rollforward ORDER BY currency, month", ("currency", "month")),
+        "Reconciliation": ("SELECT * FROM discrepancy_report ORDER BY business_date, first_seen_at, discrepancy_id",
+                           ("discrepancy_id",)),
+        "ByUser": ("SELECT * FROM user_balances ORDER BY user_id, currency", ("user_id",)),
+        "Anomalies": ("SELECT * FROM anomalies ORDER BY business_date, detected_at, anomaly_id", ("anomaly_id",)),
         # flagged transactions, and the guard's refusal (T11, in user-c's currency)
         "Overdrafts": ("SELECT ts, transaction_id, user_id, currency, amount, new_balance, overdraft_reason AS reason "
                        "FROM balance_events WHERE is_overdraft_actual OR is_overdraft_expected OR is_overdraft_wallet "
                        "OR is_overdraft_crossing UNION ALL SELECT ts, transaction_id, user_id, 'BHD', NULL, NULL, "
-                       "'guard' FROM negative_balance_guards ORDER BY ts", "transaction_id"),
+                       "'guard' FROM negative_balance_guards ORDER BY ts", ("transaction_id",)),
     }
     with report_engine.connect() as conn:
         for sheet, (sql, key) in queries.items():
@@ -142,7 +144,8 @@ def test_other_sheets_match_database(workbook, report_engine):
             ws = wb[sheet]
             cols = header(ws)
             rows = data_rows(ws)
-            assert [r[cols.index(key)].value for r in rows] == [d[key] for d in db], sheet
+            assert [tuple(r[cols.index(k)].value for k in key) for r in rows] == [
+                tuple(d[k] for k in key) for d in db], sheet
             for row, want in zip(rows, db):
                 for cell, name in zip(row, cols):
                     if name == "file":
@@ -153,12 +156,65 @@ def test_other_sheets_match_database(workbook, report_engine):
                         assert cell.value == expected_number(want[name], want["currency"]), (sheet, name)
                     elif COLUMNS[name].kind in ("text", "int") and want[name] is not None:
                         assert cell.value == want[name], (sheet, name)
+                    elif want[name] is None:
+                        assert cell.value is None, (sheet, name)
         by_source = {tuple(c.value for c in r[:4]): r for r in wb["BySource"].iter_rows(min_row=2)}
         for cur, typ, src, count, total in conn.execute(text(
                 "SELECT currency, type, source, count(*), sum(amount) FROM balance_events "
                 "GROUP BY currency, type, source")):
             row = by_source[(cur, typ, src, None)]
             assert row[4].value == count and row[5].value == expected_number(int(total), cur)
+
+
+def test_reconciliation_is_one_row_per_issue(workbook):
+    recon = workbook()["Reconciliation"]
+    cols = header(recon)
+    got = {r[0].value: dict(zip(cols, (c.value for c in r))) for r in recon.iter_rows(min_row=2)}
+    assert len(got) == 9  # 6 episodes, a calculation and a continuity break, an untied error
+    episode = got["out_of_sync:T13"]  # two transactions, the second with the Lambda's error, resolved by T05
+    assert (episode["count_transactions"], episode["count_lambda_errors"], episode["opening_gap"],
+            episode["current_gap"], episode["max_abs_gap"], episode["amount_at_stake"], episode["age_days"],
+            episode["last_transaction_id"], episode["resolving_transaction_id"]) == (2, 1, 5.5, 0, 5.5, 0, 12,
+                                                                                     "T04", "T05")
+    assert (got["out_of_sync:T14"]["status"], got["out_of_sync:T14"]["amount_at_stake"]) == ("open", 3.0)
+
+
+def test_summary_sheet_is_the_rollforward_and_closes_at_the_users_balances(workbook):
+    wb = workbook()
+    summary = [dict(zip(header(wb["Summary"]), (c.value for c in r))) for r in wb["Summary"].iter_rows(min_row=2)]
+    assert [(r["currency"], r["month"], r["opening_balance"], r["first_seen_balances"], r["credits"], r["debits"],
+             r["calculation_differences"], r["continuity_gaps"], r["closing_balance"]) for r in summary] == [
+        ("BHD", "2023-12", 0, 5, 10, 0, 0, 0, 15), ("BHD", "2024-01", 15, 2, 101, 24, 0.727, -2.727, 92),
+        ("SAR", "2023-12", 0, 0, 50, 0, 0, 0, 50), ("SAR", "2024-01", 50, 10, 121, 112, 0, 0, 69)]
+    by_user = [dict(zip(header(wb["ByUser"]), (c.value for c in r))) for r in wb["ByUser"].iter_rows(min_row=2)]
+    for cur in ("BHD", "SAR"):  # the README's promise: the last closing is the sum of the balances on ByUser
+        last = [r for r in summary if r["currency"] == cur][-1]
+        assert sum(Decimal(str(u["balance"])) for u in by_user if u["currency"] == cur) == Decimal(
+            str(last["closing_balance"]))
+
+
+def test_exposure_sheet_equals_the_database(workbook, report_engine):
+    wb = workbook()
+    rows = {r[0].value: dict(zip(header(wb["Exposure"]), (c.value for c in r)))
+            for r in wb["Exposure"].iter_rows(min_row=2)}
+    with report_engine.connect() as conn:
+        last_day = date.fromisoformat(conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one())
+        episodes = open_episodes(conn)
+        from_transactions = exposure_from_transactions(conn)
+    assert set(rows) == set(from_transactions) == {"BHD", "SAR"}
+    for cur, row in rows.items():
+        mine = [e for e in episodes if e["currency"] == cur]
+        t = from_transactions[cur]
+        assert (row["count_open"], row["count_users"], row["count_unknown_gap"]) == (len(mine), t["count_users"], 0)
+        assert row["exposure"] == expected_number(sum(abs(e["current_gap"]) for e in mine), cur) == expected_number(
+            t["exposure"], cur)
+        assert row["subscription_above"] == expected_number(t["subscription_above"], cur)
+        assert row["subscription_below"] == expected_number(t["subscription_below"], cur)
+        for bucket in ("count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90"):
+            assert row[bucket] == sum(
+                1 for e in mine if age_bucket((last_day - date.fromisoformat(e["business_date"])).days) == bucket)
+    assert (rows["BHD"]["exposure"], rows["SAR"]["exposure"]) == (3.003, 0.01)
+    assert (wb["Exposure"]["D2"].number_format, wb["Exposure"]["D3"].number_format) == ("#,##0.000", "#,##0.00")
 
 
 def test_formula_text_stays_text(workbook):
@@ -182,8 +238,8 @@ def test_readme_explains_every_sheet_and_column(workbook):
 
 def test_more_rows_than_a_sheet_holds_continue_on_numbered_sheets(workbook):
     whole = [[c.value for c in r] for r in workbook()["Ledger"].iter_rows(min_row=2)]
-    wb = workbook(max_rows=4)  # header + 3 rows per sheet: 10 transactions need 4 sheets
-    parts = ["Ledger", "Ledger 2", "Ledger 3", "Ledger 4"]
+    wb = workbook(max_rows=4)  # header + 3 rows per sheet: 13 transactions need 5 sheets
+    parts = ["Ledger", "Ledger 2", "Ledger 3", "Ledger 4", "Ledger 5"]
     assert [n for n in wb.sheetnames if n.startswith("Ledger")] == parts
     split = []
     for name in parts:
@@ -193,8 +249,8 @@ def test_more_rows_than_a_sheet_holds_continue_on_numbered_sheets(workbook):
     assert split == whole
     readme = [[c.value for c in r] for r in wb["README"].iter_rows()]
     ledger_line = next(r for r in readme if r[0] == "Ledger" and isinstance(r[1], int))
-    assert ledger_line[1] == 10
-    assert "continued on Ledger 2, Ledger 3, Ledger 4" in ledger_line[2]
+    assert ledger_line[1] == 13
+    assert "continued on Ledger 2, Ledger 3, Ledger 4, Ledger 5" in ledger_line[2]
 
 
 def test_column_presets_and_json_file(workbook, tmp_path):
@@ -230,13 +286,14 @@ def test_pseudonymised_workbook_has_no_user_id(workbook):
                 if isinstance(cell.value, str):
                     seen.append(cell.value)
     blob = "\n".join(seen)
-    for user in ("user-a", "user-b", "user-c", FORMULA_USER, "random-uuid"):
+    for user in ("user-a", "user-b", "user-c", "user-d", FORMULA_USER, "random-uuid"):
         assert user not in blob
     assert token in blob
     recon = wb["Reconciliation"]
     cols = header(recon)
-    d1 = next(r for r in recon.iter_rows(min_row=2) if r[0].value == "D1")
-    assert d1[cols.index("explanation")].value == f"new_balance 82.7265 of {token} differs from the expected 82"
+    calculation = next(r for r in recon.iter_rows(min_row=2) if r[0].value == "calculation:T07")
+    assert calculation[cols.index("explanation")].value == (
+        f"new_balance 82.7265 of {token} differs from the expected 82")
 
 
 def test_one_process_or_several_write_the_same_cells(workbook):

@@ -1,14 +1,20 @@
 """A small hand-made database for the report tests, with every figure known in advance.
 
 `build_fixture(url)` migrates an empty database, fills the ingest tables
-reports read and creates the derived tables from the contract in
-docs/reports.md (as transform/ will build them), with rows chosen to exercise
-the rules: half-up rounding per currency (82.7265 BHD -> 82.727, 70.005 SAR
--> 70.01), a user id that is a spreadsheet formula, a discrepancy resolved
-just after a week ends in business time, a test user, overdrafts that are
-new, ongoing and resolved.
+reports read and creates the derived tables as transform/ declares them
+(transform/tables.py, docs/transforms.md), with rows worked out by hand from
+the fixture's transactions and chosen to exercise the rules: half-up rounding
+per currency (82.7265 BHD -> 82.727, 70.005 SAR -> 70.01) applied once to a sum
+(three open BHD gaps of 0.0015, 0.0015 and 3 are 3.003, not 3.004), a user id
+that is a spreadsheet formula, an out-of-sync episode resolved just after a
+week ends in business time, one opened the week before, a user with two
+episodes, a not-in-sync error on a transaction whose printed wallet agrees, an
+error tied to no transaction, a test user, overdrafts that are new, ongoing and
+resolved, and a roll-forward over two months that ties out.
 
-The test in this file checks that contract against transform/ once it exists.
+The tests in this file check the fixture against transform's declarations and
+invariants, and its figures against what transform builds from the same
+transactions.
 """
 from __future__ import annotations
 
@@ -17,8 +23,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, inspect,
-                        insert)
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, insert, select, text
 
 from db import schema as s
 from db.engine import make_engine
@@ -41,20 +46,46 @@ def _bdate(ts: str) -> str:
     return datetime.fromtimestamp(_ms(ts) / 1000, timezone.utc).astimezone(BUSINESS_TZ).date().isoformat()
 
 
-# (id, ts, user, currency, type, source, amount, vat, old, new, payment) -- and overrides
+# (id, ts, user, currency, type, source, amount, vat, old, new, payment)
 TRANSACTIONS = [
+    # December: the balances brought in from before the logs (user-b's and user-d's first transactions)
+    ("T13", "2023-12-28T09:00:00.000Z", "user-b", "SAR", "CREDIT", "PAYMENT", "50", "0", "0", "50", "44.5"),
+    ("T14", "2023-12-29T08:00:00.000Z", "user-d", "BHD", "CREDIT", "MANUAL_ADDITION", "10", "0", "5", "15", "12"),
     ("T01", "2024-01-08T06:00:00.000Z", "user-a", "BHD", "CREDIT", "PAYMENT", "100", "0", "0", "100", "100"),
     ("T04", "2024-01-07T21:01:00.200Z", "user-b", "SAR", "DEBIT", "MANUAL_DEDUCTION", "115", "15", "50", "-50", "-50"),
     ("T02", "2024-01-08T21:01:00.000Z", "user-a", "BHD", "DEBIT", "MANUAL_DEDUCTION", "11", "1", "100", "90", "90"),
     ("T05", "2024-01-09T10:00:00.000Z", "user-b", "SAR", "CREDIT", "PAYMENT", "20", "0", "-50", "-30", "-30"),
-    ("T03", "2024-01-09T21:01:00.100Z", "user-c", "BHD", "DEBIT", "MANUAL_DEDUCTION", "5.5", "0.5", "2", "-3", "-3"),
-    ("T08", "2024-01-10T08:00:00.000Z", FORMULA_USER, "SAR", "DEBIT", "MANUAL_DEDUCTION", "12", "0", "10", "-2", "-2"),
+    ("T03", "2024-01-09T21:01:00.100Z", "user-c", "BHD", "DEBIT", "MANUAL_DEDUCTION", "5.5", "0.5", "2", "-3",
+     "-2.9985"),
+    ("T08", "2024-01-10T08:00:00.000Z", FORMULA_USER, "SAR", "DEBIT", "MANUAL_DEDUCTION", "12", "0", "10", "-2", "0"),
     ("T06", "2024-01-10T10:00:00.000Z", "user-b", "SAR", "CREDIT", "PAYMENT", "100", "0", "-30", "70", "70.005"),
     ("T07", "2024-01-10T12:00:00.000Z", "user-a", "BHD", "DEBIT", "MANUAL_DEDUCTION", "8", "0", "90", "82.7265",
      "82.7265"),
     ("T10", "2024-01-12T09:30:00.000Z", "random-uuid", "BHD", "CREDIT", "MANUAL_ADDITION", "1", "0", "0", "1", "1"),
-    ("T09", "2024-01-15T07:00:00.000Z", "user-a", "BHD", "DEBIT", "MANUAL_DEDUCTION", "1", "0", "80", "79", "79"),
+    # 00:30 on Monday 2024-01-15 in business time: just after the end of week 2024-W02
+    ("T15", "2024-01-14T21:30:00.000Z", FORMULA_USER, "SAR", "CREDIT", "PAYMENT", "1", "0", "-2", "-1", "-1"),
+    ("T09", "2024-01-15T07:00:00.000Z", "user-a", "BHD", "DEBIT", "MANUAL_DEDUCTION", "1", "0", "80", "79", "78.9985"),
 ]
+
+# The Lambda's "not in sync" errors: one after T04 (whose printed wallet agrees with its balance), one tied to
+# no transaction. (event_id, ts, user, transaction, subscription, payment, message_id, line_no)
+NOT_IN_SYNC = [
+    (901, "2024-01-07T21:01:00.300Z", "user-b", "T04", "-50", "50", "msg-T04", 35),
+    (902, "2024-01-12T10:00:00.000Z", "user-c", None, "-3", "0", "msg-U1", 115),
+]
+UNTIED_ID = "untied_error:2024-01-12T10:00:00.000Z:msg-U1:115"
+
+
+TOLERANCE = 1000  # BALANCE_TOLERANCE 0.001, in micro-units
+UNIT = {"BHD": 1000, "SAR": 10000}  # one minor unit, in micro-units
+
+
+def _adjustment(diff: int, currency: str) -> int | None:
+    """The posting that undoes a calculation difference, half-up (away from zero) in whole minor units."""
+    if abs(diff) <= TOLERANCE:
+        return None
+    units = (abs(diff) + UNIT[currency] // 2) // UNIT[currency]
+    return (-1 if diff > 0 else 1) * units * UNIT[currency]
 
 
 def balance_event_rows() -> list[dict]:
@@ -79,7 +110,7 @@ def balance_event_rows() -> list[dict]:
             "update_payment_balance": True, "metadata": '{"note": "fixture"}', "metadata_is_json": True,
             "request_id": f"req-{tid}", "message_id": f"msg-{tid}", "event_id": i, "file_id": 1, "line_no": i * 10,
             "net_change": change, "expected_new_balance": expected, "calc_difference": diff,
-            "is_calc_mismatch": abs(diff) > 1000, "suggested_adjustment": -diff if abs(diff) > 1000 else 0,
+            "is_calc_mismatch": abs(diff) > TOLERANCE, "suggested_adjustment": _adjustment(diff, cur),
             "user_seq": sum(1 for r in rows if (r["user_id"], r["currency"]) == key) + 1,
             "prev_new_balance": prev_new, "is_continuity_break": prev_new is not None and prev_new != m(old),
             "continuity_gap": None if prev_new is None else m(old) - prev_new,
@@ -91,21 +122,100 @@ def balance_event_rows() -> list[dict]:
     return rows
 
 
+def _issue(discrepancy_id, kind, user, currency, first_seen_at, *, first=None, last=None, resolving=None,
+           last_seen_at=None, resolved_at=None, transactions=1, errors=0, sub=None, pay=None, expected=None,
+           opening=None, current=None, largest=None, stake="0", age, line_no, explanation) -> dict:
+    """One discrepancy_report row (money as decimal text, turned into micro-units)."""
+    return {"discrepancy_id": discrepancy_id, "kind": kind, "status": "open" if resolved_at is None else "resolved",
+            "user_id": user, "currency": currency, "first_transaction_id": first, "last_transaction_id": last or first,
+            "resolving_transaction_id": resolving, "business_date": _bdate(first_seen_at),
+            "first_seen_at": first_seen_at, "last_seen_at": last_seen_at or first_seen_at, "resolved_at": resolved_at,
+            "count_transactions": transactions, "count_lambda_errors": errors, "subscription_balance": m(sub),
+            "payment_balance": m(pay), "expected_balance": m(expected), "opening_gap": m(opening),
+            "current_gap": m(current), "max_abs_gap": m(largest), "amount_at_stake": m(stake), "age_days": age,
+            "file_id": 1, "line_no": line_no, "explanation": explanation}
+
+
+# Worked out by hand from TRANSACTIONS and NOT_IN_SYNC (the data's last business day is 2024-01-15, so ages of
+# open issues count to it). Gaps are subscription minus wallet; an open episode puts its |current gap| at stake,
+# a resolved one nothing; a calculation or continuity break always its difference.
 DISCREPANCIES = [
-    # id, kind, status, user, cur, tx, detected_at, sub, pay, diff, stake, resolved_at, explanation
-    ("D1", "calculation", "open", "user-a", "BHD", "T07", "2024-01-10T12:00:00.000Z", "82.7265", "82.7265", "0.7265",
-     "0.7265", None, "new_balance 82.7265 of user-a differs from the expected 82"),
-    ("D2", "sync", "resolved", "user-b", "SAR", "T04", "2024-01-07T21:01:00.300Z", "-50", "50", "-100", "100",
-     "2024-01-10T10:00:00.000Z", "subscription -50 vs payment 50 for user-b"),
-    ("D3", "wallet", "open", "user-b", "SAR", "T06", "2024-01-10T10:00:00.000Z", "70", "70.005", "-0.005", "0.005",
-     None, "payment wallet 70.005 differs from new_balance 70"),
-    ("D4", "continuity", "open", "user-a", "BHD", "T09", "2024-01-15T07:00:00.000Z", "80", "80", "-2.7265",
-     "2.7265", None, "old_balance 80 differs from the previous new_balance 82.7265"),
-    # resolved at 00:30 business time on Monday 2024-01-15: after the end of week 2024-W02
-    ("D5", "sync", "resolved", FORMULA_USER, "SAR", "T08", "2024-01-10T08:00:00.000Z", "-2", "0", "-2", "2",
-     "2024-01-14T21:30:00.000Z", f"user {FORMULA_USER} below zero"),
-    ("D6", "sync", "resolved", "user-b", "SAR", None, "2024-01-03T09:00:00.000Z", "10", "4.5", "5.5", "5.5",
-     "2024-01-09T12:00:00.000Z", "opened the week before"),
+    # user-b's first episode: T13 (wallet 5.50 short), then T04 (wallet agrees, but the Lambda logged an error),
+    # resolved by T05 on 2024-01-09: opened the week before 2024-W02, resolved in it
+    _issue("out_of_sync:T13", "out_of_sync", "user-b", "SAR", "2023-12-28T09:00:00.000Z", first="T13", last="T04",
+           resolving="T05", last_seen_at="2024-01-07T21:01:00.200Z", resolved_at="2024-01-09T10:00:00.000Z",
+           transactions=2, errors=1, sub="-50", pay="-50", opening="5.5", current="0", largest="5.5", age=12,
+           line_no=10, explanation="Transaction T13 of user-b left the subscription balance at 50.00 SAR and the "
+           "payment wallet at 44.50 SAR (a gap of 5.50 SAR); they stayed apart for 2 transactions, up to T04 "
+           "(gap 0.00 SAR, largest 5.50 SAR); the Lambda logged 1 not-in-sync error. Transaction T05 brought them "
+           "together again."),
+    # user-d: open since December (17 days: the 8-30 days bucket)
+    _issue("out_of_sync:T14", "out_of_sync", "user-d", "BHD", "2023-12-29T08:00:00.000Z", first="T14", sub="15",
+           pay="12", opening="3", current="3", largest="3", stake="3", age=17, line_no=20,
+           explanation="Transaction T14 left the subscription balance at 15.000 BHD and the payment wallet at "
+           "12.000 BHD (a gap of 3.000 BHD). Still apart at the user's latest transaction."),
+    _issue("out_of_sync:T03", "out_of_sync", "user-c", "BHD", "2024-01-09T21:01:00.100Z", first="T03", sub="-3",
+           pay="-2.9985", opening="-0.0015", current="-0.0015", largest="0.0015", stake="0.0015", age=5, line_no=70,
+           explanation="Transaction T03 left the subscription balance at -3.000 BHD and the payment wallet at "
+           "-2.999 BHD (a gap of -0.002 BHD). Still apart at the user's latest transaction."),
+    # the formula user: resolved by T15 at 00:30 on Monday 2024-01-15 in business time, just after 2024-W02
+    _issue("out_of_sync:T08", "out_of_sync", FORMULA_USER, "SAR", "2024-01-10T08:00:00.000Z", first="T08",
+           resolving="T15", resolved_at="2024-01-14T21:30:00.000Z", sub="-2", pay="0", opening="-2", current="-2",
+           largest="2", age=5, line_no=80,
+           explanation=f"Transaction T08 of {FORMULA_USER} left the subscription balance at -2.00 SAR and the "
+           "payment wallet at 0.00 SAR (a gap of -2.00 SAR). Transaction T15 brought them together again."),
+    # user-b's second episode, still open: 70.005 in the wallet against 70 (0.01 SAR once rounded)
+    _issue("out_of_sync:T06", "out_of_sync", "user-b", "SAR", "2024-01-10T10:00:00.000Z", first="T06", sub="70",
+           pay="70.005", opening="-0.005", current="-0.005", largest="0.005", stake="0.005", age=5, line_no=90,
+           explanation="Transaction T06 left the subscription balance at 70.00 SAR and the payment wallet at "
+           "70.01 SAR (a gap of -0.01 SAR). Still apart at the user's latest transaction."),
+    _issue("out_of_sync:T09", "out_of_sync", "user-a", "BHD", "2024-01-15T07:00:00.000Z", first="T09", sub="79",
+           pay="78.9985", opening="0.0015", current="0.0015", largest="0.0015", stake="0.0015", age=0, line_no=130,
+           explanation="Transaction T09 left the subscription balance at 79.000 BHD and the payment wallet at "
+           "78.999 BHD (a gap of 0.002 BHD). Still apart at the user's latest transaction."),
+    # resolved by user-a's next transaction without a calculation difference (T09); its difference stays at stake
+    _issue("calculation:T07", "calculation", "user-a", "BHD", "2024-01-10T12:00:00.000Z", first="T07",
+           resolving="T09", resolved_at="2024-01-15T07:00:00.000Z", sub="82.7265", pay="82.7265", expected="82",
+           opening="0.7265", current="0.7265", largest="0.7265", stake="0.7265", age=5, line_no=100,
+           explanation="new_balance 82.7265 of user-a differs from the expected 82"),
+    _issue("continuity:T09", "continuity", "user-a", "BHD", "2024-01-15T07:00:00.000Z", first="T09", sub="80",
+           pay="78.9985", expected="82.7265", opening="-2.7265", current="-2.7265", largest="2.7265",
+           stake="2.7265", age=0, line_no=130,
+           explanation="old_balance 80 differs from the previous new_balance 82.7265"),
+    _issue(UNTIED_ID, "untied_error", "user-c", None, "2024-01-12T10:00:00.000Z", transactions=0, errors=1,
+           sub="-3", pay="0", opening="-3", current="-3", largest="3", age=3, line_no=115,
+           explanation="The Lambda reported that the subscription balance (-3.00) and the payment balance (0.00) "
+                       "are not in sync, but no transaction block precedes it in its SQS message (msg-U1), so it is "
+                       "tied to no transaction and counts in no exposure."),
+]
+
+# discrepancy_transactions: each episode's transactions, then the one that resolved it.
+# (episode, position, role, transaction, subscription, payment, lambda errors)
+EPISODE_TRANSACTIONS = [
+    ("out_of_sync:T13", 1, "out_of_sync", "T13", "50", "44.5", 0),
+    ("out_of_sync:T13", 2, "out_of_sync", "T04", "-50", "-50", 1),
+    ("out_of_sync:T13", 3, "resolving", "T05", "-30", "-30", 0),
+    ("out_of_sync:T14", 1, "out_of_sync", "T14", "15", "12", 0),
+    ("out_of_sync:T03", 1, "out_of_sync", "T03", "-3", "-2.9985", 0),
+    ("out_of_sync:T08", 1, "out_of_sync", "T08", "-2", "0", 0),
+    ("out_of_sync:T08", 2, "resolving", "T15", "-1", "-1", 0),
+    ("out_of_sync:T06", 1, "out_of_sync", "T06", "70", "70.005", 0),
+    ("out_of_sync:T09", 1, "out_of_sync", "T09", "79", "78.9985", 0),
+]
+
+# balance_rollforward: opening + first seen + credits - debits + calculation differences + continuity gaps
+# = closing; January opens at December's close; the last closings are the users' balances (BHD: user-d 15,
+# user-a 79, user-c -3, random-uuid 1; SAR: user-b 70, the formula user -1).
+# (currency, month, opening, first seen, credits, debits, calculation, continuity, closing, transactions, users,
+#  new users)
+ROLLFORWARD = [
+    ("BHD", "2023-12", "0", "5", "10", "0", "0", "0", "15", 1, 1, 1),  # T14
+    # T01 + T10 credits; T02 (11 - 1 VAT), T03 (5.5 - 0.5), T07, T09 debits; T07 0.7265 above its rule; T09
+    # starts 2.7265 below T07's balance; user-c brings in 2
+    ("BHD", "2024-01", "15", "2", "101", "24", "0.7265", "-2.7265", "92", 6, 3, 3),
+    ("SAR", "2023-12", "0", "0", "50", "0", "0", "0", "50", 1, 1, 1),  # T13
+    # T05 + T06 + T15 credits; T04 (115 - 15 VAT) + T08 debits; the formula user brings in 10
+    ("SAR", "2024-01", "50", "10", "121", "112", "0", "0", "69", 5, 2, 1),
 ]
 
 ANOMALIES = [
@@ -139,15 +249,30 @@ T_USER_BALANCES = Table(
     Column("overdrawn_since", String(24)), Column("count_discrepancies", Integer),
     Column("count_open_discrepancies", Integer), Column("count_continuity_breaks", Integer),
     Column("count_anomalies", Integer), Column("is_test_user", Boolean), Column("count_currencies", Integer))
+T_DISCREPANCY_TRANSACTIONS = Table(
+    "discrepancy_transactions", derived,
+    Column("discrepancy_id", String(60)), Column("position", Integer), Column("role", String(16)),
+    Column("transaction_id", String(40)), Column("user_id", String(64)), Column("currency", String(8)),
+    Column("ts", String(24)), Column("business_date", String(10)), Column("subscription_balance", Money),
+    Column("payment_balance", Money), Column("gap", Money), Column("count_lambda_errors", Integer),
+    Column("event_id", BigInteger), Column("file_id", Integer), Column("line_no", Integer))
 T_DISCREPANCY_REPORT = Table(
     "discrepancy_report", derived,
-    Column("discrepancy_id", String(40)), Column("kind", String(16)), Column("status", String(16)),
-    Column("user_id", String(64)), Column("currency", String(8)), Column("transaction_id", String(40)),
-    Column("event_id", BigInteger), Column("detected_at", String(24)), Column("business_date", String(10)),
-    Column("subscription_balance", Money), Column("payment_balance", Money), Column("difference", Money),
-    Column("amount_at_stake", Money), Column("first_seen_at", String(24)), Column("last_seen_at", String(24)),
-    Column("resolved_at", String(24)), Column("file_id", Integer), Column("line_no", Integer),
-    Column("explanation", Text))
+    Column("discrepancy_id", String(120)), Column("kind", String(16)), Column("status", String(16)),
+    Column("user_id", String(64)), Column("currency", String(8)), Column("first_transaction_id", String(40)),
+    Column("last_transaction_id", String(40)), Column("resolving_transaction_id", String(40)),
+    Column("business_date", String(10)), Column("first_seen_at", String(24)), Column("last_seen_at", String(24)),
+    Column("resolved_at", String(24)), Column("count_transactions", Integer), Column("count_lambda_errors", Integer),
+    Column("subscription_balance", Money), Column("payment_balance", Money), Column("expected_balance", Money),
+    Column("opening_gap", Money), Column("current_gap", Money), Column("max_abs_gap", Money),
+    Column("amount_at_stake", Money), Column("age_days", Integer), Column("file_id", Integer),
+    Column("line_no", Integer), Column("explanation", Text))
+T_BALANCE_ROLLFORWARD = Table(
+    "balance_rollforward", derived,
+    Column("currency", String(8)), Column("month", String(7)), Column("opening_balance", Money),
+    Column("first_seen_balances", Money), Column("credits", Money), Column("debits", Money),
+    Column("calculation_differences", Money), Column("continuity_gaps", Money), Column("closing_balance", Money),
+    Column("count_transactions", Integer), Column("count_users", Integer), Column("count_new_users", Integer))
 T_ANOMALIES = Table(
     "anomalies", derived,
     Column("anomaly_id", String(40)), Column("fingerprint", String(128)), Column("detector", String(40)),
@@ -193,8 +318,8 @@ def _user_balances(events: list[dict]) -> list[dict]:
             "total_debit": sum(e["amount"] for e in debits), "total_credit": sum(e["amount"] for e in credits),
             "total_vat": sum(e["vat"] for e in evs), "is_overdrawn": last["new_balance"] < 0,
             "overdrawn_since": since if last["new_balance"] < 0 else None,
-            "count_discrepancies": sum(1 for d in DISCREPANCIES if d[3] == user),
-            "count_open_discrepancies": sum(1 for d in DISCREPANCIES if d[3] == user and d[2] == "open"),
+            "count_discrepancies": sum(1 for d in DISCREPANCIES if d["user_id"] == user),
+            "count_open_discrepancies": sum(1 for d in DISCREPANCIES if d["user_id"] == user and d["status"] == "open"),
             "count_continuity_breaks": sum(1 for e in evs if e["is_continuity_break"]),
             "count_anomalies": sum(1 for a in ANOMALIES if a[4] == user),
             "is_test_user": user == "random-uuid", "count_currencies": 1,
@@ -254,13 +379,27 @@ def build_fixture(url: str) -> str:
                  "line_no": 90, "message": "Subscriber will have a negative balance due to this action"}
                 for eid, ts, user, tx, bal in GUARDS])
             conn.execute(insert(T_USER_BALANCES), _user_balances(events))
-            conn.execute(insert(T_DISCREPANCY_REPORT), [
-                {"discrepancy_id": did, "kind": kind, "status": status, "user_id": user, "currency": cur,
-                 "transaction_id": tx, "event_id": None, "detected_at": at, "business_date": _bdate(at),
-                 "subscription_balance": m(sub), "payment_balance": m(pay), "difference": m(diff),
-                 "amount_at_stake": m(stake), "first_seen_at": at, "last_seen_at": resolved or at,
-                 "resolved_at": resolved, "file_id": 1, "line_no": 7, "explanation": expl}
-                for did, kind, status, user, cur, tx, at, sub, pay, diff, stake, resolved, expl in DISCREPANCIES])
+            conn.execute(insert(s.not_in_sync_events), [
+                {"event_id": eid, "ts": ts, "ts_ms": _ms(ts), "business_date": _bdate(ts), "request_id": None,
+                 "message_id": msg, "transaction_id": tx, "user_id": user, "subscription_balance": m(sub),
+                 "subscription_balance_text": sub, "payment_balance": m(pay), "payment_balance_text": pay,
+                 "subscription_balance_meaning": "new_balance", "file_id": 1, "line_no": line}
+                for eid, ts, user, tx, sub, pay, msg, line in NOT_IN_SYNC])
+            conn.execute(insert(T_DISCREPANCY_REPORT), DISCREPANCIES)
+            by_id = {e["transaction_id"]: e for e in events}
+            conn.execute(insert(T_DISCREPANCY_TRANSACTIONS), [
+                {"discrepancy_id": did, "position": pos, "role": role, "transaction_id": tx,
+                 "user_id": by_id[tx]["user_id"], "currency": by_id[tx]["currency"], "ts": by_id[tx]["ts"],
+                 "business_date": by_id[tx]["business_date"], "subscription_balance": m(sub),
+                 "payment_balance": m(pay), "gap": m(sub) - m(pay), "count_lambda_errors": errors,
+                 "event_id": by_id[tx]["event_id"], "file_id": 1, "line_no": by_id[tx]["line_no"]}
+                for did, pos, role, tx, sub, pay, errors in EPISODE_TRANSACTIONS])
+            conn.execute(insert(T_BALANCE_ROLLFORWARD), [
+                {"currency": cur, "month": month, "opening_balance": m(opening), "first_seen_balances": m(first),
+                 "credits": m(credits), "debits": m(debits), "calculation_differences": m(calc),
+                 "continuity_gaps": m(gaps), "closing_balance": m(closing), "count_transactions": n,
+                 "count_users": users, "count_new_users": new}
+                for cur, month, opening, first, credits, debits, calc, gaps, closing, n, users, new in ROLLFORWARD])
             conn.execute(insert(T_ANOMALIES), [
                 {"anomaly_id": aid, "fingerprint": fp, "detector": det, "severity": sev, "user_id": user,
                  "currency": cur, "transaction_id": tx, "detected_at": at, "business_date": _bdate(at),
@@ -300,15 +439,96 @@ def report_engine(report_db):
     engine.dispose()
 
 
-def test_fixture_matches_transform_contract(realistic_db):
-    """The derived tables transform/ builds have at least the columns the fixture (and reports) rely on."""
-    if not hasattr(pytest.importorskip("transform"), "build_all"):
-        pytest.skip("transform/ has not landed yet: no transform.build_all")
-    engine = make_engine(realistic_db, readonly=True)
+# --- the fixture against transform's contract ------------------------------------------------------------------
+
+TEXT_IDS = {("anomalies", "anomaly_id")}  # 'A1' reads better in assertions than 1; no report computes on it
+RECONCILIATION = ("discrepancy_report", "discrepancy_transactions", "balance_rollforward")
+
+
+def test_fixture_matches_transform_contract():
+    """Every derived table of the fixture has exactly the columns transform/tables.py declares, of the same kind."""
+    from transform.tables import BY_NAME
+    for table in derived.sorted_tables:
+        declared = BY_NAME[table.name]
+        assert [c.name for c in table.columns] == [c.name for c in declared.columns], table.name
+        for ours, theirs in zip(table.columns, declared.columns):
+            if (table.name, ours.name) not in TEXT_IDS:
+                assert ours.type.python_type is theirs.type.python_type, (table.name, ours.name)
+
+
+def test_fixture_holds_transform_invariants(report_db):
+    """The hand-made reconciliation tables satisfy transform's own sidecars (transform/invariants/*.yml): keys,
+    accepted values, one open episode per user, open stake = |current gap|, the roll-forward ties out."""
+    from transform import invariants
+    specs = [spec for spec in invariants.load().values() if spec["table"] in (*RECONCILIATION, "user_balances")]
+    assert {spec["table"] for spec in specs} == {*RECONCILIATION, "user_balances"}
+    engine = make_engine(report_db, readonly=True)
+    failures = []
     try:
-        found = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in inspect(engine).get_table_names()}
+        with engine.connect() as conn:
+            def broken(table, where):
+                return conn.execute(text(f"SELECT COUNT(*) FROM {table} WHERE {where}"),
+                                    {"tolerance_micros": TOLERANCE}).scalar_one()
+            for spec in specs:
+                table = spec["table"]
+                for key in spec.get("unique") or []:
+                    listed = key if isinstance(key, str) else ", ".join(key)
+                    if conn.execute(text(f"SELECT COUNT(*) FROM (SELECT {listed} FROM {table} GROUP BY {listed} "
+                                         "HAVING COUNT(*) > 1) AS d")).scalar_one():
+                        failures.append((table, f"unique({listed})"))
+                for col in spec.get("not_null") or []:
+                    if broken(table, f"{col} IS NULL"):
+                        failures.append((table, f"not_null({col})"))
+                for col, values in (spec.get("accepted_values") or {}).items():
+                    allowed = ", ".join(f"'{v}'" for v in values)
+                    if broken(table, f"{col} IS NOT NULL AND {col} NOT IN ({allowed})"):
+                        failures.append((table, f"accepted_values({col})"))
+                for name, expr in (spec.get("expressions") or {}).items():
+                    if broken(table, f"NOT ({expr})"):
+                        failures.append((table, name))
     finally:
         engine.dispose()
-    for table in derived.sorted_tables:
-        assert table.name in found, f"transform did not build {table.name}"
-        assert {c.name for c in table.columns} <= found[table.name], table.name
+    assert failures == []
+
+
+def test_fixture_figures_equal_what_transform_builds(tmp_path):
+    """transform/ run on the fixture's transactions and errors builds the very rows worked out by hand above
+    (explanations aside: the fixture's name the users, for the pseudonymisation tests)."""
+    import os
+    import shutil
+
+    import settings as settings_mod
+    import transform
+    ours = build_fixture(f"sqlite:///{tmp_path / 'fixture.db'}")
+    shutil.copy(tmp_path / "fixture.db", tmp_path / "built.db")
+    built = f"sqlite:///{tmp_path / 'built.db'}"
+    engine = make_engine(built)
+    try:
+        transform.build_all(engine, settings_mod.load(env_file=os.devnull, DATABASE_URL=built, BUSINESS_TZ="+03:00",
+                                                      CURRENCY_PRECISION="BHD=3,SAR=2"))
+    finally:
+        engine.dispose()
+
+    def rows(url: str, table: Table) -> list[dict]:
+        eng = make_engine(url, readonly=True)
+        try:
+            with eng.connect() as conn:
+                key = [c for c in table.columns if c.name != "explanation"]
+                return [dict(r) for r in conn.execute(select(*key).order_by(*key[:2])).mappings()]
+        finally:
+            eng.dispose()
+    for table in (T_DISCREPANCY_REPORT, T_DISCREPANCY_TRANSACTIONS, T_BALANCE_ROLLFORWARD):
+        assert rows(ours, table) == rows(built, table), table.name
+
+
+def test_rollforward_closes_at_the_users_balances(report_engine):
+    """The last closing per currency is the sum of the users' latest balances, from the transactions themselves."""
+    with report_engine.connect() as conn:
+        closing = dict(conn.execute(text(
+            "SELECT currency, closing_balance FROM balance_rollforward r WHERE month = "
+            "(SELECT MAX(month) FROM balance_rollforward l WHERE l.currency = r.currency)")).all())
+        latest = dict(conn.execute(text(
+            "SELECT currency, SUM(new_balance) FROM (SELECT currency, new_balance, ROW_NUMBER() OVER (PARTITION BY "
+            "user_id, currency ORDER BY ts DESC, transaction_id DESC) AS rn FROM balance_events) t WHERE rn = 1 "
+            "GROUP BY currency")).all())
+    assert closing == {cur: int(total) for cur, total in latest.items()} == {"BHD": m("92"), "SAR": m("69")}

@@ -1,6 +1,7 @@
 """report.html parsed: self-contained, and every card and table figure equal to the database."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 
@@ -12,11 +13,49 @@ from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
 
 PLACES = {"BHD": 3, "SAR": 2}
+TOLERANCE = 1000  # BALANCE_TOLERANCE 0.001, in micro-units
 
 
 def amount(micros, currency) -> str:
-    return str((Decimal(int(micros)) / 1_000_000).quantize(Decimal(1).scaleb(-PLACES[currency]),
+    """Micro-units as the report writes them: half-up to the currency's places (2 without a currency)."""
+    return str((Decimal(int(micros)) / 1_000_000).quantize(Decimal(1).scaleb(-PLACES.get(currency, 2)),
                                                           rounding=ROUND_HALF_UP))
+
+
+# Open exposure counted straight from the transactions, without discrepancy_report: each user's latest applied
+# transaction (by time, then id) before :until that is out of sync (its wallet differs from its balance beyond
+# the tolerance, or the Lambda logged "not in sync" for it) puts its gap at stake, once.
+EXPOSURE_FROM_TRANSACTIONS = """
+SELECT currency, COUNT(*) AS count_users, SUM(ABS(gap)) AS exposure,
+       SUM(CASE WHEN gap > 0 THEN gap ELSE 0 END) AS subscription_above,
+       SUM(CASE WHEN gap < 0 THEN -gap ELSE 0 END) AS subscription_below
+FROM (SELECT currency, transaction_id, new_balance - payment_balance AS gap,
+             ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts DESC, transaction_id DESC) AS from_end
+      FROM balance_events
+      WHERE ts < :until AND COALESCE(outcome, '') <> 'refused_negative_balance') latest
+WHERE from_end = 1
+  AND (ABS(gap) > :tolerance OR transaction_id IN (SELECT transaction_id FROM not_in_sync_events
+                                                   WHERE transaction_id IS NOT NULL))
+GROUP BY currency"""
+
+
+def exposure_from_transactions(conn, until: str = "9999", tolerance: int = TOLERANCE) -> dict[str, dict]:
+    """{currency: {count_users, exposure, subscription_above, subscription_below}} in micro-units."""
+    return {r["currency"]: {k: int(r[k] or 0) for k in ("count_users", "exposure", "subscription_above",
+                                                        "subscription_below")}
+            for r in conn.execute(text(EXPOSURE_FROM_TRANSACTIONS), {"until": until, "tolerance": tolerance})
+            .mappings()}
+
+
+def open_episodes(conn) -> list[dict]:
+    return [dict(r) for r in conn.execute(text(
+        "SELECT currency, user_id, business_date, current_gap, amount_at_stake FROM discrepancy_report "
+        "WHERE kind = 'out_of_sync' AND status = 'open'")).mappings()]
+
+
+def age_bucket(days: int) -> str:
+    return ("count_age_0_7" if days <= 7 else "count_age_8_30" if days <= 30 else "count_age_31_90" if days <= 90
+            else "count_age_over_90")
 
 
 class Page(HTMLParser):
@@ -85,10 +124,11 @@ def test_cards_equal_the_database(page, report_engine):
     parsed, _ = page()
     with report_engine.connect() as conn:
         q = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
-        assert parsed.kpis[("count_transactions", None)] == str(q("SELECT COUNT(*) FROM balance_events")) == "10"
+        assert parsed.kpis[("count_transactions", None)] == str(q("SELECT COUNT(*) FROM balance_events")) == "13"
         assert parsed.kpis[("count_users", None)] == str(q("SELECT COUNT(DISTINCT user_id) FROM balance_events"))
+        # 4 open episodes (user-a, user-b, user-c, user-d), user-a's continuity break and the untied error
         assert parsed.kpis[("count_open_discrepancies", None)] == str(
-            q("SELECT COUNT(*) FROM discrepancy_report WHERE status = 'open'")) == "3"
+            q("SELECT COUNT(*) FROM discrepancy_report WHERE status = 'open'")) == "6"
         assert parsed.kpis[("count_anomalies", None)] == str(q("SELECT COUNT(*) FROM anomalies")) == "4"
         assert parsed.kpis[("count_high_anomalies", None)] == "2"
         assert parsed.kpis[("count_negative_balance_now", None)] == "2"  # user-c and the formula user
@@ -100,29 +140,102 @@ def test_cards_equal_the_database(page, report_engine):
                 "SELECT currency, type, SUM(amount) FROM balance_events GROUP BY currency, type")):
             key = "total_debit" if typ == "DEBIT" else "total_credit"
             assert parsed.kpis[(key, cur)] == amount(total, cur)
-    assert parsed.kpis[("total_debit", "BHD")] == "25.500" and parsed.kpis[("total_credit", "SAR")] == "120.00"
-    # open amounts at stake: summed exactly in micro-units, then rounded once (0.7265 + 2.7265 = 3.453, not 3.454)
-    assert parsed.kpis[("open_amount_at_stake", "BHD")] == "3.453"
-    assert parsed.kpis[("open_amount_at_stake", "SAR")] == "0.01"
+        # open exposure: each open episode's |current gap|, once per user, equal to the gaps of the users whose
+        # latest transaction is out of sync
+        episodes: dict[str, int] = {}
+        for e in open_episodes(conn):
+            episodes[e["currency"]] = episodes.get(e["currency"], 0) + abs(e["current_gap"])
+        from_transactions = exposure_from_transactions(conn)
+    assert {cur: e["exposure"] for cur, e in from_transactions.items()} == episodes
+    assert {cur: parsed.kpis[("open_exposure", cur)] for cur in episodes} == {
+        cur: amount(total, cur) for cur, total in episodes.items()}
+    assert parsed.kpis[("total_debit", "BHD")] == "25.500" and parsed.kpis[("total_credit", "SAR")] == "171.00"
+    # summed exactly in micro-units, then rounded once: 3 + 0.0015 + 0.0015 = 3.003 BHD, not 3.000 + 0.002 + 0.002
+    assert parsed.kpis[("open_exposure", "BHD")] == "3.003"
+    assert parsed.kpis[("open_exposure", "SAR")] == "0.01"  # user-b's 0.005; the formula user's -2 was resolved
+    assert ("open_amount_at_stake", "BHD") not in parsed.kpis  # the old per-row sum is gone
 
 
 def test_tables_equal_the_database(page, report_engine):
     parsed, _ = page()
     flows = {r["currency"]: r for r in parsed.tables["flows"]}
-    assert flows["SAR"] == {"currency": "SAR", "count_debits": "2", "total_debit": "127.00", "count_credits": "2",
-                            "total_credit": "120.00", "total_vat": "15.00", "net_change": "8.00"}
+    assert flows["SAR"] == {"currency": "SAR", "count_debits": "2", "total_debit": "127.00", "count_credits": "4",
+                            "total_credit": "171.00", "total_vat": "15.00", "net_change": "59.00"}
     with report_engine.connect() as conn:
         overdrawn = [dict(r) for r in conn.execute(text(
             "SELECT user_id, currency, balance FROM user_balances WHERE is_overdrawn ORDER BY balance")).mappings()]
         open_ = [dict(r) for r in conn.execute(text(
-            "SELECT discrepancy_id, user_id, currency, amount_at_stake FROM discrepancy_report "
-            "WHERE status = 'open' ORDER BY ABS(amount_at_stake) DESC")).mappings()]
+            "SELECT discrepancy_id, kind, first_transaction_id, currency, amount_at_stake, current_gap, age_days "
+            "FROM discrepancy_report WHERE status = 'open' "
+            "ORDER BY amount_at_stake DESC, business_date DESC, first_seen_at DESC, discrepancy_id")).mappings()]
     assert [(r["user_id"], r["balance"]) for r in parsed.tables["overdrafts"]] == [
         (o["user_id"], amount(o["balance"], o["currency"])) for o in overdrawn]
-    assert [r["amount_at_stake"] for r in parsed.tables["discrepancies"]] == [
-        amount(o["amount_at_stake"], o["currency"]) for o in open_] == ["2.727", "0.727", "0.01"]
+    assert [(r["kind"], r["first_transaction_id"], r["amount_at_stake"], r["current_gap"], r["age_days"])
+            for r in parsed.tables["discrepancies"]] == [
+        (o["kind"], o["first_transaction_id"] or "", amount(o["amount_at_stake"], o["currency"]),
+         amount(o["current_gap"], o["currency"]), str(o["age_days"])) for o in open_]
+    # largest open issues: user-d's episode, user-a's continuity break, then the smaller episodes (equal amounts:
+    # the newest first); the untied error (no currency: 2 decimals) puts nothing at stake
+    assert [(r["first_transaction_id"], r["amount_at_stake"]) for r in parsed.tables["discrepancies"]] == [
+        ("T14", "3.000"), ("T09", "2.727"), ("T06", "0.01"), ("T09", "0.002"), ("T03", "0.002"), ("", "0.00")]
     assert [(r["detector"], r["user_id"]) for r in parsed.tables["anomalies"]] == [
         ("large_amount", "user-b"), ("negative_balance", FORMULA_USER)]  # high only, highest score first
+
+
+def test_exposure_table_equals_the_database(page, report_engine):
+    """Per currency: open episodes, users, exposure split by direction and ageing (days since first seen, to
+    the data's last business day), counted in Python from discrepancy_report and checked against the users'
+    latest transactions."""
+    parsed, _ = page()
+    with report_engine.connect() as conn:
+        last_day = date.fromisoformat(conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one())
+        want: dict[str, dict] = {}
+        for e in open_episodes(conn):
+            row = want.setdefault(e["currency"], {"count_open": 0, "users": set(), "exposure": 0, "above": 0,
+                                                  "below": 0, "count_age_0_7": 0, "count_age_8_30": 0,
+                                                  "count_age_31_90": 0, "count_age_over_90": 0})
+            gap = e["current_gap"]
+            row["count_open"] += 1
+            row["users"].add(e["user_id"])
+            row["exposure"] += abs(gap)
+            row["above" if gap > 0 else "below"] += abs(gap)
+            row[age_bucket((last_day - date.fromisoformat(e["business_date"])).days)] += 1
+        from_transactions = exposure_from_transactions(conn)
+    got = {r["currency"]: r for r in parsed.tables["exposure"]}
+    assert set(got) == set(want) == set(from_transactions) == {"BHD", "SAR"}
+    for cur, w in want.items():
+        t = from_transactions[cur]
+        assert (t["count_users"], t["exposure"], t["subscription_above"], t["subscription_below"]) == (
+            len(w["users"]), w["exposure"], w["above"], w["below"]), cur
+        assert got[cur] == {
+            "currency": cur, "count_open": str(w["count_open"]), "count_users": str(len(w["users"])),
+            "exposure": amount(w["exposure"], cur), "subscription_above": amount(w["above"], cur),
+            "subscription_below": amount(w["below"], cur), "count_unknown_gap": "0",
+            **{k: str(w[k]) for k in ("count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90")}}
+    # user-d's wallet 3 short since December (17 days), user-a's 0.0015 short, user-c's 0.0015 over
+    assert {k: got["BHD"][k] for k in ("count_open", "exposure", "subscription_above", "subscription_below",
+                                       "count_age_0_7", "count_age_8_30")} == {
+        "count_open": "3", "exposure": "3.003", "subscription_above": "3.002", "subscription_below": "0.002",
+        "count_age_0_7": "2", "count_age_8_30": "1"}
+
+
+def test_rollforward_table_equals_the_database(page, report_engine):
+    parsed, _ = page()
+    with report_engine.connect() as conn:
+        db = [dict(r) for r in conn.execute(text(
+            "SELECT * FROM balance_rollforward ORDER BY currency, month")).mappings()]
+    money = ("opening_balance", "first_seen_balances", "credits", "debits", "calculation_differences",
+             "continuity_gaps", "closing_balance")
+    assert parsed.tables["rollforward"] == [
+        {"currency": r["currency"], "month": r["month"], **{k: amount(r[k], r["currency"]) for k in money},
+         "count_transactions": str(r["count_transactions"])} for r in db]
+    for r in db:  # it ties out, and January opens at December's close
+        assert (r["opening_balance"] + r["first_seen_balances"] + r["credits"] - r["debits"]
+                + r["calculation_differences"] + r["continuity_gaps"]) == r["closing_balance"]
+    assert [(r["currency"], r["month"], r["opening_balance"], r["closing_balance"])
+            for r in parsed.tables["rollforward"]] == [
+        ("BHD", "2023-12", "0.000", "15.000"), ("BHD", "2024-01", "15.000", "92.000"),
+        ("SAR", "2023-12", "0.00", "50.00"), ("SAR", "2024-01", "50.00", "69.00")]
 
 
 def test_period_filter_applies_to_cards_and_tables(page):
@@ -130,8 +243,20 @@ def test_period_filter_applies_to_cards_and_tables(page):
     # T03 (21:01 UTC on the 9th is 00:01 on the 10th in +03:00), T08, T06 and T07
     assert parsed.kpis[("count_transactions", None)] == "4"
     assert parsed.kpis[("count_users", None)] == "4"
-    assert [r["kind"] for r in parsed.tables["discrepancies"]] == ["calculation", "wallet"]
+    # issues first seen that day and open now: user-b's and user-c's episodes (T08's and T07's are resolved)
+    assert [(r["kind"], r["first_transaction_id"]) for r in parsed.tables["discrepancies"]] == [
+        ("out_of_sync", "T06"), ("out_of_sync", "T03")]
+    assert parsed.kpis[("open_exposure", "BHD")] == "0.002" and parsed.kpis[("open_exposure", "SAR")] == "0.01"
+    assert len(parsed.tables["rollforward"]) == 4  # a roll-forward is read whole: every month
     assert 'data-meta="date_from">2024-01-10<' in html
+
+
+def test_currency_filter_applies_to_exposure_and_rollforward(page):
+    parsed, _ = page(currency="SAR")
+    assert [r["currency"] for r in parsed.tables["exposure"]] == ["SAR"]
+    assert [(r["currency"], r["month"]) for r in parsed.tables["rollforward"]] == [("SAR", "2023-12"),
+                                                                                 ("SAR", "2024-01")]
+    assert {cur for _, cur in parsed.kpis if cur} == {"SAR"}
 
 
 def test_text_from_the_logs_is_escaped(page):
@@ -143,7 +268,7 @@ def test_text_from_the_logs_is_escaped(page):
 def test_pseudonymised_page(page):
     parsed, html = page(pseudonymise=True)
     after_bundle = html.split("</script>", 1)[1]  # plotly.js itself mentions "user-agent"
-    for user in ("user-a", "user-b", "user-c", "random-uuid"):
+    for user in ("user-a", "user-b", "user-c", "user-d", "random-uuid"):
         assert user not in after_bundle  # not in cards, tables or the charts' data
     assert parsed.tables["overdrafts"][0]["user_id"] == pseudonymise("user-c", "fixture-key")
     assert "user ids pseudonymised" in html

@@ -10,13 +10,6 @@
 
 with
 
-errors as (
-    select transaction_id, count(*) as count_errors
-    from not_in_sync_events
-    where transaction_id is not null
-    group by transaction_id
-),
-
 users as (
     select distinct user_key from int_ledger where is_out_of_sync and is_applied
 ),
@@ -61,10 +54,11 @@ final as (
         grouped.new_balance as subscription_balance,
         grouped.payment_balance,
         grouped.new_balance - grouped.payment_balance as gap,
-        coalesce(errors.count_errors, 0) as count_lambda_errors,
+        -- a seek in ix_not_in_sync_tx per row (joined to a grouped CTE, SQLite scanned it for every row)
+        (select count(*) from not_in_sync_events errors
+         where errors.transaction_id = grouped.transaction_id) as count_lambda_errors,
         grouped.event_id, grouped.file_id, grouped.line_no
     from grouped
-    left join errors on errors.transaction_id = grouped.transaction_id
     -- (episode_size over the frame so far: the first row of a run is out of sync, so a run with none is
     -- the in-sync transaction alone)
     where grouped.episode_size > 0
