@@ -144,7 +144,7 @@ def tour(base: str, engine) -> None:
     for tab in TABS:
         urls += [f"/{tab}", f"/{tab}?cur=BHD", f"/{tab}?from={latest[:8]}01&to={latest}&cur=SAR"]
     urls += ["/trends?by=week", "/trends?by=month&cur=BHD", f"/trends?uid={user}",
-             "/reconciliation?kind=sync&status=open", "/reconciliation?kind=wallet&cur=BHD",
+             "/reconciliation?kind=out_of_sync&status=open", "/reconciliation?kind=continuity&cur=BHD",
              "/overdrafts?reason=wallet", "/overdrafts?reason=guard", f"/anomalies?detector={detector}",
              "/anomalies?severity=high", f"/ledger/{user}", f"/ledger/{user}?cur=BHD", "/reconciliation?user=ab"]
     driver = new_driver()
