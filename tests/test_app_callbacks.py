@@ -4,12 +4,12 @@ auth are enforced. The real export's own figures are checked apart (skipped with
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import io
 import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from decimal import Decimal
 
 import pytest

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
