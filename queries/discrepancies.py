@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
@@ -117,27 +117,42 @@ class Exposure:
 
 
 def exposure(engine: Engine, filters: Filters = Filters(), as_of: str | date | None = None) -> list[Exposure]:
-    """Per currency, the open out_of_sync episodes: exposure split by direction, users and ageing buckets.
+    """Per currency, the out_of_sync episodes open at the end of `as_of` (default: now, the data's last day):
+    exposure split by direction, users and ageing buckets. Never summed across currencies.
 
-    Ages are days from the business day an episode was first seen to `as_of` (default: the data's last day);
-    an episode first seen after `as_of` is left out. Never summed across currencies."""
+    At a past day an episode counts when it was first seen by then and resolved after it, with its gap after
+    its last transaction up to that day; ages are days from the business day it was first seen to that day."""
     day = parse_date(as_of)
     return _exposure(engine, filters, day.isoformat() if day else None)
 
 
 @cached
 def _exposure(engine: Engine, filters: Filters, as_of: str | None) -> list[Exposure]:
-    d = discrepancy_report.c
-    conds = [*_where(filters, "out_of_sync", "open")]
-    if as_of:
-        conds.append(d.business_date <= as_of)
-    stmt = select(d.currency, d.user_id, d.current_gap, d.amount_at_stake, d.business_date, d.age_days).where(*conds)
+    d, t = discrepancy_report.c, discrepancy_transactions
+    last_day = data_last_day(engine)
+    if as_of is None or (last_day is not None and as_of >= last_day):
+        stmt = (select(d.currency, d.current_gap.label("gap"), d.business_date, d.age_days)
+                .where(*_where(filters, "out_of_sync", "open")))
+        needs = ["discrepancy_report"]
+    else:
+        member, resolving = t.alias("member"), t.alias("resolving")
+        latest = (select(func.max(member.c.position)).where(
+            member.c.discrepancy_id == d.discrepancy_id, member.c.role == "out_of_sync",
+            member.c.business_date <= as_of).correlate(discrepancy_report).scalar_subquery())
+        resolved_by_then = (select(resolving.c.position).where(
+            resolving.c.discrepancy_id == d.discrepancy_id, resolving.c.role == "resolving",
+            resolving.c.business_date <= as_of).correlate(discrepancy_report).exists())
+        stmt = (select(d.currency, t.c.gap, d.business_date, literal(None).label("age_days"))
+                .select_from(discrepancy_report.join(t, and_(t.c.discrepancy_id == d.discrepancy_id,
+                                                             t.c.position == latest)))
+                .where(*_where(filters, "out_of_sync", None), d.business_date <= as_of, ~resolved_by_then))
+        needs = ["discrepancy_report", "discrepancy_transactions"]
     out: dict[str, Exposure] = {}
-    for r in fetch(engine, stmt, ["discrepancy_report"]):
+    for r in fetch(engine, stmt, needs):
         e = out.setdefault(r["currency"] or "", Exposure(r["currency"]))
         e.count_open += 1
         e.count_users += 1  # at most one open episode per user (transform/invariants/discrepancy_report.yml)
-        gap = r["current_gap"]
+        gap = r["gap"]
         if gap is None:
             e.count_unknown_gap += 1
         else:

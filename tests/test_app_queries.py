@@ -104,11 +104,26 @@ def test_exposure_is_the_open_episodes_current_gaps_with_direction_and_ageing(en
         assert sum(total for _, total in e.ageing.values()) == e.exposure
         over_90 = sum(1 for r in mine if r["age_days"] > 90)
         assert e.ageing.get("over 90 days", (0, 0))[0] == over_90
-    # as of an earlier day: episodes first seen after it are left out, the others are younger
-    last = q.data_last_day(engine)
-    earlier = (date.fromisoformat(last) - timedelta(days=30)).isoformat()
-    for e in q.exposure(engine, as_of=earlier):
-        assert e.count_open <= got[e.currency].count_open
+
+
+def test_exposure_as_of_a_past_day_is_what_was_open_then(engine):
+    """Counted apart from the episodes: each user's last applied transaction up to that day, if out of sync."""
+    be = s.balance_events.c
+    errors = {r["transaction_id"] for r in _all(engine, select(s.not_in_sync_events.c.transaction_id))}
+    day = (date.fromisoformat(q.data_last_day(engine)) - timedelta(days=7)).isoformat()
+    rows = _all(engine, select(be.user_id, be.currency, be.transaction_id, be.new_balance, be.payment_balance)
+                .where(be.user_id.isnot(None), be.business_date <= day,
+                       func.coalesce(be.outcome, "") != "refused_negative_balance")
+                .order_by(be.user_id, be.ts, be.transaction_id))
+    last = {r["user_id"]: r for r in rows}
+    expected: dict[str, list] = {}
+    for r in last.values():
+        wallet = r["payment_balance"]
+        if r["transaction_id"] in errors or (wallet is not None and abs(wallet - r["new_balance"]) > 1000):
+            n, total = expected.get(r["currency"], (0, 0))
+            expected[r["currency"]] = (n + 1, total + (abs(r["new_balance"] - wallet) if wallet is not None else 0))
+    got = {e.currency: (e.count_open, e.exposure) for e in q.exposure(engine, as_of=day)}
+    assert got == expected and got != {e.currency: (e.count_open, e.exposure) for e in q.exposure(engine)}
 
 
 def test_pages_sort_and_filter_in_sql_like_python_would(engine):

@@ -67,9 +67,10 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
         section("Open exposure", slot("reconciliation-stake", 110),
                 subtitle=("Open out-of-sync episodes per currency: each out-of-sync user's current gap between "
                           "the subscription balance and the payment wallet, counted once (never added across "
-                          "currencies); issues first seen within the dates above"),
+                          "currencies), now or at the end of the day chosen; issues first seen within the dates "
+                          "above"),
                 tools=html.Div([
-                    html.Div([html.Label("Ageing as of", className="form-label small text-muted mb-0"),
+                    html.Div([html.Label("As of (business day)", className="form-label small text-muted mb-0"),
                               dcc.Input(id=param_id(NAME, "as_of"), type="date", value=_as_of(params),
                                         debounce=True, className="form-control form-control-sm")],
                              className="param"),
@@ -105,7 +106,8 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
 def render_stake(ctx: AppContext, search: str, pathname=None):
     params = urlstate.parse(search)
     f = urlstate.filters(params)
-    as_of = _as_of(params) or data_last_day(ctx.engine)
+    chosen = _as_of(params)
+    as_of = chosen or data_last_day(ctx.engine)
     open_episodes = {e.currency or "—": e for e in exposure(ctx.engine, f, as_of)}
     others: dict[str, list[dict]] = defaultdict(list)
     for r in other_issues(ctx.engine, f):
@@ -133,7 +135,8 @@ def render_stake(ctx: AppContext, search: str, pathname=None):
                                   f"({count(r['count_open'])} open) · {ctx.money(r['amount_at_stake'], cur)}",
                                   className="kpi-line"))
         total = e.exposure if e else 0
-        cards.append(kpi(f"{cur} open exposure", ctx.money(total, cur), html.Div(lines),
+        title = f"{cur} open exposure" + (f" at the end of {chosen}" if chosen else "")
+        cards.append(kpi(title, ctx.money(total, cur), html.Div(lines),
                          tone="negative" if total else ""))
     return kpi_row(cards)
 
