@@ -32,7 +32,8 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     # Where things are
     Setting("DATABASE_URL", "sqlite:///data/balance_logs.db",
-            "SQLAlchemy URL of the database (sqlite:///… or postgresql+psycopg://…)", secret=True),
+            "SQLAlchemy URL of the database (sqlite:///… or postgresql+psycopg://…; an '@' in the password as %40)",
+            secret=True),
     Setting("LOG_DIR", "data/logs", "folder (or file) of CloudWatch exports that ingest.py reads"),
     Setting("REPORT_DIR", "data/reports", "folder where reports and scheduled outputs are written"),
     # Business rules
@@ -81,7 +82,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DASH_HOST", "127.0.0.1", "interface the dashboard binds to (anything else needs DASH_AUTH_USERS)"),
     Setting("DASH_PORT", "8050", "port of the dashboard"),
     Setting("DASH_AUTH_USERS", "",
-            "HTTP basic-auth users as user:password pairs separated by commas", secret=True),
+            "HTTP basic-auth users as user:password pairs separated by commas (empty: the dashboard answers only "
+            "requests from its own machine)", secret=True),
     Setting("POSTGRES_PASSWORD", "",
             "password of the postgres service in docker-compose.yml (used by Compose only)", secret=True),
     Setting("DASHBOARD_URL", "http://127.0.0.1:8050", "public address of the dashboard, used in alert links"),
@@ -197,13 +199,41 @@ def _validate(settings: Settings) -> None:
             raise SettingsError(f"{name}={settings[name]!r} cannot be read; see .env.example") from None
 
 
-def redact_url(url: str) -> str:
-    """A database URL fit for logs: the password replaced by ***."""
-    from sqlalchemy.engine import make_url
+def read_database_url(url: str):
+    """The database URL as SQLAlchemy reads it, or a SettingsError that quotes none of it (it may hold a password).
+
+    An '@' left unescaped in a password ends the password early: the rest of it would become the host, port or
+    database, be sent to a server and come back in its error messages. A server URL with more than one '@' is
+    therefore refused (an '@' in a user name or password is written %40).
+    """
+    from sqlalchemy.engine import make_url  # only when a URL is used: the settings themselves don't need it
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:
-        return "<unparseable database url>"
+        raise SettingsError("DATABASE_URL cannot be read as dialect+driver://user:password@host:port/database "
+                            f"(not shown: it may hold a password){_ESCAPE_HINT}") from None
+    if parsed.get_backend_name() != "sqlite" and url.count("@") > 1:
+        raise SettingsError(f"DATABASE_URL holds more than one '@' (not shown: it may hold a password)"
+                            f"{_ESCAPE_HINT}")
+    return parsed
+
+
+_ESCAPE_HINT = "; write an '@', ':' or '/' inside the user name or password as %40, %3A or %2F"
+SECRET_URL_PARAMETERS = ("password", "sslpassword")  # libpq takes these in the query string too
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for logs: the password (in user:password@ or the query string) replaced by ***, and
+    nothing of a URL that cannot be read safely."""
+    try:
+        parsed = read_database_url(url)
+    except SettingsError:
+        return "<database url not shown: it cannot be read>"
+    hidden = [k for k in parsed.query if k.lower() in SECRET_URL_PARAMETERS]
+    text = parsed.difference_update_query(hidden).render_as_string(hide_password=True)
+    if hidden:
+        text += ("&" if "?" in text else "?") + "&".join(f"{k}=***" for k in hidden)
+    return text
 
 
 def flag_of(name: str) -> str:
@@ -224,7 +254,7 @@ def add_flags(parser, names: tuple[str, ...]) -> None:
     for setting in SETTINGS:
         if setting.name in names and has_flag(setting):
             group.add_argument(flag_of(setting.name), dest=setting.name, metavar=setting.name.split("_")[-1],
-                               help=f"{setting.help} (default: {setting.default or 'empty'})")
+                               help=f"{setting.help} (default: {setting.default or 'empty'})".replace("%", "%%"))
 
 
 def from_args(args) -> Settings:
@@ -237,11 +267,8 @@ def from_args(args) -> Settings:
 
 
 def _has_password(url: str) -> bool:
-    from sqlalchemy.engine import make_url  # as in redact_url: only when a URL was given on the command line
-    try:
-        return bool(make_url(url).password)
-    except Exception:  # an unreadable URL is refused later, with its own message
-        return False
+    parsed = read_database_url(url)  # an unreadable URL is refused here, without being quoted
+    return bool(parsed.password) or any(k.lower() in SECRET_URL_PARAMETERS for k in parsed.query)
 
 
 def env_example() -> str:

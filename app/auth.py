@@ -3,7 +3,10 @@
 DASH_AUTH_USERS holds `user:password` pairs separated by commas (from the
 environment or .env, never a command-line flag: flags show in `ps`). When it
 is set, every request (pages, callbacks, assets) needs one of those users.
-Serving on a non-loopback interface without it is refused.
+Without it the app itself answers only requests from this machine, whatever
+serves it (`python -m app`, gunicorn with or without app/gunicorn_conf.py,
+any WSGI server); `python -m app` and the gunicorn config also refuse to
+start on a non-loopback interface.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from flask import Flask, Response, request
 from errors import UsageError
 
 REALM = "balance-logs"
+# A proxy on this machine connects from loopback on behalf of anyone: a request it forwarded is not local.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 class ExposureError(UsageError):
@@ -36,9 +41,11 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False  # a host name other than localhost may resolve to anything: treat it as exposed
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1, as a dual-stack socket reports it
+    return (mapped or address).is_loopback
 
 
 def check_exposure(host: str, users: dict[str, str]) -> None:
@@ -60,3 +67,13 @@ def protect(server: Flask, users: dict[str, str]) -> None:
             if password is not None and hmac.compare_digest(password, given):
                 return None
         return Response("Authentication required.\n", 401, {"WWW-Authenticate": f'Basic realm="{REALM}"'})
+
+
+def loopback_only(server: Flask) -> None:
+    """Answer only requests from this machine (REMOTE_ADDR loopback, not forwarded by a proxy): 403 otherwise."""
+    @server.before_request
+    def refuse_other_machines():
+        if is_loopback(request.remote_addr or "") and not any(h in request.headers for h in FORWARDING_HEADERS):
+            return None
+        return Response("This dashboard answers only requests from its own machine: set DASH_AUTH_USERS to "
+                        "share it.\n", 403, {"Content-Type": "text/plain; charset=utf-8"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import dash
 from flask import send_file
 
-from app import auth, grid, shell, ui
+from app import auth, grid, guard, shell, ui
 from app.context import AppContext
 from app.tabs import TABS, ledger
 from db.engine import make_engine
@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.D
     users = auth.parse_users(settings.get("DASH_AUTH_USERS"))
     if users:
         auth.protect(app.server, users)
+    else:
+        auth.loopback_only(app.server)
+    guard.install(app)  # after every callback: the page's policy holds the clientside callbacks' hashes
     app.server.config["BALANCE_LOGS_CONTEXT"] = ctx
     if warm:
         start_warmer(ctx.engine, lambda: ui.warm_sections(ctx))

@@ -1,7 +1,10 @@
 """gunicorn settings: `gunicorn -c app/gunicorn_conf.py app.wsgi:server`.
 
 Binds to DASH_HOST:DASH_PORT (a `-b` flag overrides it) and refuses to start
-when any bound address is not loopback and DASH_AUTH_USERS is empty.
+when any bound address is not loopback and DASH_AUTH_USERS is empty. A unix
+socket counts as exposed: whatever forwards to it (a proxy) serves other
+machines, and its requests carry no client address the app could check.
+Without this file the app still answers only loopback clients (app/auth.py).
 """
 import sys
 from pathlib import Path
@@ -22,7 +25,7 @@ accesslog = "-"
 def on_starting(server):
     users = parse_users(_s.get("DASH_AUTH_USERS"))
     for address in server.cfg.bind:
-        host = address.rsplit(":", 1)[0] if not address.startswith("unix:") else "127.0.0.1"
+        host = address if address.startswith(("unix:", "fd://")) else address.rsplit(":", 1)[0]
         try:
             check_exposure(host, users)
         except ExposureError as exc:

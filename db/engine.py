@@ -19,10 +19,10 @@ import weakref
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from db import sqlite_pragmas
-from settings import ROOT
+from settings import ROOT, read_database_url
 
 PG_APPLICATION_NAME = "balance-logs"  # what pg_stat_activity shows for our sessions
 PG_READONLY_STATEMENT_TIMEOUT_MS = 120_000  # a runaway dashboard query is cancelled, not left running
@@ -39,8 +39,9 @@ def _sqlite_path(url) -> Path | None:
 
 
 def make_engine(database_url: str, *, readonly: bool = False) -> Engine:
-    """An engine for the URL; relative SQLite paths are relative to the project root."""
-    url = make_url(database_url)
+    """An engine for the URL; relative SQLite paths are relative to the project root. A URL that cannot be read
+    safely is a SettingsError that does not quote it (settings.read_database_url)."""
+    url = read_database_url(database_url)
     path = _sqlite_path(url)
     if path is not None:
         if not readonly:

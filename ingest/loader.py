@@ -3,30 +3,28 @@
 `prepare()` is pure (it runs in worker processes): it turns a ParsedFile into
 plain row dicts whose `event_id`s are 0-based indexes into the file.
 `write()` runs in the single writer: it allocates the file and event ids,
-de-duplicates transactions against what is stored, and inserts everything.
+applies the copy of each transaction logged first (ingest/copies.py), and
+inserts everything.
 The caller wraps one or more whole files in a transaction, so a crash leaves
 each file either entirely in or not at all.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from db import schema as s
 from db.writer import insert_rows, upsert_rows
+from ingest import copies
 from ingest.classify import Event
 from ingest.clock import now_iso
 from ingest.inspect_parser import to_json_fast
 from ingest.parse_file import ParsedFile
 from ingest.reader import Source
 
-# Fields compared when a transaction id is seen again: equal -> duplicate, different -> conflict.
-IDENTITY_FIELDS = ("user_id", "currency", "type", "source", "action", "amount_text", "vat_text",
-                   "old_balance_text", "new_balance_text", "payment_balance_text", "metadata")
 _IN_BATCH = 500
 # A request whose events fall in two files (a CloudWatch export cuts a stream into chunks wherever it
 # likes: START in one, REPORT in the next) has one row per file; stored together they make one
@@ -170,26 +168,30 @@ class BatchWriter:
             self.tables[name].extend(items)
 
     def flush(self) -> dict[int, dict]:
-        """Write everything collected; return per-file counts of new transactions and conflicts."""
+        """Write everything collected; return per-file counts of new transactions and of copies logged again."""
         if not self.files:
             return {}
-        new_tx, conflicts = _split_transactions(self.conn, self.tables["balance_events"])
+        plan = copies.plan(self.conn, self.tables["balance_events"],
+                           {f["file_id"]: (f["path"], f["member"]) for f in self.files})
         per_file = {f["file_id"]: {"count_transactions": 0, "count_conflicts": 0, "count_duplicates": 0}
                     for f in self.files}
-        for row in new_tx:
-            per_file[row["file_id"]]["count_transactions"] += 1
-        for row in conflicts:
-            per_file[row["file_id"]]["count_" + row["kind"] + "s"] += 1
+        applied = Counter(row["file_id"] for row in plan.applied)
+        for row in plan.applied:
+            if row["transaction_id"] not in plan.replaced:  # a copy taking a stored one's place is not new
+                per_file[row["file_id"]]["count_transactions"] += 1
+        for file_id, kind in plan.again:
+            per_file[file_id]["count_" + kind + "s"] += 1
         for f in self.files:
-            f["count_transactions"] = per_file[f["file_id"]]["count_transactions"]
+            f["count_transactions"] = applied[f["file_id"]]
         conn = self.conn
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])
         insert_rows(conn, s.unknown, self.tables["unknown"])
         insert_rows(conn, s.quarantine, self.tables["quarantine"])
-        insert_rows(conn, s.balance_events, new_tx)
-        insert_rows(conn, s.transaction_conflicts, conflicts)
+        _forget_replaced(conn, plan)
+        insert_rows(conn, s.balance_events, plan.applied)
+        insert_rows(conn, s.transaction_conflicts, plan.conflicts)
         insert_rows(conn, s.not_in_sync_events, self.tables["not_in_sync_events"])
         insert_rows(conn, s.negative_balance_guards, self.tables["negative_balance_guards"])
         upsert_rows(conn, s.invocations, self.tables["invocations"], key="request_id", merge=INVOCATION_MERGE)
@@ -199,25 +201,16 @@ class BatchWriter:
         return per_file
 
 
-def _split_transactions(conn: Connection, items: list[dict]) -> tuple[list[dict], list[dict]]:
-    """New transactions, and conflict rows ('duplicate' or 'conflict') for ids already known."""
-    known: dict[str, dict] = {}
-    ids = [row["transaction_id"] for row in items]
-    cols = [s.balance_events.c.transaction_id, *(s.balance_events.c[f] for f in IDENTITY_FIELDS)]
+def _forget_replaced(conn: Connection, plan: copies.Plan) -> None:
+    """Stored transactions whose applied copy this batch replaces: their rows go (plan.conflicts holds all
+    their copies again), and the files those copies came from count one applied transaction less."""
+    ids = sorted(plan.replaced)
     for start in range(0, len(ids), _IN_BATCH):
         chunk = ids[start:start + _IN_BATCH]
-        for rec in conn.execute(select(*cols).where(s.balance_events.c.transaction_id.in_(chunk))):
-            known[rec[0]] = dict(zip(IDENTITY_FIELDS, rec[1:]))
-    new, conflicts = [], []
-    for row in items:
-        seen = known.get(row["transaction_id"])
-        if seen is None:
-            known[row["transaction_id"]] = row  # its identity fields, without a copy: nothing changes them here
-            new.append(row)
-            continue
-        differs = {f: {"first": seen.get(f), "again": row.get(f)} for f in IDENTITY_FIELDS
-                   if seen.get(f) != row.get(f)}
-        conflicts.append({"transaction_id": row["transaction_id"], "kind": "conflict" if differs else "duplicate",
-                          "event_id": row["event_id"], "file_id": row["file_id"], "line_no": row["line_no"],
-                          "ts": row["ts"], "detail": json.dumps(differs, ensure_ascii=False) if differs else None})
-    return new, conflicts
+        conn.execute(delete(s.balance_events).where(s.balance_events.c.transaction_id.in_(chunk)))
+        conn.execute(delete(s.transaction_conflicts).where(s.transaction_conflicts.c.transaction_id.in_(chunk)))
+    if plan.lost:
+        f = s.ingested_files.c
+        conn.execute(update(s.ingested_files).where(f.file_id == bindparam("lost_file_id"))
+                     .values(count_transactions=f.count_transactions - bindparam("lost")),
+                     [{"lost_file_id": file_id, "lost": n} for file_id, n in sorted(plan.lost.items())])

@@ -10,7 +10,7 @@ import pipeline
 import reports
 from errors import EXIT_FAILURE, EXIT_OK, SettingsError, run_command
 from scheduler import jobs, schedule
-from settings import add_flags, from_args
+from settings import add_flags, from_args, read_database_url
 
 PROG = "python -m scheduler"
 SETTINGS_USED = tuple(dict.fromkeys(pipeline.SETTINGS_USED + reports.SETTINGS_USED + (
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 def _schedule(args) -> int:
     settings = from_args(args)
     schedule.parse_config(settings)
+    read_database_url(settings.database_url)  # a URL no job could use is refused now, not at every job
     now = _parse_at(args.at) if args.at else schedule.utc_now()
     _logging(args.log_file)
     if args.run:

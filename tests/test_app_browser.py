@@ -241,3 +241,22 @@ def test_an_empty_database_shows_the_command_to_run(dash_duo, tmp_path, shots):
         dash_duo.wait_for_contains_text("#page", "No data yet", timeout=TIMEOUT)
     assert not (tmp_path / "empty.db").exists()
     screenshot(dash_duo, shots / "empty.png")
+
+
+def test_the_content_security_policy_holds_and_the_page_works_under_it(sample_duo):
+    """Grids (with AG Grid's row class expressions), charts and the clientside callbacks work under the policy,
+    and the browser enforces it: an inline script injected into the page does not run."""
+    from sqlalchemy import text
+    with sample_duo.engine.connect() as conn:  # a user with a flagged row among the newest page of the ledger
+        user = conn.execute(text(
+            "SELECT b.user_id FROM balance_events b WHERE (b.is_calc_mismatch OR b.is_continuity_break) AND "
+            "(SELECT COUNT(*) FROM balance_events n WHERE n.user_id = b.user_id AND n.ts > b.ts) < 10 "
+            "ORDER BY b.user_id LIMIT 1")).scalar_one()
+    visit(sample_duo, f"/ledger/{user}")
+    assert sample_duo.driver.find_elements("css selector", ".data-grid .ag-row.row-flagged")
+    assert sample_duo.driver.find_elements("css selector", "#ledger-balance .main-svg")
+    assert not [e for e in sample_duo.get_logs() or [] if e.get("level") == "SEVERE"]
+    sample_duo.driver.execute_script("const s = document.createElement('script'); "
+                                     "s.textContent = 'window.injected = 1'; document.body.appendChild(s);")
+    assert sample_duo.driver.execute_script("return window.injected") is None
+    assert any("Content Security Policy" in e["message"] for e in sample_duo.get_logs() or [])

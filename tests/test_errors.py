@@ -98,6 +98,19 @@ def test_a_password_on_the_command_line_is_refused(module, prog, args, capsys):
                    "set DATABASE_URL in .env or the environment instead\n")
 
 
+@pytest.mark.parametrize("module, prog, args", COMMANDS, ids=[c[1] for c in COMMANDS])
+@pytest.mark.parametrize("url", ["postgresql+psycopg://app:s3cr@t-pw@nohost.invalid/balance",
+                                 "postgresql+psycopg://app:s3cr@t-pw:9@nohost.invalid/balance"])
+def test_a_database_url_with_an_unescaped_at_shows_no_part_of_the_password(module, prog, args, url, capsys,
+                                                                           monkeypatch, tmp_path):
+    """The part of the password after the '@' would be taken as the host (or port) and come back in the error."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert module.main([*args, "--env-file", os.devnull, *([str(tmp_path)] if module is ingest_cli else [])]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"{prog}: error: DATABASE_URL ") and err.count("\n") == 1
+    assert "s3cr" not in out + err and "t-pw" not in out + err and "nohost" not in out + err
+
+
 def _flags(module) -> set[str]:
     return {option for action in module.build_parser()._actions for option in action.option_strings}
 

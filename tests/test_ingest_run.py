@@ -168,11 +168,14 @@ def test_full_refresh_rebuilds_the_same_database(tmp_path, make_settings):
 
 
 def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settings):
+    """Logged at the same instant, the copy in the file whose path sorts first is applied (the order of copies
+    logged at different times: tests/test_ingest_redelivery.py)."""
     settings = make_settings()
     run([str(export(tmp_path))], settings, transform=False)
     changed = EXAMPLES.read_text().replace("amount: 8,", "amount: 9,", 1)
-    (tmp_path / "changed.log").write_text(changed)
-    summary = run([str(tmp_path / "changed.log")], settings, transform=False)
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "changed.log").write_text(changed)  # sorts after export/…
+    summary = run([str(tmp_path / "later" / "changed.log")], settings, transform=False)
     assert summary.conflicts == 1 and summary.transactions == 0
     with make_engine(settings.database_url).connect() as conn:
         kinds = conn.execute(text("SELECT kind, transaction_id, detail FROM transaction_conflicts "
@@ -180,7 +183,7 @@ def test_same_transaction_with_other_content_is_a_conflict(tmp_path, make_settin
         amount = conn.execute(text("SELECT amount_text FROM balance_events "
                                    "WHERE transaction_id = '01HPJ4BT09Y3GYQQZD1XFEGDHT'")).scalar()
     assert kinds[0][1] == "01HPJ4BT09Y3GYQQZD1XFEGDHT" and "amount_text" in kinds[0][2]
-    assert amount == "8"  # the first version stays; the other is recorded, not silently overwritten
+    assert amount == "8"  # the applied copy stays; the other is recorded, not silently overwritten
 
 
 def test_transaction_logged_twice_in_one_file_keeps_its_outcome(tmp_path, make_settings):

@@ -9,7 +9,6 @@ import argparse
 import json
 import sys
 
-from sqlalchemy.engine import make_url
 
 import settings as settings_mod
 from db.engine import make_engine
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 def _transform(args) -> int:
     settings = settings_mod.from_args(args)
     if args.dry_run:
-        dialect = args.dialect or make_url(settings.database_url).get_backend_name()
+        dialect = args.dialect or settings_mod.read_database_url(settings.database_url).get_backend_name()
         for line in dry_run_text(dialect, settings):
             print(line)
         return EXIT_OK

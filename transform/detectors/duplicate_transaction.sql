@@ -1,5 +1,5 @@
--- detector duplicate_transaction: a transaction id seen again after it was stored (ingest keeps the first
--- and records every repeat in transaction_conflicts). A repeat with the same payload is a duplicate
+-- detector duplicate_transaction: a transaction id logged more than once (ingest applies the copy logged
+-- first and records every other copy in transaction_conflicts). A repeat with the same payload is a duplicate
 -- (severity low: a redelivery or a copied file); with a different payload a conflict (severity high: two
 -- different transactions share one id).
 
@@ -40,7 +40,7 @@ final as (
         '{"kind":"' || kind || '"}' as parameters,
         case when kind = 'conflict'
              then 'Transaction id ' || transaction_id || ' appears again with different values ('
-                  || coalesce(detail, '?') || '); the first one seen was kept.'
+                  || coalesce(detail, '?') || '); the copy logged first is applied.'
              else 'Transaction id ' || transaction_id || ' appears again with identical values; it was counted once.'
         end as explanation,
         file_id, line_no
