@@ -13,6 +13,7 @@ from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_i
                           one_of, standard)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
+from queries.reviews import REVIEW_COLS, with_latest_review
 
 files = s.ingested_files
 
@@ -37,27 +38,32 @@ def _select(filters: Filters, kind: str | None = None, status: str | None = None
             .where(*_where(filters, kind, status)))
 
 
+def _reviewed(filters: Filters, kind: str | None = None, status: str | None = None, review: str | None = None):
+    return with_latest_review(_select(filters, kind, status), "discrepancy", review)
+
+
 DISCREPANCIES = TableQuery(
     name="discrepancies",
-    build=_select,
-    params=("kind", "status"),
+    build=_reviewed,
+    params=("kind", "status", "review"),
     columns=(Col("discrepancy_id", "int"), Col("kind"), Col("status"), Col("business_date", "date"),
              Col("detected_at", "ts"), Col("user_id"), Col("currency"), Col("transaction_id"),
              Col("subscription_balance", "money"), Col("payment_balance", "money"), Col("difference", "money"),
              Col("amount_at_stake", "money"), Col("explanation"), Col("first_seen_at", "ts"),
              Col("last_seen_at", "ts"), Col("resolved_at", "ts"), Col("file"), Col("line_no", "int"),
-             Col("event_id", "int")),
+             Col("event_id", "int"), *REVIEW_COLS),
     key=("discrepancy_id",),
     default_sort=(("business_date", "desc"), ("detected_at", "desc")),
-    needs=("discrepancy_report", "ingested_files"),
+    needs=("discrepancy_report", "ingested_files", "reviews"),
 )
 
 
 def discrepancies(engine: Engine, filters: Filters = Filters(), kind: str | None = None, status: str | None = None,
-                  limit: int | None = None, sort_model=None, filter_model=None) -> list[dict]:
+                  limit: int | None = None, sort_model=None, filter_model=None,
+                  review: str | None = None) -> list[dict]:
     """Discrepancies matching the filters, newest business day first (money in micro-units, one currency per
-    row)."""
-    return list(all_rows(engine, DISCREPANCIES, filters, limit=limit, kind=kind, status=status,
+    row), each with its latest review."""
+    return list(all_rows(engine, DISCREPANCIES, filters, limit=limit, kind=kind, status=status, review=review,
                          sort_model=sort_model, filter_model=filter_model))
 
 

@@ -43,8 +43,9 @@ KINDS = ("html", "excel", "daily-overdrafts", "weekly-reconciliation", "all")
 
 # What each kind reads; a missing table means nothing was ingested or the transforms have not run.
 NEEDS = {
-    "html": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies", "daily_health"),
-    "excel": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies"),
+    "html": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies", "daily_health",
+             "reviews"),
+    "excel": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "anomalies", "reviews"),
     "daily-overdrafts": ("balance_events",),
     "weekly-reconciliation": ("discrepancy_report",),
     "raw-csv": ("parsed_logs",),

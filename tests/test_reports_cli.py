@@ -69,8 +69,8 @@ def test_database_without_derived_tables_exits_1(cli, tmp_path):
     code, out, err = cli("html", "--out", str(tmp_path), database=empty)
     assert (code, out) == (1, "")
     assert err == ("python -m reports: error: the database lacks anomalies, balance_events, daily_flows, daily_health, "
-                   "discrepancy_report, user_balances: run ingest.py (it builds the derived tables at the end) "
-                   "before writing reports\n")
+                   "discrepancy_report, reviews, user_balances: run ingest.py (it builds the derived tables at the "
+                   "end) before writing reports\n")
 
 
 def test_pseudonymise_with_the_key_from_the_environment(cli, tmp_path, monkeypatch):
