@@ -1,5 +1,6 @@
 """Tab 3, Reconciliation: mismatched balances from `discrepancy_report`, the amount at stake per currency,
-and an Export CSV of the whole filtered result. URL parameters: `kind`, `status`.
+an Export CSV of the whole filtered result, and the review panel of the selected row (app/review.py). URL
+parameters: `kind`, `status`, `review`.
 
 The export is a plain link to /export/discrepancies.csv with the page's query string (plus the grid's sort and
 column filters): the server streams every matching row through the same query function as the grid.
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl
 from dash import Input, Output, html
 from flask import Response, request, stream_with_context
 
-from app import grid, urlstate
+from app import grid, review, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.ui import ANY, count, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
@@ -25,7 +26,7 @@ from queries.csv_export import export_file_name, iter_csv, write_csv
 from queries.pseudonym import scrub, user_mapper
 
 NAME = "reconciliation"
-PARAMS = ("kind", "status")
+PARAMS = ("kind", "status", review.PARAM)
 MONEY_FIELDS = tuple(c.field for c in DISCREPANCIES.columns if c.kind == "money")
 EXPORT_PATH = "/export/discrepancies.csv"
 MAX_MODEL_TEXT = 4000  # characters of a grid sort or filter model in the export link
@@ -36,6 +37,11 @@ def _params(params: dict, pathname=None) -> dict:
             "status": one_of(params.get("status"), DISCREPANCY_STATUSES)}
 
 
+def _grid_params(params: dict, pathname=None) -> dict:
+    """The grid's and the export's: the cards' filters and the review status."""
+    return {**_params(params), **review.params(params)}
+
+
 GRID = grid.add(GridView(NAME, DISCREPANCIES, (
     GridColumn("detected_at", "Detected (UTC)", 210), GridColumn("business_date", "Business day", 120),
     GridColumn("kind", "Kind", 110), GridColumn("status", "Status", 95), GridColumn("user_id", "User", 315),
@@ -44,7 +50,8 @@ GRID = grid.add(GridView(NAME, DISCREPANCIES, (
     GridColumn("payment_balance", "Payment bal.", 130), GridColumn("explanation", "Explanation", 380),
     GridColumn("transaction_id", "Transaction", 240), GridColumn("discrepancy_id", "Discrepancy", 200),
     GridColumn("resolved_at", "Resolved (UTC)", 190), GridColumn("file", "File", 300),
-    GridColumn("line_no", "Line", 80)), params=_params))
+    GridColumn("line_no", "Line", 80))
+    + review.GRID_COLUMNS, params=_grid_params))
 
 
 def layout(ctx: AppContext, params: dict) -> html.Div:
@@ -58,9 +65,10 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                     select(param_id(NAME, "status"), [{"label": "Open and resolved", "value": ANY}] +
                            [{"label": s, "value": s} for s in DISCREPANCY_STATUSES], p["status"], label="Status"),
                 ], className="d-flex gap-2 align-items-end")),
-        section("Mismatched balances", grid.component(GRID),
-                subtitle="Sort and filter in the column headers; click a user for the ledger",
+        section("Mismatched balances", review.grid_component(GRID),
+                subtitle="Sort and filter in the column headers; click a user for the ledger, a row to review it",
                 tools=html.Div([
+                    review.status_filter(NAME, params),
                     html.A("Export CSV", id="reconciliation-export", href=EXPORT_PATH, download="",
                            className="btn btn-primary btn-sm",
                            title="Every row of the filtered result, sorted and filtered like the grid"),
@@ -69,7 +77,9 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                            download="", className="btn btn-outline-primary btn-sm",
                            title="The same export with every user id replaced by its keyed hash",
                            style=None if ctx.settings.get("PSEUDONYMISE_KEY") else {"display": "none"}),
-                ], className="d-flex gap-2")),
+                ], className="d-flex gap-2 align-items-end")),
+        review.panel(GRID),
+        review.orphans_section(),
     ])
 
 
@@ -96,12 +106,14 @@ def render_stake(ctx: AppContext, search: str, pathname=None):
 
 # --- export ----------------------------------------------------------------------------------------
 
-def export_name(filters: Filters, kind: str | None, status: str | None) -> str:
+def export_name(filters: Filters, kind: str | None, status: str | None, review_status: str | None = None) -> str:
     """e.g. discrepancies_sync_open_BHD_2024-01-01_to_2024-01-31.csv; unfiltered parts say "all"."""
     pieces = [kind or "all-kinds", status or "open-and-resolved", filters.currency or "all-currencies",
               filters.date_from_text or "start", "to", filters.date_to_text or "end"]
     if filters.user:
         pieces.append("user-" + filters.user)
+    if review_status:
+        pieces.append("review-" + review_status)
     return export_file_name("discrepancies", pieces)
 
 
@@ -115,11 +127,11 @@ def export_rows(ctx: AppContext, search: str) -> tuple[str, list[str], Iterator[
     params = urlstate.parse(search)
     models = dict(parse_qsl((search or "").lstrip("?")))
     f = urlstate.filters(params)
-    p = _params(params)
+    p = _grid_params(params)
     fields = [c.field for c in DISCREPANCIES.columns]
     rows = all_rows(ctx.engine, DISCREPANCIES, f, sort_model=_json(models.get("sort"), list),
                     filter_model=_json(models.get("filter"), dict), **p)
-    name = export_name(f, p["kind"], p["status"])
+    name = export_name(f, p["kind"], p["status"], p[review.PARAM])
     if models.get("pseudonymise") == "1":
         rows, name = _pseudonymised(ctx, rows), name.replace(".csv", "_pseudonymised.csv")
     return (name, fields,
@@ -144,6 +156,7 @@ def _replace_user_ids(rows: Iterator[dict], token_of) -> Iterator[dict]:
         row = dict(row)
         token = token_of(row.get("user_id"))
         row["explanation"] = scrub(row.get("explanation"), row.get("user_id"), token)
+        row["review_note"] = scrub(row.get("review_note"), row.get("user_id"), token)
         row["user_id"] = token
         yield row
 
@@ -193,14 +206,15 @@ def export_response(ctx: AppContext):
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"reconciliation-stake": render_stake}, tab_params=PARAMS)
     app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
+    review.register(app, ctx, GRID, tab_params=PARAMS, orphans=True)
 
     @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
                   Input("url", "search"), Input(GRID.id, "getRowsRequest"))
     def export_link(search, grid_request):
         params = urlstate.parse(search)
-        p = _params(params)
+        p = _grid_params(params)
         return export_href(search, grid_request), "Download " + export_name(urlstate.filters(params), p["kind"],
-                                                                             p["status"])
+                                                                             p["status"], p[review.PARAM])
 
     @app.callback(Output("reconciliation-export-pseudo", "href"), Input("reconciliation-export", "href"))
     def pseudonymised_link(href):
