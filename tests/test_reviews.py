@@ -299,3 +299,54 @@ def test_the_reviewer_is_the_signed_in_user_never_a_name_the_browser_sends(db):
     assert _post_save(loopback, target, "closed").startswith("Not saved: unknown review status 'closed'")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(s.reviews)).scalar_one() == 3
+
+
+# --- when the database does not take the write ------------------------------------------------------------
+
+def test_a_save_while_a_writer_holds_the_sqlite_database_asks_to_try_again(tmp_path, small_export):
+    import sqlite3
+
+    from sqlalchemy import event
+    path = tmp_path / "busy.db"
+    url = f"sqlite:///{path}"
+    run([str(small_export)], _settings(url))
+    engine = make_engine(url)
+    event.listen(engine, "connect", lambda dbapi_conn, _record: dbapi_conn.execute("PRAGMA busy_timeout = 200"))
+    did, _ = _ids(engine)
+    holder = sqlite3.connect(path)  # as a transform build does for its whole transaction
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ReviewRefused, match=r"^the database is busy \(an ingest is writing\); save again"):
+            record_review(engine, _settings(url), "discrepancy", did, "explained", reviewer="ana")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert record_review(engine, _settings(url), "discrepancy", did, "explained", reviewer="ana")["review_id"] == 1
+
+
+@pytest.mark.postgres
+def test_a_dashboard_role_without_insert_is_refused_in_one_line_until_granted(pg_server, small_export):
+    """docs/deployment.md: a dashboard role that may only read cannot save, and the two grants it names suffice."""
+    from sqlalchemy.engine import make_url
+
+    from tests import pg
+    with pg.throwaway_database(pg_server) as url:
+        run([str(small_export)], _settings(url))
+        owner = make_engine(url)
+        role = "dashboard_ro_" + "".join(c if c.isalnum() else "_" for c in make_url(url).database)
+        with owner.begin() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+            conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        did, _ = _ids(owner)
+        target = {"type": "discrepancy", "id": did}
+        dashboard_url = url.replace(f"{pg.SERVICE_USER}@", f"{role}@", 1)
+        client = create_app(_settings(dashboard_url, REVIEWER_NAME="ana"), warm=False).server.test_client()
+        refused = _post_save(client, target, "explained")
+        assert refused.startswith("Not saved: the database refused the write (ProgrammingError: permission denied "
+                                  "for table reviews")
+        assert "\n" not in refused and _all_reviews(owner) == []
+        with owner.begin() as conn:
+            conn.exec_driver_sql(f"GRANT INSERT ON reviews TO {role}")
+            conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE reviews_review_id_seq TO {role}")
+        assert _post_save(client, target, "explained") == "Saved: new → explained by ana"
+        owner.dispose()
