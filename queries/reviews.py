@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import String, cast, exists, func, literal, select, union_all
+from sqlalchemy import String, and_, cast, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 
 from db import schema as s
-from queries.base import connect, fetch, one_of, require, rows
+from queries.base import connect, fetch, one_of, require
 from queries.paging import Col
 from queries.tables import anomalies, discrepancy_report
 from settings import Settings
@@ -38,12 +38,15 @@ class ReviewRefused(ValueError):
 
 
 def _target(target_type: str):
-    """(table, its id as text) of a target type. The cast keeps an integer id comparable with the text key."""
+    """(table, its id as text). An id column that is not text yet is cast, so it compares with `target_id`; a
+    text id is compared as it is, so its index serves the lookups."""
     if target_type == "discrepancy":
-        return discrepancy_report, cast(discrepancy_report.c.discrepancy_id, String)
-    if target_type == "anomaly":
-        return anomalies, anomalies.c.fingerprint
-    raise ReviewRefused(f"unknown review target {target_type!r}; expected one of: {', '.join(REVIEW_TARGETS)}")
+        table, column = discrepancy_report, discrepancy_report.c.discrepancy_id
+    elif target_type == "anomaly":
+        table, column = anomalies, anomalies.c.fingerprint
+    else:
+        raise ReviewRefused(f"unknown review target {target_type!r}; expected one of: {', '.join(REVIEW_TARGETS)}")
+    return table, column if isinstance(column.type, String) else cast(column, String)
 
 
 def now_iso() -> str:
@@ -115,37 +118,39 @@ def latest_review(engine: Engine, target_type: str, target_id: str) -> dict | No
     return history[0] if history else None
 
 
-def _latest(target_type: str | None = None):
-    """The latest review of every target (of one type), with the number of reviews it has had."""
-    r = reviews.c
-    last = select(r.target_type, r.target_id, func.max(r.review_id).label("review_id"),
-                  func.count().label("count_reviews"))
-    if target_type is not None:
-        last = last.where(r.target_type == target_type)
-    last = last.group_by(r.target_type, r.target_id).subquery("last_review")
-    return (select(*(r[name] for name in REVIEW_FIELDS), last.c.count_reviews)
-            .join(last, last.c.review_id == r.review_id).subquery("latest_review"))
+def _no_later_review(r):
+    """The condition that row `r` of reviews is its target's latest: no review of the target after it (a seek in
+    ix_reviews_target for each row it is checked on)."""
+    later = reviews.alias("later_review")
+    return ~exists().where(later.c.target_type == r.c.target_type, later.c.target_id == r.c.target_id,
+                           later.c.review_id > r.c.review_id)
 
 
 def latest_reviews(engine: Engine, target_type: str | None = None) -> list[dict]:
-    """The current review of every reviewed target (of one type), latest first."""
-    latest = _latest(target_type)
-    return fetch(engine, select(latest).order_by(latest.c.review_id.desc()), [reviews.name])
+    """The current review of every reviewed target (of one type), latest first, with its number of reviews."""
+    r, every = reviews, reviews.alias("every_review")
+    count = (select(func.count()).where(every.c.target_type == r.c.target_type, every.c.target_id == r.c.target_id)
+             .scalar_subquery())
+    stmt = select(*(r.c[name] for name in REVIEW_FIELDS), count.label("count_reviews")).where(_no_later_review(r))
+    if target_type is not None:
+        stmt = stmt.where(r.c.target_type == target_type)
+    return fetch(engine, stmt.order_by(r.c.review_id.desc()), [reviews.name])
 
 
-def orphaned_reviews(engine: Engine) -> list[dict]:
+def orphaned_reviews(engine: Engine, chunk: int = 500) -> list[dict]:
     """The latest review of every target that is no longer in discrepancy_report or anomalies (a rebuild stopped
     producing it), latest first. Their history stays in `reviews`."""
-    parts = []
-    for target_type in REVIEW_TARGETS:
-        table, key = _target(target_type)
-        latest = _latest(target_type)
-        parts.append(select(latest).where(~exists(select(literal(1)).select_from(table)
-                                                  .where(key == latest.c.target_id))))
-    gone = union_all(*parts).subquery("orphaned")
+    latest = latest_reviews(engine)
+    present = set()
     with connect(engine) as conn:
-        require(conn, reviews.name, discrepancy_report.name, anomalies.name)
-        return rows(conn, select(gone).order_by(gone.c.review_id.desc()))
+        require(conn, discrepancy_report.name, anomalies.name)
+        for target_type in REVIEW_TARGETS:
+            _, key = _target(target_type)
+            ids = [r["target_id"] for r in latest if r["target_type"] == target_type]
+            for start in range(0, len(ids), chunk):  # one lookup per chunk of ids, not one per review
+                found = conn.execute(select(key).where(key.in_(ids[start:start + chunk]))).scalars()
+                present.update((target_type, str(i)) for i in found)
+    return [r for r in latest if (r["target_type"], r["target_id"]) not in present]
 
 
 # --- the latest review beside the rows of a table (the grids, the CSV export, the workbook) ----------
@@ -156,11 +161,13 @@ REVIEW_COLS = (Col("review_status"), Col("assignee"), Col("reviewed_by"), Col("r
 
 def with_latest_review(stmt: Select, target_type: str, status: str | None = None) -> Select:
     """`stmt` (over the target's table) with its latest review as the columns REVIEW_COLS (`review_status`
-    is `new` when nobody has reviewed the row), and only the rows whose review status is `status` when given."""
+    is `new` when nobody has reviewed the row), and only the rows whose review status is `status` when given.
+    Each row finds its latest review with two seeks in ix_reviews_target, whatever the number of reviews."""
     _, key = _target(target_type)
-    latest = _latest(target_type)
+    latest = reviews.alias("latest_review")
     review_status = func.coalesce(latest.c.status, NEW)
-    stmt = (stmt.outerjoin(latest, latest.c.target_id == key)
+    stmt = (stmt.outerjoin(latest, and_(latest.c.target_type == target_type, latest.c.target_id == key,
+                                        _no_later_review(latest)))
             .add_columns(review_status.label("review_status"), latest.c.assignee.label("assignee"),
                          latest.c.reviewer.label("reviewed_by"), latest.c.reviewed_at.label("reviewed_at"),
                          latest.c.note.label("review_note")))
