@@ -171,7 +171,10 @@ def save(ctx: AppContext, target: dict | None, status, assignee, note) -> tuple:
                               reviewer=reviewer(ctx), assignee=assignee, note=note)
     except ReviewRefused as exc:
         return dbc.Alert(f"Not saved: {exc}", color="danger", className="py-1 my-2 small"), None
-    except (MissingTables, SQLAlchemyError) as exc:
+    except MissingTables as exc:
+        return dbc.Alert(f"Not saved: the database lacks {', '.join(exc.names)}; run python ingest.py (it upgrades "
+                         "the database) and reload the page", color="danger", className="py-1 my-2 small"), None
+    except SQLAlchemyError as exc:
         log.exception("saving a review failed")
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
         return dbc.Alert(f"Not saved: the database refused the write ({type(exc).__name__}: {reason})",

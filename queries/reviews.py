@@ -78,8 +78,9 @@ def record_review(engine: Engine, settings: Settings, target_type: str, target_i
                     .returning(*(r[name] for name in REVIEW_FIELDS)))
             return dict(conn.execute(stmt).mappings().one())
     except OperationalError as exc:
-        if "locked" in str(exc.orig).lower():  # SQLite: an ingest held the database past the busy timeout
-            raise ReviewRefused("the database is busy (an ingest is writing); save again in a minute") from None
+        if "locked" in str(exc.orig).lower():  # SQLite: an ingest or a build held it past the busy timeout
+            raise ReviewRefused("the database is busy (an ingest or a rebuild is writing); save again in a "
+                                "minute") from None
         raise
 
 

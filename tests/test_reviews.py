@@ -4,6 +4,7 @@ when the save callback is posted to without the page), and both entries of two r
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import os
 import threading
@@ -293,7 +294,6 @@ def test_the_reviewer_is_the_signed_in_user_never_a_name_the_browser_sends(db):
     loopback = create_app(_settings(db, REVIEWER_NAME="cy"), warm=False).server.test_client()
     assert _post_save(loopback, target, "explained", auth=("mallory", "x")).endswith("by cy")
     unnamed = create_app(_settings(db, REVIEWER_NAME=""), warm=False).server.test_client()
-    import getpass
     assert _post_save(unnamed, target, "explained").endswith(f"by {getpass.getuser()}")
     assert [h["reviewer"] for h in review_history(engine, "discrepancy", did)] == [getpass.getuser(), "cy", "ana"]
     assert _post_save(loopback, target, "closed").startswith("Not saved: unknown review status 'closed'")
@@ -316,7 +316,7 @@ def test_a_save_while_a_writer_holds_the_sqlite_database_asks_to_try_again(tmp_p
     holder = sqlite3.connect(path)  # as a transform build does for its whole transaction
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(ReviewRefused, match=r"^the database is busy \(an ingest is writing\); save again"):
+        with pytest.raises(ReviewRefused, match=r"^the database is busy \(an ingest or a rebuild is writing\)"):
             record_review(engine, _settings(url), "discrepancy", did, "explained", reviewer="ana")
     finally:
         holder.rollback()
