@@ -84,6 +84,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DASH_AUTH_USERS", "",
             "HTTP basic-auth users as user:password pairs separated by commas (empty: the dashboard answers only "
             "requests from its own machine)", secret=True),
+    Setting("DASH_READ_ONLY", "false",
+            "true: the dashboard shows reviews but has no controls to change them and refuses every review write"),
+    Setting("REVIEWER_NAME", "",
+            "name recorded as the reviewer when the dashboard has no DASH_AUTH_USERS (empty: the operating-system "
+            "user running it)"),
     Setting("POSTGRES_PASSWORD", "",
             "password of the postgres service in docker-compose.yml (used by Compose only)", secret=True),
     Setting("DASHBOARD_URL", "http://127.0.0.1:8050", "public address of the dashboard, used in alert links"),
@@ -120,6 +125,16 @@ def _parse_tz(text: str) -> tzinfo:
         hours, minutes = text[1:].split(":", 1)
         return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
     return ZoneInfo(text)
+
+
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
+
+
+def _parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"{text!r} is not true or false")
+    return word in TRUE_WORDS
 
 
 def _parse_map(text: str) -> dict[str, Decimal]:
@@ -162,6 +177,11 @@ class Settings:
     def vat_rates(self) -> dict[str, Decimal]:
         return _parse_map(self.values["VAT_RATES"])
 
+    @property
+    def read_only(self) -> bool:
+        """DASH_READ_ONLY: reviews are shown, never written."""
+        return _parse_bool(self.values["DASH_READ_ONLY"])
+
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.values.get(name, default)
 
@@ -192,7 +212,7 @@ def _validate(settings: Settings) -> None:
                             "or a time zone name like Asia/Riyadh") from None
     for name, getter in (("BALANCE_TOLERANCE", lambda: settings.tolerance),
                          ("CURRENCY_PRECISION", lambda: settings.currency_precision),
-                         ("VAT_RATES", lambda: settings.vat_rates)):
+                         ("VAT_RATES", lambda: settings.vat_rates), ("DASH_READ_ONLY", lambda: settings.read_only)):
         try:
             getter()
         except Exception:

@@ -31,3 +31,8 @@ SEVERITIES = ("low", "medium", "high")  # in rising order
 
 # balance_events.overdraft_reason
 OVERDRAFT_REASONS = ("actual", "expected", "wallet", "crossing", "guard")
+
+# reviews (written by the dashboard, queries/reviews.py): what a review is about, and what reviewers decide.
+# A target nobody has reviewed yet shows the first status.
+REVIEW_TARGETS = ("discrepancy", "anomaly")
+REVIEW_STATUSES = ("new", "investigating", "explained", "written_off", "false_positive")

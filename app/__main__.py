@@ -11,7 +11,7 @@ from errors import EXIT_OK, UsageError, run_command
 
 PROG = "python -m app"
 SETTINGS_USED = ("DATABASE_URL", "LOG_DIR", "BUSINESS_TZ", "CURRENCY_PRECISION", "DASH_HOST", "DASH_PORT",
-                 "DASH_AUTH_USERS")
+                 "DASH_AUTH_USERS", "DASH_READ_ONLY", "REVIEWER_NAME")
 
 
 def build_parser() -> argparse.ArgumentParser:

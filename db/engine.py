@@ -1,7 +1,8 @@
 """The one door to the database: engines, connections and schema upgrades.
 
-Ingest is the only writer and commits in explicit transactions; everything
-else reads. SQLite runs in WAL mode with a busy timeout (db/sqlite_pragmas.py) so the dashboard keeps
+Ingest and transforms write the log data and commit in explicit transactions; the
+dashboard writes only its reviews (queries/reviews.py), alerts their alert_state; everything else reads.
+SQLite runs in WAL mode with a busy timeout (db/sqlite_pragmas.py) so the dashboard keeps
 reading while an ingest writes; PostgreSQL gives every reader a consistent
 snapshot anyway.
 

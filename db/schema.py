@@ -274,3 +274,24 @@ alert_state = Table(
     Column("last_error", Text),
 )
 Index("ix_alert_state_pending", alert_state.c.channel, alert_state.c.sent)
+
+# Reviews, written by the dashboard (queries/reviews.py; see docs/reports.md, "Reviews"): what accountants
+# decided about each discrepancy and anomaly. Append-only: a save adds a row, nothing updates or deletes one,
+# so the table is the full history and the latest row of a target (highest review_id) is its current state.
+# Targets are keyed by their stable ids (discrepancy_report.discrepancy_id, anomalies.fingerprint); neither
+# transforms nor --full-refresh touch this table, and a review whose target a rebuild no longer produces is
+# kept (and listed as orphaned).
+reviews = Table(
+    "reviews", metadata,
+    Column("review_id", Integer, primary_key=True),
+    Column("target_type", String(16), nullable=False),  # vocabulary.REVIEW_TARGETS: discrepancy | anomaly
+    Column("target_id", String(200), nullable=False),  # the discrepancy_id or the anomaly's fingerprint, as text
+    Column("status", String(16), nullable=False),  # vocabulary.REVIEW_STATUSES
+    Column("previous_status", String(16)),  # the target's latest status when this row was written (NULL: first)
+    Column("assignee", String(64)),
+    Column("note", Text),
+    Column("reviewer", String(64), nullable=False),  # the signed-in user, or REVIEWER_NAME on loopback
+    Column("reviewed_at", String(24), nullable=False),  # UTC, ISO-8601 with milliseconds and Z
+    Column("user_id", String(64)),  # the target's user when reviewed: names the user of an orphaned review
+)
+Index("ix_reviews_target", reviews.c.target_type, reviews.c.target_id, reviews.c.review_id)

@@ -11,6 +11,7 @@ from queries.base import SEVERITIES, Filters, as_int, fetch, in_range, one_of, s
 from queries.tables import anomalies as anomalies_t
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
+from queries.reviews import REVIEW_COLS, with_latest_review
 
 files = s.ingested_files
 MAX_DETECTOR_NAME = 64
@@ -35,24 +36,30 @@ def _select(filters: Filters, detector: str | None = None, severity: str | None 
             .where(*_where(filters, detector, severity)))
 
 
+def _reviewed(filters: Filters, detector: str | None = None, severity: str | None = None, review: str | None = None):
+    return with_latest_review(_select(filters, detector, severity), "anomaly", review)
+
+
 ANOMALIES = TableQuery(
     name="anomalies",
-    build=_select,
-    params=("detector", "severity"),
+    build=_reviewed,
+    params=("detector", "severity", "review"),
     columns=(Col("anomaly_id", "int"), Col("detected_at", "ts"), Col("business_date", "date"), Col("detector"),
              Col("severity"), Col("score", "num"), Col("user_id"), Col("currency"), Col("transaction_id"),
              Col("amount", "money"), Col("explanation"), Col("parameters"), Col("file"), Col("line_no", "int"),
-             Col("fingerprint")),
+             Col("fingerprint"), *REVIEW_COLS),
     key=("anomaly_id",),
     default_sort=(("business_date", "desc"), ("detected_at", "desc")),
-    needs=("anomalies", "ingested_files"),
+    needs=("anomalies", "ingested_files", "reviews"),
 )
 
 
 def anomaly_findings(engine: Engine, filters: Filters = Filters(), detector: str | None = None,
-                     severity: str | None = None, limit: int | None = None) -> list[dict]:
-    """Anomaly findings matching the filters, newest first, each with its explanation and provenance."""
-    return list(all_rows(engine, ANOMALIES, filters, limit=limit, detector=detector, severity=severity))
+                     severity: str | None = None, limit: int | None = None, review: str | None = None) -> list[dict]:
+    """Anomaly findings matching the filters, newest first, each with its explanation, provenance and latest
+    review."""
+    return list(all_rows(engine, ANOMALIES, filters, limit=limit, detector=detector, severity=severity,
+                         review=review))
 
 
 def anomaly_counts(engine: Engine, filters: Filters = Filters(), detector: str | None = None,

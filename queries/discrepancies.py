@@ -19,6 +19,7 @@ from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_i
                           standard)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
+from queries.reviews import REVIEW_COLS, with_latest_review
 from queries.tables import balance_rollforward, daily_flows, discrepancy_report, discrepancy_transactions
 
 files = s.ingested_files
@@ -47,10 +48,14 @@ def _select(filters: Filters, kind: str | None = None, status: str | None = None
             .where(*_where(filters, kind, status)))
 
 
+def _reviewed(filters: Filters, kind: str | None = None, status: str | None = None, review: str | None = None):
+    return with_latest_review(_select(filters, kind, status), "discrepancy", review)
+
+
 DISCREPANCIES = TableQuery(
     name="discrepancies",
-    build=_select,
-    params=("kind", "status"),
+    build=_reviewed,
+    params=("kind", "status", "review"),
     columns=(Col("discrepancy_id"), Col("kind"), Col("status"), Col("business_date", "date"),
              Col("first_seen_at", "ts"), Col("user_id"), Col("currency"), Col("amount_at_stake", "money"),
              Col("current_gap", "money"), Col("opening_gap", "money"), Col("max_abs_gap", "money"),
@@ -58,17 +63,19 @@ DISCREPANCIES = TableQuery(
              Col("expected_balance", "money"), Col("count_transactions", "int"), Col("count_lambda_errors", "int"),
              Col("age_days", "int"), Col("first_transaction_id"), Col("last_transaction_id"),
              Col("resolving_transaction_id"), Col("last_seen_at", "ts"), Col("resolved_at", "ts"),
-             Col("explanation"), Col("file"), Col("line_no", "int")),
+             Col("explanation"), Col("file"), Col("line_no", "int"), *REVIEW_COLS),
     key=("discrepancy_id",),
     default_sort=(("business_date", "desc"), ("first_seen_at", "desc"), ("discrepancy_id", "asc")),
-    needs=("discrepancy_report", "ingested_files"),
+    needs=("discrepancy_report", "ingested_files", "reviews"),
 )
 
 
 def discrepancies(engine: Engine, filters: Filters = Filters(), kind: str | None = None, status: str | None = None,
-                  limit: int | None = None, sort_model=None, filter_model=None) -> list[dict]:
-    """Issues matching the filters, newest first (money in micro-units, one currency per row)."""
-    return list(all_rows(engine, DISCREPANCIES, filters, limit=limit, kind=kind, status=status,
+                  limit: int | None = None, sort_model=None, filter_model=None,
+                  review: str | None = None) -> list[dict]:
+    """Issues matching the filters, newest first (money in micro-units, one currency per row), each with its
+    latest review."""
+    return list(all_rows(engine, DISCREPANCIES, filters, limit=limit, kind=kind, status=status, review=review,
                          sort_model=sort_model, filter_model=filter_model))
 
 

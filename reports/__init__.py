@@ -44,9 +44,9 @@ KINDS = ("html", "excel", "daily-overdrafts", "weekly-reconciliation", "all")
 # What each kind reads; a missing table means nothing was ingested or the transforms have not run.
 NEEDS = {
     "html": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "balance_rollforward", "anomalies",
-             "daily_health"),
+             "daily_health", "reviews"),
     "excel": ("balance_events", "daily_flows", "user_balances", "discrepancy_report", "balance_rollforward",
-              "anomalies"),
+              "anomalies", "reviews"),
     "daily-overdrafts": ("balance_events",),
     "weekly-reconciliation": ("discrepancy_report", "discrepancy_transactions"),
     "raw-csv": ("parsed_logs",),

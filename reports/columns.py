@@ -159,6 +159,13 @@ _COLS = [
     Col("detected_at", "datetime", "When the anomaly was logged (its transaction or event), UTC.", 23),
     Col("score", "float", "How unusual, on the detector's own scale (higher is more unusual).", 9),
     Col("parameters", "text", "The detector's thresholds and inputs, as JSON.", 30),
+    # reviews (the latest review of a discrepancy or anomaly, set on the dashboard)
+    Col("review_status", "text", "What the latest reviewer decided: new (not reviewed yet), investigating, "
+        "explained, written_off or false_positive.", 13),
+    Col("assignee", "text", "Who the latest review assigned it to.", 14),
+    Col("reviewed_by", "text", "Who wrote the latest review (the signed-in dashboard user).", 14),
+    Col("reviewed_at", "datetime", "When the latest review was saved, UTC.", 23),
+    Col("review_note", "text", "The latest review's note.", 40),
     # flows by source
     Col("total_amount", "money", "Sum of gross amounts.", 14),
     Col("total_net", "money", "Sum of amounts net of VAT.", 14),
@@ -194,6 +201,7 @@ COLUMNS: dict[str, Col] = {c.name: c for c in _COLS}
 # workbook cells for them are made once per distinct value and remembered.
 REPEATED = frozenset({"user_id", "currency", "type", "schema", "source", "action", "overdraft_reason", "reason",
                       "kind", "status", "detector", "severity", "file", "level", "parse_status", "detail",
+                      "review_status", "assignee", "reviewed_by",
                       "parameters", "first_seen_at", "last_seen_at", "resolved_at", "overdrawn_since"})
 
 # The raw event kind column has the same name as the discrepancy kind; the raw CSV explains it in docs.

@@ -16,7 +16,8 @@ from reports.queries import Filters
 from settings import Settings, redact_url
 
 USER_COLUMNS = frozenset({"user_id"})
-FREE_TEXT_COLUMNS = frozenset({"explanation", "text", "payload", "metadata", "parameters", "extra_fields"})
+FREE_TEXT_COLUMNS = frozenset({"explanation", "text", "payload", "metadata", "parameters", "extra_fields",
+                               "review_note"})
 
 
 @dataclasses.dataclass

@@ -46,3 +46,28 @@ def test_a_new_database_is_stamped_for_alembic(database_url):
     from db.migrate import alembic_config
     command.upgrade(alembic_config(engine), "head")  # nothing left to do, and Alembic agrees
     assert current_revision(engine) == HEAD_REVISION
+
+
+def test_a_database_of_revision_0005_gains_reviews_and_keeps_its_rows(database_url):
+    """0006 adds the dashboard's `reviews` table to a database that already holds data, and takes it away again."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from db.migrate import alembic_config
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0005")
+    with engine.begin() as conn:
+        assert not inspect(conn).has_table("reviews")
+        conn.execute(text("INSERT INTO ingest_runs (started_at, status) VALUES ('2024-01-01T00:00:00.000Z', 'ok')"))
+    upgrade(engine)
+    assert current_revision(engine) == HEAD_REVISION
+    with engine.begin() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert conn.execute(text("SELECT count(*) FROM ingest_runs")).scalar_one() == 1
+        conn.execute(text("INSERT INTO reviews (target_type, target_id, status, reviewer, reviewed_at) "
+                          "VALUES ('anomaly', 'burst:01HX', 'explained', 'ana', '2024-01-01T00:00:00.000Z')"))
+        assert conn.execute(text("SELECT review_id FROM reviews")).scalar_one() == 1
+    command.downgrade(alembic_config(engine), "0005")
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("reviews")
+        assert conn.execute(text("SELECT count(*) FROM ingest_runs")).scalar_one() == 1

@@ -71,8 +71,8 @@ def test_database_without_derived_tables_exits_1(cli, tmp_path):
     code, out, err = cli("html", "--out", str(tmp_path), database=empty)
     assert (code, out) == (1, "")
     assert err == ("python -m reports: error: the database lacks anomalies, balance_events, balance_rollforward, "
-                   "daily_flows, daily_health, discrepancy_report, user_balances: run ingest.py (it builds the derived "
-                   "tables at the end) before writing reports\n")
+                   "daily_flows, daily_health, discrepancy_report, reviews, user_balances: run ingest.py (it builds "
+                   "the derived tables at the end) before writing reports\n")
 
 
 @pytest.mark.parametrize("kind, table", [("html", "balance_rollforward"), ("excel", "balance_rollforward"),

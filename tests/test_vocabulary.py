@@ -2,6 +2,7 @@
 the classifier's message table) agree with it."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -34,3 +35,9 @@ def test_the_invariant_sidecars_accept_exactly_the_vocabulary():
 def test_every_sql_detector_has_its_file():
     files = {p.stem for p in (ROOT / "transform" / "detectors").glob("*.sql")}
     assert files == set(v.SQL_DETECTORS)
+
+
+def test_the_dashboard_guide_explains_exactly_the_review_statuses():
+    guide = (ROOT / "docs" / "dashboard.md").read_text()
+    reviews = guide.split("\n## Reviews\n", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `(\w+)` \|", reviews, re.M) == list(v.REVIEW_STATUSES)

@@ -1,5 +1,6 @@
 """Tab 4, Anomaly Detection: transactions over time with anomalies highlighted by detector, counts by
-detector and severity, and every finding with its explanation. URL parameters: `detector`, `severity`."""
+detector and severity, and every finding with its explanation and the review panel of the selected one
+(app/review.py). URL parameters: `detector`, `severity`, `review`."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,7 +8,7 @@ from collections import defaultdict
 import dash_bootstrap_components as dbc
 from dash import html
 
-from app import grid, urlstate
+from app import grid, review, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.ui import (ANY, PALETTE, SEVERITY_COLORS, bar, figure, graph, no_rows, param_id, register_sections, scatter,
@@ -17,7 +18,7 @@ from queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, an
 from queries.base import one_of
 
 NAME = "anomalies"
-PARAMS = ("detector", "severity")
+PARAMS = ("detector", "severity", review.PARAM)
 
 
 def _params(params: dict, pathname=None) -> dict:
@@ -26,13 +27,19 @@ def _params(params: dict, pathname=None) -> dict:
             "severity": one_of(params.get("severity"), SEVERITIES)}
 
 
+def _grid_params(params: dict, pathname=None) -> dict:
+    """The grid's: the charts' filters and the review status."""
+    return {**_params(params), **review.params(params)}
+
+
 GRID = grid.add(GridView(NAME, ANOMALIES, (
     GridColumn("detected_at", "Detected (UTC)", 210), GridColumn("business_date", "Business day", 120),
     GridColumn("detector", "Detector", 160), GridColumn("severity", "Severity", 100), GridColumn("score", "Score", 95),
     GridColumn("user_id", "User", 315), GridColumn("currency", "Cur.", 90), GridColumn("amount", "Amount", 120),
     GridColumn("explanation", "Explanation", 420), GridColumn("transaction_id", "Transaction", 240),
     GridColumn("parameters", "Parameters", 240), GridColumn("file", "File", 300), GridColumn("line_no", "Line", 80),
-    GridColumn("anomaly_id", "Finding", 200)), params=_params))
+    GridColumn("anomaly_id", "Finding", 200))
+    + review.GRID_COLUMNS, params=_grid_params))
 
 
 def layout(ctx: AppContext, params: dict) -> html.Div:
@@ -54,8 +61,10 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                            [{"label": s, "value": s} for s in SEVERITIES], p["severity"], label="Severity"),
                 ], className="d-flex gap-2 align-items-end")),
         dbc.Row([dbc.Col(section("Findings by detector and severity", slot("anomalies-counts", 260)), lg=12)]),
-        section("Findings", grid.component(GRID), subtitle="Each finding with its explanation; click a user for "
-                                                        "the ledger"),
+        section("Findings", review.grid_component(GRID), subtitle="Each finding with its explanation; click a user for "
+                                                                "the ledger, a row to review it",
+                tools=review.status_filter(NAME, params)),
+        review.panel(GRID),
     ])
 
 
@@ -109,3 +118,4 @@ def render_counts(ctx: AppContext, search: str, pathname=None):
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"anomalies-timeline": render_timeline, "anomalies-counts": render_counts},
                       tab_params=PARAMS)
+    review.register(app, ctx, GRID, tab_params=PARAMS)

@@ -1,6 +1,7 @@
 """Tab 3, Reconciliation: one row per issue of `discrepancy_report` (an out-of-sync episode, a calculation or
-continuity break), the open exposure per currency with its ageing, the balance roll-forward, and two exports:
-the filtered issues, and the transactions behind them. URL parameters: `kind`, `status`, `as_of`.
+continuity break), the open exposure per currency with its ageing, the balance roll-forward, two exports (the
+filtered issues, and the transactions behind them) and the review panel of the selected row (app/review.py).
+URL parameters: `kind`, `status`, `review`, `as_of`.
 
 The exports are plain links to /export/discrepancies.csv and /export/discrepancy-transactions.csv with the
 page's query string (plus the grid's sort and column filters): the server streams every matching row through
@@ -17,7 +18,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 from flask import Response, request, stream_with_context
 
-from app import grid, urlstate
+from app import grid, review, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
 from app.ui import ANY, count, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
@@ -28,7 +29,7 @@ from queries.csv_export import export_file_name, iter_csv, write_csv
 from queries.pseudonym import scrub, user_mapper
 
 NAME = "reconciliation"
-PARAMS = ("kind", "status", "as_of")
+PARAMS = ("kind", "status", review.PARAM, "as_of")
 EXPORT_PATH = "/export/discrepancies.csv"
 TRANSACTIONS_PATH = "/export/discrepancy-transactions.csv"
 MAX_MODEL_TEXT = 4000  # characters of a grid sort or filter model in the export link
@@ -46,6 +47,11 @@ def _as_of(params: dict) -> str | None:
     return day.isoformat() if day else None
 
 
+def _grid_params(params: dict, pathname=None) -> dict:
+    """The grid's and the export's: the kind and status, and the review status."""
+    return {**_params(params), **review.params(params)}
+
+
 GRID = grid.add(GridView(NAME, DISCREPANCIES, (
     GridColumn("first_seen_at", "First seen (UTC)", 200), GridColumn("kind", "Kind", 115),
     GridColumn("status", "Status", 95), GridColumn("user_id", "User", 315), GridColumn("currency", "Cur.", 80),
@@ -58,7 +64,8 @@ GRID = grid.add(GridView(NAME, DISCREPANCIES, (
     GridColumn("last_transaction_id", "Last transaction", 240),
     GridColumn("resolving_transaction_id", "Resolved by", 240), GridColumn("resolved_at", "Resolved (UTC)", 190),
     GridColumn("business_date", "Business day", 120), GridColumn("file", "File", 300),
-    GridColumn("line_no", "Line", 80)), params=_params))
+    GridColumn("line_no", "Line", 80))
+    + review.GRID_COLUMNS, params=_grid_params))
 
 
 def layout(ctx: AppContext, params: dict) -> html.Div:
@@ -79,15 +86,17 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                 subtitle=("Per currency and business month: opening + balances first seen + credits − debits "
                           "+ calculation differences + continuity gaps = closing (net of VAT; all users, "
                           "whatever the filters)")),
-        section("Issues", grid.component(GRID),
+        section("Issues", review.grid_component(GRID),
                 subtitle=("One row per issue: an out-of-sync episode (a user's run of transactions whose "
-                          "balances disagree), a calculation or continuity break; click a user for the ledger"),
+                          "balances disagree), a calculation or continuity break; click a user for the ledger, a "
+                          "row to review it"),
                 tools=html.Div([
                     select(param_id(NAME, "kind"), [{"label": "All kinds", "value": ANY}] +
                            [{"label": KIND_LABELS[k], "value": k} for k in DISCREPANCY_KINDS], p["kind"],
                            label="Kind"),
                     select(param_id(NAME, "status"), [{"label": "Open and resolved", "value": ANY}] +
                            [{"label": s, "value": s} for s in DISCREPANCY_STATUSES], p["status"], label="Status"),
+                    review.status_filter(NAME, params),
                     html.A("Export CSV", id="reconciliation-export", href=EXPORT_PATH, download="",
                            className="btn btn-primary btn-sm align-self-end",
                            title="Every issue of the filtered result, sorted and filtered like the grid"),
@@ -99,7 +108,9 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                            download="", className="btn btn-outline-primary btn-sm align-self-end",
                            title="The issues export with every user id replaced by its keyed hash",
                            style=None if ctx.settings.get("PSEUDONYMISE_KEY") else {"display": "none"}),
-                ], className="d-flex gap-2")),
+                ], className="d-flex gap-2 align-items-end")),
+        review.panel(GRID),
+        review.orphans_section(),
     ])
 
 
@@ -176,12 +187,15 @@ def render_rollforward(ctx: AppContext, search: str, pathname=None):
 
 # --- export ----------------------------------------------------------------------------------------
 
-def export_name(filters: Filters, kind: str | None, status: str | None, what: str = "discrepancies") -> str:
+def export_name(filters: Filters, kind: str | None, status: str | None, review_status: str | None = None,
+                what: str = "discrepancies") -> str:
     """e.g. discrepancies_out-of-sync_open_BHD_2024-01-01_to_2024-01-31.csv; unfiltered parts say "all"."""
     pieces = [kind or "all-kinds", status or "open-and-resolved", filters.currency or "all-currencies",
               filters.date_from_text or "start", "to", filters.date_to_text or "end"]
     if filters.user:
         pieces.append("user-" + filters.user)
+    if review_status:
+        pieces.append("review-" + review_status)
     return export_file_name(what, pieces)
 
 
@@ -201,15 +215,15 @@ def export_rows(ctx: AppContext, search: str, path: str = EXPORT_PATH) -> tuple[
     params = urlstate.parse(search)
     models = dict(parse_qsl((search or "").lstrip("?")))
     f = urlstate.filters(params)
-    p = _params(params)
+    p = _grid_params(params)
     fields = [c.field for c in query.columns]
     money = {c.field for c in query.columns if c.kind == "money"}
     if query is DISCREPANCIES:
         rows = all_rows(ctx.engine, query, f, sort_model=_json(models.get("sort"), list),
                         filter_model=_json(models.get("filter"), dict), **p)
-    else:
-        rows = all_rows(ctx.engine, query, f, **p)
-    name = export_name(f, p["kind"], p["status"], what)
+    else:  # the transactions of the filtered issues (the review filter is the issues' own)
+        rows = all_rows(ctx.engine, query, f, kind=p["kind"], status=p["status"])
+    name = export_name(f, p["kind"], p["status"], p[review.PARAM], what)
     if models.get("pseudonymise") == "1":
         rows, name = _pseudonymised(ctx, rows), name.replace(".csv", "_pseudonymised.csv")
     return (name, fields,
@@ -233,8 +247,9 @@ def _replace_user_ids(rows: Iterator[dict], token_of) -> Iterator[dict]:
     for row in rows:
         row = dict(row)
         token = token_of(row.get("user_id"))
-        if "explanation" in row:
-            row["explanation"] = scrub(row.get("explanation"), row.get("user_id"), token)
+        for text_column in ("explanation", "review_note"):
+            if text_column in row:
+                row[text_column] = scrub(row.get(text_column), row.get("user_id"), token)
         row["user_id"] = token
         yield row
 
@@ -288,15 +303,16 @@ def register(app, ctx: AppContext) -> None:
     app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
     app.server.add_url_rule(TRANSACTIONS_PATH, "export_discrepancy_transactions",
                             lambda: export_response(ctx, TRANSACTIONS_PATH))
+    review.register(app, ctx, GRID, tab_params=PARAMS, orphans=True)
 
     @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
                   Output("reconciliation-export-transactions", "href"),
                   Input("url", "search"), Input(GRID.id, "getRowsRequest"))
     def export_link(search, grid_request):
         params = urlstate.parse(search)
-        p = _params(params)
+        p = _grid_params(params)
         return (export_href(search, grid_request),
-                "Download " + export_name(urlstate.filters(params), p["kind"], p["status"]),
+                "Download " + export_name(urlstate.filters(params), p["kind"], p["status"], p[review.PARAM]),
                 export_href(search, None, TRANSACTIONS_PATH))
 
     @app.callback(Output("reconciliation-export-pseudo", "href"), Input("reconciliation-export", "href"))
