@@ -252,6 +252,14 @@ quarantine = Table(
 )
 Index("ix_quarantine_file", quarantine.c.file_id)
 
+# One row: a number that grows by one in every transaction that changes the ingest tables (each group of
+# files written, a --full-refresh). transform/state.py records the number a build was made from: equal
+# numbers mean the same ingest data, whatever ids SQLite hands out again after a delete. db/generation.py.
+ingest_generation = Table(
+    "ingest_generation", metadata,
+    Column("generation", BigInteger, nullable=False),
+)
+
 INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, file_event_counts, balance_events,
                  transaction_conflicts, not_in_sync_events, negative_balance_guards, invocations, unknown,
                  quarantine)

@@ -16,6 +16,7 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from db import generation
 from db import schema as s
 from db.writer import insert_rows, upsert_rows
 from ingest.classify import Event
@@ -183,6 +184,7 @@ class BatchWriter:
         for f in self.files:
             f["count_transactions"] = per_file[f["file_id"]]["count_transactions"]
         conn = self.conn
+        generation.bump(conn)  # the derived tables no longer describe the ingest tables
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import delete, event, func, select, update
 
-from db import indexes
+from db import generation, indexes
 from db import schema as s
 from db import sqlite_pragmas
 from db.engine import make_engine, sqlite_file
@@ -252,6 +252,7 @@ def _clear(engine) -> None:
                       s.transaction_conflicts, s.balance_events, s.file_event_counts, s.parsed_logs,
                       s.ingested_files):
             conn.execute(delete(table))
+        generation.bump(conn)  # the ids start again; the generation does not
 
 
 def _open_run(engine, paths, settings: Settings) -> int:
