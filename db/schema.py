@@ -260,6 +260,12 @@ ingest_generation = Table(
     Column("generation", BigInteger, nullable=False),
 )
 
+def text_limits(table: Table) -> dict[str, int]:
+    """{column: most characters} of the table's VARCHAR(n) columns. PostgreSQL refuses a longer value and SQLite
+    would keep it: ingest checks values from the logs against these, so both keep the same."""
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
+
+
 INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, file_event_counts, balance_events,
                  transaction_conflicts, not_in_sync_events, negative_balance_guards, invocations, unknown,
                  quarantine)

@@ -113,7 +113,7 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
                for ev in problems if ev.status == "unknown"]
     quarantine = [{"event_id": ev.index, "line_no": ev.line_no, "kind": ev.kind, "reason": ev.reason,
                    "raw": ev.body} for ev in problems if ev.status == "quarantined"]
-    damage = decoded_meta["damage"] or parsed.error
+    damage = "; ".join(filter(None, (decoded_meta["damage"], parsed.error))) or None
     if decoded_meta["damage"]:
         last_line = (parsed.events[-1].line_no if parsed.events else 0) + 1
         quarantine.append({"event_id": None, "line_no": last_line, "kind": None,

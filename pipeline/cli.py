@@ -70,7 +70,8 @@ class _Progress:
 def print_summary(summary: Summary) -> None:
     out = [f"ingest run {summary.run_id}: {summary.status} in {summary.seconds:.2f}s ({summary.database})",
            f"  files:        {summary.files_new} new, {summary.files_skipped} skipped, "
-           f"{summary.files_failed} failed, {summary.files_damaged} damaged (of {summary.files_seen})",
+           f"{summary.files_failed} failed, {summary.files_damaged} damaged (of {summary.files_seen})"
+           + (f"; {summary.files_not_regular} not regular files, not opened" if summary.files_not_regular else ""),
            f"  events:       {summary.events}",
            f"  transactions: {summary.transactions} new, {summary.duplicates} logged again, "
            f"{summary.conflicts} conflicting (same id, different content)",
