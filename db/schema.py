@@ -70,7 +70,7 @@ ingested_files = Table(
     Column("count_transactions", Integer),
     Column("count_quarantined", Integer),
     Column("count_unknown", Integer),
-    Column("count_replaced_chars", Integer),  # bad UTF-8 bytes replaced by U+FFFD
+    Column("count_replaced_chars", Integer),  # bad UTF-8 bytes and NULs replaced by U+FFFD
     Column("run_id", Integer, ForeignKey("ingest_runs.run_id")),
     Column("ingested_at", String(32)),
 )

@@ -117,7 +117,7 @@ def _not_an_event(item) -> str | None:
         return None
     shown = json.dumps(ts, ensure_ascii=False)
     shown = shown if len(shown) <= 40 else shown[:39] + "…"
-    return f"timestamp {shown} is not epoch milliseconds (an integer from 0, 1970, to {MAX_TIMESTAMP_MS}, 9999)"
+    return f"timestamp {shown} is not epoch milliseconds: an integer from 0 (1970) to {MAX_TIMESTAMP_MS} (9999)"
 
 
 _unstorable = re.compile("[\x00\ud800-\udfff]")

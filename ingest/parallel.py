@@ -3,7 +3,7 @@ one group at a time, in input order.
 
 Parsing is most of the work and runs on every core at once. Writing is not parallel in SQLite (one
 writer at a time), so the workers take turns: the worker holding group k waits until group k-1 is
-committed, writes group k with the ordinary loader (ingest.loader.BatchWriter) in one transaction,
+committed, writes group k with the one-process code (ingest.store.store) in one transaction,
 then hands the turn on. While one worker writes, the others parse their next group.
 
 Because groups are written in input order, each by the one-process code against everything committed

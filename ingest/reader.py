@@ -63,9 +63,15 @@ class Decoded:
 
 @dataclasses.dataclass
 class Skipped:
-    """Something in a given folder that is not read: not a regular file (reading a FIFO would wait for ever)."""
+    """Something below the given paths that is not read: not a regular file (reading a FIFO would wait for
+    ever), or a zip archive whose list of members cannot be read."""
     path: str
-    what: str  # 'a FIFO', 'a socket', …
+    problem: str  # for the summary
+    not_regular: bool = True  # else a file that failed
+
+
+def _not_regular(path: Path | str, what: str) -> Skipped:
+    return Skipped(str(path), f"{what}, not a regular file: skipped without opening it")
 
 
 @dataclasses.dataclass
@@ -100,7 +106,7 @@ def _walk(root: Path) -> Iterator[Path | Skipped]:
         with os.scandir(root) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        yield Skipped(str(root), f"a folder that cannot be listed ({exc.strerror})")
+        yield Skipped(str(root), f"a folder that cannot be listed: {exc.strerror}", not_regular=False)
         return
     folders = []
     for entry in entries:
@@ -113,7 +119,7 @@ def _walk(root: Path) -> Iterator[Path | Skipped]:
             yield Path(entry.path)
         else:
             what = _what(Path(entry.path))
-            yield Skipped(entry.path, what) if what else Path(entry.path)  # a broken link: reading says why
+            yield _not_regular(entry.path, what) if what else Path(entry.path)  # a broken link: reading says why
     for entry in folders:
         yield from _walk(Path(entry.path))
 
@@ -133,7 +139,7 @@ def list_sources(paths: list[str | os.PathLike]) -> Listing:
             found = _walk(path)
         else:
             what = _what(path)
-            found = [Skipped(str(path), what)] if what else [path]
+            found = [_not_regular(path, what)] if what else [path]
         for item in found:
             for one in (_sources_of(item) if isinstance(item, Path) else [item]):
                 (listing.skipped if isinstance(one, Skipped) else listing.sources).append(one)
@@ -160,15 +166,20 @@ def _sources_of(file: Path) -> Iterator[Source | Skipped]:
         yield Source(file)  # reading it again will report the error against the file
         return
     if not stat.S_ISREG(info.st_mode):
-        yield Skipped(str(file), _what(file) or "not a regular file")
+        yield _not_regular(file, _what(file) or "something else")
         return
     if magic == ZIP_MAGIC and zipfile.is_zipfile(file):
-        with zipfile.ZipFile(file) as zf:
-            for entry in sorted(zf.infolist(), key=lambda i: i.filename):
-                parts = Path(entry.filename).parts
-                if entry.is_dir() or not parts or is_junk(parts[-1]) or JUNK_DIRS & set(parts):
-                    continue
-                yield Source(file, entry.filename, entry.file_size, info.st_mtime_ns)
+        try:
+            with zipfile.ZipFile(file) as zf:
+                entries = sorted(zf.infolist(), key=lambda i: i.filename)
+        except Exception as exc:  # zipfile.BadZipFile, or worse: this file fails, not the run
+            yield Skipped(str(file), f"cannot read the zip archive's list of members: {exc}", not_regular=False)
+            return
+        for entry in entries:
+            parts = Path(entry.filename).parts
+            if entry.is_dir() or not parts or is_junk(parts[-1]) or JUNK_DIRS & set(parts):
+                continue
+            yield Source(file, entry.filename, entry.file_size, info.st_mtime_ns)
         return
     yield Source(file, None, info.st_size, info.st_mtime_ns)
 

@@ -63,8 +63,6 @@ class Summary:
         return dataclasses.asdict(self)
 
 
-# Files are committed in batches (each file whole) of about ingest.store.PART_EVENTS events, to spare a
-# commit per small file.
 BULK_LOAD_MIN_FILES = 50
 
 ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current path)
@@ -96,9 +94,11 @@ def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False
         event.listen(engine, "connect", sqlite_pragmas.ingest_writer)
     summary = Summary(database=redact_url(settings.database_url))
     for skipped in listing.skipped:
-        summary.files_not_regular += 1
-        summary.problems.append({"path": skipped.path,
-                                 "problem": f"{skipped.what}, not a regular file: skipped without opening it"})
+        if skipped.not_regular:
+            summary.files_not_regular += 1
+        else:
+            summary.files_failed += 1
+        summary.problems.append({"path": skipped.path, "problem": skipped.problem})
     started = time.perf_counter()
     try:
         upgrade(engine)
@@ -130,7 +130,7 @@ def _no_log_file(paths: list[str], skipped: list) -> InputError:
     note = ""
     if skipped:
         more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
-        note = f" ({skipped[0].path} is {skipped[0].what}, not a regular file{more})"
+        note = f" ({skipped[0].path}: {skipped[0].problem}{more})"
     return InputError(f"{where}: no log file in it{note}; pass the folder of a CloudWatch export (or set LOG_DIR)")
 
 
@@ -257,7 +257,7 @@ def _account(summary: Summary, kinds: Counter, f) -> None:
         summary.problems.append({"path": f.source.display, "problem": f.damage})
     if f.replaced_chars:
         summary.problems.append({"path": f.source.display,
-                                 "problem": f"{f.replaced_chars} bytes were not UTF-8 and were replaced"})
+                                 "problem": f"{f.replaced_chars} bytes were not UTF-8 (or were NUL) and were replaced"})
 
 
 def _finish(summary: Summary) -> None:

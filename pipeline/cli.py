@@ -19,8 +19,8 @@ PROG = "ingest.py"
 EPILOG = """exit status:
   0  every file ingested (or already known)
   1  the run failed (database unreachable, unexpected error); nothing of the current file is kept
-  2  usage error: bad option or a path that does not exist
-  3  finished, but some input was damaged: see 'problems' in the summary
+  2  usage error: bad option, a path that does not exist, or no log file in the paths
+  3  finished, but some input was damaged or not a regular file: see 'problems' in the summary
   4  another ingest is running on the same database (with --no-wait)
 """
 

@@ -100,6 +100,19 @@ def test_unusable_timestamp_exit_status_of_the_command(tmp_path, database_url):
     assert "bad.json: 1 event without a usable timestamp" in result.stdout and "Traceback" not in result.stderr
 
 
+def test_a_zip_whose_members_cannot_be_listed_costs_only_itself(tmp_path, make_settings):
+    root = export(tmp_path)
+    with zipfile.ZipFile(root / "broken.zip", "w") as zf:
+        zf.writestr("export/stream/000000", EXAMPLES.read_bytes())
+    data = (root / "broken.zip").read_bytes()
+    at = data.rindex(b"PK\x01\x02")  # the central directory: its first entry's signature spoiled
+    (root / "broken.zip").write_bytes(data[:at] + b"XX\x01\x02" + data[at + 4:])
+    summary = run([str(root)], make_settings(), transform=False)
+    assert summary.exit_code == EXIT_DAMAGED and summary.files_failed == 1 and summary.transactions == 10
+    assert summary.problems == [{"path": str(root / "broken.zip"), "problem": "cannot read the zip archive's list "
+                                 "of members: Bad magic number for central directory"}]
+
+
 def test_an_unexpected_error_costs_its_file_and_names_it(tmp_path, make_settings):
     """JSON nested deeper than Python's recursion limit raises RecursionError, which no reader expects."""
     root = export(tmp_path)
@@ -183,6 +196,21 @@ def test_a_file_the_database_refuses_costs_only_itself(tmp_path, make_settings, 
     assert problem["problem"].startswith("not stored: ") and problem["problem"].endswith("poisoned row")
     assert summary.transactions == 10 and summary.transform["user_balances"] == 10
     assert query(settings.database_url, "SELECT count(*) FROM ingested_files") == [(9,)]
+
+
+def test_nul_and_lone_surrogates_are_stored_alike(tmp_path, make_settings):
+    """PostgreSQL stores no NUL and neither database a lone surrogate: both become U+FFFD, on both backends."""
+    (tmp_path / "nul.log").write_bytes(b"2024-02-13T21:01:05.050Z END RequestId: a\x00b\n\n")
+    doc = {"events": [{"timestamp": 1707858065050, "message": "START RequestId: c\u0000d\ud800 Version: $LATEST\n",
+                       "logStreamName": "s\u0000"}]}
+    (tmp_path / "nul.json").write_text(json.dumps(doc))  # (json.dumps escapes both)
+    settings = make_settings()
+    summary = run([str(tmp_path / "nul.log"), str(tmp_path / "nul.json")], settings, transform=False)
+    assert summary.files_new == 2 and summary.files_failed == 0
+    assert sorted(query(settings.database_url, "SELECT text FROM parsed_logs")) == [
+        ("END RequestId: a\ufffdb",), ("START RequestId: c\ufffdd\ufffd Version: $LATEST",)]
+    assert query(settings.database_url, "SELECT count_replaced_chars FROM ingested_files WHERE format = 'text'") \
+        == [(1,)]
 
 
 # --- 3. bounded memory ------------------------------------------------------------------------------------
@@ -291,7 +319,7 @@ def test_a_folder_without_log_files_is_an_error(tmp_path, content):
     result = cli(f"sqlite:///{tmp_path / 'x.db'}", str(folder), timeout=60)
     expected = f"{folder}: no log file in it"
     if content == "fifo":
-        expected += f" ({folder / 'pipe'} is a FIFO, not a regular file)"
+        expected += f" ({folder / 'pipe'}: a FIFO, not a regular file: skipped without opening it)"
     assert result.returncode == EXIT_USAGE
     assert result.stderr.splitlines()[0] == (f"ingest.py: error: {expected}; pass the folder of a CloudWatch export "
                                              "(or set LOG_DIR)")
