@@ -97,6 +97,9 @@ def print_summary(summary: Summary) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # After a failed executemany psycopg warns that it ignored an error ending its pipeline ("pipeline
+    # aborted"); the failure itself is recorded against its file, or is the one line the command prints.
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     return run_command(PROG, lambda: _ingest(args),
                        interrupted="files completed so far are kept, run again to continue")
 

@@ -25,6 +25,7 @@ from db.engine import make_engine
 from errors import EXIT_DAMAGED, EXIT_USAGE
 from ingest.events import MAX_EVENT_CHARS
 from pipeline import run
+from tests import pg
 from tests.test_ingest_run import EXAMPLES, export
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,6 +212,31 @@ def test_nul_and_lone_surrogates_are_stored_alike(tmp_path, make_settings):
         ("END RequestId: a\ufffdb",), ("START RequestId: c\ufffdd\ufffd Version: $LATEST",)]
     assert query(settings.database_url, "SELECT count_replaced_chars FROM ingested_files WHERE format = 'text'") \
         == [(1,)]
+
+
+@pytest.mark.postgres
+def test_a_run_the_database_stops_is_closed_as_failed(tmp_path, request):
+    """An error of the database itself (here a trigger raising disk_full, as a full disk does) ends the run with
+    one line and exit 1; its ingest_runs row says 'failed' with the error, not 'running'."""
+    with pg.throwaway_database(request.getfixturevalue("pg_server")) as url:
+        from db.migrate import upgrade
+        engine = make_engine(url)
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE FUNCTION full_disk() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                                 "'could not extend file (simulated)' USING ERRCODE = 'disk_full'; END $$ "
+                                 "LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER full_disk BEFORE INSERT ON parsed_logs FOR EACH ROW "
+                                 "EXECUTE FUNCTION full_disk()")
+        engine.dispose()
+        result = cli(url, str(export(tmp_path)), "-q")
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[0] == "ingest.py: error: database error: could not extend file (simulated)", \
+            result.stderr
+        assert len(result.stderr.splitlines()) == 2  # that line, and the launcher's PEAK_KB
+        [(status, exit_code, summary)] = query(url, "SELECT status, exit_code, summary_json FROM ingest_runs")
+    assert (status, exit_code) == ("failed", 1)
+    assert json.loads(summary)["error"] == "database error: could not extend file (simulated)"
 
 
 # --- 3. bounded memory ------------------------------------------------------------------------------------
