@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command could not do its work (database unreachable, disk full, unexpected error)
-EXIT_USAGE = 2  # bad option, setting or path (argparse uses 2 as well)
-EXIT_DAMAGED = 3  # ingest finished, but some input was damaged, unreadable or quarantined
+EXIT_USAGE = 2  # bad option, setting or path, or no log file in the paths (argparse uses 2 as well)
+EXIT_DAMAGED = 3  # ingest finished, but some input was damaged, unreadable, not a regular file, or quarantined
 EXIT_BUSY = 4  # another ingest holds the database (ingest.py --no-wait)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
@@ -36,7 +36,7 @@ class SettingsError(UsageError):
 
 
 class InputError(UsageError):
-    """A path given to ingest cannot be read at all (missing, not a folder or file)."""
+    """A path given to ingest cannot be read at all (missing, not a folder or file), or holds no log file."""
 
 
 class BusyError(BalanceLogsError):

@@ -36,6 +36,9 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True),
     Setting("LOG_DIR", "data/logs", "folder (or file) of CloudWatch exports that ingest.py reads"),
     Setting("REPORT_DIR", "data/reports", "folder where reports and scheduled outputs are written"),
+    Setting("MAX_FILE_MB", "3",
+            "most text read from one log file, in MB after decompression (a real export object holds well under "
+            "1 MB); the rest of a longer file is not read and the file is recorded as damaged"),
     # Business rules
     Setting("BUSINESS_TZ", "+03:00",
             "business time zone for day boundaries: an offset like +03:00 or an IANA name like Asia/Riyadh"),
@@ -166,6 +169,10 @@ class Settings:
         return _parse_tz(self.values["BUSINESS_TZ"])
 
     @property
+    def max_file_bytes(self) -> int:
+        return int(Decimal(self.values["MAX_FILE_MB"]) * (1 << 20))
+
+    @property
     def tolerance(self) -> Decimal:
         return Decimal(self.values["BALANCE_TOLERANCE"])
 
@@ -210,6 +217,12 @@ def _validate(settings: Settings) -> None:
     except Exception:
         raise SettingsError(f"BUSINESS_TZ={settings['BUSINESS_TZ']!r} is not an offset like +03:00 "
                             "or a time zone name like Asia/Riyadh") from None
+    try:
+        if settings.max_file_bytes < 1 << 10:
+            raise ValueError
+    except Exception:
+        raise SettingsError(f"MAX_FILE_MB={settings['MAX_FILE_MB']!r} is not a size in MB of at least 0.001; "
+                            "see .env.example") from None
     for name, getter in (("BALANCE_TOLERANCE", lambda: settings.tolerance),
                          ("CURRENCY_PRECISION", lambda: settings.currency_precision),
                          ("VAT_RATES", lambda: settings.vat_rates), ("DASH_READ_ONLY", lambda: settings.read_only)):

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing
 
 from ingest.prepare import prepare_source  # noqa: E402
-from ingest.reader import decode, find_sources, read_bytes  # noqa: E402
+from ingest.reader import find_sources, read_source  # noqa: E402
 from settings import load  # noqa: E402
 
 
@@ -38,11 +38,11 @@ def one_pass(sources, job) -> tuple[float, int, int]:
     return time.process_time() - start, events, size
 
 
-def read_decode_pass(sources) -> float:
+def read_decode_pass(sources, limit: int) -> float:
     gc.collect()
     start = time.process_time()
     for source in sources:
-        decode(read_bytes(source))
+        read_source(source, limit)
     return time.process_time() - start
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     settings = load()
-    job = (settings["BUSINESS_TZ"], str(settings.tolerance))
+    job = (settings["BUSINESS_TZ"], str(settings.tolerance), settings.max_file_bytes)
     sources = list(find_sources([args.dir]))[:args.limit]
     prepare_source(sources[0], job)  # warm imports and caches outside the timing
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = [one_pass(sources, job) for _ in range(max(1, args.repeat))]
     cpu, events, size = min(runs)
-    io_cpu = min(read_decode_pass(sources) for _ in range(max(1, min(args.repeat, 3))))
+    io_cpu = min(read_decode_pass(sources, settings.max_file_bytes) for _ in range(max(1, min(args.repeat, 3))))
     mb = size / 1e6
     print(f"{len(sources)} files, {events} events, {mb:.1f} MB decoded text")
     print(f"prepare_source CPU: best {cpu:.3f} s of {len(runs)} ({', '.join(f'{r[0]:.3f}' for r in runs)}) "

@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 from db import sqlite_pragmas  # noqa: E402
 from db.indexes import BULK_TABLES  # noqa: E402
-from ingest.run import COMMIT_EVERY_EVENTS  # noqa: E402
+from ingest.store import PART_EVENTS  # noqa: E402
 
 INGEST_TABLES = ("ingested_files", "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events",
                  "transaction_conflicts", "not_in_sync_events", "negative_balance_guards", "invocations")
-ROWS_PER_COMMIT = {"parsed_logs": COMMIT_EVERY_EVENTS}  # other tables: far fewer rows per group
+ROWS_PER_COMMIT = {"parsed_logs": PART_EVENTS}  # other tables: far fewer rows per group
 OTHER_ROWS_PER_COMMIT = 100_000
 
 

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
 SCALE = 10**6
+MAX_MICROS = 2**63 - 1  # BIGINT: ±9,223,372,036,854.775807 of a currency
 _MICRO = Decimal("0.000001")
 DEFAULT_PRECISION = 2
 

@@ -70,7 +70,7 @@ ingested_files = Table(
     Column("count_transactions", Integer),
     Column("count_quarantined", Integer),
     Column("count_unknown", Integer),
-    Column("count_replaced_chars", Integer),  # bad UTF-8 bytes replaced by U+FFFD
+    Column("count_replaced_chars", Integer),  # bad UTF-8 bytes and NULs replaced by U+FFFD
     Column("run_id", Integer, ForeignKey("ingest_runs.run_id")),
     Column("ingested_at", String(32)),
 )
@@ -251,6 +251,20 @@ quarantine = Table(
     Column("raw", Text, nullable=False),
 )
 Index("ix_quarantine_file", quarantine.c.file_id)
+
+# One row: a number that grows by one in every transaction that changes the ingest tables (each group of
+# files written, a --full-refresh). transform/state.py records the number a build was made from: equal
+# numbers mean the same ingest data, whatever ids SQLite hands out again after a delete. db/generation.py.
+ingest_generation = Table(
+    "ingest_generation", metadata,
+    Column("generation", BigInteger, nullable=False),
+)
+
+def text_limits(table: Table) -> dict[str, int]:
+    """{column: most characters} of the table's VARCHAR(n) columns. PostgreSQL refuses a longer value and SQLite
+    would keep it: ingest checks values from the logs against these, so both keep the same."""
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
+
 
 INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, file_event_counts, balance_events,
                  transaction_conflicts, not_in_sync_events, negative_balance_guards, invocations, unknown,

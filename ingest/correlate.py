@@ -10,6 +10,7 @@ the event they count, so they inherit its ids.
 """
 from __future__ import annotations
 
+from db import schema as s
 from ingest.classify import Event
 from vocabulary import ERROR_KINDS, PLATFORM_KINDS
 
@@ -53,11 +54,21 @@ def _ms(value: str | None) -> float | None:
         return None
 
 
+_KEEPS = s.text_limits(s.invocations)
+INT_MAX = 2**31 - 1  # an INTEGER column; larger figures of a REPORT line are left NULL (the line keeps them)
+
+
 def _int(value: str | None) -> int | None:
     try:
-        return int(value.split()[0]) if value else None
+        number = int(value.split()[0]) if value else None
     except ValueError:
         return None
+    return number if number is None or -INT_MAX <= number <= INT_MAX else None
+
+
+def _short(value: str | None, most: int) -> str | None:
+    """A text that fits its column, else NULL (the event's own row keeps it whole)."""
+    return value if value is None or len(value) <= most else None
 
 
 def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
@@ -68,7 +79,7 @@ def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
     for ev in ordered:
         kind = ev.kind
         if kind == "init_start":
-            runtime = ev.detail
+            runtime = _short(ev.detail, _KEEPS["runtime_version"])
             continue
         rid = ev.request_id
         if rid is None or ev.status == "unknown":
@@ -93,7 +104,7 @@ def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
             row.update(has_report=True, duration_ms=_ms(f.get("Duration")),
                        billed_duration_ms=_int(f.get("Billed Duration")),
                        memory_size_mb=_int(f.get("Memory Size")), max_memory_used_mb=_int(f.get("Max Memory Used")),
-                       init_duration_ms=_ms(f.get("Init Duration")), xray_trace_id=f.get("TraceId"))
+                       init_duration_ms=_ms(f.get("Init Duration")), xray_trace_id=_short(f.get("TraceId"), _KEEPS["xray_trace_id"]))
             row["is_cold_start"] = row["init_duration_ms"] is not None
             row["end_ts"] = row["end_ts"] or ev.ts
         elif kind == "processing":

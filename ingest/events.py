@@ -22,6 +22,11 @@ EVENT_START = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ", re.MULTI
 _split_before_event = re.compile(r"\n(?=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z )").split
 _starts_with_event = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ").match
 TS_LEN = 24  # len('2024-02-13T21:01:05.050Z')
+# The most of one event that is stored: the longest event of the real export has 6,267 characters. A longer
+# one is quarantined with its first MAX_EVENT_CHARS characters and its length (ingest/parse_file.py).
+MAX_EVENT_CHARS = 256 * 1024
+# An AWS CLI timestamp is epoch milliseconds from 1970 to 9999 (ISO text with a four-digit year).
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 class RawEvent(NamedTuple):
@@ -79,8 +84,9 @@ def iso_from_ms(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def split_aws_json(text: str) -> list[RawEvent]:
-    """Events of a filter-log-events / get-log-events response (or a bare list of events)."""
+def split_aws_json(text: str) -> tuple[list[RawEvent], dict[int, str]]:
+    """Events of a filter-log-events / get-log-events response (or a bare list of events), and why each
+    element that is no usable event is not ({index: reason}; such an element is kept as its JSON text)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -88,14 +94,36 @@ def split_aws_json(text: str) -> list[RawEvent]:
     items = doc.get("events") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         raise EventFormatError('JSON without an "events" list is not a CloudWatch Logs response')
-    events = []
+    events, problems = [], {}
     for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict) or "message" not in item or "timestamp" not in item:
-            events.append(RawEvent(index, None, json.dumps(item, ensure_ascii=False)))
+        problem = _not_an_event(item)
+        if problem:
+            events.append(RawEvent(index, None, _storable(json.dumps(item, ensure_ascii=False))))
+            problems[index] = f"event {index} of the JSON: {problem}"
             continue
-        message = str(item["message"])
         # filter-log-events gives the message without the export timestamp but
         # with the runtime's trailing newline.
-        events.append(RawEvent(index, iso_from_ms(int(item["timestamp"])), message.rstrip("\n"),
-                               item.get("logStreamName")))
-    return events
+        stream = item.get("logStreamName")
+        events.append(RawEvent(index, iso_from_ms(item["timestamp"]), _storable(str(item["message"]).rstrip("\n")),
+                               None if stream is None else _storable(str(stream))))
+    return events, problems
+
+
+def _not_an_event(item) -> str | None:
+    if not isinstance(item, dict) or "message" not in item or "timestamp" not in item:
+        return 'not an object with "timestamp" and "message"'
+    ts = item["timestamp"]
+    if type(ts) is int and 0 <= ts <= MAX_TIMESTAMP_MS:
+        return None
+    shown = json.dumps(ts, ensure_ascii=False)
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    return f"timestamp {shown} is not epoch milliseconds: an integer from 0 (1970) to {MAX_TIMESTAMP_MS} (9999)"
+
+
+_unstorable = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    """JSON escapes can make what no database column holds: NUL (PostgreSQL) and lone surrogates (not UTF-8).
+    Both become U+FFFD, as bad bytes of a text file do."""
+    return _unstorable.sub("\ufffd", text) if _unstorable.search(text) else text

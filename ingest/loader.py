@@ -16,6 +16,7 @@ from collections import Counter
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
+from db import generation
 from db import schema as s
 from db.writer import insert_rows, upsert_rows
 from ingest import copies
@@ -110,7 +111,7 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
                for ev in problems if ev.status == "unknown"]
     quarantine = [{"event_id": ev.index, "line_no": ev.line_no, "kind": ev.kind, "reason": ev.reason,
                    "raw": ev.body} for ev in problems if ev.status == "quarantined"]
-    damage = decoded_meta["damage"] or parsed.error
+    damage = "; ".join(filter(None, (decoded_meta["damage"], parsed.error))) or None
     if decoded_meta["damage"]:
         last_line = (parsed.events[-1].line_no if parsed.events else 0) + 1
         quarantine.append({"event_id": None, "line_no": last_line, "kind": None,
@@ -184,6 +185,7 @@ class BatchWriter:
         for f in self.files:
             f["count_transactions"] = applied[f["file_id"]]
         conn = self.conn
+        generation.bump(conn)  # the derived tables no longer describe the ingest tables
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])

@@ -3,7 +3,7 @@ one group at a time, in input order.
 
 Parsing is most of the work and runs on every core at once. Writing is not parallel in SQLite (one
 writer at a time), so the workers take turns: the worker holding group k waits until group k-1 is
-committed, writes group k with the ordinary loader (ingest.loader.BatchWriter) in one transaction,
+committed, writes group k with the one-process code (ingest.store.store) in one transaction,
 then hands the turn on. While one worker writes, the others parse their next group.
 
 Because groups are written in input order, each by the one-process code against everything committed
@@ -18,17 +18,14 @@ single writer through pipes costs as much as parsing them: pickling millions of 
 """
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import multiprocessing
 import os
 
-from sqlalchemy import select
-
-from db import schema as s
 from db.engine import make_engine
-from ingest.loader import BatchWriter, FileOutcome
 from ingest.prepare import die_with_parent, in_order, prepare_source
 from ingest.reader import Source
+from ingest.store import Written, parts, store
 
 # A group is consecutive files up to this many bytes on disk (about 1 MB of text): small enough that
 # both cores stay busy to the end and a waiting worker holds little, large enough that the per-group
@@ -49,14 +46,6 @@ def groups(sources: list[Source]) -> list[list[Source]]:
     if current:
         out.append(current)
     return out
-
-
-@dataclasses.dataclass
-class Written:
-    """What a worker reports of one group: each file's outcome, and the per-file transaction counts
-    of BatchWriter.flush."""
-    files: list[FileOutcome]
-    per_file: dict[int, dict]
 
 
 class Turns:
@@ -91,7 +80,7 @@ class Turns:
 _WORKER: dict = {}
 
 
-def _init_worker(turns: Turns, database_url: str, on_connect, run_id: int, job: tuple[str, str]) -> None:
+def _init_worker(turns: Turns, database_url: str, on_connect, run_id: int, job: tuple) -> None:
     die_with_parent()
     engine = make_engine(database_url)
     if on_connect is not None:
@@ -102,13 +91,17 @@ def _init_worker(turns: Turns, database_url: str, on_connect, run_id: int, job: 
 
 def write_group(index: int, sources: list[Source]) -> Written:
     """Parse a group of files, wait for its turn, write it in one transaction, pass the turn on."""
-    turns = _WORKER["turns"]
+    turns, job = _WORKER["turns"], _WORKER["job"]
     try:
-        parsed = [prepare_source(source, _WORKER["job"]) for source in sources]
+        # parsed ahead while another group is written: the group, or its first PART_EVENTS events (the rest is
+        # parsed in the turn, part by part, so that a group of small files that expand enormously never
+        # sits in memory whole)
+        batch = parts(prepare_source(source, job) for source in sources)
+        ahead = [next(batch)]
         turns.wait_for(index)
         if os.getppid() != _WORKER["parent"]:  # orphaned (where PR_SET_PDEATHSIG is missing): write nothing
             raise RuntimeError("the ingest process is gone")
-        written = _write(parsed)
+        written = store(_WORKER["engine"], _WORKER["run_id"], sources, itertools.chain(_handed_on(ahead), batch), job)
     except BaseException:
         turns.abandon()  # the groups after this one must not be written without it
         raise
@@ -116,27 +109,15 @@ def write_group(index: int, sources: list[Source]) -> Written:
     return written
 
 
-def _write(parsed) -> Written:
-    outcomes = []
-    hashes = [rows.hash for _, rows, _, _ in parsed if rows is not None]
-    with _WORKER["engine"].begin() as conn:
-        # Content stored by an earlier group or run, and earlier in this group: twins, skipped as in one process.
-        seen = set(conn.execute(select(s.ingested_files.c.content_hash)
-                                .where(s.ingested_files.c.content_hash.in_(hashes))).scalars()) if hashes else set()
-        writer = BatchWriter(conn, _WORKER["run_id"])
-        for source, rows, error, size in parsed:
-            twin = rows is not None and rows.hash in seen
-            outcomes.append(FileOutcome.of(source, size, error, rows, twin))
-            if rows is None or twin:
-                continue
-            seen.add(rows.hash)
-            writer.add(source, rows)
-        return Written(outcomes, writer.flush())
+def _handed_on(items: list):
+    """The items, each let go of once handed on (a written part is not held while the next is parsed)."""
+    while items:
+        yield items.pop(0)
 
 
 # --- in the ingest process ------------------------------------------------------------------------
 
-def written_groups(sources: list[Source], database_url: str, on_connect, run_id: int, job: tuple[str, str],
+def written_groups(sources: list[Source], database_url: str, on_connect, run_id: int, job: tuple,
                    workers: int):
     """Yield a Written per group, in input order, once the group is committed."""
     ctx = multiprocessing.get_context("fork")

@@ -18,15 +18,16 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import delete, event, func, select, update
 
-from db import indexes
+from db import generation, indexes
 from db import schema as s
 from db import sqlite_pragmas
 from db.engine import make_engine, sqlite_file
 from db.lock import ingest_lock
 from db.migrate import upgrade
-from errors import EXIT_DAMAGED, EXIT_OK
+from errors import (EXIT_DAMAGED, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BalanceLogsError, InputError, describe,
+                    first_line)
 from ingest.clock import now_iso
-from ingest.reader import find_sources
+from ingest.reader import list_sources
 from settings import Settings, redact_url
 
 log = logging.getLogger("balance_logs.ingest")
@@ -43,6 +44,7 @@ class Summary:
     files_skipped: int = 0
     files_failed: int = 0
     files_damaged: int = 0
+    files_not_regular: int = 0  # FIFOs, sockets, devices in the folders: skipped without being opened
     events: int = 0
     events_by_kind: dict = dataclasses.field(default_factory=dict)
     transactions: int = 0
@@ -55,13 +57,12 @@ class Summary:
     problems: list = dataclasses.field(default_factory=list)  # [{"path", "problem"}]
     transform: dict | None = None
     alerts: dict | None = None
+    error: str | None = None  # why a run that failed stopped
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-# Files are committed in groups (each file whole) to spare a commit per small file.
-COMMIT_EVERY_EVENTS = 20_000
 BULK_LOAD_MIN_FILES = 50
 
 ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current path)
@@ -81,13 +82,23 @@ class Run:
 @contextlib.contextmanager
 def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False,
              wait: bool = True) -> Iterator[Run]:
-    """The ingest lock and an `ingest_runs` row around a block; the run is closed with its summary when
-    the block ends normally (a run that raised stays 'running' until the next run marks it interrupted)."""
-    sources = list(find_sources(paths))  # raises InputError before touching the database
+    """The ingest lock and an `ingest_runs` row around a block; the run is closed with its summary when the
+    block ends, as 'failed' (or 'interrupted' by Ctrl-C) with its error when it raised. A run killed outright
+    stays 'running' until the next run marks it 'interrupted'."""
+    listing = list_sources(paths)  # raises InputError before touching the database
+    if not listing.sources:
+        raise _no_log_file(paths, listing.skipped)
+    sources = listing.sources
     engine = make_engine(settings.database_url)
     if sqlite_file(engine) is not None:
         event.listen(engine, "connect", sqlite_pragmas.ingest_writer)
     summary = Summary(database=redact_url(settings.database_url))
+    for skipped in listing.skipped:
+        if skipped.not_regular:
+            summary.files_not_regular += 1
+        else:
+            summary.files_failed += 1
+        summary.problems.append({"path": skipped.path, "problem": skipped.problem})
     started = time.perf_counter()
     try:
         upgrade(engine)
@@ -99,6 +110,10 @@ def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False
             summary.run_id = _open_run(engine, paths, settings)
             try:
                 yield Run(engine, settings, sources, summary)
+            except BaseException as exc:
+                summary.seconds = round(time.perf_counter() - started, 3)
+                _close_failed(engine, summary, exc)
+                raise
             finally:
                 # A bulk load (or --full-refresh) dropped the secondary indexes; a build rebuilds them in its
                 # transaction, otherwise (no build, nothing new to build, a failure) it happens here.
@@ -108,6 +123,15 @@ def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False
             _close_run(engine, summary)
     finally:
         engine.dispose()
+
+
+def _no_log_file(paths: list[str], skipped: list) -> InputError:
+    where = ", ".join(map(str, paths))
+    note = ""
+    if skipped:
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        note = f" ({skipped[0].path}: {skipped[0].problem}{more})"
+    return InputError(f"{where}: no log file in it{note}; pass the folder of a CloudWatch export (or set LOG_DIR)")
 
 
 def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
@@ -129,7 +153,7 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
 
 
 def _load(engine, todo, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
-    job = (settings["BUSINESS_TZ"], str(settings.tolerance))
+    job = (settings["BUSINESS_TZ"], str(settings.tolerance), settings.max_file_bytes)
     kinds: Counter = Counter()
     tick = _Ticker(progress, summary.files_skipped, len(sources))
     if todo:
@@ -143,7 +167,7 @@ def _load(engine, todo, sources, settings: Settings, summary: Summary, progress,
         if workers > 1 and len(todo) >= prepare.MIN_FILES_FOR_WORKERS:
             _load_parallel(engine, on_sqlite, todo, settings, summary, tick, kinds, job, workers)
         else:
-            _load_files(engine, prepare.prepared(todo, job), summary, tick, kinds)
+            _load_files(engine, todo, job, summary, tick, kinds)
     if progress:
         progress(len(sources), len(sources), "")
     summary.events_by_kind = dict(sorted(kinds.items()))
@@ -169,29 +193,26 @@ class _Ticker:
             self.progress(self.done, self.total, source.display)
 
 
-def _load_files(engine, results, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
-    """One writer in this process: files in order, committed in groups of whole files."""
-    from ingest.loader import BatchWriter, FileOutcome
+def _load_files(engine, todo, job, summary: Summary, tick: _Ticker, kinds: Counter) -> None:
+    """One writer in this process: files in order, committed in batches of whole files (ingest/store.py)."""
+    from ingest.prepare import prepared
+    from ingest.store import parts, store
     with engine.connect() as conn:  # content already stored: a file with the same content is a twin
-        hashes = set(conn.execute(select(s.ingested_files.c.content_hash)).scalars())
-    with contextlib.ExitStack() as stack:
-        conn = writer = None
-        for source, rows, error, size in results:
-            twin = rows is not None and rows.hash in hashes  # same content as a file already ingested
-            _account(summary, tick, kinds, FileOutcome.of(source, size, error, rows, twin))
-            if rows is None or twin:
-                continue
-            hashes.add(rows.hash)
-            if writer is None:
-                conn = stack.enter_context(engine.begin())
-                writer = BatchWriter(conn, summary.run_id)
-            writer.add(source, rows)
-            if writer.events >= COMMIT_EVERY_EVENTS:
-                _flushed(summary, writer.flush())
-                stack.close()  # commit: every file written so far is in, whole
-                conn = writer = None
-        if writer is not None:
-            _flushed(summary, writer.flush())
+        known = set(conn.execute(select(s.ingested_files.c.content_hash)).scalars())
+    for batch in parts(_ticked(prepared(todo, job), tick)):
+        sources = [item[0] for item in batch]
+        written = store(engine, summary.run_id, sources, [batch], job, known)
+        del batch  # written: not held while the next batch is parsed
+        for outcome in written.files:
+            _account(summary, kinds, outcome)
+        _flushed(summary, written.per_file)
+
+
+def _ticked(results, tick: _Ticker):
+    for result in results:
+        tick(result[0])
+        yield result
+        del result
 
 
 def _load_parallel(engine, on_sqlite: bool, todo, settings: Settings, summary: Summary, tick: _Ticker,
@@ -202,7 +223,8 @@ def _load_parallel(engine, on_sqlite: bool, todo, settings: Settings, summary: S
     with engine.connect() if on_sqlite else contextlib.nullcontext() as conn:
         for written in written_groups(todo, settings.database_url, on_connect, summary.run_id, job, workers):
             for outcome in written.files:
-                _account(summary, tick, kinds, outcome)
+                tick(outcome.source)
+                _account(summary, kinds, outcome)
             _flushed(summary, written.per_file)
             if conn is not None:
                 sqlite_pragmas.checkpoint_passive(conn)
@@ -215,9 +237,8 @@ def _flushed(summary: Summary, per_file: dict) -> None:
         summary.duplicates += counts["count_duplicates"]
 
 
-def _account(summary: Summary, tick: _Ticker, kinds: Counter, f) -> None:
-    """Count one file (an ingest.loader.FileOutcome) into the summary and the progress."""
-    tick(f.source)
+def _account(summary: Summary, kinds: Counter, f) -> None:
+    """Count one file (an ingest.loader.FileOutcome) into the summary."""
     summary.bytes_read += f.size
     if f.error is not None:
         summary.files_failed += 1
@@ -236,11 +257,11 @@ def _account(summary: Summary, tick: _Ticker, kinds: Counter, f) -> None:
         summary.problems.append({"path": f.source.display, "problem": f.damage})
     if f.replaced_chars:
         summary.problems.append({"path": f.source.display,
-                                 "problem": f"{f.replaced_chars} bytes were not UTF-8 and were replaced"})
+                                 "problem": f"{f.replaced_chars} bytes were not UTF-8 (or were NUL) and were replaced"})
 
 
 def _finish(summary: Summary) -> None:
-    damaged = summary.files_failed or summary.files_damaged or summary.quarantined
+    damaged = summary.files_failed or summary.files_damaged or summary.quarantined or summary.files_not_regular
     summary.status = "damaged" if damaged else "ok"
     summary.exit_code = EXIT_DAMAGED if damaged else EXIT_OK
 
@@ -252,6 +273,7 @@ def _clear(engine) -> None:
                       s.transaction_conflicts, s.balance_events, s.file_event_counts, s.parsed_logs,
                       s.ingested_files):
             conn.execute(delete(table))
+        generation.bump(conn)  # the ids start again; the generation does not
 
 
 def _open_run(engine, paths, settings: Settings) -> int:
@@ -261,6 +283,20 @@ def _open_run(engine, paths, settings: Settings) -> int:
         return conn.execute(s.ingest_runs.insert().returning(s.ingest_runs.c.run_id), {
             "started_at": now_iso(), "status": "running", "paths": json.dumps([str(p) for p in paths]),
             "business_tz": settings["BUSINESS_TZ"]}).scalar_one()
+
+
+def _close_failed(engine, summary: Summary, exc: BaseException) -> None:
+    """The row of a run that raised says so, with the error, when the database still answers (else the next
+    run marks it 'interrupted')."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    summary.status = "interrupted" if interrupted else "failed"
+    summary.exit_code = EXIT_INTERRUPTED if interrupted else getattr(exc, "exit_code", EXIT_FAILURE)
+    if not interrupted:
+        summary.error = str(exc) if isinstance(exc, BalanceLogsError) else describe(exc)
+    try:
+        _close_run(engine, summary)
+    except Exception as close_error:  # the database itself is what failed: the original error is the story
+        log.warning("could not record the end of ingest run %s: %s", summary.run_id, first_line(close_error))
 
 
 def _close_run(engine, summary: Summary) -> None:

@@ -9,7 +9,8 @@ import json
 from decimal import Decimal
 from functools import lru_cache
 
-from db.money import parse_decimal, to_micros
+from db import schema as s
+from db.money import MAX_MICROS, parse_decimal, to_micros
 from ingest.inspect_parser import UNDEFINED
 
 FULL_FIELDS = ("id", "type", "source", "action", "userId", "paymentBalance", "updatePaymentBalance",
@@ -26,6 +27,23 @@ SUBSCRIPTION_BALANCE_MEANING_CHANGED_AT = "2024-01-08T00:00:00.000Z"
 
 class RowError(ValueError):
     """The payload is readable but cannot become a row; the message is the quarantine reason."""
+
+
+# The text columns each row fills from the log, and how many characters the database keeps of each
+_LIMITS = {table.name: tuple((c, n) for c, n in s.text_limits(table).items() if c not in (
+    "ts", "business_date", "request_id", "message_id", "schema", "outcome", "overdraft_reason",
+    "subscription_balance_meaning")) for table in (s.balance_events, s.not_in_sync_events, s.negative_balance_guards)}
+
+
+def _fits(row: dict, table: str) -> dict:
+    """The row, if every text value fits its column (else RowError: the event is quarantined with the reason)."""
+    for column, most in _LIMITS[table]:
+        value = row.get(column)
+        if value is not None and len(value) > most:
+            shown = value if len(value) <= 40 else value[:39] + "…"
+            raise RowError(f"{column} of {len(value):,} characters is longer than the {most} the database keeps: "
+                           f"{shown!r}")
+    return row
 
 
 # literal -> money() of the Decimal that prints as it: amounts, VAT and balances repeat a lot. str() of a
@@ -56,7 +74,16 @@ def _money_of(number: Decimal | None, literal: str) -> tuple[int | None, str, bo
     if number is None or not number.is_finite():
         return None, literal, True
     micros, exact = to_micros(number)
+    if not -MAX_MICROS <= micros <= MAX_MICROS:
+        raise RowError(f"{literal} is beyond what a BIGINT of micro-units holds (±9,223,372,036,854.775807)")
     return micros, literal, exact
+
+
+def _money_field(name: str, value) -> tuple[int | None, str | None, bool]:
+    try:
+        return money(value)
+    except RowError as exc:
+        raise RowError(f"{name} {exc}") from None
 
 
 def _text(value) -> str | None:
@@ -99,7 +126,10 @@ def transaction_row(payload: object, tolerance: Decimal) -> dict:
            "schema": "full" if "type" in tx else "legacy"}
     exact_all = True
     for field, column, text_column in _MONEY_COLUMNS:
-        row[column], row[text_column], exact = money(get(field))
+        try:
+            row[column], row[text_column], exact = money(get(field))
+        except RowError as exc:
+            raise RowError(f"{field} {exc}") from None
         if not exact:
             exact_all = False
     row["is_float_noise"] = not exact_all
@@ -115,7 +145,7 @@ def transaction_row(payload: object, tolerance: Decimal) -> dict:
         row["extra_fields"] = json.dumps(extra, default=str, ensure_ascii=False)
     type_ = (_text(tx.get("type")) or "").upper() or None
     row["type"], row["type_inferred"] = (type_, False) if type_ else (infer_type(row, tolerance), True)
-    return row
+    return _fits(row, "balance_events")
 
 
 @lru_cache(maxsize=8)
@@ -140,19 +170,21 @@ def infer_type(row: dict, tolerance: Decimal) -> str | None:
 def not_in_sync_row(payload: object, ts: str) -> dict:
     if not isinstance(payload, dict):
         raise RowError("not-in-sync error without its object")
-    sub, sub_text, _ = money(payload.get("subscriptionBalance"))
-    pay, pay_text, _ = money(payload.get("paymentBalance"))
-    return {"user_id": _text(payload.get("userId")),
-            "subscription_balance": sub, "subscription_balance_text": sub_text,
-            "payment_balance": pay, "payment_balance_text": pay_text,
-            "subscription_balance_meaning":
-                "old_balance" if ts < SUBSCRIPTION_BALANCE_MEANING_CHANGED_AT else "new_balance"}
+    sub, sub_text, _ = _money_field("subscriptionBalance", payload.get("subscriptionBalance"))
+    pay, pay_text, _ = _money_field("paymentBalance", payload.get("paymentBalance"))
+    return _fits({"user_id": _text(payload.get("userId")),
+                  "subscription_balance": sub, "subscription_balance_text": sub_text,
+                  "payment_balance": pay, "payment_balance_text": pay_text,
+                  "subscription_balance_meaning":
+                      "old_balance" if ts < SUBSCRIPTION_BALANCE_MEANING_CHANGED_AT else "new_balance"},
+                 "not_in_sync_events")
 
 
 def guard_row(payload: object) -> dict:
     data = payload.get("data") if isinstance(payload, dict) else None
     data = data if isinstance(data, dict) else {}
-    balance, balance_text, _ = money(data.get("currentBalance"))
-    return {"user_id": _text(data.get("userId")), "transaction_id": _text(data.get("transactionId")),
-            "current_balance": balance, "current_balance_text": balance_text,
-            "message": _text(payload.get("message")) if isinstance(payload, dict) else None}
+    balance, balance_text, _ = _money_field("currentBalance", data.get("currentBalance"))
+    return _fits({"user_id": _text(data.get("userId")), "transaction_id": _text(data.get("transactionId")),
+                  "current_balance": balance, "current_balance_text": balance_text,
+                  "message": _text(payload.get("message")) if isinstance(payload, dict) else None},
+                 "negative_balance_guards")

@@ -19,8 +19,8 @@ PROG = "ingest.py"
 EPILOG = """exit status:
   0  every file ingested (or already known)
   1  the run failed (database unreachable, unexpected error); nothing of the current file is kept
-  2  usage error: bad option or a path that does not exist
-  3  finished, but some input was damaged: see 'problems' in the summary
+  2  usage error: bad option, a path that does not exist, or no log file in the paths
+  3  finished, but some input was damaged or not a regular file: see 'problems' in the summary
   4  another ingest is running on the same database (with --no-wait)
 """
 
@@ -70,7 +70,8 @@ class _Progress:
 def print_summary(summary: Summary) -> None:
     out = [f"ingest run {summary.run_id}: {summary.status} in {summary.seconds:.2f}s ({summary.database})",
            f"  files:        {summary.files_new} new, {summary.files_skipped} skipped, "
-           f"{summary.files_failed} failed, {summary.files_damaged} damaged (of {summary.files_seen})",
+           f"{summary.files_failed} failed, {summary.files_damaged} damaged (of {summary.files_seen})"
+           + (f"; {summary.files_not_regular} not regular files, not opened" if summary.files_not_regular else ""),
            f"  events:       {summary.events}",
            f"  transactions: {summary.transactions} new, {summary.duplicates} logged again, "
            f"{summary.conflicts} conflicting (same id, different content)",
@@ -96,6 +97,9 @@ def print_summary(summary: Summary) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # After a failed executemany psycopg warns that it ignored an error ending its pipeline ("pipeline
+    # aborted"); the failure itself is recorded against its file, or is the one line the command prints.
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     return run_command(PROG, lambda: _ingest(args),
                        interrupted="files completed so far are kept, run again to continue")
 

@@ -25,7 +25,7 @@ WAIT_S = 120  # upper bound for one ingest of the corpus on a slow CI machine
 EXIT_BUSY = 4
 
 # ingest.py with a smaller commit interval, so a kill lands between many commits, not before the first.
-LAUNCH = ("import sys, ingest.run as r; r.COMMIT_EVERY_EVENTS = int(sys.argv.pop(1)); "
+LAUNCH = ("import sys, ingest.store as st; st.PART_EVENTS = int(sys.argv.pop(1)); "
           "from pipeline.cli import main; sys.exit(main(sys.argv[1:]))")
 
 

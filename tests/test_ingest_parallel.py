@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 import settings as settings_mod
 
@@ -106,26 +107,27 @@ def test_parallel_load_of_new_files_next_to_stored_ones(tmp_path, monkeypatch, t
 
 
 def test_a_failing_group_stops_the_run_and_keeps_the_groups_before_it(tmp_path, monkeypatch, tricky_export):
-    """A group that cannot be written ends the run with its error; the groups before it stay whole,
-    and no later group is written without it."""
+    """A group the database cannot take ends the run with its error; the groups before it stay whole,
+    and no later group is written without it. (A file the database refuses costs only itself:
+    tests/test_ingest_hostile.py.)"""
     monkeypatch.setattr(parallel, "GROUP_BYTES", 1 << 40)
     monkeypatch.setattr(parallel, "GROUP_MAX_FILES", 2)
     monkeypatch.setattr(prepare, "MIN_FILES_FOR_WORKERS", 1)
-    real_write = parallel._write
+    real_store = parallel.store
 
-    def fail_on_duplicate(parsed):  # runs in a worker
-        if any(source.path.name == "2-duplicate.log" for source, *_ in parsed):
-            raise RuntimeError("disk full (simulated)")
-        return real_write(parsed)
-    monkeypatch.setattr(parallel, "_write", fail_on_duplicate)
-    with pytest.raises(RuntimeError, match="disk full"):
+    def fail_on_duplicate(engine, run_id, sources, *rest):  # runs in a worker
+        if any(source.path.name == "2-duplicate.log" for source in sources):
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full (simulated)"))
+        return real_store(engine, run_id, sources, *rest)
+    monkeypatch.setattr(parallel, "store", fail_on_duplicate)
+    with pytest.raises(OperationalError, match="disk is full"):
         run([str(tricky_export)], _settings(tmp_path / "f.db"), transform=False, workers=2)
     groups = parallel.groups(list(find_sources([str(tricky_export)])))
     failing = next(i for i, g in enumerate(groups) if any(src.path.name == "2-duplicate.log" for src in g))
     before = {str(src.path) for g in groups[:failing] for src in g if not src.path.name.startswith("6-")}
     with sqlite3.connect(tmp_path / "f.db") as conn:
         stored = {path for (path,) in conn.execute("SELECT path FROM ingested_files")}
-        assert conn.execute("SELECT status FROM ingest_runs").fetchall() == [("running",)]  # not finished
+        assert conn.execute("SELECT status FROM ingest_runs").fetchall() == [("failed",)]
     assert stored == before and failing > 2
 
 

@@ -262,8 +262,9 @@ def test_time_of_events_is_cached_per_second_but_exact():
     assert "impossible timestamp '2024-02-30T10:00:00.001Z' at line 11" in events[5].reason
 
 
-@pytest.mark.parametrize("literal", ["8", "-1.5", "0", "-0", "0.273", "225.90753636363627", "1E+21", "1e-7",
-                                     "0.0000005", "0.0000015", "NaN", "-Infinity", "12345678901234567890.1234567"])
+@pytest.mark.parametrize("literal", ["8", "-1.5", "0", "-0", "0.273", "225.90753636363627", "1E+12", "1e-7",
+                                     "0.0000005", "0.0000015", "NaN", "-Infinity", "9223372036854.775807",
+                                     "-9223372036854.7758074"])
 def test_money_is_the_same_from_the_cache(literal):
     from db.money import to_micros
     from ingest.transactions import money
@@ -271,6 +272,15 @@ def test_money_is_the_same_from_the_cache(literal):
     expected = (None, str(value), True) if not value.is_finite() else (*to_micros(value)[:1], str(value),
                                                                         to_micros(value)[1])
     assert money(value) == money(Decimal(literal)) == expected
+
+
+@pytest.mark.parametrize("literal", ["1E+21", "12345678901234567890.1234567", "-9223372036854.7758075"])
+def test_money_beyond_bigint_is_a_row_error_every_time(literal):
+    """No BIGINT of micro-units holds it: the event is quarantined (a failure is never cached as a value)."""
+    from ingest.transactions import RowError, money
+    for _ in range(2):
+        with pytest.raises(RowError, match=r"is beyond what a BIGINT of micro-units holds"):
+            money(Decimal(literal))
 
 
 def test_minutes_are_read_as_strptime_reads_them():

@@ -8,17 +8,18 @@ from __future__ import annotations
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
+from db import generation
 from settings import Settings
 from transform.params import Params, from_settings
 
-# What the last build was made from: the ingested files and every parameter. When nothing of it changed,
-# an ingest that added no file need not rebuild (a re-run on unchanged input stays fast).
+# What the last build was made from: the ingest generation (db/generation.py: it grows with every change of
+# the ingest tables and never repeats) and every parameter. When neither changed, an ingest that stored
+# nothing need not rebuild (a re-run on unchanged input stays fast).
 STATE_TABLE = "transform_state"
 
 
 def _fingerprint(conn: Connection, params: Params) -> str:
-    files = conn.execute(text("SELECT COUNT(*), COALESCE(MAX(file_id), 0) FROM ingested_files")).one()
-    return f"files={files[0]}:{files[1]};params={sorted(params.bind().items())!r}"
+    return f"generation={generation.current(conn)};params={sorted(params.bind().items())!r}"
 
 
 def is_current(engine: Engine, settings: Settings) -> bool:
