@@ -95,3 +95,34 @@ def test_a_load_without_transforms_leaves_the_next_run_to_rebuild(tmp_path, make
     with make_engine(settings.database_url).connect() as conn:
         assert conn.execute(text("SELECT user_seq FROM balance_events WHERE transaction_id = '01HNEWTX'")).scalar() \
                is not None
+
+
+def test_transforms_that_changed_rebuild_though_no_log_or_setting_did(tmp_path, make_settings):
+    """A new version of the project whose transform SQL changed must not serve tables of the old shape."""
+    from transform import state
+    settings = make_settings()
+    run([str(export(tmp_path))], settings)
+    engine = make_engine(settings.database_url)
+    assert state.is_current(engine, settings)
+    with engine.begin() as conn:  # as an older version of transform/ would have recorded it
+        built = conn.execute(text("SELECT value FROM transform_state WHERE key = 'fingerprint'")).scalar_one()
+        assert f"code={state.code_version()};" in built
+        conn.execute(text("UPDATE transform_state SET value = :v WHERE key = 'fingerprint'"),
+                     {"v": built.replace(f"code={state.code_version()};", "code=0123456789abcdef;")})
+    assert not state.is_current(engine, settings)
+    summary = run([str(tmp_path / "export")], settings)  # no new file: only the code changed
+    assert summary.transform and "skipped" not in summary.transform and state.is_current(engine, settings)
+    engine.dispose()
+
+
+def test_the_code_version_follows_every_transform_file(tmp_path):
+    from transform import state
+    copy = tmp_path / "transform"
+    copy.mkdir()
+    for path in state.HERE.rglob("*.sql"):
+        target = copy / path.relative_to(state.HERE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    before = state.code_version.__wrapped__(copy)
+    (copy / "discrepancy_report.sql").write_text((copy / "discrepancy_report.sql").read_text() + "\n")
+    assert state.code_version.__wrapped__(copy) != before

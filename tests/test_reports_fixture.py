@@ -73,7 +73,7 @@ NOT_IN_SYNC = [
     (901, "2024-01-07T21:01:00.300Z", "user-b", "T04", "-50", "50", "msg-T04", 35),
     (902, "2024-01-12T10:00:00.000Z", "user-c", None, "-3", "0", "msg-U1", 115),
 ]
-UNTIED_ID = "untied_error:2024-01-12T10:00:00.000Z:msg-U1:115"
+UNTIED_ID = "untied_error:2024-01-12T10:00:00.000Z:msg-U1"
 
 
 TOLERANCE = 1000  # BALANCE_TOLERANCE 0.001, in micro-units

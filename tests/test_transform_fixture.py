@@ -15,7 +15,7 @@ from transform.invariants import check
 
 A, B, C, D, E, F, G, G2, H, H2 = (uid(n) for n in range(1, 11))
 I, I2, J, K, L, M, N, O, P, R = (uid(n) for n in range(11, 21))
-S, T = uid(21), uid(22)
+S, T, U = uid(21), uid(22), uid(23)
 TEST_USER = "random-uuid"
 
 
@@ -61,6 +61,9 @@ def ledger(tmp_path_factory):
     db.not_in_sync("T3", T, "2024-03-06T21:01:00.500Z", "17", "17")
     db.tx("T4", T, night(7), "DEBIT", "100", "0", "17", "-83", outcome="refused_negative_balance")
     db.tx("T5", T, night(8), "DEBIT", "1", "0", "17", "16", payment="18")
+    # U: a not-in-sync error no transaction block precedes, logged twice (the same file read from two places)
+    db.not_in_sync(None, U, "2024-03-09T10:00:00.000Z", "5", "4")
+    db.not_in_sync(None, U, "2024-03-09T10:00:00.000Z", "5", "4")
     # F: into overdraft on every count
     db.tx("F0", F, night(3), "DEBIT", "5", "0", "10", "5")
     db.tx("F1", F, night(4), "DEBIT", "10", "0", "5", "-5", payment="-5")
@@ -170,6 +173,12 @@ def test_out_of_sync_episodes(ledger):
         # T3's printed wallet agrees (gap 0) but the Lambda said "not in sync"; T4 (refused) is not in it
         "out_of_sync:T3": ("open", "T3", "T5", None, 2, 1, 0, -2_000_000, 2_000_000, 2_000_000, None),
     }
+
+
+def test_an_untied_error_logged_twice_is_one_issue_in_no_exposure(ledger):
+    assert ledger.query("SELECT discrepancy_id, status, count_lambda_errors, current_gap, amount_at_stake "
+                        "FROM discrepancy_report WHERE kind = 'untied_error'") == [
+        ("untied_error:2024-03-09T10:00:00.000Z:", "open", 2, 1_000_000, 0)]
 
 
 def test_an_episode_lists_its_transactions_and_the_one_that_resolved_it(ledger):

@@ -4,7 +4,8 @@
 --                 transaction, open while the user's latest applied transaction is still out of sync
 --   calculation   one transaction that breaks the ledger identity (balance_events.is_calc_mismatch)
 --   continuity    one transaction whose old_balance ≠ the user's previous new_balance (is_continuity_break)
---   untied_error  one "not in sync" error that no transaction block precedes in its SQS message
+--   untied_error  one "not in sync" error that no transaction block precedes in its SQS message (its copies
+--                 logged again at the same time for the same message counted in it)
 -- discrepancy_id is the same in every rebuild: the kind and the (first) transaction, which names the user.
 -- Gaps are signed: subscription side minus payment (or expected) side. amount_at_stake is what an accountant
 -- would add up: the current gap of an open episode (each out-of-sync user's gap, once), 0 once resolved; the
@@ -169,6 +170,16 @@ continuities as (
     left join currencies cur on cur.currency = ledger.currency
 ),
 
+untied_copies as (
+    -- the same error logged again (its message redelivered, or the same stream in two files) is one issue: one
+    -- row per time and message, its first copy by event id standing for the others
+    select
+        min(event_id) as event_id, count(*) as count_copies
+    from not_in_sync_events
+    where transaction_id is null
+    group by ts, coalesce(message_id, request_id, '')
+),
+
 untied_errors as (
     -- a not-in-sync error with no transaction block before it in its SQS message: kept, never in an episode
     select
@@ -178,7 +189,7 @@ untied_errors as (
         cast(null as varchar(40)) as resolving_transaction_id,
         errors.business_date, errors.ts as first_seen_at, errors.ts as last_seen_at,
         cast(null as varchar(24)) as resolved_at, cast(null as varchar(10)) as resolved_date,
-        0 as count_transactions, 1 as count_lambda_errors,
+        0 as count_transactions, copies.count_copies as count_lambda_errors,
         errors.subscription_balance, errors.payment_balance, cast(null as bigint) as expected_balance,
         errors.subscription_balance - errors.payment_balance as opening_gap,
         errors.subscription_balance - errors.payment_balance as current_gap,
@@ -191,12 +202,11 @@ untied_errors as (
             || ') are not in sync, but no transaction block precedes it in its SQS message'
             || coalesce(' (' || errors.message_id || ')', '')
             || ', so it is tied to no transaction and counts in no exposure.' as explanation,
-        -- the same in every rebuild: the error's time and message (or request), and its line for a tie
-        'untied_error:' || errors.ts || ':' || coalesce(errors.message_id, errors.request_id, '')
-            || ':' || {{ int_text('errors.line_no') }} as untied_id
-    from not_in_sync_events errors
+        -- the same in every rebuild: the error's time and message (or request)
+        'untied_error:' || errors.ts || ':' || coalesce(errors.message_id, errors.request_id, '') as untied_id
+    from untied_copies copies
+    join not_in_sync_events errors on errors.event_id = copies.event_id
     left join currencies cur on 1 = 0  -- its currency is unknown: amounts with 2 decimals
-    where errors.transaction_id is null
 ),
 
 unioned as (

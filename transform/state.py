@@ -5,6 +5,10 @@ for importing the whole transform runner to hear "yes".
 """
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -13,13 +17,25 @@ from settings import Settings
 from transform.params import Params, from_settings
 
 # What the last build was made from: the ingest generation (db/generation.py: it grows with every change of
-# the ingest tables and never repeats) and every parameter. When neither changed, an ingest that stored
-# nothing need not rebuild (a re-run on unchanged input stays fast).
+# the ingest tables and never repeats), every parameter and the transforms' own code. When none changed, an
+# ingest that stored nothing need not rebuild (a re-run on unchanged input stays fast).
 STATE_TABLE = "transform_state"
+HERE = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=1)
+def code_version(folder: Path = HERE) -> str:
+    """A digest of every SQL and Python file of transform/: a new version whose transforms changed rebuilds
+    (its tables may have other columns or rules) even when no log and no setting changed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in (".sql", ".py", ".yml")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _fingerprint(conn: Connection, params: Params) -> str:
-    return f"generation={generation.current(conn)};params={sorted(params.bind().items())!r}"
+    return (f"generation={generation.current(conn)};code={code_version()};"
+            f"params={sorted(params.bind().items())!r}")
 
 
 def is_current(engine: Engine, settings: Settings) -> bool:
