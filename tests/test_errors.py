@@ -105,6 +105,7 @@ def test_a_database_url_with_an_unescaped_at_shows_no_part_of_the_password(modul
                                                                            monkeypatch, tmp_path):
     """The part of the password after the '@' would be taken as the host (or port) and come back in the error."""
     monkeypatch.setenv("DATABASE_URL", url)
+    (tmp_path / "000000.log").write_text("2024-01-01T00:00:00.000Z START RequestId: r Version: $LATEST\n")
     assert module.main([*args, "--env-file", os.devnull, *([str(tmp_path)] if module is ingest_cli else [])]) == 2
     out, err = capsys.readouterr()
     assert err.startswith(f"{prog}: error: DATABASE_URL ") and err.count("\n") == 1
