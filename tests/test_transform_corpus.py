@@ -8,8 +8,9 @@ tests that ask for `real_db` (skipped without the real export).
 from __future__ import annotations
 
 import gzip
+import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
@@ -242,6 +243,13 @@ def test_findings_on_the_corpus(real_db):
     assert "multi_currency" not in by_detector  # a user never appears in two currencies (§7)
     vat = {r[0] for r in real_db.execute(text("SELECT transaction_id FROM anomalies WHERE detector = 'vat_mismatch'"))}
     assert vat == set(IDENTITY_BREAKS)
+    # amount spikes, each against the user's transactions of the same type, source and action (docs/transforms.md):
+    # 73, where comparing all of a user's debits (or credits) at twice the median found 309
+    spikes = Counter(json.loads(p)["action"] for (p,) in real_db.execute(text(
+        "SELECT parameters FROM anomalies WHERE detector = 'amount_spike'")))
+    assert spikes == {"DELIVERY_DEDUCTION": 48, "RENEW_SUBSCRIPTION": 10, "PAY_PENDING_AMOUNT": 5,
+                      "ADD_DELIVERY_ADDONS": 3, "PURCHASE_ADDON_SUBSCRIPTION": 3, "FOREIGN_OBJECT": 3,
+                      "INVAILID_ENTRY": 1}
     typos = real_db.execute(text("SELECT DISTINCT explanation FROM anomalies WHERE detector = 'unknown_action'")).all()
     assert typos == [("Action INVAILID_ENTRY is not a known action; it is probably a misspelling of INVALID_ENTRY "
                       "(1 edit away).",)]
