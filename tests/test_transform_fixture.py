@@ -20,6 +20,7 @@ I, I2, J, K, L, M, N, O, P, R = (uid(n) for n in range(11, 21))
 S, T = uid(21), uid(22)
 G3, G4, G5, G6, G7, G8 = (uid(n) for n in range(40, 46))
 W = [uid(n) for n in range(46, 51)]
+V = uid(51)
 TEST_USER = "random-uuid"
 
 
@@ -68,6 +69,10 @@ def ledger(tmp_path_factory):
     # F: into overdraft on every count
     db.tx("F0", F, night(3), "DEBIT", "5", "0", "10", "5")
     db.tx("F1", F, night(4), "DEBIT", "10", "0", "5", "-5", payment="-5")
+    # V: the balance stays positive, the wallet does not: below zero, back above, below again since V2 (one
+    # out-of-sync episode throughout)
+    for n, pay in enumerate(("-1", "1", "-1", "-2")):
+        db.tx(f"V{n}", V, night(n + 1), "DEBIT", "1", "0", str(10 - n), str(9 - n), payment=pay)
     # G: nine debits of 8, then one of 80 -> a spike; G2 varies within 2x its median -> none
     balance = 1000
     for day in range(1, 10):
@@ -206,6 +211,7 @@ def test_out_of_sync_episodes(ledger):
         "out_of_sync:T1": ("resolved", "T1", "T1", "T2", 1, 0, -2_000_000, -2_000_000, 2_000_000, 0, night(5)),
         # T3's printed wallet agrees (gap 0) but the Lambda said "not in sync"; T4 (refused) is not in it
         "out_of_sync:T3": ("open", "T3", "T5", None, 2, 1, 0, -2_000_000, 2_000_000, 2_000_000, None),
+        "out_of_sync:V0": ("open", "V0", "V3", None, 4, 0, 10_000_000, 8_000_000, 10_000_000, 8_000_000, None),
         **{f"out_of_sync:W{n}_2": ("resolved", f"W{n}_2", f"W{n}_2", f"W{n}_3", 1, 0, 3_000_000, 3_000_000, 3_000_000,
                                    0, night(10)) for n in range(1, 6)},
     }
@@ -219,10 +225,10 @@ def test_an_episode_lists_its_transactions_and_the_one_that_resolved_it(ledger):
 
 
 def test_exposure_is_each_out_of_sync_users_current_gap_once(ledger):
-    # open episodes: D 3, H 90, H2 91, S 9, T 2 (BHD); a currency with no issue (SAR) has none
+    # open episodes: D 3, H 90, H2 91, S 9, T 2, V 8 (BHD); a currency with no issue (SAR) has none
     assert ledger.query("SELECT currency, SUM(amount_at_stake), COUNT(*), COUNT(DISTINCT user_id) FROM discrepancy_report "
                         "WHERE kind = 'out_of_sync' AND status = 'open' GROUP BY currency") == [
-        ("BHD", 195_000_000, 5, 5)]
+        ("BHD", 203_000_000, 6, 6)]
 
 
 def test_the_roll_forward_ties_out(ledger):
@@ -253,8 +259,9 @@ def test_amount_spike(ledger):
 
 
 def test_frequent_discrepancies(ledger):
-    # H: three in three days; T: T1, T3 and T5 within seven days; H2's two do not
-    assert fingerprints(ledger, "frequent_discrepancies") == {"frequent_discrepancies:H3", "frequent_discrepancies:T5"}
+    # H: three in three days; T: T1, T3 and T5 within seven days; V: V0, V1 and V2; H2's two do not
+    assert fingerprints(ledger, "frequent_discrepancies") == {
+        "frequent_discrepancies:H3", "frequent_discrepancies:T5", "frequent_discrepancies:V2"}
 
 
 def test_vat_mismatch(ledger):
@@ -330,14 +337,22 @@ def test_the_consistent_user_has_no_findings(ledger):
 
 def test_user_balances(ledger):
     cols = ("balance", "payment_balance", "count_transactions", "total_debit", "total_credit", "total_vat",
-            "is_overdrawn", "overdrawn_since", "count_discrepancies", "count_open_discrepancies", "is_test_user")
+            "is_overdrawn", "overdrawn_since", "wallet_overdrawn_since", "count_discrepancies",
+            "count_open_discrepancies", "is_test_user")
     row = lambda user: dict(zip(cols, ledger.query(f"SELECT {', '.join(cols)} FROM user_balances WHERE user_id = :u",
                                                   u=user)[0]))
     assert row(A) == {"balance": 76_000_500, "payment_balance": 76_000_500, "count_transactions": 4,
                       "total_debit": 24_000_000, "total_credit": 110_000_000, "total_vat": 10_000_000,
-                      "is_overdrawn": 0, "overdrawn_since": None, "count_discrepancies": 0,
-                      "count_open_discrepancies": 0, "is_test_user": 0}
-    assert row(F)["is_overdrawn"] == 1 and row(F)["overdrawn_since"] == night(4)
+                      "is_overdrawn": 0, "overdrawn_since": None, "wallet_overdrawn_since": None,
+                      "count_discrepancies": 0, "count_open_discrepancies": 0, "is_test_user": 0}
+    assert row(F)["is_overdrawn"] == 1 and row(F)["overdrawn_since"] == row(F)["wallet_overdrawn_since"] == night(4)
+    # V's wallet is below zero since V2 (V0's stretch ended at V1), its balance never was
+    assert {k: row(V)[k] for k in ("balance", "payment_balance", "is_overdrawn", "overdrawn_since",
+                                   "wallet_overdrawn_since")} == {
+        "balance": 6_000_000, "payment_balance": -2_000_000, "is_overdrawn": 0, "overdrawn_since": None,
+        "wallet_overdrawn_since": night(3)}
+    # D's wallet differs from the balance but is not below zero
+    assert (row(D)["payment_balance"], row(D)["wallet_overdrawn_since"]) == (25_000_000, None)
     assert (row(D)["count_discrepancies"], row(D)["count_open_discrepancies"]) == (1, 1)
     assert (row(E)["count_discrepancies"], row(E)["count_open_discrepancies"]) == (1, 0)
     assert (row(T)["count_discrepancies"], row(T)["count_open_discrepancies"]) == (2, 1)
