@@ -41,6 +41,7 @@ AUTOMATED_ACTIONS = ("DELIVERY_DEDUCTION",)
 WORK_MINUTES = (8 * 60, 18 * 60)
 BURST_MS = 1000
 FREQUENT_COUNT, FREQUENT_WINDOW_MS = 3, 7 * DAY_MS
+ERROR_DAY_MIN_COUNT = 5
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -74,6 +75,10 @@ def truth_rows(journal: list[Tx], logged_ms: dict[str, int], book: list[Case], s
     for case in book:
         if case.kind == "calculation":
             continue
+        if case.users:
+            for day_ms, at_ms in _incident_days(case, by_user, when):
+                add(case.kind, None, case.note, case.expect, at_ms=at_ms, detail=case.detail)
+            continue
         if case.tx is not None:
             add(case.kind, case.tx, case.note, case.expect)
         else:
@@ -85,6 +90,18 @@ def truth_rows(journal: list[Tx], logged_ms: dict[str, int], book: list[Case], s
     rows = [r for r in rows if r["expect"] == "finding" or (r["kind"], r["transaction_id"]) not in found]
     rows.sort(key=lambda r: (r["time"], r["kind"], r["transaction_id"], r["detail"]))
     return rows
+
+
+def _incident_days(case: Case, by_user: dict[str, list[Tx]], when: dict[str, int]) -> list[tuple[int, int]]:
+    """(business day, first time) of each day on which at least ERROR_DAY_MIN_COUNT of the incident's users are
+    first seen out of sync (their next applied transaction after it)."""
+    first_seen: dict[int, list[int]] = defaultdict(list)
+    for user_id in case.users:
+        after = [tx for tx in by_user[user_id] if when[tx.id] > case.at_ms and tx.outcome != GUARDED]
+        if after and _out_of_sync(after[0]):
+            t = when[after[0].id]
+            first_seen[(t + BUSINESS_OFFSET_MS) // DAY_MS].append(t)
+    return [(day, min(times)) for day, times in sorted(first_seen.items()) if len(times) >= ERROR_DAY_MIN_COUNT]
 
 
 def _user_rows(add, txs: list[Tx], when: dict[str, int], calculation: set, continuity: set) -> None:

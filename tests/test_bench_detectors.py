@@ -12,5 +12,5 @@ def test_every_kind_is_measured_and_meets_its_targets(tmp_path):
     assert misses(scores) == []
     assert {kind: (s.found, s.true) for kind, s in scores.items() if s.found != s.true} == {}
     assert {kind: s.near_misses for kind, s in scores.items() if s.near_misses} == {
-        "amount_spike": 4, "rapid_deduction": 2, "off_hours_manual": 2, "duplicate_transaction": 2}
+        "amount_spike": 6, "rapid_deduction": 3, "off_hours_manual": 3, "duplicate_transaction": 3}
     assert sum(s.near_fired for s in scores.values()) == 0

@@ -385,10 +385,10 @@ def test_redelivered_copies_are_identical_or_differ_in_metadata_only(truth_sampl
     _, texts, rows = truth_sample
     blocks = logged_blocks(texts)
     copies = {r["transaction_id"]: r["expect"] for r in rows if r["kind"] == "duplicate_transaction"}
-    assert sorted(copies.values()) == ["finding", "finding", "none", "none"]
+    assert sorted(copies.values()) == ["finding"] * 3 + ["none"] * 3
     for tx_id, expect in copies.items():
         (first_ts, first), (again_ts, again) = blocks[tx_id]
-        assert 88 <= (epoch_ms(again_ts) - epoch_ms(first_ts)) / 1000 <= 92
+        assert 80 <= (epoch_ms(again_ts) - epoch_ms(first_ts)) / 1000 <= 100   # redelivered ~90 s later
         if expect == "none":
             assert again == first
         else:
