@@ -37,7 +37,7 @@ def _overdrawn_select(filters: Filters):
     which = case((and_(u.is_overdrawn == true(), u.payment_balance < 0), literal("balance and wallet")),
                  (u.is_overdrawn == true(), literal("balance")), else_=literal("wallet"))
     return (select(u.user_id, u.currency, which.label("negative"), u.balance, u.payment_balance, u.overdrawn_since,
-                   u.last_seen_at, u.count_transactions, u.count_open_discrepancies, u.is_test_user)
+                   u.wallet_overdrawn_since, u.last_seen_at, u.count_transactions, u.count_open_discrepancies, u.is_test_user)
             .where(_negative_now(), *currency_is(u.currency, filters), *user_matches(u.user_id, filters)))
 
 
@@ -45,7 +45,8 @@ OVERDRAWN_USERS = TableQuery(
     name="overdrawn-users",
     build=_overdrawn_select,
     columns=(Col("user_id"), Col("currency"), Col("negative"), Col("balance", "money"),
-             Col("payment_balance", "money"), Col("overdrawn_since", "ts"), Col("last_seen_at", "ts"),
+             Col("payment_balance", "money"), Col("overdrawn_since", "ts"), Col("wallet_overdrawn_since", "ts"),
+             Col("last_seen_at", "ts"),
              Col("count_transactions", "int"), Col("count_open_discrepancies", "int"), Col("is_test_user", "bool")),
     key=("user_id", "currency"),
     default_sort=(("balance", "asc"), ("payment_balance", "asc")),

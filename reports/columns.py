@@ -96,6 +96,8 @@ _COLS = [
     Col("total_vat", "money", "Sum of VAT.", 12),
     Col("is_overdrawn", "bool", "TRUE when the user's balance is below zero now.", 9),
     Col("overdrawn_since", "datetime", "Start of the current stretch below zero, UTC.", 23),
+    Col("wallet_overdrawn_since", "datetime",
+        "Start of the current stretch of the payment (wallet) balance below zero, UTC.", 23),
     Col("count_discrepancies", "int", "Number of discrepancies found for the user.", 10),
     Col("count_open_discrepancies", "int", "Number of those still open.", 10),
     Col("count_continuity_breaks", "int", "Number of continuity breaks.", 10),
@@ -202,7 +204,8 @@ COLUMNS: dict[str, Col] = {c.name: c for c in _COLS}
 REPEATED = frozenset({"user_id", "currency", "type", "schema", "source", "action", "overdraft_reason", "reason",
                       "kind", "status", "detector", "severity", "file", "level", "parse_status", "detail",
                       "review_status", "assignee", "reviewed_by",
-                      "parameters", "first_seen_at", "last_seen_at", "resolved_at", "overdrawn_since"})
+                      "parameters", "first_seen_at", "last_seen_at", "resolved_at", "overdrawn_since",
+                      "wallet_overdrawn_since"})
 
 # The raw event kind column has the same name as the discrepancy kind; the raw CSV explains it in docs.
 RAW_KIND_MEANING = "What the log event is (sync, not_in_sync, report, start, …)."

@@ -42,7 +42,7 @@ RECONCILIATION = queries.shared_columns("discrepancies")
 OVERDRAFTS = queries.shared_columns("overdraft-events")
 ANOMALIES = queries.shared_columns("anomalies")
 BY_USER = ("user_id", "currency", "balance", "payment_balance", "is_overdrawn", "overdrawn_since",
-           "count_transactions", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat",
+           "wallet_overdrawn_since", "count_transactions", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat",
            "count_discrepancies", "count_open_discrepancies", "count_continuity_breaks", "count_anomalies",
            "is_test_user", "count_currencies", "first_seen_at", "last_seen_at", "last_transaction_id")
 BY_SOURCE = ("currency", "type", "source", "action", "count_transactions", "total_amount", "total_vat", "total_net")

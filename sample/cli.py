@@ -1,4 +1,5 @@
-"""The command line: `python -m sample --out DIR --days N --users N --seed N [--start 2024-01-01] [--twins] [--junk]`.
+"""The command line: `python -m sample --out DIR --days N --users N --seed N [--start 2024-01-01] [--twins] [--junk]
+[--truth PATH]`.
 
 Exit status 2 for arguments that cannot be used, 1 when the sample cannot be written.
 On success it prints one line: what was written, where, and how long it took.
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compresslevel", type=int, default=DEFAULT_COMPRESSLEVEL, metavar="N",
                         help=f"gzip level 1-9 (default {DEFAULT_COMPRESSLEVEL})")
     parser.add_argument("--stats-json", metavar="PATH", help="also write the SampleStats as JSON to PATH")
+    parser.add_argument("--truth", metavar="PATH",
+                        help="also inject a case of every detector and discrepancy kind, with near misses, and list "
+                             "every finding the export should give in the CSV file PATH (outside --out)")
     return parser
 
 
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         stats = generate(args.out, args.days, args.users, args.seed, args.start, args.twins, args.junk,
-                         args.workers, args.compresslevel)
+                         args.workers, args.compresslevel, args.truth)
     except SampleUsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

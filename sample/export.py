@@ -22,6 +22,7 @@ from sample.ledger import Ledger
 from sample.plan import DayPlan
 from sample.stats import SampleStats
 from sample.streams import DayResult, Options, write_day
+from sample.truth import truth_rows, write_truth
 
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_WORKERS = 2
@@ -36,26 +37,41 @@ class SampleUsageError(ValueError):
 
 def generate(out_dir: str | os.PathLike, days: int, users: int, seed: int, start: date | str = DEFAULT_START,
              twins: bool = False, junk: bool = False, workers: int = DEFAULT_WORKERS,
-             compresslevel: int = DEFAULT_COMPRESSLEVEL) -> SampleStats:
-    """Write a sample export into `out_dir` (new or empty) and return what it contains."""
+             compresslevel: int = DEFAULT_COMPRESSLEVEL, truth: str | os.PathLike | None = None) -> SampleStats:
+    """Write a sample export into `out_dir` (new or empty) and return what it contains.
+
+    With `truth` (a CSV file outside `out_dir`), the detector cases of sample.ledger.cases are injected too and
+    every finding the export should give is listed in that file (sample.truth).
+    """
     began = time.monotonic()
-    start = _check(out_dir, days, users, start, workers, compresslevel)
-    ledger = Ledger(users, days, seed, start)
+    start = _check(out_dir, days, users, start, workers, compresslevel, truth)
+    ledger = Ledger(users, days, seed, start, cases=truth is not None)
     stats = ledger.stats
     stats.out_dir = str(out_dir)
-    options = Options(str(out_dir), ledger.export_task, seed, twins, compresslevel)
+    options = Options(str(out_dir), ledger.export_task, seed, twins, compresslevel, truth=truth is not None)
     junk_rng = random.Random(f"{seed}:junk") if junk else None
     if junk_rng:
         stats.junk_files += write_root_junk(options)
+    logged_ms: dict[str, int] = {}
     for result in _write_days(ledger.plan_days(), options, workers):
         _merge(stats, result)
+        if result.logged_ms:
+            logged_ms.update(result.logged_ms)
         if junk_rng:
             stats.junk_files += write_stream_junk(options, result, junk_rng)
+    if truth is not None:
+        rows = truth_rows(ledger.journal, logged_ms, ledger.cases.book, stats)
+        write_truth(truth, rows)
+        stats.truth_path = str(truth)
+        for row in rows:
+            if row["expect"] == "finding":
+                stats.truth_counts[row["kind"]] = stats.truth_counts.get(row["kind"], 0) + 1
     stats.seconds = round(time.monotonic() - began, 2)
     return stats
 
 
-def _check(out_dir, days: int, users: int, start: date | str, workers: int, compresslevel: int) -> date:
+def _check(out_dir, days: int, users: int, start: date | str, workers: int, compresslevel: int,
+           truth: str | os.PathLike | None = None) -> date:
     """Validate the arguments; return the start date."""
     if isinstance(start, str):
         try:
@@ -72,6 +88,9 @@ def _check(out_dir, days: int, users: int, start: date | str, workers: int, comp
     # Empty subfolders are fine (as for `make run`); any file means an export may already be there.
     if path.is_dir() and any(p.is_file() for p in path.rglob("*")):
         raise SampleUsageError(f"--out {path} is not empty; pass a new or empty folder (nothing was written)")
+    if truth is not None and path.resolve() in Path(truth).resolve().parents:
+        raise SampleUsageError(f"--truth {truth} is inside --out {path}, where ingest would read it; "
+                               "put it beside the folder")
     return start
 
 

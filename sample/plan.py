@@ -16,6 +16,7 @@ SKIP_WEB = "skip_web"
 SKIP_FLAG = "skip_flag"
 GUARD = "guard"                # negative-balance guard without a sync block
 INVOKE_ERROR = "invoke_error"  # an invocation that fails before reading its batch
+UNTIED_NIS = "untied_nis"      # a not-in-sync ERROR with no sync block before it (only with --truth)
 
 # Outcomes of a sync block.
 PUBLISHED = "published"        # SubscriptionBalanceUpdated event published
@@ -45,6 +46,7 @@ class Tx:
     lock: bool = False
     nis: tuple[float, float] | None = None   # (subscriptionBalance, paymentBalance) of the ERROR
     nis_metric: bool = False   # subBalanceDiscrapancy EMF line after the ERROR
+    keep_body: bool = False    # a redelivered copy repeats the block's text exactly (sample.ledger.cases)
 
 
 @dataclasses.dataclass(slots=True)
@@ -58,6 +60,8 @@ class Message:
     guard: tuple[str, str, float] | None = None   # (userId, transactionId, currentBalance) for GUARD
     metric_action: str | None = None               # negativeBalance EMF action before a GUARD
     flag_action: str | None = None                 # for SKIP_FLAG
+    copy: bool = False                             # a redelivered copy of a logged transaction (not counted again)
+    nis: tuple[str, float, float] | None = None    # (userId, subscription, payment balance) for UNTIED_NIS
 
 
 @dataclasses.dataclass(slots=True)

@@ -62,6 +62,10 @@ class SampleStats:
     negative_amount_tx_ids: list[str] = dataclasses.field(default_factory=list)
     # SQS message ids logged more than once: failed attempts, then one success:
     redelivered_message_ids: list[str] = dataclasses.field(default_factory=list)
+    # With --truth: sync blocks logged again by a redelivered message (same transaction id), and the truth file
+    redelivered_copies: int = 0
+    truth_path: str = ""
+    truth_counts: dict[str, int] = dataclasses.field(default_factory=dict)   # findings listed per kind
     seconds: float = 0.0
 
     def as_json(self) -> dict:

@@ -202,6 +202,26 @@ def test_overdraft_events_are_the_flagged_transactions_and_the_lambdas_refusals(
     assert len(negative) == len(want) > 0
     summary = q.overdraft_summary(engine)
     assert sum(r["count_wallet_users"] for r in summary) == sum(1 for r in negative if r["payment_balance"] < 0)
+    # each side has its own since-date, exactly when that side is below zero now
+    for r in negative:
+        assert (r["overdrawn_since"] is not None) == (r["balance"] < 0), r
+        assert (r["wallet_overdrawn_since"] is not None) == (r["payment_balance"] is not None
+                                                             and r["payment_balance"] < 0), r
+        assert (r["wallet_overdrawn_since"] or "") <= r["last_seen_at"]
+
+
+# the earliest: a SAR user whose every printed wallet, from its first full-schema block on, was below zero
+FIRST_NEGATIVE_WALLET, FIRST_NEGATIVE_WALLET_SINCE = "34ba33ca-e3cd-4897-b0b0-771c0ea7407a", "2023-12-26T21:01:03.511Z"
+
+
+def test_the_real_exports_negative_wallets_have_their_own_since_date(real_engine):
+    """53 users' payment wallet is below zero while their balance is not: each has a wallet since-date."""
+    negative = q.overdrawn_users(real_engine)
+    wallets = [r for r in negative if r["payment_balance"] is not None and r["payment_balance"] < 0]
+    assert len(wallets) == 53
+    assert [r["user_id"] for r in wallets if r["overdrawn_since"] or not r["wallet_overdrawn_since"]] == []
+    first = min(wallets, key=lambda r: r["wallet_overdrawn_since"])
+    assert (first["user_id"], first["wallet_overdrawn_since"]) == (FIRST_NEGATIVE_WALLET, FIRST_NEGATIVE_WALLET_SINCE)
 
 
 def test_a_users_ledger_has_every_transaction_with_checks_and_provenance(engine):

@@ -217,6 +217,19 @@ def test_exposure_sheet_equals_the_database(workbook, report_engine):
     assert (wb["Exposure"]["D2"].number_format, wb["Exposure"]["D3"].number_format) == ("#,##0.000", "#,##0.00")
 
 
+def test_by_user_has_the_wallets_own_overdrawn_since(workbook):
+    ws = workbook()["ByUser"]
+    cols = header(ws)
+    rows = {r[0].value: dict(zip(cols, (c.value for c in r))) for r in ws.iter_rows(min_row=2)}
+    since = {user: (row["overdrawn_since"], row["wallet_overdrawn_since"]) for user, row in rows.items()
+             if row["overdrawn_since"] or row["wallet_overdrawn_since"]}
+    # user-c: balance and wallet below zero from the same night; the formula user's balance from the 10th, its
+    # wallet only from the 14th; user-d's wallet is short of the balance, not below zero
+    assert {user: tuple(str(v) for v in pair) for user, pair in since.items()} == {
+        "user-c": ("2024-01-09 21:01:00.100000", "2024-01-09 21:01:00.100000"),
+        FORMULA_USER: ("2024-01-10 08:00:00", "2024-01-14 21:30:00")}
+
+
 def test_formula_text_stays_text(workbook):
     ws = workbook()["ByUser"]
     cell = next(r[0] for r in ws.iter_rows(min_row=2) if r[0].value == FORMULA_USER)

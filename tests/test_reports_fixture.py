@@ -246,8 +246,9 @@ T_USER_BALANCES = Table(
     Column("last_transaction_id", String(40)), Column("count_transactions", Integer),
     Column("count_debits", Integer), Column("count_credits", Integer), Column("total_debit", Money),
     Column("total_credit", Money), Column("total_vat", Money), Column("is_overdrawn", Boolean),
-    Column("overdrawn_since", String(24)), Column("count_discrepancies", Integer),
-    Column("count_open_discrepancies", Integer), Column("count_continuity_breaks", Integer),
+    Column("overdrawn_since", String(24)), Column("wallet_overdrawn_since", String(24)),
+    Column("count_discrepancies", Integer), Column("count_open_discrepancies", Integer),
+    Column("count_continuity_breaks", Integer),
     Column("count_anomalies", Integer), Column("is_test_user", Boolean), Column("count_currencies", Integer))
 T_DISCREPANCY_TRANSACTIONS = Table(
     "discrepancy_transactions", derived,
@@ -302,12 +303,14 @@ def _user_balances(events: list[dict]) -> list[dict]:
     out = []
     for (user, cur), evs in sorted(by_key.items()):
         last = evs[-1]
-        since = None
+        since = wallet_since = None
         for e in evs:
             if e["is_overdraft_actual"]:
                 since = since or e["ts"]
             else:
                 since = None
+            if e["payment_balance"] is not None:
+                wallet_since = (wallet_since or e["ts"]) if e["payment_balance"] < 0 else None
         debits = [e for e in evs if e["type"] == "DEBIT"]
         credits = [e for e in evs if e["type"] == "CREDIT"]
         out.append({
@@ -318,6 +321,7 @@ def _user_balances(events: list[dict]) -> list[dict]:
             "total_debit": sum(e["amount"] for e in debits), "total_credit": sum(e["amount"] for e in credits),
             "total_vat": sum(e["vat"] for e in evs), "is_overdrawn": last["new_balance"] < 0,
             "overdrawn_since": since if last["new_balance"] < 0 else None,
+            "wallet_overdrawn_since": wallet_since if (last["payment_balance"] or 0) < 0 else None,
             "count_discrepancies": sum(1 for d in DISCREPANCIES if d["user_id"] == user),
             "count_open_discrepancies": sum(1 for d in DISCREPANCIES if d["user_id"] == user and d["status"] == "open"),
             "count_continuity_breaks": sum(1 for e in evs if e["is_continuity_break"]),

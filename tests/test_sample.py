@@ -9,7 +9,7 @@ import gzip
 import re
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from sample import NIS_MEANING_SWITCH, generate, main
+from sample.truth import read_truth
+from vocabulary import DETECTORS, DISCREPANCY_KINDS
 from sample.currencies import CURRENCIES
 from sample.text import lines as r
 from sample.text.ids import CROCKFORD, ulid_text, uuid_text
@@ -330,6 +332,77 @@ def test_twins_and_junk(tmp_path):
     assert stats.junk_files == sum(n in (".DS_Store", "._000000.gz") for n in names)
 
 
+# --- --truth: detector cases and the list of every finding -------------------------------------
+
+@pytest.fixture(scope="module")
+def truth_sample(tmp_path_factory):
+    """The default sample's arguments, with --truth."""
+    out = tmp_path_factory.mktemp("truth")
+    stats = generate(out / "export", days=14, users=300, seed=7, truth=out / "truth.csv")
+    return stats, read_texts(out / "export"), read_truth(out / "truth.csv")
+
+
+def logged_blocks(texts: dict[Path, str]) -> dict[str, list[tuple[str, str]]]:
+    """(time, text) of every sync block, by transaction id, in time order."""
+    blocks = defaultdict(list)
+    for text in texts.values():
+        for ts, message in split_events(text):
+            parsed = body_of(message)
+            if parsed and parsed[2].startswith("Start syncing the balance {"):
+                blocks[re.search(r"id: '(\w+)'", parsed[2]).group(1)].append((ts, parsed[2]))
+    return {tx_id: sorted(found) for tx_id, found in blocks.items()}
+
+
+def test_truth_lists_a_finding_of_every_kind_and_near_misses(truth_sample):
+    stats, _, rows = truth_sample
+    findings = Counter(r["kind"] for r in rows if r["expect"] == "finding")
+    assert set(findings) == set(DETECTORS) | set(DISCREPANCY_KINDS)
+    assert stats.truth_counts == dict(findings)
+    assert {r["kind"] for r in rows if r["expect"] == "none"} == {
+        "amount_spike", "rapid_deduction", "off_hours_manual", "duplicate_transaction"}
+    assert rows == sorted(rows, key=lambda r: (r["time"], r["kind"], r["transaction_id"], r["detail"]))
+
+
+def test_truth_names_logged_blocks_at_their_logged_time(truth_sample):
+    stats, texts, rows = truth_sample
+    blocks = logged_blocks(texts)
+    assert len(blocks) == stats.transactions
+    assert sum(len(found) for found in blocks.values()) == stats.transactions + stats.redelivered_copies
+    for row in rows:
+        if row["transaction_id"]:
+            assert blocks[row["transaction_id"]][0][0] == row["time"], row
+    untied = {r["detail"] for r in rows if r["kind"] == "untied_error"}
+    events = [m for text in texts.values() for _, m in split_events(text)]
+    assert stats.not_in_sync == sum("not in sync {" in m for m in events)
+    # an untied error's message logs no sync block: Processing message, then the error
+    for message_id in untied:
+        request = next(body_of(m)[0] for m in events if m.endswith(f"Processing message {message_id}"))
+        assert [body_of(m)[2].split(" {")[0] for m in events if body_of(m) and body_of(m)[0] == request
+                and not body_of(m)[2].startswith("Processing")] == [r.NOT_IN_SYNC]
+
+
+def test_redelivered_copies_are_identical_or_differ_in_metadata_only(truth_sample):
+    _, texts, rows = truth_sample
+    blocks = logged_blocks(texts)
+    copies = {r["transaction_id"]: r["expect"] for r in rows if r["kind"] == "duplicate_transaction"}
+    assert sorted(copies.values()) == ["finding"] * 3 + ["none"] * 3
+    for tx_id, expect in copies.items():
+        (first_ts, first), (again_ts, again) = blocks[tx_id]
+        assert 80 <= (epoch_ms(again_ts) - epoch_ms(first_ts)) / 1000 <= 100   # redelivered ~90 s later
+        if expect == "none":
+            assert again == first
+        else:
+            differ = [(a, b) for a, b in zip(first.splitlines(), again.splitlines()) if a != b]
+            assert len(differ) == 1 and differ[0][0].lstrip().startswith("metadata: ")
+
+
+def test_truth_cases_leave_the_default_sample_alone(sample):
+    """Without --truth none of the cases is injected (the same arguments give the same files as always)."""
+    out, stats, texts = sample
+    assert stats.redelivered_copies == 0 and stats.truth_counts == {}
+    assert max(len(found) for found in logged_blocks(texts).values()) == 1
+
+
 # --- byte-exact against events of the real export (copied from shared/docs/log-format.md) ---------
 
 REAL_FULL_BLOCK = """2024-02-13T21:01:05.050Z 2024-02-13T21:01:05.050Z\t405bb962-f57b-521d-81a1-e7272fbf6077\tINFO\t\
@@ -474,6 +547,8 @@ def test_identifiers():
      "--start '2024-13-01' is not a date; use YYYY-MM-DD"),
     (["--days", "1", "--users", "1", "--seed", "1", "--out", "{full}"], "is not empty; pass a new or empty folder"),
     (["--days", "1", "--users", "1", "--seed", "1", "--out", "{file}"], "is a file; pass a new or empty folder"),
+    (["--days", "1", "--users", "1", "--seed", "1", "--out", "{tmp}", "--truth", "{tmp}/truth.csv"],
+     "is inside --out"),
 ])
 def test_cli_usage_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "full").mkdir()

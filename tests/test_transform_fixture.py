@@ -8,6 +8,8 @@ from a run.
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.transform_ledger import LedgerDB, uid
@@ -16,6 +18,9 @@ from transform.invariants import check
 A, B, C, D, E, F, G, G2, H, H2 = (uid(n) for n in range(1, 11))
 I, I2, J, K, L, M, N, O, P, R = (uid(n) for n in range(11, 21))
 S, T, U = uid(21), uid(22), uid(23)
+G3, G4, G5, G6, G7, G8 = (uid(n) for n in range(40, 46))
+W = [uid(n) for n in range(46, 51)]
+V = uid(51)
 TEST_USER = "random-uuid"
 
 
@@ -67,6 +72,10 @@ def ledger(tmp_path_factory):
     # F: into overdraft on every count
     db.tx("F0", F, night(3), "DEBIT", "5", "0", "10", "5")
     db.tx("F1", F, night(4), "DEBIT", "10", "0", "5", "-5", payment="-5")
+    # V: the balance stays positive, the wallet does not: below zero, back above, below again since V2 (one
+    # out-of-sync episode throughout)
+    for n, pay in enumerate(("-1", "1", "-1", "-2")):
+        db.tx(f"V{n}", V, night(n + 1), "DEBIT", "1", "0", str(10 - n), str(9 - n), payment=pay)
     # G: nine debits of 8, then one of 80 -> a spike; G2 varies within 2x its median -> none
     balance = 1000
     for day in range(1, 10):
@@ -77,6 +86,21 @@ def ledger(tmp_path_factory):
     for day, amount in enumerate((8, 9, 10, 8, 9, 10, 8, 9, 10, 12), start=1):
         db.tx(f"G2_{day}", G2, night(day), "DEBIT", str(amount), "0", str(balance), str(balance - amount))
         balance -= amount
+    # like with like: each compared with the user's transactions of the same type, source and action only.
+    # G3: nine deductions of 8, then a partial refund of 17.6 (2.2x, VAT 1.6 included) -> none (one refund)
+    # G4: eight add-on payments of 1.1-3.3, then a renewal of 176 -> none (one renewal; the add-ons stay within 1.5x)
+    # G5: nine deductions of 8, then one of 20 (2.5x: a plan change) -> none; G6: then one of 24 (3x) -> a spike
+    # G7: eight add-on payments of 2.2, then one of 33 -> a spike among add-ons
+    # G8: legacy blocks (no source or action: nothing like them to compare with), nine of 8 and one of 80 -> none
+    chain(db, "G3", G3, [("DEBIT", "8", "0", {})] * 9 + [("DEBIT", "17.6", "1.6",
+                                                           {"source": "REFUND", "action": "PARTIAL_REFUND"})])
+    addon = {"source": "PAYMENT", "action": "ADD_DELIVERY_ADDONS"}
+    chain(db, "G4", G4, [("CREDIT", f"{a}.{a}", f"0.{a}", addon) for a in (1, 2, 3, 1, 2, 3, 1, 2)]
+          + [("CREDIT", "176", "16", {"source": "PAYMENT", "action": "RENEW_SUBSCRIPTION"})])
+    chain(db, "G5", G5, [("DEBIT", "8", "0", {})] * 9 + [("DEBIT", "20", "0", {})])
+    chain(db, "G6", G6, [("DEBIT", "8", "0", {})] * 9 + [("DEBIT", "24", "0", {})])
+    chain(db, "G7", G7, [("CREDIT", "2.2", "0.2", addon)] * 8 + [("CREDIT", "33", "3", addon)])
+    chain(db, "G8", G8, [("DEBIT", "8", "0", {"schema": "legacy"})] * 9 + [("DEBIT", "80", "0", {"schema": "legacy"})])
     # H: three wallet mismatches within 7 days -> frequent; H2 has two -> not
     for n, day in enumerate((4, 5, 6), start=1):
         db.tx(f"H{n}", H, night(day), "DEBIT", "1", "0", str(100 - n + 1), str(100 - n), payment="7")
@@ -120,6 +144,12 @@ def ledger(tmp_path_factory):
           action="CUSTOMERS_CALO_EXPERIMENTS")
     # R: a debit of -1.5 raises the balance (§8.4)
     db.tx("R1", R, night(4), "DEBIT", "-1.5", "0", "76.5", "78")
+    # W: five users in sync on 03-01, out of sync on the night of 03-09 (business day 03-10), in sync again the
+    # next night: five episodes that began on 03-10
+    for n, user in enumerate(W, start=1):
+        db.tx(f"W{n}_1", user, night(1), "DEBIT", "1", "0", "100", "99")
+        db.tx(f"W{n}_2", user, night(9), "DEBIT", "1", "0", "99", "98", payment="95")
+        db.tx(f"W{n}_3", user, night(10), "DEBIT", "1", "0", "98", "97")
     # error days: one event per day for two weeks, an error on some days, twelve on 2024-03-12
     for day in range(1, 15):
         db.log(f"2024-03-{day:02d}T09:00:00.000Z", "start")
@@ -130,6 +160,18 @@ def ledger(tmp_path_factory):
     db.result = db.build()
     yield db
     db.close()
+
+
+def chain(db, prefix: str, user: str, rows) -> None:
+    """Consistent transactions of `user` from a balance of 1000: debits at night, credits in the morning, one a
+    day from 2024-03-01; rows are (type, amount, vat, keyword arguments of LedgerDB.tx)."""
+    balance = Decimal(1000)
+    for day, (type_, amount, vat, other) in enumerate(rows, start=1):
+        net = Decimal(amount) - Decimal(vat)
+        new = balance - net if type_ == "DEBIT" else balance + net
+        db.tx(f"{prefix}_{day}", user, night(day) if type_ == "DEBIT" else morning(day), type_, amount, vat,
+              str(balance), str(new), **other)
+        balance = new
 
 
 def fingerprints(db, detector: str) -> set[str]:
@@ -172,6 +214,9 @@ def test_out_of_sync_episodes(ledger):
         "out_of_sync:T1": ("resolved", "T1", "T1", "T2", 1, 0, -2_000_000, -2_000_000, 2_000_000, 0, night(5)),
         # T3's printed wallet agrees (gap 0) but the Lambda said "not in sync"; T4 (refused) is not in it
         "out_of_sync:T3": ("open", "T3", "T5", None, 2, 1, 0, -2_000_000, 2_000_000, 2_000_000, None),
+        "out_of_sync:V0": ("open", "V0", "V3", None, 4, 0, 10_000_000, 8_000_000, 10_000_000, 8_000_000, None),
+        **{f"out_of_sync:W{n}_2": ("resolved", f"W{n}_2", f"W{n}_2", f"W{n}_3", 1, 0, 3_000_000, 3_000_000, 3_000_000,
+                                   0, night(10)) for n in range(1, 6)},
     }
 
 
@@ -189,10 +234,10 @@ def test_an_episode_lists_its_transactions_and_the_one_that_resolved_it(ledger):
 
 
 def test_exposure_is_each_out_of_sync_users_current_gap_once(ledger):
-    # open episodes: D 3, H 90, H2 91, S 9, T 2 (BHD); a currency with no issue (SAR) has none
+    # open episodes: D 3, H 90, H2 91, S 9, T 2, V 8 (BHD); a currency with no issue (SAR) has none
     assert ledger.query("SELECT currency, SUM(amount_at_stake), COUNT(*), COUNT(DISTINCT user_id) FROM discrepancy_report "
                         "WHERE kind = 'out_of_sync' AND status = 'open' GROUP BY currency") == [
-        ("BHD", 195_000_000, 5, 5)]
+        ("BHD", 203_000_000, 6, 6)]
 
 
 def test_the_roll_forward_ties_out(ledger):
@@ -212,12 +257,20 @@ def test_the_roll_forward_ties_out(ledger):
 
 
 def test_amount_spike(ledger):
-    assert fingerprints(ledger, "amount_spike") == {"amount_spike:G10"}
+    # G10: 80 among deductions of 8 (10x); G6_10: 24, exactly AMOUNT_SPIKE_MIN_RATIO (3) times the median;
+    # G7_9: 33 among add-on payments of 2.2. Not G2, G3's refund, G4's renewal, G5's 2.5x, G8's legacy blocks
+    assert fingerprints(ledger, "amount_spike") == {"amount_spike:G10", "amount_spike:G6_10", "amount_spike:G7_9"}
+    found = ledger.query("SELECT parameters, explanation FROM anomalies WHERE fingerprint = 'amount_spike:G6_10'")
+    parameters, explanation = found[0]
+    assert '"action":"DELIVERY_DEDUCTION"' in parameters and '"ratio":"3.00"' in parameters
+    assert explanation == ("This DELIVERY_DEDUCTION debit of 24.000 BHD is 3.0 times the user's median of 8.000 BHD "
+                           "over 10 MANUAL_DEDUCTION DELIVERY_DEDUCTION debits (robust z-score 8.0).")
 
 
 def test_frequent_discrepancies(ledger):
-    # H: three in three days; T: T1, T3 and T5 within seven days; H2's two do not
-    assert fingerprints(ledger, "frequent_discrepancies") == {"frequent_discrepancies:H3", "frequent_discrepancies:T5"}
+    # H: three in three days; T: T1, T3 and T5 within seven days; V: V0, V1 and V2; H2's two do not
+    assert fingerprints(ledger, "frequent_discrepancies") == {
+        "frequent_discrepancies:H3", "frequent_discrepancies:T5", "frequent_discrepancies:V2"}
 
 
 def test_vat_mismatch(ledger):
@@ -235,8 +288,9 @@ def test_unknown_action(ledger):
 
 
 def test_duplicate_transaction(ledger):
+    # K2 came again with other values; K1's identical copy (a redelivery, counted once) is no finding
     found = dict(ledger.query("SELECT transaction_id, severity FROM anomalies WHERE detector = 'duplicate_transaction'"))
-    assert found == {"K1": "low", "K2": "high"}
+    assert found == {"K2": "high"}
 
 
 def test_rapid_deduction(ledger):
@@ -276,9 +330,13 @@ def test_continuity_gap(ledger):
 
 def test_error_day(ledger):
     # errors: 12 on 2024-03-12 against a median of 0 fires; 1 on 2024-03-02 (below ERROR_DAY_MIN_COUNT) does not.
-    # discrepancies first seen: the nightly batch of 2024-03-04T21:01Z (business day 03-05) opens 6 (the episodes
-    # of D1, E1, H1, H2_1, S1, T1) and fires; 2024-03-06 opens 2 (B2, C2) and 2024-03-07 one (T3): they do not.
-    assert fingerprints(ledger, "error_day") == {"error_day:errors:2024-03-12", "error_day:discrepancies:2024-03-05"}
+    # discrepancies that began that day: 5 on 03-10 (W's episodes) fire, against 2 on 03-06 (B2, C2), 1 on 03-07
+    # (T3) and none on the other days (z = 5 / (1.253314 * 8/14) = 7.0). The nightly batch of 2024-03-04T21:01Z
+    # (business day 03-05) opens 6 episodes, but each with the user's first transaction (D1, E1, H1, H2_1, S1, T1):
+    # they may have begun before the data, and do not count for that day.
+    assert fingerprints(ledger, "error_day") == {"error_day:errors:2024-03-12", "error_day:discrepancies:2024-03-10"}
+    counts = ledger.query("SELECT parameters FROM anomalies WHERE fingerprint = 'error_day:discrepancies:2024-03-10'")
+    assert '"count":5' in counts[0][0]
 
 
 def test_the_consistent_user_has_no_findings(ledger):
@@ -288,14 +346,22 @@ def test_the_consistent_user_has_no_findings(ledger):
 
 def test_user_balances(ledger):
     cols = ("balance", "payment_balance", "count_transactions", "total_debit", "total_credit", "total_vat",
-            "is_overdrawn", "overdrawn_since", "count_discrepancies", "count_open_discrepancies", "is_test_user")
+            "is_overdrawn", "overdrawn_since", "wallet_overdrawn_since", "count_discrepancies",
+            "count_open_discrepancies", "is_test_user")
     row = lambda user: dict(zip(cols, ledger.query(f"SELECT {', '.join(cols)} FROM user_balances WHERE user_id = :u",
                                                   u=user)[0]))
     assert row(A) == {"balance": 76_000_500, "payment_balance": 76_000_500, "count_transactions": 4,
                       "total_debit": 24_000_000, "total_credit": 110_000_000, "total_vat": 10_000_000,
-                      "is_overdrawn": 0, "overdrawn_since": None, "count_discrepancies": 0,
-                      "count_open_discrepancies": 0, "is_test_user": 0}
-    assert row(F)["is_overdrawn"] == 1 and row(F)["overdrawn_since"] == night(4)
+                      "is_overdrawn": 0, "overdrawn_since": None, "wallet_overdrawn_since": None,
+                      "count_discrepancies": 0, "count_open_discrepancies": 0, "is_test_user": 0}
+    assert row(F)["is_overdrawn"] == 1 and row(F)["overdrawn_since"] == row(F)["wallet_overdrawn_since"] == night(4)
+    # V's wallet is below zero since V2 (V0's stretch ended at V1), its balance never was
+    assert {k: row(V)[k] for k in ("balance", "payment_balance", "is_overdrawn", "overdrawn_since",
+                                   "wallet_overdrawn_since")} == {
+        "balance": 6_000_000, "payment_balance": -2_000_000, "is_overdrawn": 0, "overdrawn_since": None,
+        "wallet_overdrawn_since": night(3)}
+    # D's wallet differs from the balance but is not below zero
+    assert (row(D)["payment_balance"], row(D)["wallet_overdrawn_since"]) == (25_000_000, None)
     assert (row(D)["count_discrepancies"], row(D)["count_open_discrepancies"]) == (1, 1)
     assert (row(E)["count_discrepancies"], row(E)["count_open_discrepancies"]) == (1, 0)
     assert (row(T)["count_discrepancies"], row(T)["count_open_discrepancies"]) == (2, 1)

@@ -124,7 +124,7 @@ def from_settings(settings: Settings) -> Params:
         name = "AMOUNT_SPIKE_MIN_SAMPLES"
         spike_min = int(get(name, "8"))
         name = "AMOUNT_SPIKE_MIN_RATIO"
-        spike_ratio = Decimal(get(name, "2"))
+        spike_ratio = Decimal(get(name, "3"))
         name = "FREQUENT_DISCREPANCY_COUNT"
         frequent_count = int(get(name, "3"))
         name = "FREQUENT_DISCREPANCY_DAYS"

@@ -84,25 +84,32 @@ def _money(micros, currency: str | None, params: Params) -> str:
 
 
 def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
-    """MAD-based amount spikes per user and type: robust z above AMOUNT_SPIKE_THRESHOLD."""
+    """Amount spikes, like against like: per user, type, source and action, robust z above
+    AMOUNT_SPIKE_THRESHOLD and the amount at least AMOUNT_SPIKE_MIN_RATIO times the group's median.
+
+    A renewal is compared with the user's renewals, a refund with their refunds, a nightly deduction with their
+    nightly deductions; a transaction without a source or an action (the legacy schema) has no group to be
+    compared with, and is not scored.
+    """
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
     # Plain tuples from the driver's own cursor, in batches: this loop sees every transaction, so no per-row
-    # objects beyond them. Only the four columns the statistics need are sorted and read; the few spikes fetch
-    # the rest by transaction id.
+    # objects beyond them. Only the columns the statistics need are sorted and read; the few spikes fetch
+    # the rest by event id.
     cursor = conn.connection.cursor()
     # Equal amounts of a group need no order among themselves: they have the same z, so either all of them are
     # spikes or none is (a shorter sort key than with transaction_id). event_id (int_ledger's key) finds the rest.
     cursor.execute(
-        "SELECT user_id, type, amount, event_id "
-        "FROM int_ledger WHERE user_id IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL "
-        "ORDER BY user_id, type, amount")
+        "SELECT user_id, type, source, action, amount, event_id FROM int_ledger "
+        "WHERE user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
+        "AND amount IS NOT NULL "
+        "ORDER BY user_id, type, source, action, amount")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
     details = text("SELECT event_id, transaction_id, ts, business_date, currency, file_id, line_no FROM int_ledger "
                    "WHERE event_id IN :ids").bindparams(bindparam("ids", expanding=True))
     pending: list[tuple] = []
     try:
-        for spike in _spikes(params, groupby(rows, key=lambda r: (r[0], r[1])), threshold, ratio):
+        for spike in _spikes(params, groupby(rows, key=lambda r: r[:4]), threshold, ratio):
             pending.append(spike)
             if len(pending) == SPIKE_BATCH:
                 yield from _spike_rows(conn, params, details, base, pending)
@@ -119,47 +126,58 @@ def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[di
     """The findings of a batch of spikes, with the columns fetched by one lookup for the whole batch."""
     if not spikes:
         return
-    found = {r[0]: r[1:] for r in conn.execute(details, {"ids": [s[2] for s in spikes]})}
+    found = {r[0]: r[1:] for r in conn.execute(details, {"ids": [s[1] for s in spikes]})}
     threshold = Fraction(params.spike_threshold)
-    for user_id, type_, event_id, amount, z, stats in spikes:
+    for (user_id, type_, source, action), event_id, amount, z, stats in spikes:
         tx, ts, day, currency, file_id, line_no = found[event_id]
         kind = type_.lower()
+        times = Fraction(amount) / stats.median if stats.median > 0 else None
         yield {
             "fingerprint": f"amount_spike:{tx}", "detector": "amount_spike",
             "severity": "high" if z >= 2 * threshold else "medium",
             "user_id": user_id, "currency": currency, "transaction_id": tx, "detected_at": ts,
             "business_date": day, "score": round(float(z), 3), "amount": amount,
             "parameters": json.dumps({**base, "median": str(_units(stats.median)), "mad": str(_units(stats.mad)),
-                                      "spread": stats.method, "samples": stats.n, "type": type_},
+                                      "spread": stats.method, "samples": stats.n, "type": type_, "source": source,
+                                      "action": action, "ratio": None if times is None else f"{float(times):.2f}"},
                                      separators=(",", ":"), sort_keys=True),
-            "explanation": (f"This {kind} of {_money(amount, currency, params)} is {float(z):.1f} robust "
-                            f"standard deviations above the user's median {kind} of "
-                            f"{_money(_units(stats.median), currency, params)} over {stats.n} {kind}s."),
+            "explanation": (f"This {action} {kind} of {_money(amount, currency, params)} is "
+                            + (f"{float(times):.1f} times " if times is not None else "")
+                            + f"the user's median of {_money(_units(stats.median), currency, params)} over "
+                            f"{stats.n} {source} {action} {kind}s (robust z-score {float(z):.1f})."),
             "file_id": file_id, "line_no": line_no,
         }
 
 
 def _spikes(params, groups, threshold, ratio) -> Iterator[tuple]:
-    """(user_id, type, event_id, amount, z, stats) of every spike, from the groups of sorted rows."""
-    for (user_id, type_), group in groups:
+    """(group, event_id, amount, z, stats) of every spike, from the groups of sorted rows."""
+    for group_key, group in groups:
         group = list(group)
         if len(group) < params.spike_min_samples:
             continue
-        top = group[-1][2]
-        if group[len(group) // 2][2] == top:  # the largest amount is the median: nothing stands out above it
+        top = group[-1][4]
+        if group[len(group) // 2][4] == top:  # the largest amount is the median: nothing stands out above it
             continue
-        stats = RobustScale([r[2] for r in group])
+        stats = RobustScale([r[4] for r in group])
         if not stats.scale:
             continue
-        for _, _, amount, event_id in reversed(group):  # largest first
+        for *_, amount, event_id in reversed(group):  # largest first
             z = stats.z(amount)
             if z is None or z <= threshold or (stats.median > 0 and amount < ratio * stats.median):
                 break
-            yield user_id, type_, event_id, amount, z, stats
+            yield group_key, event_id, amount, z, stats
 
 
 def _error_kinds(sql: str):
     return text(sql).bindparams(bindparam("error_kinds", value=list(ERROR_KINDS), expanding=True))
+
+
+# The issues that began on their business date. An out_of_sync episode that opens with the user's first
+# transaction in the logs may have begun any time before them (a sample's first night shows every wallet that
+# was already off): it is not counted for that day.
+BEGUN_THAT_DAY = ("WHERE discrepancy_id NOT IN (SELECT issues.discrepancy_id FROM discrepancy_report issues "
+                  "JOIN balance_events first ON first.transaction_id = issues.first_transaction_id "
+                  "WHERE issues.kind = 'out_of_sync' AND first.user_seq = 1)")
 
 
 def error_days(conn: Connection, params: Params) -> Iterator[dict]:
@@ -172,12 +190,12 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
         "SELECT business_date, SUM(count_events) FROM daily_event_counts WHERE kind IN :error_kinds "
         "GROUP BY business_date")).all())
     discrepancies = dict(conn.execute(text(
-        "SELECT business_date, COUNT(*) FROM discrepancy_report GROUP BY business_date")).all())
+        f"SELECT business_date, COUNT(*) FROM discrepancy_report {BEGUN_THAT_DAY} GROUP BY business_date")).all())
     metrics = {
         "errors": (errors, _error_kinds("SELECT MIN(ts) FROM parsed_logs WHERE kind IN :error_kinds "
                                         "AND business_date = :day"), "errors (failed syncs, crashes, invoke errors)"),
-        "discrepancies": (discrepancies, text("SELECT MIN(first_seen_at) FROM discrepancy_report "
-                                              "WHERE business_date = :day"), "discrepancies first seen"),
+        "discrepancies": (discrepancies, text(f"SELECT MIN(first_seen_at) FROM discrepancy_report {BEGUN_THAT_DAY} "
+                                              "AND business_date = :day"), "discrepancies first seen"),
     }
     threshold = Fraction(params.error_day_threshold)
     base = params.detector_parameters()["error_day"]

@@ -214,6 +214,7 @@ user_balances = Table(
     Column("total_vat", Money),
     Column("is_overdrawn", Boolean, nullable=False),
     Column("overdrawn_since", String(24)),
+    Column("wallet_overdrawn_since", String(24)),
     Column("count_discrepancies", Integer, nullable=False),
     Column("count_open_discrepancies", Integer, nullable=False),
     Column("count_continuity_breaks", Integer, nullable=False),

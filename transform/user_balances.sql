@@ -2,7 +2,9 @@
 -- latest applied transaction (by time, then transaction id; refused ones never changed it); payment_balance is the latest one printed (legacy
 -- transactions have none). Totals are gross amounts (VAT included) in the user's current currency only,
 -- so they never add two currencies (count_currencies > 1 says there is more). A user is overdrawn when the
--- latest balance is below zero, since the first transaction of that unbroken negative streak.
+-- latest balance is below zero, since the first transaction of that unbroken negative streak; the wallet, when
+-- the latest printed payment balance is below zero, since the first transaction of its unbroken negative streak
+-- (transactions that print no wallet, the legacy schema, neither break nor start it).
 
 with
 
@@ -30,7 +32,8 @@ per_currency as (
         sum(case when is_continuity_break then 1 else 0 end) as count_continuity_breaks,
         max(ledger_seq) as last_seq,
         max(case when payment_balance is not null then ledger_seq end) as last_printed_seq,
-        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq
+        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq,
+        max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
     from int_ledger
     where user_id is not null and is_applied
     group by currency, user_key, user_id
@@ -47,7 +50,8 @@ per_user as (
         count(currency) as count_currencies,
         max(last_seq) as last_seq,
         max(last_printed_seq) as last_printed_seq,
-        max(last_non_negative_seq) as last_non_negative_seq
+        max(last_non_negative_seq) as last_non_negative_seq,
+        max(last_non_negative_wallet_seq) as last_non_negative_wallet_seq
     from per_currency
     group by user_id, user_key  -- in user_id order: the order user_balances is written in
 ),
@@ -113,6 +117,11 @@ final as (
              where run.user_key = totals.user_key and run.is_applied
                and run.ledger_seq > coalesce(totals.last_non_negative_seq, 0))
         end as overdrawn_since,
+        case when totals.payment_balance < 0 then
+            (select min(run.ts) from int_ledger run
+             where run.user_key = totals.user_key and run.is_applied and run.payment_balance is not null
+               and run.ledger_seq > coalesce(totals.last_non_negative_wallet_seq, 0))
+        end as wallet_overdrawn_since,
         coalesce(discrepancies_per_user.count_discrepancies, 0) as count_discrepancies,
         coalesce(discrepancies_per_user.count_open_discrepancies, 0) as count_open_discrepancies,
         totals.count_continuity_breaks,
@@ -126,6 +135,7 @@ final as (
 
 select user_id, currency, balance, payment_balance, first_seen_at, last_seen_at, last_transaction_id,
        count_transactions, count_debits, count_credits, total_debit, total_credit, total_vat, is_overdrawn,
-       overdrawn_since, count_discrepancies, count_open_discrepancies, count_continuity_breaks, count_anomalies,
+       overdrawn_since, wallet_overdrawn_since, count_discrepancies, count_open_discrepancies, count_continuity_breaks,
+       count_anomalies,
        is_test_user, count_currencies
 from final

@@ -31,7 +31,9 @@ USERS_GRID = grid.add(GridView(NAME, OVERDRAWN_USERS, (
     GridColumn("user_id", "User", 315, pinned="left"), GridColumn("currency", "Cur.", 90),
     GridColumn("negative", "Negative", 150), GridColumn("balance", "Balance", 130),
     GridColumn("payment_balance", "Payment balance", 150),
-    GridColumn("overdrawn_since", "Overdrawn since (UTC)", 190), GridColumn("last_seen_at", "Last seen (UTC)", 190),
+    GridColumn("overdrawn_since", "Overdrawn since (UTC)", 190),
+    GridColumn("wallet_overdrawn_since", "Wallet overdrawn since (UTC)", 230),
+    GridColumn("last_seen_at", "Last seen (UTC)", 190),
     GridColumn("count_transactions", "Transactions", 120), GridColumn("count_open_discrepancies", "Open discr.", 120),
     GridColumn("is_test_user", "Test user", 100)), height=400, page_size=10))
 

@@ -17,6 +17,7 @@ Where each part lives:
     injections.py   when rare kinds and faults happen, and to whom
     faults.py       the injected transactions themselves
     markers.py      injected kinds that mark an already logged block (lock, failed attempt)
+    cases.py        --truth only: a case of every detector and discrepancy kind, and near misses
     tally.py        the SampleStats counts and sums
 
 The model, tuned on the real export (shared/corpus, Dec 2023 – May 2024):
@@ -36,8 +37,8 @@ Balances are JavaScript doubles. As in the real export, the printed newBalance i
 `old ± (amount − vat)` rounded to the currency precision, except on the first day,
 whose early build logged the raw double (noise such as `639.0840000000001`). The
 oldBalance can carry noise of its own: a few users' stored balance keeps four
-decimals (`11608.9303`; the logged newBalance is rounded, so consecutive blocks
-differ by < 0.0005), and outside edits leave values such as `225.90753636363627`.
+decimals (`11608.9303`, in a 3-decimal currency; the logged newBalance is rounded, so
+consecutive blocks differ by < 0.0005), and outside edits leave values such as `225.90753636363627`.
 Amounts and VAT are exact decimals in currency precision.
 
 The deliberate faults, listed in SampleStats by transaction id, are described in faults.py.

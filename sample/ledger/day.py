@@ -33,10 +33,26 @@ class Day:
     messages: list[Message] = dataclasses.field(default_factory=list)
     markers: list[str] = dataclasses.field(default_factory=list)
     anchor_ms: int | None = None   # last daytime arrival (offset in the day), for bursts
+    spans: dict = dataclasses.field(default_factory=dict)     # seq -> offsets of an intent's messages (add_span)
 
     def add(self, user, fn, *args, before_night: bool = False) -> None:
         """Intend `fn` for `user` at a random daytime arrival."""
         self.intents.append((self.daytime_ms(before_night), len(self.intents), user, fn, args))
+
+    def add_span(self, user, offsets: tuple[int, ...], fn, *args) -> None:
+        """Intend `fn`, which logs one message for `user` at each of `offsets` ms after its start, during the day.
+
+        The span starts and ends before the nightly batch, so that no nightly block of the user falls inside it.
+        """
+        seq = len(self.intents)
+        self.spans[seq] = offsets
+        self.intents.append((self.span_start_ms(offsets), seq, user, fn, args))
+
+    def span_start_ms(self, offsets: tuple[int, ...]) -> int:
+        while True:
+            at_ms = self.daytime_ms(before_night=True)
+            if at_ms + max(offsets) < self.start_ms + QUIET_WINDOWS_MS[1][0]:
+                return at_ms
 
     def add_at(self, at_ms: int, fn) -> None:
         """Intend `fn` at `at_ms`, before any daytime intent of the same millisecond."""
@@ -72,12 +88,13 @@ class Day:
             if user is None:
                 continue
             times = taken[user.id]
+            offsets = self.spans.get(seq, (0,))
             for _ in range(50):
-                if all(abs(at_ms - t) >= USER_GAP_MS for t in times):
+                if all(abs(at_ms + o - t) >= USER_GAP_MS for o in offsets for t in times):
                     break
-                at_ms = self.daytime_ms()
+                at_ms = self.span_start_ms(offsets) if seq in self.spans else self.daytime_ms()
             self.intents[i] = (at_ms, seq, user, fn, args)
-            times.append(at_ms)
+            times.extend(at_ms + o for o in offsets)
 
     def run_intents(self) -> None:
         """Carry out every intent in time order (the ledger state changes as it goes)."""

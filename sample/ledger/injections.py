@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from sample.ledger.cases import CASES, Cases
 from sample.ledger.day import Day
 from sample.ledger.faults import Faults
 from sample.ledger.timeline import Timeline
@@ -39,20 +40,26 @@ MARKERS = ("lock", "sync_error", "already2")  # applied to the day's messages af
 
 
 class Injector:
-    """Schedules every injection at construction; `plan` adds a day's injections to it as intents or markers."""
+    """Schedules every injection at construction; `plan` adds a day's injections to it as intents or markers.
+
+    With `cases` (--truth), the detector cases of sample.ledger.cases are scheduled too, after the others.
+    """
 
     def __init__(self, rng: random.Random, timeline: Timeline, population: Population, traffic: Traffic,
-                 faults: Faults, users: int):
+                 faults: Faults, users: int, cases: Cases | None = None):
         self.rng, self.timeline, self.population, self.traffic, self.faults = rng, timeline, population, traffic, \
             faults
+        self.cases = cases
+        self.table = {**INJECTIONS, **CASES} if cases else INJECTIONS
+        self.windows = {**timeline.windows(), **cases.windows()} if cases else timeline.windows()
         self.pending: list[str] = []
         self.due = self._schedule(users * timeline.days * MESSAGES_PER_USER_DAY)
 
     def _schedule(self, expected_messages: float) -> dict[int, list[str]]:
         """Pick the days of every rare kind and fault (see INJECTIONS)."""
-        windows = self.timeline.windows()
+        windows = self.windows
         due: dict[int, list[str]] = defaultdict(list)
-        for name, (rate, minimum, window) in INJECTIONS.items():
+        for name, (rate, minimum, window) in self.table.items():
             days = windows[window]
             if not days:
                 continue
@@ -70,12 +77,13 @@ class Injector:
 
     def keep_pending(self, day: Day, name: str) -> None:
         """Retry tomorrow, unless the kind's window is over."""
-        window = INJECTIONS[name][2]
-        if window == "legacy" and day.index + 1 >= self.timeline.legacy_end:
+        if day.index + 1 not in self.windows[self.table[name][2]]:
             return
         self.pending.append(name)
 
     def _inject(self, day: Day, name: str) -> bool:
+        if name in CASES:
+            return self.cases.inject(day, name)
         if name == "invoke_error":
             day.add(None, self.traffic.payloadless, INVOKE_ERROR)
             return True

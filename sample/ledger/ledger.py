@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from sample.draws import random_uuid
+from sample.ledger.cases import Cases
 from sample.ledger.day import Day
 from sample.ledger.faults import Faults
 from sample.ledger.injections import Injector
@@ -26,9 +27,13 @@ from sample.text.jsformat import iso_ms
 
 
 class Ledger:
-    """Simulates `users` subscribers over `days` days from `start`, one DayPlan per day."""
+    """Simulates `users` subscribers over `days` days from `start`, one DayPlan per day.
 
-    def __init__(self, users: int, days: int, seed: int, start: date):
+    With `cases`, the detector cases of sample.ledger.cases are injected too, and `journal` keeps every
+    transaction logged (what sample.truth lists the findings from).
+    """
+
+    def __init__(self, users: int, days: int, seed: int, start: date, cases: bool = False):
         self.rng = rng = random.Random(seed)
         self.timeline = Timeline(start, days)
         self.export_task = random_uuid(rng)
@@ -36,11 +41,14 @@ class Ledger:
                                  export_task=self.export_task, nis_switch_at=iso_ms(self.timeline.nis_switch_ms))
         self.population = Population(rng, users)
         test_user = self.population.test_user
-        transactions = Transactions(rng, self.timeline, test_user, self.stats)
+        self.journal: list | None = [] if cases else None
+        transactions = Transactions(rng, self.timeline, test_user, self.stats, self.journal)
         self.traffic = Traffic(rng, self.population, transactions)
         self.nightly = Nightly(rng, self.timeline, self.population, transactions)
         faults = Faults(rng, transactions, test_user, self.stats)
-        self.injector = Injector(rng, self.timeline, self.population, self.traffic, faults, users)
+        self.cases = Cases(rng, self.timeline, self.population, transactions, self.stats, self.journal) \
+            if cases else None
+        self.injector = Injector(rng, self.timeline, self.population, self.traffic, faults, users, self.cases)
         self.markers = Markers(rng, test_user.id, self.stats)
         self.tally = Tally(self.stats)
 
@@ -59,6 +67,9 @@ class Ledger:
         day.run_intents()
         for name in self.markers.apply(day):
             self.injector.keep_pending(day, name)
+        if self.cases:
+            for name in self.cases.finish_day(day):
+                self.injector.keep_pending(day, name)
         day.messages.sort(key=lambda m: m.at_ms)
         self.tally.count(day.messages)
         return DayPlan(index, self.timeline.date_text(index), day.messages)

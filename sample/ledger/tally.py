@@ -5,7 +5,8 @@ from collections import Counter
 from decimal import Decimal
 
 from sample.plan import (
-    ALREADY, ALREADY2, GUARD, GUARDED, INVOKE_ERROR, SKIP_CREATE, SKIP_FLAG, SKIP_WEB, SYNC, SYNC_ERROR, Message, Tx)
+    ALREADY, ALREADY2, GUARD, GUARDED, INVOKE_ERROR, SKIP_CREATE, SKIP_FLAG, SKIP_WEB, SYNC, SYNC_ERROR, UNTIED_NIS,
+    Message, Tx)
 from sample.stats import SampleStats
 
 
@@ -20,8 +21,12 @@ class Tally:
         for m in messages:
             if m.kind != INVOKE_ERROR:
                 s.messages += 1
-            if m.kind == SYNC:
+            if m.kind == SYNC and m.copy:
+                s.redelivered_copies += 1   # a transaction logged again: counted once, under its first block
+            elif m.kind == SYNC:
                 self._count_tx(m.tx, skips)
+            elif m.kind == UNTIED_NIS:
+                s.not_in_sync += 1
             elif m.kind in (SKIP_CREATE, SKIP_WEB, SKIP_FLAG):
                 skips[m.kind] += 1
             elif m.kind == GUARD:

@@ -20,14 +20,20 @@ NIS_METRIC_P = 0.25            # early not-in-sync ERRORs followed by a subBalan
 class Transactions:
     """Logs sync blocks for the ledger (`sync`), from its random generator."""
 
-    def __init__(self, rng: random.Random, timeline: Timeline, test_user: User, stats: SampleStats):
+    def __init__(self, rng: random.Random, timeline: Timeline, test_user: User, stats: SampleStats,
+                 journal: list | None = None):
         self.rng, self.timeline, self.test_user, self.stats = rng, timeline, test_user, stats
         self.texts: dict[Decimal, str] = {}                       # printed form of each amount seen
+        self.journal = journal                                    # with --truth: every Tx logged, in ledger order
 
     def sync(self, day: Day, at_ms: int, user: User, kind: str, source: str, action: str,
              amount: Decimal, vat: Decimal, *, night: bool = False, metadata: str = "json",
-             outcome: str | None = None, legacy: bool | None = None, moved_by: Decimal | None = None) -> Tx:
-        """Log one sync block for `user` and apply it to the balance (unless guarded)."""
+             outcome: str | None = None, legacy: bool | None = None, moved_by: Decimal | None = None,
+             currency: str | None = None) -> Tx:
+        """Log one sync block for `user` and apply it to the balance (unless guarded).
+
+        `currency` prints another code than the user's (the balance and its rounding stay the user's).
+        """
         if legacy is None:
             legacy = self.timeline.legacy_today(day.index, self.rng)
         if outcome is None:
@@ -44,7 +50,7 @@ class Transactions:
         if user.offset:
             payment = new + user.offset if raw else rounded(new + user.offset, user.cur)
         created_ms = at_ms - self.rng.randint(50, 3000)
-        tx = Tx(random_ulid(self.rng, created_ms), legacy, kind, source, action, user.id, user.cur.code,
+        tx = Tx(random_ulid(self.rng, created_ms), legacy, kind, source, action, user.id, currency or user.cur.code,
                 self._text(amount), self._text(vat), old, new, payment, metadata, created_ms, outcome)
         if user.offset and outcome != GUARDED:
             before_switch = at_ms < self.timeline.nis_switch_ms
@@ -55,6 +61,8 @@ class Transactions:
             self.stats.continuity_break_tx_ids.append(tx.id)
         user.logged = True
         day.messages.append(Message(at_ms, random_uuid(self.rng), SYNC, night=night, tx=tx))
+        if self.journal is not None:
+            self.journal.append(tx)
         return tx
 
     def _text(self, amount: Decimal) -> str:

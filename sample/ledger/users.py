@@ -11,7 +11,7 @@ from sample.draws import random_uuid
 INITIAL_SUBSCRIBED = 0.20      # share of users with a running subscription on day 0
 INITIAL_OFFSET_P = 0.21        # users whose payment wallet is out of sync from the start
 OFFSET_DRIFT_P = 0.002         # per transaction: the wallet offset appears, changes or heals
-UNROUNDED_P = 0.02             # users whose stored balance keeps 4 decimals
+UNROUNDED_P = 0.02             # users of a 3-decimal currency whose stored balance keeps 4 decimals
 TEST_USER_ID = "random-uuid"   # the real export's test user: every amount and balance is zero
 
 
@@ -81,7 +81,9 @@ class Population:
         user = User(random_uuid(rng), cur, Decimal(rng.choices(prices, weights)[0]))
         if rng.random() < INITIAL_OFFSET_P:
             user.offset = offset_value(rng, user)
-        if rng.random() < UNROUNDED_P:
+        # (the real export has them in BHD only: in a 2-decimal currency the rounded newBalance would differ from
+        # the stored balance by up to 0.005, more than the 0.001 tolerance)
+        if rng.random() < UNROUNDED_P and cur.places == 3:
             user.unrounded = True
             user.balance = (rng.randrange(1000) * 10 + rng.randint(1, 9)) / 10_000   # a true 4th decimal
         if code or rng.random() < INITIAL_SUBSCRIBED:

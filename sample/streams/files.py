@@ -23,6 +23,7 @@ class Options:
     seed: int
     twins: bool = False
     compresslevel: int = 6
+    truth: bool = False        # keep when each transaction is logged (DayResult.logged_ms)
 
 
 @dataclasses.dataclass
@@ -36,6 +37,7 @@ class DayResult:
     out_of_order_files: int = 0
     twin_files: int = 0
     stream_names: list[str] = dataclasses.field(default_factory=list)
+    logged_ms: dict[str, int] | None = None   # with Options.truth: transaction id -> time its block was logged
 
 
 def write_stream(env: Env, options: Options, rng: random.Random, twin_rng: random.Random,

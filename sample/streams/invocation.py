@@ -5,7 +5,8 @@ import random
 from datetime import date
 
 from sample.plan import (
-    ALREADY, ALREADY2, GUARD, GUARDED, INVOKE_ERROR, SKIP_CREATE, SKIP_FLAG, SKIP_WEB, SYNC, SYNC_ERROR, Message, Tx)
+    ALREADY, ALREADY2, GUARD, GUARDED, INVOKE_ERROR, SKIP_CREATE, SKIP_FLAG, SKIP_WEB, SYNC, SYNC_ERROR, UNTIED_NIS,
+    Message, Tx)
 from sample.streams.builds import Build
 from sample.streams.environment import Env
 from sample.streams.metadata import metadata_for
@@ -16,10 +17,15 @@ XRAY_P = 0.105
 
 
 class Invocations:
-    """Appends each invocation's events to its environment (`invoke`), from the day's random generator."""
+    """Appends each invocation's events to its environment (`invoke`), from the day's random generator.
 
-    def __init__(self, rng: random.Random, build: Build, day: date):
-        self.rng, self.build, self.day = rng, build, day
+    With `logged` (a dict), the time each transaction's sync block is first logged is kept in it, by
+    transaction id (the truth file lists findings at the times ingest will see).
+    """
+
+    def __init__(self, rng: random.Random, build: Build, day: date, logged: dict[str, int] | None = None):
+        self.rng, self.build, self.day, self.logged = rng, build, day, logged
+        self.bodies: dict[str, str] = {}   # the text of blocks a redelivered copy repeats (Tx.keep_body)
 
     def invoke(self, env: Env, start_ms: int, batch: list[Message]) -> None:
         rng = self.rng
@@ -62,6 +68,10 @@ class Invocations:
         out.append((t, r.app_event(t, rid, "INFO", r.processing_body(m.message_id))))
         if m.kind == SYNC:
             return self._sync(out, rid, t, m.tx)
+        if m.kind == UNTIED_NIS:
+            t += rng.randint(20, 60)
+            out.append((t, r.app_event(t, rid, "ERROR", r.not_in_sync_body(*m.nis))))
+            return t
         if m.kind == SYNC_ERROR:
             t += rng.randint(5, 45)
             out.append((t, r.app_event(t, rid, "ERROR", r.sync_error_body(self.build.error_names))))
@@ -84,6 +94,8 @@ class Invocations:
         rng = self.rng
         t += rng.randint(5, 7) if rng.random() < 0.95 else rng.randint(8, 42)
         out.append((t, r.app_event(t, rid, "INFO", self._sync_body(tx))))
+        if self.logged is not None:
+            self.logged.setdefault(tx.id, t)
         if tx.outcome == GUARDED:
             t += rng.randint(0, 2)
             out.append((t, r.app_event(t, rid, "INFO", r.guard_body(tx.user_id, tx.id, tx.old, tx.new))))
@@ -107,6 +119,14 @@ class Invocations:
         return t
 
     def _sync_body(self, tx: Tx) -> str:
+        if tx.keep_body:
+            body = self.bodies.get(tx.id)
+            if body is None:
+                body = self.bodies[tx.id] = self._new_body(tx)
+            return body
+        return self._new_body(tx)
+
+    def _new_body(self, tx: Tx) -> str:
         if tx.legacy:
             return r.sync_legacy_body(tx.id, tx.user_id, tx.currency, tx.amount, tx.vat, tx.old, tx.new)
         return r.sync_full_body(tx.id, tx.kind, tx.source, tx.action, tx.user_id, tx.payment,

@@ -35,8 +35,8 @@ class _DayWriter:
         self.rng = random.Random(f"{options.seed}:{plan.index}")
         self.twin_rng = random.Random(f"{options.seed}:{plan.index}:twins")
         self.build = build_of(plan.date)
-        self.invocations = Invocations(self.rng, self.build, date.fromisoformat(plan.date))
-        self.result = DayResult(plan.index)
+        self.result = DayResult(plan.index, logged_ms={} if options.truth else None)
+        self.invocations = Invocations(self.rng, self.build, date.fromisoformat(plan.date), self.result.logged_ms)
         self.warm: list[Env] = []
 
     def run(self) -> DayResult:

@@ -1,12 +1,13 @@
--- detector duplicate_transaction: a transaction id logged more than once (ingest applies the copy logged
--- first and records every other copy in transaction_conflicts). A repeat with the same payload is a duplicate
--- (severity low: a redelivery or a copied file); with a different payload a conflict (severity high: two
--- different transactions share one id).
+-- detector duplicate_transaction: a transaction id logged again with a different payload (ingest applies the
+-- copy logged first and records every other copy in transaction_conflicts): two different transactions share
+-- one id, or a redelivery was logged with other values. Severity high. A repeat with the same payload (kind
+-- 'duplicate': SQS delivers at least once, so a message can be processed twice, or a file was copied) was
+-- counted once and changes no figure: it stays in transaction_conflicts and is not a finding.
 
 with
 
 conflicts as (
-    select transaction_id, kind, ts, detail, file_id, line_no from transaction_conflicts
+    select transaction_id, kind, ts, detail, file_id, line_no from transaction_conflicts where kind = 'conflict'
 ),
 
 transactions as (
@@ -33,16 +34,13 @@ final as (
         'duplicate_transaction:' || transaction_id || ':' || coalesce(ts, '') || ':' || {{ int_text('repeat_no') }}
             as fingerprint,
         'duplicate_transaction' as detector,
-        case when kind = 'conflict' then 'high' else 'low' end as severity,
+        'high' as severity,
         user_id, currency, transaction_id, ts as detected_at, business_date,
         cast(null as float) as score,
         amount,
         '{"kind":"' || kind || '"}' as parameters,
-        case when kind = 'conflict'
-             then 'Transaction id ' || transaction_id || ' appears again with different values ('
-                  || coalesce(detail, '?') || '); the copy logged first is applied.'
-             else 'Transaction id ' || transaction_id || ' appears again with identical values; it was counted once.'
-        end as explanation,
+        'Transaction id ' || transaction_id || ' appears again with different values ('
+            || coalesce(detail, '?') || '); the copy logged first is applied.' as explanation,
         file_id, line_no
     from numbered
 )
