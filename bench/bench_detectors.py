@@ -79,8 +79,8 @@ def found_keys(db_path: Path) -> dict[str, set]:
                 found[detector].add(tx_id)
         for kind, discrepancy_id, first_tx in conn.execute(
                 "SELECT kind, discrepancy_id, first_transaction_id FROM discrepancy_report"):
-            # untied_error:<ts>:<message or request id>:<line>; the time has colons of its own
-            found[kind].add(discrepancy_id.rsplit(":", 2)[1] if kind == "untied_error" else first_tx)
+            # untied_error:<ts>:<message or request id>; the time has colons of its own
+            found[kind].add(discrepancy_id.rsplit(":", 1)[1] if kind == "untied_error" else first_tx)
     return found
 
 
