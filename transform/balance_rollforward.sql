@@ -17,7 +17,8 @@ applied as (
         user_key, currency, substr(business_date, 1, 7) as month, type, amount, vat, old_balance, new_balance,
         expected_new_balance, ledger_seq,
         row_number() over by_chain as chain_seq,
-        lag(new_balance) over by_chain as prev_new_balance
+        lag(new_balance) over by_chain as prev_new_balance,
+        lead(substr(business_date, 1, 7)) over by_chain as next_month
     from int_ledger
     where is_applied and user_id is not null
     window by_chain as (partition by user_key, currency order by ledger_seq)
@@ -39,14 +40,11 @@ movements as (
 ),
 
 month_ends as (
-    -- each user's balance after their last transaction of the month
+    -- each user's balance after their last transaction of the month: the next one is in a later month, or none
+    -- (found in the chain's own window: a second window over every transaction cost a second sort)
     select user_key, currency, month, new_balance as month_end_balance
-    from (
-        select applied.*,
-               row_number() over (partition by user_key, currency, month order by ledger_seq desc) as from_end
-        from applied
-    ) numbered
-    where from_end = 1
+    from applied
+    where next_month is null or next_month <> month
 ),
 
 changes as (
