@@ -27,15 +27,23 @@ _CHUNK = 1 << 20
 
 @dataclasses.dataclass
 class Source:
-    """One object to ingest: `path` on disk, plus `member` inside a zip."""
+    """One object to ingest: `path` on disk, plus `member` inside a zip; `root` is the folder ingest was given."""
     path: Path
     member: str | None = None
     file_size: int | None = None
     mtime_ns: int | None = None
+    root: Path | None = None
 
     @property
     def display(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
+
+    @property
+    def relative_path(self) -> str:
+        """The path below `root` ('stream/000000.gz'; the file's name when ingest was given the file itself)."""
+        if self.root is None or self.root == self.path:
+            return self.path.name
+        return self.path.relative_to(self.root).as_posix()
 
     @property
     def stream_name(self) -> str:
@@ -76,10 +84,10 @@ def find_sources(paths: list[str | os.PathLike]) -> Iterator[Source]:
     for raw in paths:
         path = Path(raw)
         for file in ([path] if path.is_file() else _walk(path)):
-            yield from _sources_of(file)
+            yield from _sources_of(file, path)
 
 
-def _sources_of(file: Path) -> Iterator[Source]:
+def _sources_of(file: Path, root: Path) -> Iterator[Source]:
     try:
         # three system calls on a descriptor, not Path.stat() and a buffered open(): every run lists every
         # file (1,672 in the real export) before it knows which are new
@@ -89,7 +97,7 @@ def _sources_of(file: Path) -> Iterator[Source]:
         finally:
             os.close(fd)
     except OSError:
-        yield Source(file)  # reading it again will report the error against the file
+        yield Source(file, root=root)  # reading it again will report the error against the file
         return
     if magic == ZIP_MAGIC and zipfile.is_zipfile(file):
         with zipfile.ZipFile(file) as zf:
@@ -97,9 +105,9 @@ def _sources_of(file: Path) -> Iterator[Source]:
                 parts = Path(info.filename).parts
                 if info.is_dir() or not parts or is_junk(parts[-1]) or JUNK_DIRS & set(parts):
                     continue
-                yield Source(file, info.filename, info.file_size, stat.st_mtime_ns)
+                yield Source(file, info.filename, info.file_size, stat.st_mtime_ns, root)
         return
-    yield Source(file, None, stat.st_size, stat.st_mtime_ns)
+    yield Source(file, None, stat.st_size, stat.st_mtime_ns, root)
 
 
 def read_bytes(source: Source) -> bytes:

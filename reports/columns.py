@@ -80,7 +80,8 @@ _COLS = [
     Col("event_id", "int", "Row number of the log event in parsed_logs.", 10),
     Col("file_id", "int", "The ingested file the event came from (see ingested_files).", 8),
     Col("line_no", "int", "Line of that file where the event starts.", 8),
-    Col("file", "text", "Path of the ingested file the row comes from (see line_no).", 40),
+    Col("file", "text", "The file the row comes from (see line_no): its path below the folder that was ingested, "
+        "archive.zip!entry for a file inside a zip.", 40),
     # user balances
     Col("balance", "money", "Subscription balance after the user's last transaction.", 14),
     Col("first_seen_at", "datetime", "First time seen in the logs, UTC.", 23),

@@ -364,9 +364,10 @@ def build_fixture(url: str) -> str:
         events = balance_event_rows()
         with engine.begin() as conn:
             conn.execute(insert(s.ingest_runs), [{"run_id": 1, "started_at": "2024-01-16T00:00:00.000Z",
-                                                  "status": "ok"}])
-            conn.execute(insert(s.ingested_files), [{"file_id": 1, "path": "/fixture/000000.gz",
-                                                     "content_hash": "0" * 64, "status": "ok", "run_id": 1}])
+                                                  "status": "ok", "paths": '["/fixture"]'}])
+            conn.execute(insert(s.ingested_files), [{"file_id": 1, "path": "/fixture/stream/000000.gz",
+                                                     "relative_path": "stream/000000.gz", "content_hash": "0" * 64,
+                                                     "status": "ok", "run_id": 1}])
             conn.execute(insert(s.balance_events), events)
             conn.execute(insert(s.parsed_logs), [
                 {"event_id": eid, "file_id": 1, "line_no": eid * 10, "ts": ts, "ts_ms": _ms(ts),
