@@ -186,7 +186,8 @@ _COLS = [
         "the month's end: opening + balances first seen + net movement + calculation differences + continuity "
         "gaps.", 14),
     Col("count_new_users", "int", "New users", "Users first seen in the month.", 9),
-    Col("count_users", "int", "Users", "Users (with a transaction in the month, in the roll-forward).", 9),
+    Col("count_users", "int", "Users", "Users with a transaction in the month (Summary, the roll-forward's); users "
+        "out of sync now, one open episode each (Exposure).", 9),
     Col("month_end_exposure", "money", "Open exposure at month end", "The open exposure at the month's end (the "
         "data's last day for the last month): the open out-of-sync episodes' gaps then, each user's once.", 14),
     Col("count_month_end_open", "int", "Open episodes at month end", "Out-of-sync episodes open at the month's "
