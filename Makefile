@@ -28,7 +28,7 @@ install: $(VENV)/.installed  ## create .venv with the runtime dependencies
 
 install-dev: $(VENV)/.installed-dev  ## .venv plus test dependencies
 
-system-deps:  ## Debian packages the tests need: chromium + chromedriver, PostgreSQL server
+system-deps:  ## Debian packages the tests need: chromium + chromedriver, PostgreSQL server, LibreOffice Calc + poppler
 	@bash scripts/system-deps.sh
 
 sample: install  ## write a sample export into LOG_DIR if it is empty (and say so)

@@ -56,7 +56,8 @@ ingest_runs = Table(
 ingested_files = Table(
     "ingested_files", metadata,
     Column("file_id", Integer, primary_key=True),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False),  # as ingest read it (compared on every run to skip unchanged files)
+    Column("relative_path", Text),  # below the folder ingest was given (the file's name when given the file)
     Column("member", Text),  # entry inside a .zip, else NULL
     Column("stream_name", Text),
     Column("content_hash", String(64), nullable=False, unique=True),  # sha256 of the decoded bytes

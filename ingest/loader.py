@@ -150,7 +150,8 @@ class BatchWriter:
         self.next_event_id += len(rows.events)
         self.events += len(rows.events)
         self.files.append({
-            "file_id": file_id, "path": str(source.path), "member": source.member,
+            "file_id": file_id, "path": str(source.path), "relative_path": source.relative_path,
+            "member": source.member,
             "stream_name": source.stream_name, "content_hash": rows.hash, "file_size": source.file_size,
             "mtime_ns": source.mtime_ns, "size_bytes": rows.size_bytes, "format": rows.format,
             "status": "damaged" if rows.damage else "ok", "error": rows.damage, "run_id": self.run_id,

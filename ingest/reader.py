@@ -34,15 +34,22 @@ MB = 1 << 20  # MAX_FILE_MB counts these
 
 @dataclasses.dataclass
 class Source:
-    """One object to ingest: `path` on disk, plus `member` inside a zip."""
+    """One object to ingest: `path` on disk, plus `member` inside a zip; `root` is the folder ingest was given."""
     path: Path
     member: str | None = None
     file_size: int | None = None
     mtime_ns: int | None = None
+    root: Path | None = None
 
     @property
     def display(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
+
+    def relative_path(self) -> str:
+        """The path below `root` ('stream/000000.gz'; the file's name when ingest was given the file itself)."""
+        if self.root is None or self.root == self.path:
+            return self.path.name
+        return self.path.relative_to(self.root).as_posix()
 
     @property
     def stream_name(self) -> str:
@@ -141,7 +148,7 @@ def list_sources(paths: list[str | os.PathLike]) -> Listing:
             what = _what(path)
             found = [_not_regular(path, what)] if what else [path]
         for item in found:
-            for one in (_sources_of(item) if isinstance(item, Path) else [item]):
+            for one in (_sources_of(item, path) if isinstance(item, Path) else [item]):
                 (listing.skipped if isinstance(one, Skipped) else listing.sources).append(one)
     return listing
 
@@ -151,7 +158,7 @@ def find_sources(paths: list[str | os.PathLike]) -> Iterator[Source]:
     yield from list_sources(paths).sources
 
 
-def _sources_of(file: Path) -> Iterator[Source | Skipped]:
+def _sources_of(file: Path, root: Path) -> Iterator[Source | Skipped]:
     try:
         # three system calls on a descriptor, not Path.stat() and a buffered open(): every run lists every
         # file (1,672 in the real export) before it knows which are new. O_NONBLOCK: should a FIFO take the
@@ -163,7 +170,7 @@ def _sources_of(file: Path) -> Iterator[Source | Skipped]:
         finally:
             os.close(fd)
     except OSError:
-        yield Source(file)  # reading it again will report the error against the file
+        yield Source(file, root=root)  # reading it again will report the error against the file
         return
     if not stat.S_ISREG(info.st_mode):
         yield _not_regular(file, _what(file) or "something else")
@@ -179,9 +186,9 @@ def _sources_of(file: Path) -> Iterator[Source | Skipped]:
             parts = Path(entry.filename).parts
             if entry.is_dir() or not parts or is_junk(parts[-1]) or JUNK_DIRS & set(parts):
                 continue
-            yield Source(file, entry.filename, entry.file_size, info.st_mtime_ns)
+            yield Source(file, entry.filename, entry.file_size, info.st_mtime_ns, root)
         return
-    yield Source(file, None, info.st_size, info.st_mtime_ns)
+    yield Source(file, None, info.st_size, info.st_mtime_ns, root)
 
 
 def read_source(source: Source, limit: int) -> Decoded:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries.base import SEVERITIES, Filters, as_int, fetch, in_range, one_of, standard
+from queries.base import SEVERITIES, Filters, as_int, fetch, in_range, one_of, source_file, standard
 from queries.tables import anomalies as anomalies_t
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
@@ -30,7 +30,7 @@ def _where(filters: Filters, detector: str | None, severity: str | None) -> list
 def _select(filters: Filters, detector: str | None = None, severity: str | None = None):
     a = anomalies_t.c
     return (select(a.anomaly_id, a.detected_at, a.business_date, a.detector, a.severity, a.score, a.user_id,
-                   a.currency, a.transaction_id, a.amount, a.explanation, a.parameters, files.c.path.label("file"),
+                   a.currency, a.transaction_id, a.amount, a.explanation, a.parameters, source_file(),
                    a.line_no, a.fingerprint)
             .select_from(anomalies_t.outerjoin(files, files.c.file_id == a.file_id))
             .where(*_where(filters, detector, severity)))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from sqlalchemy import column, inspect, table
+from sqlalchemy import case, column, func, inspect, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Select
 
@@ -180,3 +180,11 @@ def in_range(day: str, filters: Filters) -> bool:
     """The date and currency filters applied to a roll-up row in Python (dates are ISO text: they sort)."""
     return (filters.date_from is None or day >= filters.date_from_text) and \
         (filters.date_to is None or day <= filters.date_to_text)
+
+
+def source_file():
+    """A row's file as its readers name it: the path below the folder ingest was given (`stream/000000.gz`), with
+    `!member` for an entry of a zip; to join on `ingested_files`. The server's own path stays ingest's business."""
+    f = s.ingested_files.c
+    name = func.coalesce(f.relative_path, f.path)  # a row some other writer left without it
+    return case((f.member.isnot(None), name + "!" + f.member), else_=name).label("file")

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from db import schema as s
 from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, fetch, one_of, parse_date,
-                          standard)
+                          source_file, standard)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
 from queries.reviews import REVIEW_COLS, with_latest_review
@@ -43,7 +43,7 @@ def _select(filters: Filters, kind: str | None = None, status: str | None = None
                    d.amount_at_stake, d.current_gap, d.opening_gap, d.max_abs_gap, d.subscription_balance,
                    d.payment_balance, d.expected_balance, d.count_transactions, d.count_lambda_errors, d.age_days,
                    d.first_transaction_id, d.last_transaction_id, d.resolving_transaction_id, d.last_seen_at,
-                   d.resolved_at, d.explanation, files.c.path.label("file"), d.line_no)
+                   d.resolved_at, d.explanation, source_file(), d.line_no)
             .select_from(discrepancy_report.outerjoin(files, files.c.file_id == d.file_id))
             .where(*_where(filters, kind, status)))
 
@@ -83,7 +83,7 @@ def _select_transactions(filters: Filters, kind: str | None = None, status: str 
     d, t = discrepancy_report.c, discrepancy_transactions.c
     return (select(t.discrepancy_id, d.status, t.position, t.role, t.transaction_id, t.user_id, t.currency,
                    t.ts, t.business_date, t.subscription_balance, t.payment_balance, t.gap,
-                   t.count_lambda_errors, files.c.path.label("file"), t.line_no)
+                   t.count_lambda_errors, source_file(), t.line_no)
             .select_from(discrepancy_transactions
                          .join(discrepancy_report, d.discrepancy_id == t.discrepancy_id)
                          .outerjoin(files, files.c.file_id == t.file_id))

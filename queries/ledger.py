@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from db import schema as s
 from queries.base import (Filters, MissingTables, as_int, connect, currency_is, date_range, discrepancy_report, fetch,
-                          table_names, user_balances)
+                          source_file, table_names, user_balances)
 from queries.cache import cached
 from queries.discrepancies import episodes_of_transactions
 from queries.paging import Col, TableQuery
@@ -24,7 +24,7 @@ def _ledger_select(filters: Filters, user_id: str | None = None):
                    c.amount, c.vat, c.net_change, c.old_balance, c.new_balance, c.expected_new_balance,
                    c.calc_difference, c.is_calc_mismatch, c.prev_new_balance, c.continuity_gap,
                    c.is_continuity_break, c.overdraft_reason, c.payment_balance, c.user_seq,
-                   files.c.path.label("file"), c.line_no, c.file_id, c.user_id)
+                   source_file(), c.line_no, c.file_id, c.user_id)
             .select_from(be.outerjoin(files, files.c.file_id == c.file_id))
             .where(c.user_id == (user_id or ""), *date_range(c.business_date, filters),
                    *currency_is(c.currency, filters)))

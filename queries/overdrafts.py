@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from db import schema as s
 from queries.base import (OVERDRAFT_REASONS, Filters, as_int, currency_is, date_range, fetch, in_range, one_of,
-                          standard, user_balances, user_matches)
+                          source_file, standard, user_balances, user_matches)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
 
@@ -88,7 +88,7 @@ def _event_parts(filters: Filters, reason: str | None = None) -> list:
             select(c.ts, c.business_date, c.user_id, c.currency, c.transaction_id,
                    c.overdraft_reason.label("reason"), primary.label("primary_reason"), c.type, c.amount,
                    c.old_balance, c.new_balance,
-                   c.expected_new_balance, c.payment_balance, files.c.path.label("file"), c.line_no)
+                   c.expected_new_balance, c.payment_balance, source_file(), c.line_no)
             .select_from(be.outerjoin(files, files.c.file_id == c.file_id))
             .where(flagged, *standard(c, filters)))
     if reason in (None, GUARD_REASON):
@@ -100,7 +100,7 @@ def _event_parts(filters: Filters, reason: str | None = None) -> list:
                    null().label("type"), null().label("amount"),
                    g.current_balance.label("old_balance"), null().label("new_balance"),
                    null().label("expected_new_balance"), null().label("payment_balance"),
-                   files.c.path.label("file"), g.line_no)
+                   source_file(), g.line_no)
             .select_from(guards.outerjoin(files, files.c.file_id == g.file_id))
             .where(*date_range(g.business_date, filters), *user_matches(g.user_id, filters),
                    *([currency == filters.currency] if filters.currency else [])))

@@ -24,6 +24,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from db.engine import make_engine
+from db.migrate import HEAD_REVISION, current_revision
 from errors import ReportError, UsageError
 from reports import daily, parallel, raw, weekly
 from reports.columns import ledger_columns
@@ -171,3 +172,7 @@ def _require(engine: Engine, kinds: tuple[str, ...]) -> None:
     if missing:
         raise ReportError(f"the database lacks {', '.join(missing)}: run ingest.py (it builds the derived tables "
                           "at the end) before writing reports")
+    revision = current_revision(engine)
+    if revision is not None and revision < HEAD_REVISION:  # revisions are zero-padded numbers
+        raise ReportError(f"the database's schema is at revision {revision}, older than this version's "
+                          f"{HEAD_REVISION}: run ingest.py (it upgrades the schema) before writing reports")

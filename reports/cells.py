@@ -34,8 +34,10 @@ def money_number(micros: int | None, currency: str | None, precision: dict[str, 
 
 
 def number_format(places: int) -> str:
-    """'#,##0.000' for 3 decimals, '#,##0.00' for 2, '#,##0' for none."""
-    return "#,##0" + ("." + "0" * places if places else "")
+    """'#,##0.000;[Red]-#,##0.000' for 3 decimals, '#,##0.00;[Red]-#,##0.00' for 2: thousands separators, the
+    currency's decimals, negatives in red."""
+    positive = "#,##0" + ("." + "0" * places if places else "")
+    return f"{positive};[Red]-{positive}"
 
 
 @lru_cache(maxsize=4096)

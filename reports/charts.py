@@ -16,13 +16,15 @@ from reports import cells
 SEVERITY_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#95a5a6"}
 KIND_COLOURS = {"out_of_sync": "#2980b9", "untied_error": "#8e44ad", "calculation": "#c0392b", "continuity": "#16a085"}
 HEIGHT_PER_PANEL = 220
+# the page's own sans-serif stack (reports/templates/report.css)
+FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif'
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360, dates: bool = False) -> go.Figure:
     if dates:  # whole business days: no hours on the axis
         fig.update_xaxes(tickformat="%Y-%m-%d")
     fig.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=50, b=40), template="plotly_white",
-                      legend=dict(orientation="h", y=-0.15))
+                      legend=dict(orientation="h", y=-0.15), font=dict(family=FONT))
     return fig
 
 
@@ -79,6 +81,7 @@ def top_overdrafts(rows: list[dict], precision: dict[str, int], user=lambda u: u
                                            "<extra></extra>"),
                       row=i, col=1)
     fig.update_yaxes(automargin=True, tickfont=dict(size=10), dtick=1)  # every user labelled
+    fig.update_xaxes(rangemode="nonnegative")
     fig.update_layout(showlegend=False)
     return _layout(fig, title, max(300, 80 + 22 * sum(bars) + 70 * len(currencies)))
 
@@ -94,6 +97,7 @@ def mismatches(rows: list[dict]) -> go.Figure:
         fig.add_trace(go.Bar(x=[r["business_date"] for r in data], y=[r["count"] for r in data], name=kind,
                              marker_color=KIND_COLOURS.get(kind)))
     fig.update_layout(barmode="stack")
+    fig.update_yaxes(rangemode="nonnegative")  # counts
     return _layout(fig, title, dates=True)
 
 
@@ -109,6 +113,7 @@ def anomalies_by_detector(rows: list[dict]) -> go.Figure:
             fig.add_trace(go.Bar(x=detectors, y=[counts.get(d, 0) for d in detectors], name=sev,
                                  marker_color=SEVERITY_COLOURS[sev]))
     fig.update_layout(barmode="stack")
+    fig.update_yaxes(rangemode="nonnegative")
     return _layout(fig, title)
 
 
@@ -123,6 +128,7 @@ def cold_starts(rows: list[dict]) -> go.Figure:
                          marker_color="#2980b9"), secondary_y=False)
     fig.add_trace(go.Scatter(x=days, y=[r["count_invocations"] or 0 for r in rows], name="invocations",
                              mode="lines", line=dict(color="#7f8c8d")), secondary_y=True)
-    fig.update_yaxes(title_text="cold starts", secondary_y=False)
-    fig.update_yaxes(title_text="invocations", secondary_y=True)
+    # counts: both axes start at zero (a line's automatic range would pad below a day without invocations)
+    fig.update_yaxes(title_text="cold starts", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="invocations", rangemode="tozero", secondary_y=True)
     return _layout(fig, title, dates=True)

@@ -3,10 +3,12 @@ and a README.
 
 Written with XlsxWriter in constant_memory mode, so a ledger of millions of
 transactions needs no more memory than a few rows. Amounts are real numbers
-with their currency's number format, dates are real dates, booleans real
-booleans; every sheet has a frozen header row, a filter and set widths. A
-sheet holds 1,048,576 rows, so a longer table continues on numbered sheets
-("Ledger 2", …) and the README says so.
+with their currency's number format (negatives in red), dates are real dates,
+booleans real booleans, ids text (Excel told not to flag digits stored as
+text); every sheet has a header row in words, frozen, a filter and set widths,
+and prints landscape on A4, one page wide, the header row on every page, the
+sheet name and page number in the footer. A sheet holds 1,048,576 rows, so a
+longer table continues on numbered sheets ("Ledger 2", …) and the README says so.
 
 Each data sheet is a job (`encode_sheet`): it streams its rows from the
 database and turns them into worksheet XML part files (reports/xlsx_rows.py).
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
 
 from db.engine import make_engine
 from queries.pseudonym import scrub, user_mapper
@@ -37,29 +40,46 @@ FILE_NAME = "report.xlsx"
 EXCEL_MAX_ROWS = 1_048_576  # rows in one worksheet, the header included
 README_NAME = "README"
 
-# Reconciliation, Overdrafts and Anomalies are the dashboard's grids (same query, same columns), oldest first.
-RECONCILIATION = queries.shared_columns("discrepancies")
+
+
+def leading(first: tuple[str, ...], shared: str) -> tuple[str, ...]:
+    """A dashboard grid's columns with `first` moved to the front (what a printed page shows), the rest in order."""
+    columns = queries.shared_columns(shared)
+    assert set(first) <= set(columns), set(first) - set(columns)
+    return first + tuple(c for c in columns if c not in first)
+
+
+# Reconciliation, Overdrafts and Anomalies are the dashboard's grids (same query, same columns), oldest first; the
+# columns an accountant reads come first, as a printed page holds those (PRINT_WIDTH).
+RECONCILIATION = leading(("business_date", "kind", "status", "user_id", "currency", "amount_at_stake", "current_gap",
+                          "opening_gap", "max_abs_gap", "subscription_balance", "payment_balance",
+                          "count_transactions", "age_days", "review_status", "explanation"), "discrepancies")
 OVERDRAFTS = queries.shared_columns("overdraft-events")
-ANOMALIES = queries.shared_columns("anomalies")
+ANOMALIES = leading(("business_date", "detected_at", "detector", "severity", "user_id", "currency", "amount", "score",
+                     "review_status", "explanation", "transaction_id", "parameters"), "anomalies")
 BY_USER = ("user_id", "currency", "balance", "payment_balance", "is_overdrawn", "overdrawn_since",
            "wallet_overdrawn_since", "count_transactions", "count_debits", "total_debit", "count_credits", "total_credit", "total_vat",
            "count_discrepancies", "count_open_discrepancies", "count_continuity_breaks", "count_anomalies",
            "is_test_user", "count_currencies", "first_seen_at", "last_seen_at", "last_transaction_id")
 BY_SOURCE = ("currency", "type", "source", "action", "count_transactions", "total_amount", "total_vat", "total_net")
-SUMMARY = ("currency", "month", "opening_balance", "first_seen_balances", "credits", "debits",
-           "calculation_differences", "continuity_gaps", "closing_balance", "count_transactions", "count_users",
-           "count_new_users")
+SUMMARY = ("currency", "month", "opening_balance", "first_seen_balances", "total_credit", "credit_vat", "total_debit",
+           "debit_vat", "net_movement", "calculation_differences", "continuity_gaps", "closing_balance",
+           "count_transactions", "count_users", "count_new_users", "month_end_exposure", "count_month_end_open",
+           "exposure_age_0_7", "exposure_age_8_30", "exposure_age_31_90", "exposure_age_over_90")
 EXPOSURE = ("currency", "count_open", "count_users", "exposure", "subscription_above", "subscription_below",
-            "count_unknown_gap", "count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90")
+            "count_unknown_gap", "count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90",
+            "exposure_age_0_7", "exposure_age_8_30", "exposure_age_31_90", "exposure_age_over_90")
 
 SHEETS = {
-    "Summary": "The balance roll-forward (balance_rollforward): per currency and business month, opening + "
-               "balances first seen + credits − debits + calculation differences + continuity gaps = closing, "
-               "net of VAT. Every month of the data: the period does not apply. The last closing per currency "
-               "is the sum of the users' balances on ByUser.",
+    "Summary": "Per currency and business month, the balance roll-forward (balance_rollforward, the applied "
+               "transactions of known users): opening + balances first seen + net movement + calculation "
+               "differences + continuity gaps = closing, where net movement = credits (gross) − VAT in credits − "
+               "(debits (gross) − VAT in debits); then the open exposure at the month's end and its ageing. Every "
+               "month of the data: the period does not apply. The last closing per currency is the sum of the "
+               "users' balances on ByUser, and the last month's exposure is the one on Exposure.",
     "Exposure": "Per currency, the open out-of-sync episodes: each out-of-sync user's current gap between the "
                 "subscription balance and the payment wallet, counted once, split by direction, with ageing "
-                "(days since first seen, to the data's last day).",
+                "(days since first seen, to the data's last day) in episodes and in exposure.",
     "Ledger": "Every transaction in the period (balance_events), oldest first: one row per transaction id.",
     "Reconciliation": "Every issue first seen in the period (discrepancy_report), open and resolved: one row per "
                       "issue (an out-of-sync episode, a calculation or continuity break).",
@@ -78,18 +98,27 @@ RULES = (
     ("Money", "Amounts are real numbers, rounded half-up to the currency's minor unit and shown with that many "
               "decimals. Each row's amounts are in that row's currency. Never add amounts of different "
               "currencies: filter on the currency column first."),
-    ("Dates and times", "business_date is the day in the business time zone; columns ending in _at and ts are "
-                        "UTC date-times to the millisecond."),
-    ("Balance rule", "DEBIT: new_balance = old_balance − (amount − vat). CREDIT: new_balance = old_balance + "
-                     "(amount − vat). amount is gross (VAT included). A difference beyond the tolerance is a "
-                     "calculation mismatch."),
-    ("Continuity", "A user's old_balance should equal the new_balance of their previous transaction in the same "
-                   "currency; when it does not, the balance changed outside the logged transactions."),
+    ("Dates and times", "Business day is the day in the business time zone; columns marked (UTC) are UTC "
+                        "date-times to the millisecond."),
+    ("Balance rule", "DEBIT: balance after = balance before − (amount − VAT). CREDIT: balance after = balance "
+                     "before + (amount − VAT). The amount is gross (VAT included). A difference beyond the "
+                     "tolerance is a calculation mismatch."),
+    ("Continuity", "A user's balance before a transaction should equal their balance after the previous one in the "
+                   "same currency; when it does not, the balance changed outside the logged transactions."),
     ("Overdraft", "A transaction is an overdraft when the balance after it, the expected balance or the payment "
                   "wallet is below zero."),
     ("Sources", "Built from the same derived tables as the dashboard, so the numbers agree with it for the same "
                 "period."),
+    ("Column names", "Headers are in words; the last table below gives each column's field name, the name it has "
+                     "in the CSV files and the database."),
 )
+PAPER_A4 = 9
+# A printed page is one sheet wide: it holds the leading columns up to this many width units (about half size on
+# A4 landscape); a wider sheet's other columns stay on screen (the README says which).
+PRINT_WIDTH = 280
+FOOTER = "&L&A&RPage &P"  # the sheet's name; its pages are numbered from 1 (a total would count every sheet)
+HEADER_LINE_HEIGHT = 15  # points per line of wrapped text
+README_CHARS_PER_UNIT = 1.1  # plain text fits more characters than a column's width in units (about 1.18)
 
 
 @dataclasses.dataclass
@@ -103,14 +132,17 @@ class SheetInfo:
 class _Formats:
     def __init__(self, book: xlsxwriter.Workbook):
         self.header = book.add_format({"bold": True, "bg_color": "#DCE6F1", "bottom": 1, "text_wrap": True,
-                                       "valign": "top"})
+                                       "valign": "bottom"})
         self.date = book.add_format({"num_format": "yyyy-mm-dd"})
         self.datetime = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"})
         self.int = book.add_format({"num_format": "0"})
         self.float = book.add_format({"num_format": "0.00"})
+        # a boolean cell shows TRUE or FALSE in Excel whatever its format; LibreOffice shows 1 or 0 without one
+        self.bool = book.add_format({"num_format": '"TRUE";"TRUE";"FALSE"'})
         self.title = book.add_format({"bold": True, "font_size": 14})
         self.bold = book.add_format({"bold": True})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
+        self.top = book.add_format({"valign": "top"})
         self._book, self._money = book, {}
 
     def money(self, places: int):
@@ -120,7 +152,7 @@ class _Formats:
 
 
 LONGEST_FIRST = ("ledger", "discrepancies", "anomalies", "overdraft-events", "user_balances", "by_source",
-                 "rollforward", "exposure")
+                 "summary", "exposure")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,9 +174,13 @@ def _source_rows(engine, job: SheetJob) -> Iterable[tuple]:
     if job.source == "ledger":
         return queries.ledger(engine, f, job.columns)
     if job.source in queries.SHARED_TABLES:
-        return queries.shared_tuples(engine, job.source, f)
+        rows = queries.shared_tuples(engine, job.source, f)
+        order = queries.shared_columns(job.source)
+        if job.columns == order:
+            return rows
+        return map(operator.itemgetter(*(order.index(c) for c in job.columns)), rows)
     rows = {"user_balances": queries.user_balances, "by_source": queries.by_source,
-            "rollforward": queries.balance_rollforward, "exposure": queries.exposure_rows}[job.source](engine, f)
+            "summary": queries.summary, "exposure": queries.exposure_rows}[job.source](engine, f)
     pick = operator.itemgetter(*job.columns)
     return map(pick, rows)
 
@@ -186,21 +222,66 @@ def encode_sheet(job: SheetJob) -> list[tuple[str, int]]:
         engine.dispose()
 
 
-def _add_sheet(book: xlsxwriter.Workbook, fmt: _Formats, job: SheetJob,
-               parts: list[tuple[str, int]]) -> SheetInfo:
-    """The worksheet(s) of one job: header, widths, frozen row and filter, then the rows of each part."""
+def wrapped_lines(text: str, width: float, per_unit: float = 1.0) -> int:
+    """Lines `text` takes when wrapped at word breaks in a column `width` units wide, `per_unit` characters to a
+    unit (1 for bold headers; plain text is narrower), less a margin. Rows are given their height: spreadsheets do
+    not grow a row for wrapped text they did not write themselves."""
+    room, lines, used = max(1, int(width * per_unit - 1.5)), 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > room:
+            lines, used = lines + 1, len(word)
+        else:
+            used += (1 if used else 0) + len(word)
+    return lines
+
+
+def printed_columns(columns: Sequence[str]) -> int:
+    """How many leading columns a printed page holds (PRINT_WIDTH; at least one)."""
+    total, n = 0.0, 0
+    for col in columns:
+        total += COLUMNS[col].width
+        if total > PRINT_WIDTH and n:
+            break
+        n += 1
+    return n
+
+
+def print_setup(ws, page_header: str, table: bool = True) -> None:
+    """Landscape A4, one page wide (as many tall as needed), a footer with the sheet's name and page number and
+    `page_header` (the report and its period) on top; a table's gridlines and header row on every page."""
+    ws.set_landscape()
+    ws.set_paper(PAPER_A4)
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.7)
+    ws.set_header("&L" + page_header.replace("&", "&&"))
+    ws.set_footer(FOOTER)
+    ws.set_start_page(1)  # each sheet's pages numbered from 1
+    if table:
+        ws.hide_gridlines(0)  # shown on screen and printed
+        ws.repeat_rows(0)
+
+
+def _add_sheet(book: xlsxwriter.Workbook, fmt: _Formats, job: SheetJob, parts: list[tuple[str, int]],
+               page_header: str) -> SheetInfo:
+    """The worksheet(s) of one job: header in words, widths, frozen row, filter and print setup, then the rows."""
     names = []
     last_col = len(job.columns) - 1
+    lines = max(wrapped_lines(COLUMNS[col].label, COLUMNS[col].width) for col in job.columns)
     for k, (path, n) in enumerate(parts or [(None, 0)]):
         name = job.name if k == 0 else f"{job.name} {k + 1}"
         ws = book.add_worksheet(name, worksheet_class=RowStreamWorksheet)
+        ws.set_row(0, HEADER_LINE_HEIGHT * lines)
         for c, col in enumerate(job.columns):
             ws.set_column(c, c, COLUMNS[col].width)
-            ws.write_string(0, c, col, fmt.header)
+            ws.write_string(0, c, COLUMNS[col].label, fmt.header)
         ws.freeze_panes(1, 0)
         if path:
             ws.append_rows_file(path, 1, n, last_col)  # spliced in, then deleted, when the workbook closes
         ws.autofilter(0, 0, max(n, 1), last_col)
+        # ids are text on purpose: no green "number stored as text" triangles on them
+        ws.ignore_errors({"number_stored_as_text": f"A1:{xl_col_to_name(last_col)}{max(n, 1) + 1}"})
+        print_setup(ws, page_header)
+        ws.print_area(0, 0, max(n, 1), printed_columns(job.columns) - 1)
         names.append(name)
     return SheetInfo(job.name, sum(n for _, n in parts), names, job.columns)
 
@@ -219,9 +300,9 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
     fmt = _Formats(book)
     readme = book.add_worksheet(README_NAME)  # first tab; filled last, when row counts are known
     styles = {"date": fmt.date._get_xf_index(), "datetime": fmt.datetime._get_xf_index(),
-              "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(),
+              "int": fmt.int._get_xf_index(), "float": fmt.float._get_xf_index(), "bool": fmt.bool._get_xf_index(),
               **{("money", p): fmt.money(p)._get_xf_index() for p in range(7)}}
-    plan = [("Summary", SUMMARY, "rollforward"), ("Exposure", EXPOSURE, "exposure"), ("Ledger", ledger_cols, "ledger"),
+    plan = [("Summary", SUMMARY, "summary"), ("Exposure", EXPOSURE, "exposure"), ("Ledger", ledger_cols, "ledger"),
             ("Reconciliation", RECONCILIATION, "discrepancies"), ("ByUser", BY_USER, "user_balances"),
             ("BySource", BY_SOURCE, "by_source"), ("Overdrafts", OVERDRAFTS, "overdraft-events"),
             ("Anomalies", ANOMALIES, "anomalies")]
@@ -235,14 +316,27 @@ def write(ctx: Context, columns_spec: str | None = None, max_rows: int = EXCEL_M
                        for job in sorted(jobs, key=lambda j: LONGEST_FIRST.index(j.source))}
             if after_submit:
                 after_submit()
-            infos = [_add_sheet(book, fmt, job, futures[job.name].result()) for job in jobs]
+            page_header = _page_header(ctx)
+            infos = [_add_sheet(book, fmt, job, futures[job.name].result(), page_header) for job in jobs]
             _write_readme(ctx, readme, fmt, infos, columns_spec or "accounting", max_rows)
+            print_setup(readme, page_header, table=False)
             with fast_deflate():
                 book.close()
     except BaseException:
         _discard(book, path)
         raise
     return [path]
+
+
+def _period(ctx: Context) -> str:
+    f = ctx.filters
+    first, last = queries.business_date_range(ctx.engine)
+    return f"{f.date_from_text or first or '–'} to {f.date_to_text or last or '–'}"
+
+
+def _page_header(ctx: Context) -> str:
+    currency = f", {ctx.filters.currency}" if ctx.filters.currency else ""
+    return f"Balance report, business dates {_period(ctx)}{currency}, generated {ctx.generated_text}"
 
 
 def _discard(book: xlsxwriter.Workbook, path: Path) -> None:
@@ -261,29 +355,32 @@ def _discard(book: xlsxwriter.Workbook, path: Path) -> None:
 
 
 def _write_readme(ctx: Context, ws, fmt: _Formats, infos: list[SheetInfo], preset: str, max_rows: int) -> None:
-    ws.set_column(0, 0, 22)
-    ws.set_column(1, 1, 26)
-    ws.set_column(2, 2, 110)
+    widths = (16, 26, 100, 28)
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
     ws.activate()
     r = 0
 
     def line(*values, style=None):
         nonlocal r
+        text = values[2] if len(values) > 2 and isinstance(values[2], str) else ""
+        lines = wrapped_lines(text, widths[2], README_CHARS_PER_UNIT)
+        if lines > 1:  # only the third column wraps
+            ws.set_row(r, HEADER_LINE_HEIGHT * lines)
         for c, v in enumerate(values):
             if v is None:
                 continue
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                ws.write_number(r, c, v, style)
+                ws.write_number(r, c, v, style or fmt.top)
             else:
-                ws.write_string(r, c, str(v), style or (fmt.wrap if c == 2 else None))
+                ws.write_string(r, c, str(v), style or (fmt.wrap if c == 2 else fmt.top))
         r += 1
 
     f = ctx.filters
-    first, last = queries.business_date_range(ctx.engine)
     line("Balance report workbook", style=fmt.title)
     line("Generated", ctx.generated_text)
     line("Database", ctx.database)
-    line("Business dates", f"{f.date_from_text or first or '–'} to {f.date_to_text or last or '–'}")
+    line("Business dates", _period(ctx))
     line("Currency", f.currency or "all (each row in its own currency)")
     line("Business time zone", ctx.settings["BUSINESS_TZ"])
     line("Tolerance", ctx.settings["BALANCE_TOLERANCE"])
@@ -299,13 +396,17 @@ def _write_readme(ctx: Context, ws, fmt: _Formats, infos: list[SheetInfo], prese
     line("Sheet", "Rows", "What it holds", style=fmt.header)
     for info in infos:
         text = SHEETS[info.name]
+        printed = printed_columns(info.columns)
+        if printed < len(info.columns):
+            text += (f" Prints columns A–{xl_col_to_name(printed - 1)} ({COLUMNS[info.columns[0]].label} to "
+                     f"{COLUMNS[info.columns[printed - 1]].label}), one page wide; the others are on screen.")
         if len(info.parts) > 1:
             text += (f" More rows than one sheet holds ({max_rows - 1:,}): continued on "
                      + ", ".join(info.parts[1:]) + ", in the same order and with the same columns.")
         line(info.name, info.rows, text)
     r += 1
-    line("Sheet", "Column", "Meaning", style=fmt.header)
+    line("Sheet", "Column", "Meaning", "Field name", style=fmt.header)
     for info in infos:
         for col in info.columns:
-            line(info.name, col, COLUMNS[col].meaning)
+            line(info.name, COLUMNS[col].label, COLUMNS[col].meaning, col)
     ws.freeze_panes(0, 0)

@@ -17,6 +17,7 @@ from reports.context import Context
 
 FILE_NAME = "report.html"
 TOP_ROWS = 50  # rows in each key table; the workbook has them all
+NUMERIC = frozenset({"money", "int", "float"})  # right-aligned, header and cells
 
 TABLES = {
     "flows": ("Debits and credits per currency",
@@ -28,9 +29,10 @@ TABLES = {
     "exposure": ("Open exposure per currency: open out-of-sync episodes, each user's current gap once",
                  ("currency", "count_open", "count_users", "exposure", "subscription_above", "subscription_below",
                   "count_unknown_gap", "count_age_0_7", "count_age_8_30", "count_age_31_90", "count_age_over_90")),
-    "rollforward": ("Balance roll-forward per currency and business month (net of VAT)",
-                    ("currency", "month", "opening_balance", "first_seen_balances", "credits", "debits",
-                     "calculation_differences", "continuity_gaps", "closing_balance", "count_transactions")),
+    "rollforward": ("Balance roll-forward per currency and business month, with the open exposure at each month's end",
+                    ("currency", "month", "opening_balance", "first_seen_balances", "total_credit", "credit_vat",
+                     "total_debit", "debit_vat", "net_movement", "calculation_differences", "continuity_gaps",
+                     "closing_balance", "count_transactions", "month_end_exposure")),
     "discrepancies": ("Largest open issues (episodes and breaks), largest amount at stake first",
                       ("business_date", "kind", "user_id", "currency", "first_transaction_id", "count_transactions",
                        "current_gap", "amount_at_stake", "age_days", "explanation")),
@@ -38,6 +40,11 @@ TABLES = {
                   ("business_date", "detector", "severity", "user_id", "currency", "amount", "score",
                    "explanation")),
 }
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 user', '2 users', '1,234 open episodes'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _figure_html(fig) -> str:
@@ -64,11 +71,14 @@ def _table(ctx: Context, key: str, rows: list[dict]) -> dict:
             elif kind == "float":
                 cells_.append({"col": name, "value": "" if value is None else repr(float(value)),
                                "text": "" if value is None else f"{float(value):.2f}", "num": True})
+            elif kind == "datetime" and value:  # the header says UTC: to the second, without T and Z
+                cells_.append({"col": name, "value": value, "text": value[:19].replace("T", " "), "num": False})
             else:
                 text = "" if value is None else str(value)
                 cells_.append({"col": name, "value": text, "text": text, "num": False})
         out.append(cells_)
-    return {"key": key, "title": title, "columns": columns, "rows": out}
+    headers = [(name, COLUMNS[name].label, COLUMNS[name].kind in NUMERIC) for name in columns]
+    return {"key": key, "title": title, "columns": headers, "rows": out}
 
 
 def write(ctx: Context) -> list[Path]:
@@ -86,7 +96,7 @@ def write(ctx: Context) -> list[Path]:
     tables = [
         _table(ctx, "flows", flows),
         _table(ctx, "exposure", [queries.exposure_row(e) for e in exposure]),
-        _table(ctx, "rollforward", queries.balance_rollforward(engine, f)),
+        _table(ctx, "rollforward", queries.summary(engine, f)),
         _table(ctx, "overdrafts", queries.top_overdrafts(engine, f, limit=TOP_ROWS)),
         _table(ctx, "discrepancies", queries.open_discrepancies_by_stake(engine, f, TOP_ROWS)),
         _table(ctx, "anomalies", queries.high_anomalies(engine, f, TOP_ROWS)),
@@ -96,12 +106,13 @@ def write(ctx: Context) -> list[Path]:
         cur = r["currency"]
         money_cards += [
             {"currency": cur, "key": "total_debit", "label": "Debits", "value": ctx.money(r["total_debit"], cur),
-             "sub": f"{r['count_debits']:,} transactions, gross"},
+             "sub": f"{plural(r['count_debits'], 'transaction')}, gross"},
             {"currency": cur, "key": "total_credit", "label": "Credits", "value": ctx.money(r["total_credit"], cur),
-             "sub": f"{r['count_credits']:,} transactions, gross"}]
+             "sub": f"{plural(r['count_credits'], 'transaction')}, gross"}]
     money_cards += [{"currency": e["currency"], "key": "open_exposure", "label": "Open exposure",
                      "value": ctx.money(e["exposure"], e["currency"]),
-                     "sub": f"{e['count_open']:,} open episodes, {e['count_users']:,} users"} for e in exposure]
+                     "sub": f"{plural(e['count_open'], 'open episode')}, {plural(e['count_users'], 'user')}"}
+                    for e in exposure]
     first, last = queries.business_date_range(engine)
     html = render.page("report.html.j2", ctx=ctx, kpi=kpi, money_cards=money_cards, tables=tables,
                        charts=[_figure_html(fig) for fig in figures], plotlyjs=get_plotlyjs(),

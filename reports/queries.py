@@ -17,9 +17,9 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Filters, all_rows, anomaly_counts, data_last_day,
-                     exposure, flow_series, flow_totals, health_per_day, other_issues, overdraft_summary,
-                     overdrafts_per_day, overdrawn_users, rollforward)
+from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Exposure, Filters, all_rows, anomaly_counts,
+                     data_last_day, exposure, flow_series, flow_totals, health_per_day, other_issues,
+                     overdraft_summary, overdrafts_per_day, overdrawn_users, rollforward)
 from queries import tables as t
 from queries.base import as_int, currency_is, date_range, require, standard
 
@@ -95,14 +95,22 @@ def kpis(engine: Engine, f: Filters) -> dict:
     }
 
 
-AGE_KEYS = {"0–7 days": "count_age_0_7", "8–30 days": "count_age_8_30", "31–90 days": "count_age_31_90",
-            "over 90 days": "count_age_over_90"}
+AGE_KEYS = {"0–7 days": ("count_age_0_7", "exposure_age_0_7"), "8–30 days": ("count_age_8_30", "exposure_age_8_30"),
+            "31–90 days": ("count_age_31_90", "exposure_age_31_90"),
+            "over 90 days": ("count_age_over_90", "exposure_age_over_90")}
+
+
+def ageing(buckets: dict[str, tuple[int, int]]) -> dict:
+    """Exposure.ageing ({bucket: (episodes, exposure)}) as columns: count_age_* and exposure_age_*."""
+    out = {}
+    for label, (count_key, amount_key) in AGE_KEYS.items():
+        out[count_key], out[amount_key] = buckets.get(label, (0, 0))
+    return out
 
 
 def exposure_row(e: dict) -> dict:
-    """One currency's open exposure as a table row: the ageing buckets as counts of episodes."""
-    return {**{k: v for k, v in e.items() if k != "ageing"},
-            **{key: e["ageing"].get(label, (0, 0))[0] for label, key in AGE_KEYS.items()}}
+    """One currency's open exposure as a table row: per ageing bucket, the episodes and their exposure."""
+    return {**{k: v for k, v in e.items() if k != "ageing"}, **ageing(e["ageing"])}
 
 
 def exposure_rows(engine: Engine, f: Filters) -> list[dict]:
@@ -120,6 +128,43 @@ def kpis_exposure(engine: Engine, f: Filters) -> list[dict]:
 def balance_rollforward(engine: Engine, f: Filters) -> list[dict]:
     """balance_rollforward (every month: a roll-forward is read whole), for one currency or all."""
     return rollforward(engine, f.currency)
+
+
+def month_end(month: str) -> str:
+    """'2024-02' -> '2024-02-29'."""
+    year, mon = int(month[:4]), int(month[5:7])
+    first_of_next = date(year + mon // 12, mon % 12 + 1, 1)
+    return date.fromordinal(first_of_next.toordinal() - 1).isoformat()
+
+
+def summary(engine: Engine, f: Filters) -> list[dict]:
+    """Per currency and business month (every month of the data: the period does not apply, the currency does):
+    the roll-forward with gross credits and debits, the VAT in each and the net movement, and the open exposure at
+    the month's end (the data's last day for the last month) with its ageing.
+
+    opening + first seen + net movement + calculation differences + continuity gaps = closing, and
+    credits (gross) - VAT in credits - (debits (gross) - VAT in debits) = net movement, exactly."""
+    months = rollforward(engine, f.currency)
+    last_day = data_last_day(engine)
+    scope = Filters(currency=f.currency)
+    at_end = {}
+    for month in sorted({r["month"] for r in months}):
+        day = month_end(month)
+        at_end[month] = {e.currency: e for e in exposure(engine, scope, as_of=min(day, last_day or day))}
+    out = []
+    for r in months:
+        e = at_end[r["month"]].get(r["currency"]) or Exposure(r["currency"])
+        out.append({
+            "currency": r["currency"], "month": r["month"], "opening_balance": r["opening_balance"],
+            "first_seen_balances": r["first_seen_balances"],
+            "total_credit": r["credits"] + r["credit_vat"], "credit_vat": r["credit_vat"],
+            "total_debit": r["debits"] + r["debit_vat"], "debit_vat": r["debit_vat"],
+            "net_movement": r["credits"] - r["debits"], "calculation_differences": r["calculation_differences"],
+            "continuity_gaps": r["continuity_gaps"], "closing_balance": r["closing_balance"],
+            "count_transactions": r["count_transactions"], "count_users": r["count_users"],
+            "count_new_users": r["count_new_users"], "month_end_exposure": e.exposure,
+            "count_month_end_open": e.count_open, **ageing(e.ageing)})
+    return out
 
 
 # --- charts -------------------------------------------------------------------------------------------

@@ -32,7 +32,11 @@ def write(ctx: Context, monday: str, sunday: str) -> list[Path]:
     table = [{**r, **{c: ctx.money(r[c], r["currency"]) for c in COLUMNS if COLS[c].kind == "money"}}
              for r in data]
     partial = any(r["is_partial_week"] for r in data) or not queries.covers(ctx.engine, monday, sunday)
+    first, last = queries.business_date_range(ctx.engine)
+    covered = None  # the days of the week the data has, when it has any
+    if first and last and first <= sunday and last >= monday:
+        covered = (max(first, monday), min(last, sunday))
     html = render.page("weekly.html.j2", week=label, monday=monday, sunday=sunday, rows=table, partial=partial,
-                       meanings={c: COLS[c].meaning for c in COLUMNS}, ctx=ctx)
+                       covered=covered, meanings={c: COLS[c].meaning for c in COLUMNS}, ctx=ctx)
     html_path.write_text(html, encoding="utf-8")
     return [csv_path, html_path]

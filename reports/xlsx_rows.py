@@ -198,7 +198,7 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
                 repeated: frozenset[str] = frozenset()) -> Callable[[int, tuple], str]:
     """A function (0-based row index, row tuple) -> the row's XML, compiled for this column layout.
 
-    `styles` maps kind -> xf index ('date', 'datetime', 'int', 'float') and ('money', places) -> xf index.
+    `styles` maps kind -> xf index ('date', 'datetime', 'int', 'float', 'bool') and ('money', places) -> xf index.
     Money cells take their format from the row's `currency` column. The function is one expression per
     cell, joined once. Amounts and the columns named in `repeated` (user ids, currencies, kinds…) go
     through LRU caches, since their values come back again and again; unique ones (ids, times) do not.
@@ -232,12 +232,12 @@ def row_encoder(columns: Sequence[str], kinds: Sequence[str], styles: dict, prec
             continue
         value = {"money": ("{ms}", f"{{money({v})}}"), "date": (styles.get("date"), f"{{_date({v})}}"),
                  "datetime": (styles.get("datetime"), f"{{{'_rdt' if columns[i] in repeated else '_dt'}({v})}}"),
-                 "bool": (None, f"{{1 if {v} else 0}}"),
+                 "bool": (styles.get("bool"), f"{{1 if {v} else 0}}"),
                  "int": (styles.get("int"), f"{{int({v})}}"), "float": (styles.get("float"), f"{{float({v}):.16G}}")}
         if kind not in value:
             raise ValueError(f"unknown cell kind {kind!r}")
         style, text = value[kind]
-        attrs = ' t="b"' if kind == "bool" else f' s="{style}"'
+        attrs = (f' s="{style}"' if style is not None else "") + (' t="b"' if kind == "bool" else "")
         parts.append(f"(f'<c r=\"{ref}{{rs}}\"{attrs}><v>{text}</v></c>' if {v} is not None else '')")
     parts.append("'</row>'")
     lines.append("    return ''.join((" + ",\n        ".join(parts) + "))")

@@ -148,7 +148,7 @@ def test_the_ledger_grid_reads_the_user_from_the_path(ctx):
     assert "No transaction" in text(ledger.render_summary(ctx, "", "/ledger/nobody-at-all"))
 
 
-def test_export_csv_holds_the_whole_filtered_result(ctx):
+def test_export_csv_holds_the_whole_filtered_result(ctx, realistic_dir):
     search = "?cur=BHD&from=2024-01-01&to=2024-03-31&kind=out_of_sync"
     name, body, n = reconciliation.export_csv(ctx, search)
     assert name == "discrepancies_out-of-sync_open-and-resolved_BHD_2024-01-01_to_2024-03-31.csv"
@@ -161,6 +161,8 @@ def test_export_csv_holds_the_whole_filtered_result(ctx):
         assert Decimal(r["amount_at_stake"]) == ctx.exact(e["amount_at_stake"], "BHD")
         assert len(r["amount_at_stake"].split(".")[1]) == 3
         assert not r["explanation"].startswith(("=", "+", "@"))
+        # the file below the folder that was ingested, not the server's absolute path
+        assert not os.path.isabs(r["file"]) and (realistic_dir / r["file"]).is_file(), r["file"]
     # the grid's own sort and column filters go into the link, and apply to the export too
     href = reconciliation.export_href(search, {"sortModel": [{"colId": "amount_at_stake", "sort": "desc"}],
                                                "filterModel": {"status": {"filterType": "text", "type": "equals",

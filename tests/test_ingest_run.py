@@ -74,6 +74,32 @@ def test_twins_junk_zip_and_gzip_by_magic_count_once(tmp_path, make_settings):
     assert summary.transactions == 10 and summary.exit_code == EXIT_OK
 
 
+def test_each_file_is_named_below_the_folder_it_was_found_in(tmp_path, make_settings):
+    """Reports and exports name a row's file by its path below the folder ingest was given (`ingested_files.path`
+    keeps the path as read): a stream object, an entry of a zip (`!member`), a file given on its own."""
+    from sqlalchemy import select
+
+    from db import schema as s
+    from queries.base import source_file
+    root = export(tmp_path)
+    with zipfile.ZipFile(tmp_path / "copy.zip", "w") as zf:  # other content than the folder's (not a twin)
+        zf.writestr(f"export/{STREAM}/000001", EXAMPLES.read_bytes() + b"\n")
+    single = tmp_path / "single.log"
+    single.write_bytes(EXAMPLES.read_bytes() + b"\n\n")
+    settings = make_settings()
+    run([str(root), str(tmp_path / "copy.zip"), str(single)], settings, transform=False)
+    f = s.ingested_files.c
+    with make_engine(settings.database_url).connect() as conn:
+        got = conn.execute(select(f.path, f.relative_path, source_file())
+                           .select_from(s.ingested_files).order_by(f.file_id)).all()
+    assert [tuple(r) for r in got] == [
+        (str(root / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb" / STREAM / "000000.gz"),
+         f"a3fb6cdb-607b-469f-8f8a-ec4792e827cb/{STREAM}/000000.gz",
+         f"a3fb6cdb-607b-469f-8f8a-ec4792e827cb/{STREAM}/000000.gz"),
+        (str(tmp_path / "copy.zip"), "copy.zip", f"copy.zip!export/{STREAM}/000001"),
+        (str(single), "single.log", "single.log")]
+
+
 def test_aws_cli_json_is_accepted(tmp_path, make_settings):
     doc = {"events": [
         {"logStreamName": "2024/02/13/[$LATEST]565b", "timestamp": 1707858064792,

@@ -71,3 +71,36 @@ def test_a_database_of_revision_0005_gains_reviews_and_keeps_its_rows(database_u
     with engine.connect() as conn:
         assert not inspect(conn).has_table("reviews")
         assert conn.execute(text("SELECT count(*) FROM ingest_runs")).scalar_one() == 1
+
+
+def test_a_database_of_revision_0007_gains_relative_paths_from_its_runs(database_url):
+    """0008 adds ingested_files.relative_path and fills it from each file's run: the path below the first folder
+    the run was given that holds it (a file given on its own: its name), and takes it away again."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from db.migrate import alembic_config
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0007")
+    files = [(1, 1, "/data/logs/stream-a/000000.gz"), (2, 1, "/data/logs/stream-b/000000.gz"),
+             (3, 2, "exports/extra.log"), (4, 2, "elsewhere/moved.gz"), (5, None, "/no/run/x.gz")]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ingest_runs (run_id, started_at, status, paths) VALUES "
+                          "(1, '2024-01-01T00:00:00.000Z', 'ok', :one), (2, '2024-01-02T00:00:00.000Z', 'ok', :two)"),
+                     {"one": '["/data/logs"]', "two": '["exports/extra.log", "data/other"]'})
+        for file_id, run_id, path in files:
+            conn.execute(text("INSERT INTO ingested_files (file_id, path, content_hash, status, run_id) "
+                              "VALUES (:id, :path, :hash, 'ok', :run)"),
+                         {"id": file_id, "path": path, "hash": str(file_id) * 64, "run": run_id})
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        got = conn.execute(text("SELECT path, relative_path FROM ingested_files ORDER BY file_id")).all()
+    assert [tuple(r) for r in got] == [
+        ("/data/logs/stream-a/000000.gz", "stream-a/000000.gz"),
+        ("/data/logs/stream-b/000000.gz", "stream-b/000000.gz"), ("exports/extra.log", "extra.log"),
+        ("elsewhere/moved.gz", "moved.gz"), ("/no/run/x.gz", "x.gz")]
+    command.downgrade(alembic_config(engine), "0007")
+    with engine.connect() as conn:
+        assert "relative_path" not in {c["name"] for c in inspect(conn).get_columns("ingested_files")}
+        assert conn.execute(text("SELECT count(*) FROM ingested_files")).scalar_one() == 5

@@ -37,7 +37,8 @@ def test_the_float_in_a_cell_shows_the_exact_amount(micros, currency):
 
 
 def test_number_formats():
-    assert (number_format(3), number_format(2), number_format(0)) == ("#,##0.000", "#,##0.00", "#,##0")
+    assert (number_format(3), number_format(2), number_format(0)) == (
+        "#,##0.000;[Red]-#,##0.000", "#,##0.00;[Red]-#,##0.00", "#,##0;[Red]-#,##0")  # negatives in red
 
 
 def test_spreadsheet_dates_and_times():

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from db.engine import make_engine
+from db.migrate import HEAD_REVISION
 from reports.cli import main
 from test_reports_fixture import build_fixture
 
@@ -88,6 +89,19 @@ def test_derived_tables_older_than_the_reports_exit_1(cli, tmp_path, kind, table
     assert (code, out) == (1, "")
     assert err == (f"python -m reports: error: the database lacks {table}: run ingest.py (it builds the derived "
                    "tables at the end) before writing reports\n")
+
+
+def test_a_schema_older_than_the_reports_exits_1(cli, tmp_path):
+    """A database ingest has not upgraded since the code changed (ingested_files.relative_path is revision 0007)."""
+    old = build_fixture(f"sqlite:///{tmp_path / 'old.db'}")
+    engine = make_engine(old)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+    engine.dispose()
+    code, out, err = cli("excel", "--out", str(tmp_path / "out"), database=old)
+    assert (code, out) == (1, "")
+    assert err == ("python -m reports: error: the database's schema is at revision 0006, older than this version's "
+                   f"{HEAD_REVISION}: run ingest.py (it upgrades the schema) before writing reports\n")
 
 
 def test_pseudonymise_with_the_key_from_the_environment(cli, tmp_path, monkeypatch):

@@ -16,8 +16,12 @@ from sqlalchemy import text
 import reports
 import settings as settings_mod
 from db.engine import make_engine
+from reports.columns import COLUMNS
 from reports.periods import day_start_utc, next_day
 from test_reports_html import Page, exposure_from_transactions
+
+FIELD_OF = {c.label: c.name for c in COLUMNS.values()}  # the workbook's headers are in words
+AGE_BUCKETS = ("exposure_age_0_7", "exposure_age_8_30", "exposure_age_31_90", "exposure_age_over_90")
 
 PLACES = {"BHD": 3, "KWD": 3, "OMR": 3, "SAR": 2, "AED": 2, "QAR": 2}
 
@@ -72,7 +76,7 @@ def test_ledger_equals_balance_events_row_by_row(corpus):
     engine, paths = corpus
     wb = openpyxl.load_workbook(paths["report.xlsx"], read_only=True)
     rows = wb["Ledger"].iter_rows(values_only=True)
-    header = next(rows)
+    header = [FIELD_OF[label] for label in next(rows)]
     at = {name: header.index(name) for name in ("transaction_id", "currency", "amount", "new_balance", "vat")}
     with engine.connect() as conn:
         db = conn.execute(text("SELECT transaction_id, currency, amount, new_balance, vat FROM balance_events "
@@ -124,24 +128,43 @@ def test_html_cards_equal_sql(corpus):
         assert page.kpis[("open_exposure", cur)] == str(exact(total, cur)), cur
 
 
+def sheet_rows(wb, name: str) -> list[dict]:
+    rows = wb[name].iter_rows(values_only=True)
+    head = [FIELD_OF[label] for label in next(rows)]
+    return [dict(zip(head, r)) for r in rows]
+
+
 def test_html_tables_and_workbook_sheets_equal_sql(corpus):
     """The exposure table and sheet equal the users' latest transactions; the roll-forward table and the Summary
-    sheet are balance_rollforward, which ties out."""
+    sheet are balance_rollforward, which ties out, with gross, VAT and net summed here from the transactions and
+    the exposure at each month's end from the users' latest transactions before it."""
     engine, paths = corpus
     page = Page(paths["report.html"].read_text(encoding="utf-8"))
     wb = openpyxl.load_workbook(paths["report.xlsx"], read_only=True)
+    tz = settings_mod.load(env_file=os.devnull).business_tz
     with engine.connect() as conn:
         from_transactions = exposure_from_transactions(conn)
         months = [dict(r) for r in conn.execute(text(
             "SELECT * FROM balance_rollforward ORDER BY currency, month")).mappings()]
         balances = {cur: int(total) for cur, total in conn.execute(text(
             "SELECT currency, SUM(balance) FROM user_balances GROUP BY currency"))}
+        moved = {(cur, month, typ): (int(gross), int(vat)) for cur, month, typ, gross, vat in conn.execute(text(
+            "SELECT currency, substr(business_date, 1, 7), type, SUM(amount), SUM(coalesce(vat, 0)) "
+            "FROM balance_events WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
+            "GROUP BY 1, 2, 3"))}
+        last_day = conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one()
+        at_end = {}
+        for month in sorted({m["month"] for m in months}):
+            year, mon = int(month[:4]), int(month[5:])
+            day = min(date(year + mon // 12, mon % 12 + 1, 1).isoformat(), next_day(last_day))
+            at_end[month] = exposure_from_transactions(conn, until=day_start_utc(day, tz))
     assert {r["currency"]: r["closing_balance"] for r in months} == balances  # the last month's, per currency
-    money = ("opening_balance", "first_seen_balances", "credits", "debits", "calculation_differences",
-             "continuity_gaps", "closing_balance")
+    assert at_end[months[-1]["month"]] == from_transactions  # the last month's end is now
+    money = ("opening_balance", "first_seen_balances", "calculation_differences", "continuity_gaps",
+             "closing_balance")
     html_exposure = {r["currency"]: r for r in page.tables["exposure"]}
     sheet = wb["Exposure"].iter_rows(values_only=True)
-    head = next(sheet)
+    head = [FIELD_OF[label] for label in next(sheet)]
     sheet_exposure = {r[0]: dict(zip(head, r)) for r in sheet}
     assert set(html_exposure) == set(sheet_exposure) == set(from_transactions)
     for cur, want in from_transactions.items():
@@ -151,18 +174,51 @@ def test_html_tables_and_workbook_sheets_equal_sql(corpus):
         assert html_exposure[cur]["count_users"] == str(sheet_exposure[cur]["count_users"]) == str(
             want["count_users"])
     assert months
-    assert page.tables["rollforward"] == [
-        {"currency": r["currency"], "month": r["month"], **{k: str(exact(r[k], r["currency"])) for k in money},
-         "count_transactions": str(r["count_transactions"])} for r in months]
-    summary = wb["Summary"].iter_rows(values_only=True)
-    head = next(summary)
-    got = [dict(zip(head, r)) for r in summary]
+    expected = []
+    for r in months:
+        cur = r["currency"]
+        credit, credit_vat = moved.get((cur, r["month"], "CREDIT"), (0, 0))
+        debit, debit_vat = moved.get((cur, r["month"], "DEBIT"), (0, 0))
+        assert r["opening_balance"] + r["first_seen_balances"] + credit - credit_vat - debit + debit_vat + \
+            r["calculation_differences"] + r["continuity_gaps"] == r["closing_balance"]
+        expected.append({"currency": cur, "month": r["month"], **{k: exact(r[k], cur) for k in money},
+                         "total_credit": exact(credit, cur), "credit_vat": exact(credit_vat, cur),
+                         "total_debit": exact(debit, cur), "debit_vat": exact(debit_vat, cur),
+                         "net_movement": exact(credit - credit_vat - debit + debit_vat, cur),
+                         "month_end_exposure": exact(at_end[r["month"]].get(cur, {}).get("exposure", 0), cur)})
+    assert [{k: row[k] for k in expected[0]} for row in page.tables["rollforward"]] == [
+        {k: str(v) for k, v in e.items()} for e in expected]
+    got = sheet_rows(wb, "Summary")
     assert [(r["currency"], r["month"]) for r in got] == [(r["currency"], r["month"]) for r in months]
-    for cells, want in zip(got, months):
-        assert want["opening_balance"] + want["first_seen_balances"] + want["credits"] - want["debits"] + \
-            want["calculation_differences"] + want["continuity_gaps"] == want["closing_balance"]
-        for key in money:
-            assert f"{cells[key]:.{PLACES[want['currency']]}f}" == str(exact(want[key], want["currency"])), key
+    for cells, want in zip(got, expected):
+        places = PLACES[want["currency"]]
+        for key, value in want.items():
+            if key not in ("currency", "month"):
+                assert f"{cells[key]:.{places}f}" == str(value), (want["currency"], want["month"], key)
+        # the ageing splits the exposure (each bucket rounded on its own: within a minor unit per bucket)
+        ageing = sum(Decimal(f"{cells[k]:.{places}f}") for k in AGE_BUCKETS)
+        assert abs(ageing - want["month_end_exposure"]) <= Decimal(len(AGE_BUCKETS)).scaleb(-places)
+    # the last month's ageing, now: the open episodes by days since first seen, from discrepancy_report
+    with engine.connect() as conn:
+        now = {(cur, bucket): int(total) for cur, bucket, total in conn.execute(text(
+            "SELECT currency, CASE WHEN age_days <= 7 THEN 'exposure_age_0_7' WHEN age_days <= 30 THEN "
+            "'exposure_age_8_30' WHEN age_days <= 90 THEN 'exposure_age_31_90' ELSE 'exposure_age_over_90' END, "
+            "SUM(ABS(current_gap)) FROM discrepancy_report WHERE kind = 'out_of_sync' AND status = 'open' "
+            "AND current_gap IS NOT NULL GROUP BY 1, 2"))}
+    for cells in got:
+        if cells["month"] == max(r["month"] for r in got if r["currency"] == cells["currency"]):
+            cur = cells["currency"]
+            assert {k: f"{cells[k]:.{PLACES[cur]}f}" for k in AGE_BUCKETS} == {
+                k: str(exact(now.get((cur, k), 0), cur)) for k in AGE_BUCKETS}, cur
+
+
+def test_every_file_is_named_below_the_export_folder(corpus, realistic_dir):
+    """The workbook names each row's file by its path in the export, never by where the server keeps it."""
+    _, paths = corpus
+    wb = openpyxl.load_workbook(paths["report.xlsx"], read_only=True)
+    files = {r["file"] for name in ("Reconciliation", "Overdrafts", "Anomalies") for r in sheet_rows(wb, name)}
+    files.discard(None)  # an untied error names no file
+    assert files and all(not os.path.isabs(f) and (realistic_dir / f).is_file() for f in files)
 
 
 def test_weekly_reconciliation_equals_sql(corpus):

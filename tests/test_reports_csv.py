@@ -108,6 +108,9 @@ def test_weekly_exposure_at_the_weeks_end(build, week, expected):
     assert csv_path.read_bytes().decode("utf-8") == expected
     html = html_path.read_text(encoding="utf-8")
     assert ('data-meta="partial_week"' in html) is expected.endswith("true\r\n")
+    if week == "2024-W03":  # the page says which days of the week the data has: its last day is that Monday
+        assert ('the data covers <span data-meta="covered_from">2024-01-15</span> to\n     '
+                '<span data-meta="covered_to">2024-01-15</span> of it') in html
 
 
 def test_weeks_outside_the_data_are_partial(build):
@@ -117,7 +120,7 @@ def test_weeks_outside_the_data_are_partial(build):
         "2024-03-04,2024-03-10,BHD,continuity,0,0.000,0,0.000,1,2.727,true\r\n"
         "2024-03-04,2024-03-10,BHD,out_of_sync,0,0.000,0,0.000,3,3.003,true\r\n"
         "2024-03-04,2024-03-10,SAR,out_of_sync,0,0.00,0,0.00,1,0.01,true\r\n")
-    assert 'data-meta="partial_week"' in html_path.read_text(encoding="utf-8")
+    assert "Partial week: the data has no day in it." in html_path.read_text(encoding="utf-8")
     csv_path, html_path = build("weekly-reconciliation", week="2023-W51")  # before the first transaction
     assert csv_path.read_bytes().decode("utf-8") == WEEKLY_HEADER
     html = html_path.read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""report.xlsx opened with openpyxl: sheets, columns, number formats and values against the database."""
+"""report.xlsx opened with openpyxl: sheets, columns, number formats, print setup and values against the database."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 import reports
 from reports.columns import COLUMNS, LEDGER_PRESETS
-from reports.excel import SHEETS
+from reports.excel import PRINT_WIDTH, SHEETS
 from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
 from test_reports_html import age_bucket, exposure_from_transactions, open_episodes
@@ -26,7 +26,9 @@ def expected_number(micros: int, currency: str | None) -> float:
 
 
 def money_format(currency: str | None) -> str:
-    return "#,##0." + "0" * PLACES.get(currency, 2)
+    """Thousands separators, the currency's decimals, negatives in red."""
+    positive = "#,##0." + "0" * PLACES.get(currency, 2)
+    return f"{positive};[Red]-{positive}"
 
 
 def as_ms(value: datetime) -> str:
@@ -34,8 +36,16 @@ def as_ms(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(value.microsecond / 1000):03d}Z"
 
 
-def header(ws) -> list[str]:
+FIELD_OF = {c.label: c.name for c in COLUMNS.values()}
+
+
+def labels(ws) -> list[str]:
     return [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))]
+
+
+def header(ws) -> list[str]:
+    """The field names behind a sheet's header row, which is in words."""
+    return [FIELD_OF[label] for label in labels(ws)]
 
 
 def width(ws, index: int) -> float | None:
@@ -58,6 +68,7 @@ def workbook(report_engine, report_settings, tmp_path):
         [path] = reports.build("excel", report_engine, report_settings, out, **opts)
         assert path.name == "report.xlsx"
         return openpyxl.load_workbook(path)
+    build.settings = report_settings
     return build
 
 
@@ -71,6 +82,78 @@ def test_sheets_headers_frozen_and_filtered(workbook):
         for i, col in enumerate(header(ws), start=1):
             assert width(ws, i) == pytest.approx(COLUMNS[col].width, abs=1), (name, col)
     assert header(wb["Ledger"]) == list(LEDGER_PRESETS["accounting"])
+
+
+def test_headers_are_words_and_the_readme_gives_each_ones_field_name(workbook):
+    wb = workbook(columns="full")
+    readme = [[c.value for c in r] for r in wb["README"].iter_rows()]
+    field = {(r[0], r[1]): r[3] for r in readme if r[0] in SHEETS and r[3]}
+    for name in DATA_SHEETS:
+        words = labels(wb[name])
+        assert len(set(words)) == len(words), name
+        for i, label in enumerate(words, start=1):
+            assert "_" not in label and label[0].isupper(), (name, label)  # "Business day", never business_date
+            assert field[(name, label)] == FIELD_OF[label], (name, label)
+            # no word of a header is cut inside the word: the column is wider than its longest word (bold)
+            assert max(len(w) for w in label.split()) + 2 <= width(wb[name], i), (name, label)
+    assert labels(wb["Ledger"])[:4] == ["Business day", "Logged at (UTC)", "Transaction id", "User id"]
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_its_header_row_and_name(workbook):
+    wb = workbook()
+    for ws in wb.worksheets:
+        setup = ws.page_setup
+        assert (setup.orientation, setup.paperSize, setup.fitToHeight) == ("landscape", 9, 0), ws.title  # A4
+        assert setup.fitToWidth in (None, 1) and ws.sheet_properties.pageSetUpPr.fitToPage, ws.title  # 1 wide
+        assert (ws.oddFooter.left.text, ws.oddFooter.right.text) == ("&A", "Page &P"), ws.title  # name, page
+        assert setup.useFirstPageNumber, ws.title  # each sheet's pages numbered from 1
+        assert ws.oddHeader.left.text.startswith("Balance report, business dates 2023-12-28 to 2024-01-15")
+    for name in DATA_SHEETS:
+        ws = wb[name]
+        assert ws.print_title_rows == "$1:$1" and ws.print_options.gridLines, name
+        # the leading columns up to PRINT_WIDTH are printed; all of them when they fit
+        widths = [COLUMNS[c].width for c in header(ws)]
+        printed = next((n for n in range(1, len(widths) + 1) if sum(widths[:n + 1]) > PRINT_WIDTH), len(widths))
+        last = ws.cell(1, printed).column_letter
+        assert ws.print_area == f"'{name}'!$A$1:${last}${max(ws.max_row, 2)}", name
+    assert [wb[n].print_area.split(":")[1][1] for n in ("Summary", "Exposure", "Ledger")] == ["U", "O", "Q"]  # whole
+    assert "explanation" in header(wb["Reconciliation"])[:15] and "review_status" in header(wb["Reconciliation"])[:15]
+
+
+def test_ids_are_text_and_excel_is_told_so(workbook, tmp_path, report_engine):
+    """Ids that are digits stay text (a number would lose leading zeros and show 1.2E+15), and every data sheet
+    tells Excel not to flag them with its "number stored as text" triangle."""
+    import re
+    import zipfile
+    wb = workbook(columns="full")
+    ledger = wb["Ledger"]
+    cols = header(ledger)
+    with report_engine.connect() as conn:
+        db = conn.execute(text("SELECT event_id, file_id FROM balance_events ORDER BY ts, transaction_id")).all()
+    got = [(r[cols.index("event_id")], r[cols.index("file_id")]) for r in ledger.iter_rows(min_row=2)]
+    assert [(e.value, f.value) for e, f in got] == [(str(e), str(f)) for e, f in db]
+    assert all(e.data_type == "s" and f.data_type == "s" for e, f in got)
+    [path] = reports.build("excel", report_engine, workbook.settings, tmp_path / "ids", columns="full")
+    with zipfile.ZipFile(path) as archive:
+        sheets = [archive.read(f"xl/worksheets/sheet{i}.xml").decode() for i in range(2, 2 + len(DATA_SHEETS))]
+    for name, xml in zip(DATA_SHEETS, sheets):
+        ws = wb[name]
+        assert re.search(r'<ignoredError sqref="A1:([A-Z]+)(\d+)" numberStoredAsText="1"/>', xml).groups() == (
+            ws.cell(1, ws.max_column).column_letter, str(max(ws.max_row, 2))), name
+
+
+def test_negatives_are_red_and_flags_read_true_or_false(workbook):
+    wb = workbook()
+    summary = wb["Summary"]
+    cols = header(summary)
+    gaps = [r[cols.index("continuity_gaps")] for r in summary.iter_rows(min_row=2)]
+    assert any(c.value < 0 for c in gaps)  # user-a's -2.727 BHD in January
+    assert {c.number_format for c in gaps} == {"#,##0.000;[Red]-#,##0.000", "#,##0.00;[Red]-#,##0.00"}
+    ledger = wb["Ledger"]
+    flags = [r[header(ledger).index("is_calc_mismatch")] for r in ledger.iter_rows(min_row=2)]
+    # Excel shows a boolean as TRUE/FALSE whatever its format; LibreOffice needs the format, else shows 1/0
+    assert {(c.data_type, c.number_format) for c in flags} == {("b", '"TRUE";"TRUE";"FALSE"')}
+    assert {c.value for c in flags} == {True, False}
 
 
 def test_ledger_matches_database_cell_by_cell(workbook, report_engine):
@@ -96,19 +179,19 @@ def test_ledger_matches_database_cell_by_cell(workbook, report_engine):
                 assert cell.is_date and as_ms(cell.value) == value
             elif kind == "bool":
                 assert cell.data_type == "b" and cell.value is bool(value), name
-            else:
-                assert cell.value == value, name
+            else:  # text (ids too, as text) or int
+                assert cell.value == (str(value) if kind == "text" else value), name
 
 
 def test_half_up_rounding_to_each_currency(workbook):
     wb = workbook()
     ledger = {r[2].value: dict(zip(header(wb["Ledger"]), r)) for r in wb["Ledger"].iter_rows(min_row=2)}
     t07 = ledger["T07"]
-    assert (t07["new_balance"].value, t07["new_balance"].number_format) == (82.727, "#,##0.000")  # 82.7265
+    assert (t07["new_balance"].value, t07["new_balance"].number_format) == (82.727, money_format("BHD"))  # 82.7265
     assert t07["calc_difference"].value == 0.727
     by_user = {(r[0].value, r[1].value): dict(zip(header(wb["ByUser"]), r)) for r in wb["ByUser"].iter_rows(min_row=2)}
     b = by_user[("user-b", "SAR")]
-    assert (b["payment_balance"].value, b["payment_balance"].number_format) == (70.01, "#,##0.00")  # 70.005
+    assert (b["payment_balance"].value, b["payment_balance"].number_format) == (70.01, money_format("SAR"))  # 70.005
 
 
 def test_every_money_cell_is_a_number_in_its_currency_format(workbook):
@@ -149,7 +232,7 @@ def test_other_sheets_match_database(workbook, report_engine):
             for row, want in zip(rows, db):
                 for cell, name in zip(row, cols):
                     if name == "file":
-                        assert cell.value == "/fixture/000000.gz"
+                        assert cell.value == "stream/000000.gz"  # below the folder ingested, not the server's path
                     if name not in want:
                         continue
                     if COLUMNS[name].kind == "money" and want[name] is not None:
@@ -169,7 +252,8 @@ def test_other_sheets_match_database(workbook, report_engine):
 def test_reconciliation_is_one_row_per_issue(workbook):
     recon = workbook()["Reconciliation"]
     cols = header(recon)
-    got = {r[0].value: dict(zip(cols, (c.value for c in r))) for r in recon.iter_rows(min_row=2)}
+    got = {r[cols.index("discrepancy_id")].value: dict(zip(cols, (c.value for c in r)))
+           for r in recon.iter_rows(min_row=2)}
     assert len(got) == 9  # 6 episodes, a calculation and a continuity break, an untied error
     episode = got["out_of_sync:T13"]  # two transactions, the second with the Lambda's error, resolved by T05
     assert (episode["count_transactions"], episode["count_lambda_errors"], episode["opening_gap"],
@@ -179,18 +263,64 @@ def test_reconciliation_is_one_row_per_issue(workbook):
     assert (got["out_of_sync:T14"]["status"], got["out_of_sync:T14"]["amount_at_stake"]) == ("open", 3.0)
 
 
-def test_summary_sheet_is_the_rollforward_and_closes_at_the_users_balances(workbook):
+SUMMARY_MONEY = ("opening_balance", "first_seen_balances", "total_credit", "credit_vat", "total_debit", "debit_vat",
+                 "net_movement", "calculation_differences", "continuity_gaps", "closing_balance", "month_end_exposure",
+                 "exposure_age_0_7", "exposure_age_8_30", "exposure_age_31_90", "exposure_age_over_90")
+
+
+def test_summary_sheet_is_the_rollforward_with_vat_net_and_exposure_at_each_months_end(workbook):
     wb = workbook()
     summary = [dict(zip(header(wb["Summary"]), (c.value for c in r))) for r in wb["Summary"].iter_rows(min_row=2)]
-    assert [(r["currency"], r["month"], r["opening_balance"], r["first_seen_balances"], r["credits"], r["debits"],
-             r["calculation_differences"], r["continuity_gaps"], r["closing_balance"]) for r in summary] == [
-        ("BHD", "2023-12", 0, 5, 10, 0, 0, 0, 15), ("BHD", "2024-01", 15, 2, 101, 24, 0.727, -2.727, 92),
-        ("SAR", "2023-12", 0, 0, 50, 0, 0, 0, 50), ("SAR", "2024-01", 50, 10, 121, 112, 0, 0, 69)]
+    # worked out by hand from the fixture's transactions. December: user-d brings in 5 BHD and is 3 short in
+    # the wallet from the 29th (2 days old at the month's end), user-b is 5.5 SAR apart from the 28th. January:
+    # BHD debits 25.5 gross with 1.5 VAT (T02, T03); SAR debits 127 with 15 VAT (T04); open now (the data's last
+    # day, 2024-01-15): user-d's 3 (17 days), user-a's and user-c's 0.0015 each (0 and 5 days); user-b's 0.005.
+    assert [tuple(r[k] for k in ("currency", "month", *SUMMARY_MONEY, "count_month_end_open")) for r in summary] == [
+        ("BHD", "2023-12", 0, 5, 10, 0, 0, 0, 10, 0, 0, 15, 3, 3, 0, 0, 0, 1),
+        ("BHD", "2024-01", 15, 2, 101, 0, 25.5, 1.5, 77, 0.727, -2.727, 92, 3.003, 0.003, 3, 0, 0, 3),
+        ("SAR", "2023-12", 0, 0, 50, 0, 0, 0, 50, 0, 0, 50, 5.5, 5.5, 0, 0, 0, 1),
+        ("SAR", "2024-01", 50, 10, 121, 0, 127, 15, 9, 0, 0, 69, 0.01, 0.01, 0, 0, 0, 1)]
     by_user = [dict(zip(header(wb["ByUser"]), (c.value for c in r))) for r in wb["ByUser"].iter_rows(min_row=2)]
     for cur in ("BHD", "SAR"):  # the README's promise: the last closing is the sum of the balances on ByUser
         last = [r for r in summary if r["currency"] == cur][-1]
         assert sum(Decimal(str(u["balance"])) for u in by_user if u["currency"] == cur) == Decimal(
             str(last["closing_balance"]))
+
+
+def test_summary_sheet_equals_the_database(workbook, report_engine, report_settings):
+    """Computed apart from reports/: the roll-forward's months, gross and VAT of the applied transactions of known
+    users, and the exposure at each month's end from the users' latest transactions before it."""
+    from reports.periods import day_start_utc, next_day
+    wb = workbook()
+    summary = [dict(zip(header(wb["Summary"]), (c.value for c in r))) for r in wb["Summary"].iter_rows(min_row=2)]
+    with report_engine.connect() as conn:
+        months = [dict(r) for r in conn.execute(text("SELECT * FROM balance_rollforward ORDER BY currency, month"))
+                  .mappings()]
+        moved = {(cur, month, typ): (int(gross), int(vat)) for cur, month, typ, gross, vat in conn.execute(text(
+            "SELECT currency, substr(business_date, 1, 7), type, SUM(amount), SUM(coalesce(vat, 0)) "
+            "FROM balance_events WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
+            "GROUP BY 1, 2, 3"))}
+        last_day = conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one()
+        at_end = {}
+        for month in {m["month"] for m in months}:
+            day = min(date(int(month[:4]) + int(month[5:]) // 12, int(month[5:]) % 12 + 1, 1).isoformat(),
+                      next_day(last_day))  # the next month's first day, or the day after the data's last
+            at_end[month] = exposure_from_transactions(conn, until=day_start_utc(day, report_settings.business_tz))
+    assert [(r["currency"], r["month"]) for r in summary] == [(m["currency"], m["month"]) for m in months]
+    for row, m in zip(summary, months):
+        cur = m["currency"]
+        credit, credit_vat = moved.get((cur, m["month"], "CREDIT"), (0, 0))
+        debit, debit_vat = moved.get((cur, m["month"], "DEBIT"), (0, 0))
+        exposure = at_end[m["month"]].get(cur, {}).get("exposure", 0)
+        assert (row["total_credit"], row["credit_vat"], row["total_debit"], row["debit_vat"]) == tuple(
+            expected_number(v, cur) for v in (credit, credit_vat, debit, debit_vat)), (cur, m["month"])
+        assert row["net_movement"] == expected_number(credit - credit_vat - debit + debit_vat, cur)
+        assert m["opening_balance"] + m["first_seen_balances"] + credit - credit_vat - debit + debit_vat + m[
+            "calculation_differences"] + m["continuity_gaps"] == m["closing_balance"]  # ties out with gross - VAT
+        assert row["month_end_exposure"] == expected_number(exposure, cur), (cur, m["month"])
+        ageing = [row[k] for k in ("exposure_age_0_7", "exposure_age_8_30", "exposure_age_31_90",
+                                   "exposure_age_over_90")]
+        assert sum(Decimal(str(a)) for a in ageing) == Decimal(str(row["month_end_exposure"])), (cur, m["month"])
 
 
 def test_exposure_sheet_equals_the_database(workbook, report_engine):
@@ -214,7 +344,8 @@ def test_exposure_sheet_equals_the_database(workbook, report_engine):
             assert row[bucket] == sum(
                 1 for e in mine if age_bucket((last_day - date.fromisoformat(e["business_date"])).days) == bucket)
     assert (rows["BHD"]["exposure"], rows["SAR"]["exposure"]) == (3.003, 0.01)
-    assert (wb["Exposure"]["D2"].number_format, wb["Exposure"]["D3"].number_format) == ("#,##0.000", "#,##0.00")
+    assert (wb["Exposure"]["D2"].number_format, wb["Exposure"]["D3"].number_format) == (
+        money_format("BHD"), money_format("SAR"))
 
 
 def test_by_user_has_the_wallets_own_overdrawn_since(workbook):
@@ -241,9 +372,12 @@ def test_readme_explains_every_sheet_and_column(workbook):
     readme = [[c.value for c in r] for r in wb["README"].iter_rows()]
     explained = {(r[0], r[1]) for r in readme if r[0] in SHEETS}
     for name in DATA_SHEETS:
-        for col in header(wb[name]):
+        for col in labels(wb[name]):
             assert (name, col) in explained
-        assert any(r[0] == name and r[2] == SHEETS[name] for r in readme)
+        assert any(r[0] == name and r[2].startswith(SHEETS[name]) for r in readme)
+    recon = next(r[2] for r in readme if r[0] == "Reconciliation" and isinstance(r[1], int))
+    assert recon.endswith(" Prints columns A–O (Business day to Explanation), one page wide; the others are on "
+                          "screen.")
     counts = {r[0]: r[1] for r in readme if r[0] in SHEETS and isinstance(r[1], int)}
     assert counts == {name: wb[name].max_row - 1 for name in DATA_SHEETS}
     assert any(r[0] == "Money" and "Never add" in r[2] for r in readme)
@@ -304,7 +438,8 @@ def test_pseudonymised_workbook_has_no_user_id(workbook):
     assert token in blob
     recon = wb["Reconciliation"]
     cols = header(recon)
-    calculation = next(r for r in recon.iter_rows(min_row=2) if r[0].value == "calculation:T07")
+    calculation = next(r for r in recon.iter_rows(min_row=2)
+                       if r[cols.index("discrepancy_id")].value == "calculation:T07")
     assert calculation[cols.index("explanation")].value == (
         f"new_balance 82.7265 of {token} differs from the expected 82")
 

@@ -206,16 +206,16 @@ EPISODE_TRANSACTIONS = [
 # balance_rollforward: opening + first seen + credits - debits + calculation differences + continuity gaps
 # = closing; January opens at December's close; the last closings are the users' balances (BHD: user-d 15,
 # user-a 79, user-c -3, random-uuid 1; SAR: user-b 70, the formula user -1).
-# (currency, month, opening, first seen, credits, debits, calculation, continuity, closing, transactions, users,
-#  new users)
+# (currency, month, opening, first seen, credits, debits (both net of VAT), VAT in the credits, VAT in the debits,
+#  calculation, continuity, closing, transactions, users, new users)
 ROLLFORWARD = [
-    ("BHD", "2023-12", "0", "5", "10", "0", "0", "0", "15", 1, 1, 1),  # T14
+    ("BHD", "2023-12", "0", "5", "10", "0", "0", "0", "0", "0", "15", 1, 1, 1),  # T14
     # T01 + T10 credits; T02 (11 - 1 VAT), T03 (5.5 - 0.5), T07, T09 debits; T07 0.7265 above its rule; T09
     # starts 2.7265 below T07's balance; user-c brings in 2
-    ("BHD", "2024-01", "15", "2", "101", "24", "0.7265", "-2.7265", "92", 6, 3, 3),
-    ("SAR", "2023-12", "0", "0", "50", "0", "0", "0", "50", 1, 1, 1),  # T13
+    ("BHD", "2024-01", "15", "2", "101", "24", "0", "1.5", "0.7265", "-2.7265", "92", 6, 3, 3),
+    ("SAR", "2023-12", "0", "0", "50", "0", "0", "0", "0", "0", "50", 1, 1, 1),  # T13
     # T05 + T06 + T15 credits; T04 (115 - 15 VAT) + T08 debits; the formula user brings in 10
-    ("SAR", "2024-01", "50", "10", "121", "112", "0", "0", "69", 5, 2, 1),
+    ("SAR", "2024-01", "50", "10", "121", "112", "0", "15", "0", "0", "69", 5, 2, 1),
 ]
 
 ANOMALIES = [
@@ -272,7 +272,7 @@ T_BALANCE_ROLLFORWARD = Table(
     "balance_rollforward", derived,
     Column("currency", String(8)), Column("month", String(7)), Column("opening_balance", Money),
     Column("first_seen_balances", Money), Column("credits", Money), Column("debits", Money),
-    Column("calculation_differences", Money), Column("continuity_gaps", Money), Column("closing_balance", Money),
+    Column("credit_vat", Money), Column("debit_vat", Money), Column("calculation_differences", Money), Column("continuity_gaps", Money), Column("closing_balance", Money),
     Column("count_transactions", Integer), Column("count_users", Integer), Column("count_new_users", Integer))
 T_ANOMALIES = Table(
     "anomalies", derived,
@@ -368,9 +368,10 @@ def build_fixture(url: str) -> str:
         events = balance_event_rows()
         with engine.begin() as conn:
             conn.execute(insert(s.ingest_runs), [{"run_id": 1, "started_at": "2024-01-16T00:00:00.000Z",
-                                                  "status": "ok"}])
-            conn.execute(insert(s.ingested_files), [{"file_id": 1, "path": "/fixture/000000.gz",
-                                                     "content_hash": "0" * 64, "status": "ok", "run_id": 1}])
+                                                  "status": "ok", "paths": '["/fixture"]'}])
+            conn.execute(insert(s.ingested_files), [{"file_id": 1, "path": "/fixture/stream/000000.gz",
+                                                     "relative_path": "stream/000000.gz", "content_hash": "0" * 64,
+                                                     "status": "ok", "run_id": 1}])
             conn.execute(insert(s.balance_events), events)
             conn.execute(insert(s.parsed_logs), [
                 {"event_id": eid, "file_id": 1, "line_no": eid * 10, "ts": ts, "ts_ms": _ms(ts),
@@ -400,10 +401,11 @@ def build_fixture(url: str) -> str:
                 for did, pos, role, tx, sub, pay, errors in EPISODE_TRANSACTIONS])
             conn.execute(insert(T_BALANCE_ROLLFORWARD), [
                 {"currency": cur, "month": month, "opening_balance": m(opening), "first_seen_balances": m(first),
-                 "credits": m(credits), "debits": m(debits), "calculation_differences": m(calc),
-                 "continuity_gaps": m(gaps), "closing_balance": m(closing), "count_transactions": n,
-                 "count_users": users, "count_new_users": new}
-                for cur, month, opening, first, credits, debits, calc, gaps, closing, n, users, new in ROLLFORWARD])
+                 "credits": m(credits), "debits": m(debits), "credit_vat": m(credit_vat), "debit_vat": m(debit_vat),
+                 "calculation_differences": m(calc), "continuity_gaps": m(gaps), "closing_balance": m(closing),
+                 "count_transactions": n, "count_users": users, "count_new_users": new}
+                for cur, month, opening, first, credits, debits, credit_vat, debit_vat, calc, gaps, closing, n, users,
+                new in ROLLFORWARD])
             conn.execute(insert(T_ANOMALIES), [
                 {"anomaly_id": aid, "fingerprint": fp, "detector": det, "severity": sev, "user_id": user,
                  "currency": cur, "transaction_id": tx, "detected_at": at, "business_date": _bdate(at),

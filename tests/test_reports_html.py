@@ -65,6 +65,9 @@ class Page(HTMLParser):
         super().__init__()
         self.kpis: dict[tuple[str, str | None], str] = {}
         self.tables: dict[str, list[dict]] = {}
+        self.headers: dict[str, list[tuple[str, str]]] = {}  # table -> [(data-col, header text)]
+        self.styles: list[str] = []
+        self._th = self._style = None
         self.scripts: list[dict] = []
         self.links: list[dict] = []
         self.chart_divs = 0
@@ -82,6 +85,11 @@ class Page(HTMLParser):
             self.tables[self._table].append({})
         elif tag == "td" and self._table and "data-col" in a:
             self.tables[self._table][-1][a["data-col"]] = a["data-value"]
+        elif tag == "th" and self._table and "data-col" in a:
+            self._th = a["data-col"]
+            self.headers.setdefault(self._table, []).append((self._th, ""))
+        elif tag == "style":
+            self._style = True
         elif tag == "script":
             self.scripts.append(a)
         elif tag in ("link", "img", "iframe"):
@@ -89,7 +97,18 @@ class Page(HTMLParser):
         if tag == "div" and "plotly-graph-div" in (a.get("class") or ""):
             self.chart_divs += 1
 
+    def handle_data(self, data):
+        if self._th:
+            col, text_ = self.headers[self._table][-1]
+            self.headers[self._table][-1] = (col, text_ + data)
+        if self._style:
+            self.styles.append(data)
+
     def handle_endtag(self, tag):
+        if tag == "th":
+            self._th = None
+        if tag == "style":
+            self._style = None
         if tag == "table":
             self.tables[self._table] = [r for r in self.tables[self._table] if r]  # drop the header row
             self._table = None
@@ -118,6 +137,27 @@ def test_page_is_self_contained(page):
     assert html.count("plotly.js v") >= 1  # the bundle itself is inline
     assert len(html) > 3_000_000
     assert parsed.chart_divs == 5
+
+
+def test_styles_are_css_with_a_sans_serif_stack(page):
+    """The stylesheet is inlined as written: escaped quotes (&#34;Segoe UI&#34;) made the whole font-family
+    declaration invalid, and the page fell back to the browser's serif."""
+    parsed, html = page()
+    [css] = parsed.styles
+    assert "&#34;" not in css and "&quot;" not in css
+    stack = css.split("font-family:", 1)[1].split(";", 1)[0]
+    assert '"Segoe UI"' in stack and stack.strip().endswith("sans-serif")
+
+
+def test_table_headers_are_words(page):
+    parsed, _ = page()
+    from reports.columns import COLUMNS
+    assert set(parsed.headers) == set(parsed.tables) | {"rollforward"}
+    for table, headers in parsed.headers.items():
+        for col, label in headers:
+            assert label == COLUMNS[col].label and "_" not in label, (table, col, label)
+    assert [label for _, label in parsed.headers["exposure"][:4]] == ["Currency", "Open episodes", "Users",
+                                                                       "Open exposure"]
 
 
 def test_cards_equal_the_database(page, report_engine):
@@ -220,22 +260,39 @@ def test_exposure_table_equals_the_database(page, report_engine):
 
 
 def test_rollforward_table_equals_the_database(page, report_engine):
+    """The roll-forward with gross credits and debits, the VAT in each and the net movement (from the applied
+    transactions of known users, summed here apart from reports/), and the open exposure at each month's end."""
     parsed, _ = page()
     with report_engine.connect() as conn:
         db = [dict(r) for r in conn.execute(text(
             "SELECT * FROM balance_rollforward ORDER BY currency, month")).mappings()]
-    money = ("opening_balance", "first_seen_balances", "credits", "debits", "calculation_differences",
-             "continuity_gaps", "closing_balance")
-    assert parsed.tables["rollforward"] == [
-        {"currency": r["currency"], "month": r["month"], **{k: amount(r[k], r["currency"]) for k in money},
-         "count_transactions": str(r["count_transactions"])} for r in db]
-    for r in db:  # it ties out, and January opens at December's close
-        assert (r["opening_balance"] + r["first_seen_balances"] + r["credits"] - r["debits"]
+        moved = {(cur, month, typ): (int(gross), int(vat)) for cur, month, typ, gross, vat in conn.execute(text(
+            "SELECT currency, substr(business_date, 1, 7), type, SUM(amount), SUM(coalesce(vat, 0)) "
+            "FROM balance_events WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
+            "GROUP BY 1, 2, 3"))}
+    money = ("opening_balance", "first_seen_balances", "calculation_differences", "continuity_gaps",
+             "closing_balance")
+    want = []
+    for r in db:
+        cur = r["currency"]
+        credit, credit_vat = moved.get((cur, r["month"], "CREDIT"), (0, 0))
+        debit, debit_vat = moved.get((cur, r["month"], "DEBIT"), (0, 0))
+        want.append({"currency": cur, "month": r["month"], **{k: amount(r[k], cur) for k in money},
+                     "total_credit": amount(credit, cur), "credit_vat": amount(credit_vat, cur),
+                     "total_debit": amount(debit, cur), "debit_vat": amount(debit_vat, cur),
+                     "net_movement": amount(credit - credit_vat - debit + debit_vat, cur),
+                     "count_transactions": str(r["count_transactions"])})
+        # it ties out with gross - VAT, and January opens at December's close
+        assert (r["opening_balance"] + r["first_seen_balances"] + credit - credit_vat - debit + debit_vat
                 + r["calculation_differences"] + r["continuity_gaps"]) == r["closing_balance"]
-    assert [(r["currency"], r["month"], r["opening_balance"], r["closing_balance"])
-            for r in parsed.tables["rollforward"]] == [
-        ("BHD", "2023-12", "0.000", "15.000"), ("BHD", "2024-01", "15.000", "92.000"),
-        ("SAR", "2023-12", "0.00", "50.00"), ("SAR", "2024-01", "50.00", "69.00")]
+    assert [{k: v for k, v in row.items() if k != "month_end_exposure"} for row in parsed.tables["rollforward"]] == want
+    # the exposure at each month's end: user-d's 3 BHD and user-b's 5.5 SAR in December; now in January
+    assert [(r["currency"], r["month"], r["opening_balance"], r["net_movement"], r["closing_balance"],
+             r["month_end_exposure"]) for r in parsed.tables["rollforward"]] == [
+        ("BHD", "2023-12", "0.000", "10.000", "15.000", "3.000"),
+        ("BHD", "2024-01", "15.000", "77.000", "92.000", "3.003"),
+        ("SAR", "2023-12", "0.00", "50.00", "50.00", "5.50"),
+        ("SAR", "2024-01", "50.00", "9.00", "69.00", "0.01")]
 
 
 def test_period_filter_applies_to_cards_and_tables(page):

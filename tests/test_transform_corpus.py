@@ -190,14 +190,17 @@ def test_the_roll_forward_ties_out_to_the_users_balances(db):
     balances = dict(db.execute(text("SELECT currency, SUM(balance) FROM user_balances WHERE count_currencies = 1 "
                                     "GROUP BY currency")).all())
     assert previous == balances
-    # credits and debits, computed apart from the transform: net of VAT, applied transactions of known users
-    moved = dict(((cur, typ), total) for cur, typ, total in db.execute(text(
-        "SELECT currency, type, SUM(amount - coalesce(vat, 0)) FROM balance_events WHERE user_id IS NOT NULL "
-        "AND coalesce(outcome, '') <> 'refused_negative_balance' GROUP BY currency, type")))
+    # credits and debits, computed apart from the transform: net of VAT, applied transactions of known users; and
+    # the VAT inside them
+    moved = {(cur, typ): (net, vat) for cur, typ, net, vat in db.execute(text(
+        "SELECT currency, type, SUM(amount - coalesce(vat, 0)), SUM(coalesce(vat, 0)) FROM balance_events "
+        "WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' GROUP BY currency, type"))}
     for cur in previous:
-        credits, debits = db.execute(text("SELECT SUM(credits), SUM(debits) FROM balance_rollforward "
-                                          "WHERE currency = :c"), {"c": cur}).one()
-        assert (credits, debits) == (moved.get((cur, "CREDIT"), 0), moved.get((cur, "DEBIT"), 0))
+        credits, debits, credit_vat, debit_vat = db.execute(text(
+            "SELECT SUM(credits), SUM(debits), SUM(credit_vat), SUM(debit_vat) FROM balance_rollforward "
+            "WHERE currency = :c"), {"c": cur}).one()
+        assert (credits, credit_vat) == moved.get((cur, "CREDIT"), (0, 0))
+        assert (debits, debit_vat) == moved.get((cur, "DEBIT"), (0, 0))
 
 
 REFUSED = text("SELECT transaction_id, is_overdraft_actual, overdraft_reason FROM balance_events "

@@ -3,6 +3,7 @@
 --   opening_balance + first_seen_balances + credits - debits + calculation_differences + continuity_gaps
 --     = closing_balance
 -- and a month's opening is the previous closing (transform/invariants/balance_rollforward.yml checks both).
+-- credit_vat and debit_vat are the VAT inside those credits and debits (gross = net + VAT), for the accounts.
 -- The closing balance is summed from each user's last balance of the month, not from the movements.
 -- Read from the applied transactions of known users, in each user's order (by time, then transaction id),
 -- one chain per user and currency: the closing balances are user_balances' balances (a user seen in two
@@ -30,6 +31,8 @@ movements as (
         sum(case when chain_seq = 1 then old_balance else 0 end) as first_seen_balances,
         coalesce(sum(case when type = 'CREDIT' then amount - coalesce(vat, 0) end), 0) as credits,
         coalesce(sum(case when type = 'DEBIT' then amount - coalesce(vat, 0) end), 0) as debits,
+        coalesce(sum(case when type = 'CREDIT' then vat end), 0) as credit_vat,
+        coalesce(sum(case when type = 'DEBIT' then vat end), 0) as debit_vat,
         sum(new_balance - coalesce(expected_new_balance, old_balance)) as calculation_differences,
         sum(case when chain_seq > 1 then old_balance - prev_new_balance else 0 end) as continuity_gaps,
         count(*) as count_transactions,
@@ -71,8 +74,8 @@ closings as (
 select
     movements.currency, movements.month,
     closings.closing_balance - closings.change as opening_balance,
-    movements.first_seen_balances, movements.credits, movements.debits, movements.calculation_differences,
-    movements.continuity_gaps, closings.closing_balance, movements.count_transactions, movements.count_users,
-    movements.count_new_users
+    movements.first_seen_balances, movements.credits, movements.debits, movements.credit_vat, movements.debit_vat,
+    movements.calculation_differences, movements.continuity_gaps, closings.closing_balance,
+    movements.count_transactions, movements.count_users, movements.count_new_users
 from movements
 join closings on closings.currency = movements.currency and closings.month = movements.month

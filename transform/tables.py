@@ -183,6 +183,8 @@ balance_rollforward = Table(
     Column("first_seen_balances", Money, nullable=False),
     Column("credits", Money, nullable=False),
     Column("debits", Money, nullable=False),
+    Column("credit_vat", Money, nullable=False),  # VAT inside the credits (gross = credits + credit_vat)
+    Column("debit_vat", Money, nullable=False),
     Column("calculation_differences", Money, nullable=False),
     Column("continuity_gaps", Money, nullable=False),
     Column("closing_balance", Money, nullable=False),
