@@ -45,6 +45,7 @@ class Source:
     def display(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
 
+    @property
     def relative_path(self) -> str:
         """The path below `root` ('stream/000000.gz'; the file's name when ingest was given the file itself)."""
         if self.root is None or self.root == self.path:
