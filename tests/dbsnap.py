@@ -2,8 +2,10 @@
 
 A snapshot is every table's rows, sorted, with the run's bookkeeping left out:
 which run loaded a file and when (`run_id`, `ingested_at`, the `ingest_runs`
-table), and how many transactions it took (the ingest generation and the build's
-record of it) differ between two runs that loaded the same data. Keys that come from
+table), how many transactions it took (the ingest generation and the build's
+record of it), and the path a file was named by below what the run was given
+(`relative_path`: a folder, or the file itself) differ between two runs that
+loaded the same data. Keys that come from
 a sequence (`quarantine_id`, `conflict_id`) are left out too: PostgreSQL
 sequences are not transactional, so a rolled-back load leaves gaps in them.
 `file_id` is replaced by the file's path and member, which is what it stands for.
@@ -23,7 +25,7 @@ from db.engine import make_engine
 # and resumed ingest takes more of them than an uninterrupted one to end in the same data
 BOOKKEEPING_TABLES = frozenset({"ingest_runs", "alembic_version", "alert_state", "ingest_generation",
                                 "transform_state"})
-BOOKKEEPING_COLUMNS = frozenset({"run_id", "ingested_at"})
+BOOKKEEPING_COLUMNS = frozenset({"run_id", "ingested_at", "relative_path"})
 SEQUENCE_KEYS = frozenset({"quarantine_id", "conflict_id"})
 NOT_AMOUNTS = ("_id", "line_no", "ts_ms", "_seq")  # numeric columns that are not quantities
 
