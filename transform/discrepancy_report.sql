@@ -108,9 +108,9 @@ continuity_ledger as materialized (
     where ledger.is_continuity_break
 ),
 
-calculations as (
-    select
-        'calculation' as kind,
+-- a break's columns up to its explanation: one transaction, its balance, what it should have been, the difference
+{%- macro break_columns(kind, balance, expected, difference) %}
+        '{{ kind }}' as kind,
         ledger.user_id, ledger.currency,
         ledger.transaction_id as first_transaction_id, ledger.transaction_id as last_transaction_id,
         resolving.transaction_id as resolving_transaction_id,
@@ -118,11 +118,15 @@ calculations as (
         coalesce(resolving.prev_ts, ledger_users.user_last_ts) as last_seen_at,
         resolving.ts as resolved_at, resolving.business_date as resolved_date,
         1 as count_transactions, 0 as count_lambda_errors,
-        ledger.new_balance as subscription_balance, ledger.payment_balance,
-        ledger.expected_new_balance as expected_balance,
-        ledger.calc_difference as opening_gap, ledger.calc_difference as current_gap,
-        abs(ledger.calc_difference) as max_abs_gap, abs(ledger.calc_difference) as amount_at_stake,
+        {{ balance }} as subscription_balance, ledger.payment_balance, {{ expected }} as expected_balance,
+        {{ difference }} as opening_gap, {{ difference }} as current_gap,
+        abs({{ difference }}) as max_abs_gap, abs({{ difference }}) as amount_at_stake,
         ledger.file_id, ledger.line_no,
+{%- endmacro %}
+
+calculations as (
+    select
+        {{- break_columns('calculation', 'ledger.new_balance', 'ledger.expected_new_balance', 'ledger.calc_difference') }}
         'Transaction ' || ledger.transaction_id || ' (' || lower(coalesce(ledger.type, 'unknown direction')) || ' of '
             || {{ money('ledger.amount', 'cur', 'ledger.currency') }} || ' including '
             || {{ money_text('ledger.vat', 'cur') }} || ' VAT) should have moved the balance from '
@@ -139,19 +143,7 @@ calculations as (
 
 continuities as (
     select
-        'continuity' as kind,
-        ledger.user_id, ledger.currency,
-        ledger.transaction_id as first_transaction_id, ledger.transaction_id as last_transaction_id,
-        resolving.transaction_id as resolving_transaction_id,
-        ledger.business_date, ledger.ts as first_seen_at,
-        coalesce(resolving.prev_ts, ledger_users.user_last_ts) as last_seen_at,
-        resolving.ts as resolved_at, resolving.business_date as resolved_date,
-        1 as count_transactions, 0 as count_lambda_errors,
-        ledger.old_balance as subscription_balance, ledger.payment_balance,
-        ledger.prev_new_balance as expected_balance,
-        ledger.continuity_gap as opening_gap, ledger.continuity_gap as current_gap,
-        abs(ledger.continuity_gap) as max_abs_gap, abs(ledger.continuity_gap) as amount_at_stake,
-        ledger.file_id, ledger.line_no,
+        {{- break_columns('continuity', 'ledger.old_balance', 'ledger.prev_new_balance', 'ledger.continuity_gap') }}
         'Transaction ' || ledger.transaction_id || ' starts from '
             || {{ money('ledger.old_balance', 'cur', 'ledger.currency') }}
             || ', but the previous transaction of this user ('
