@@ -50,14 +50,7 @@ NUMERIC_KINDS = ("money", "int", "num")
 # Widths that show a whole cell (system-ui 12.5 px, 10 px of padding either side; headers wrap): a timestamp with
 # milliseconds, a business day, an amount up to -99,999,999.999. Ids: a UUID needs 292, a ULID 252.
 KIND_WIDTHS = {"ts": 186, "date": 104, "money": 124, "int": 96, "num": 90, "bool": 84}
-USER_WIDTH, ULID_WIDTH, CURRENCY_WIDTH = 296, 256, 72
-
-
-def header_width(text: str, *, filterable: bool, sorted_: bool) -> int:
-    """The narrowest column whose header shows its longest word whole (headers wrap between words): padding,
-    the word (about 7 px a letter), the filter icon, and the sort arrow of a column the rows come sorted by."""
-    longest = max((len(word) for word in text.split()), default=0)
-    return 28 + 7 * longest + (16 if filterable else 0) + (20 if sorted_ else 0)
+USER_WIDTH, ULID_WIDTH, CURRENCY_WIDTH = 294, 256, 72
 SCOPES = ("dates", "currency", "user")  # the global filters a table can use
 LINKS = ("ledger", "transaction", "issue")  # where an id column leads (see links_of)
 
@@ -69,7 +62,7 @@ class GridColumn:
     width: int | None = None  # None: KIND_WIDTHS by the column's kind (text columns: 150)
     pinned: str | None = None
     hide: bool = False
-    link: str | None = None  # one of LINKS: the cell is a link there
+    link: str | None = None  # one of LINKS: the cell is a link there (assert in GridView)
     wrap: bool = False  # the text wraps onto as many lines as the grid's row height holds
 
 
@@ -87,6 +80,10 @@ class GridView:
     scope: tuple[str, ...] = SCOPES  # the global filters the table's query uses
     row_height: int = 32
 
+    def __post_init__(self):
+        assert all(c.link in (None, *LINKS) for c in self.columns), self.columns
+        assert set(self.scope) <= set(SCOPES), self.scope
+
     @property
     def id(self) -> dict:
         return {"type": "grid", "tab": self.tab, "name": self.table.name}
@@ -101,6 +98,19 @@ class GridView:
 
 
 GRIDS: dict[str, GridView] = {}
+
+
+def word_width(word: str) -> float:
+    """About how many pixels a header word takes (system-ui 12.5 px, medium weight)."""
+    return sum(11.5 if c in "mwMW" else 4 if c in "iljtfr.,:'()" else 9 if c.isupper() else 8 if c.isdigit()
+               else 7.5 for c in word)
+
+
+def header_width(text: str, *, filterable: bool, sorted_: bool) -> int:
+    """The narrowest column whose header shows its longest word whole (headers wrap between words): padding and
+    gaps, the word, the filter icon, and the sort arrow of a column the rows come sorted by."""
+    longest = max((word_width(word) for word in text.split()), default=0)
+    return round(38 + longest + (16 if filterable else 0) + (20 if sorted_ else 0))
 
 
 def add(view: GridView) -> GridView:
@@ -141,7 +151,8 @@ def component(view: GridView, url_params: dict | None = None, *, get_row_id: str
         if col.wrap:
             d["wrapText"] = True
             classes.append("wrapped")
-        if col.field in ("file", "explanation", "raw", "error", "paths", "parameters", "reason"):
+        if col.field in ("file", "explanation", "raw", "error", "paths", "parameters", "reason", "action",
+                         "stream_name", "path", "discrepancies"):
             d["tooltipField"] = "file_path" if col.field == "file" else col.field
         if classes:
             d["cellClass"] = classes

@@ -272,6 +272,15 @@ def test_health_charts_share_one_time_axis_that_starts_at_zero(ctx):
         (str(date.fromisoformat(start) - timedelta(days=1)) + " 12:00", last + " 12:00")}
     assert all(f["layout"]["yaxis"]["rangemode"] == "nonnegative" for f in charts)
     assert not any("yaxis2" in f["layout"] for f in charts)  # one axis each: no second scale's odd ticks
+    counts = [figures(health.render_errors(ctx, "", "/health"))[0]["layout"]["yaxis"],
+              figures(overdrafts.render_timeline(ctx, ""))[0]["layout"]["yaxis"],
+              figures(anomalies.render_counts(ctx, ""))[0]["layout"]["xaxis"]]
+    assert all(axis["tickformat"] == ",d" for axis in counts)  # whole numbers, never 0.2, 0.4, …
+    errors = q.errors_per_day(ctx.engine, q.Filters())
+    per_day = Counter()
+    for r in errors:
+        per_day[r["business_date"]] += r["count_events"]
+    assert counts[0].get("dtick") == (1 if max(per_day.values()) <= 5 else None)
     whole = figures(health.render_skips(ctx, "", "/health"))[0]["layout"]["xaxis"]["range"]
     assert whole[0].startswith(str(date.fromisoformat(first) - timedelta(days=1))) and whole[1].startswith(last)
 

@@ -11,8 +11,8 @@ from dash import html
 from app import grid, review, urlstate
 from app.context import AppContext
 from app.grid import CURRENCY_WIDTH, ULID_WIDTH, USER_WIDTH, GridColumn, GridView
-from app.ui import (ANY, SEVERITY_COLORS, bar, figure, graph, no_rows, param_id, register_sections, scatter, section,
-                    select, slot)
+from app.ui import (ANY, SEVERITY_COLORS, bar, count_axis, figure, graph, no_rows, param_id, register_sections,
+                    scatter, section, select, slot)
 from queries import (ANOMALIES, SEVERITIES, MissingTables, anomalies_per_day, anomaly_counts, detectors,
                      transactions_per_day)
 from queries.base import one_of
@@ -35,7 +35,7 @@ def _grid_params(params: dict, pathname=None) -> dict:
 
 # The explanation comes right after what was found, on two lines: it reads without scrolling sideways.
 GRID = grid.add(GridView(NAME, ANOMALIES, (
-    GridColumn("detected_at", "Detected (UTC)"), GridColumn("detector", "Detector", 160),
+    GridColumn("detected_at", "Detected (UTC)"), GridColumn("detector", "Detector", 184),
     GridColumn("severity", "Severity", 96), GridColumn("explanation", "Explanation", 470, wrap=True),
     GridColumn("user_id", "User", USER_WIDTH, link="ledger"), GridColumn("currency", "Cur.", CURRENCY_WIDTH),
     GridColumn("amount", "Amount"), GridColumn("score", "Score"),
@@ -148,7 +148,8 @@ def render_counts(ctx: AppContext, search: str, pathname=None):
     fig.add_trace(scatter(y=names, x=[totals[d] for d in names], mode="text", text=[f" {totals[d]:,}" for d in names],
                           textposition="middle right", showlegend=False, hoverinfo="skip", name="total"))
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title_text="findings", range=[0, max(totals.values()) * 1.12], rangemode="nonnegative")
+    fig.update_xaxes(title_text="findings", range=[0, max(totals.values()) * 1.12])
+    count_axis(fig, max(totals.values()), "xaxis")
     return graph(fig, "anomalies-counts-graph")
 
 

@@ -11,8 +11,8 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from app.ui import (PALETTE, Fig, bar, count, figure, graph, kpi, kpi_row, no_rows, register_sections, scatter, section,
-                    slot)
+from app.ui import (PALETTE, Fig, bar, count, count_axis, figure, graph, kpi, kpi_row, no_rows, register_sections,
+                    scatter, section, slot)
 from queries import (INGEST_RUNS, INGESTED_FILES, QUARANTINE, data_period, errors_per_day, health_per_day,
                      ingest_totals, skips_per_day)
 
@@ -109,6 +109,11 @@ def _stacked(ctx: AppContext, search: str, rows: list[dict], label) -> Fig | Non
         return None
     fig = _figure(ctx, search, "events")
     fig.update_layout(barmode="stack")
+    per_day: dict[str, int] = defaultdict(int)
+    for days in per.values():
+        for day, n in days.items():
+            per_day[day] += n
+    count_axis(fig, max(per_day.values()))
     for i, (name, days) in enumerate(sorted(per.items(), key=lambda kv: -sum(kv[1].values()))):
         total = sum(days.values())
         fig.add_trace(bar(x=list(days), y=list(days.values()), name=f"{name} ({total:,})",
@@ -138,6 +143,7 @@ def render_cold(ctx: AppContext, search: str, pathname=None):
     if not rows:
         return no_rows("No invocations in this period.")
     fig = _figure(ctx, search, "cold starts")
+    count_axis(fig, max(r["count_cold_starts"] for r in rows))
     fig.add_trace(bar(x=[r["business_date"] for r in rows], y=[r["count_cold_starts"] for r in rows],
                       name="cold starts", marker_color="#8fb3de", hovertemplate="%{y:,} cold starts<extra></extra>"))
     return graph(fig, "health-cold-graph")

@@ -24,7 +24,7 @@ def _params(params: dict, pathname: str | None) -> dict:
 # The balance and the payment (wallet) balance side by side, the checks after them, provenance last.
 GRID = grid.add(GridView(NAME, USER_LEDGER, (
     GridColumn("ts", "Time (UTC)", pinned="left"), GridColumn("currency", "Cur.", CURRENCY_WIDTH),
-    GridColumn("type", "Type", 80), GridColumn("action", "Action", 190), GridColumn("amount", "Amount"),
+    GridColumn("type", "Type", 80), GridColumn("action", "Action", 250), GridColumn("amount", "Amount"),
     GridColumn("vat", "VAT", 110), GridColumn("old_balance", "Old balance"), GridColumn("new_balance", "New balance"),
     GridColumn("payment_balance", "Payment balance"), GridColumn("expected_new_balance", "Expected new balance"),
     GridColumn("calc_difference", "Calc. difference"), GridColumn("is_calc_mismatch", "Mismatch", 90),

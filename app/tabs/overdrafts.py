@@ -9,8 +9,8 @@ from dash import html
 from app import grid, urlstate
 from app.context import AppContext
 from app.grid import CURRENCY_WIDTH, ULID_WIDTH, USER_WIDTH, GridColumn, GridView
-from app.ui import (ANY, PALETTE, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections,
-                    section, select, slot)
+from app.ui import (ANY, PALETTE, bar, count, count_axis, figure, graph, kpi, kpi_row, no_rows, param_id,
+                    register_sections, section, select, slot)
 from queries import OVERDRAFT_EVENTS, OVERDRAFT_REASONS, OVERDRAWN_USERS, overdraft_summary, overdrafts_per_day
 from queries.base import one_of
 
@@ -132,6 +132,10 @@ def render_timeline(ctx: AppContext, search: str, pathname=None):
                              hovertemplate=f"{reason}: %{{y}}<extra></extra>"))
     fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="events")
+    per_day: dict[str, int] = defaultdict(int)
+    for r in rows:
+        per_day[r["business_date"]] += r["count_events"]
+    count_axis(fig, max(per_day.values()))
     return graph(fig, "overdrafts-timeline-graph")
 
 

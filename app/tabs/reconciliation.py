@@ -52,10 +52,10 @@ def _grid_params(params: dict, pathname=None) -> dict:
 # What an accountant compares first sits side by side in view at 1440 px: the subscription balance, the
 # payment wallet and the gap between them; then the amounts, the ids (links) and the provenance.
 GRID = grid.add(GridView(NAME, DISCREPANCIES, (
-    GridColumn("first_seen_at", "First seen (UTC)"), GridColumn("kind", "Kind", 110),
-    GridColumn("status", "Status", 90), GridColumn("user_id", "User", USER_WIDTH, link="ledger"),
-    GridColumn("currency", "Cur.", CURRENCY_WIDTH), GridColumn("subscription_balance", "Subscription balance"),
-    GridColumn("payment_balance", "Payment balance"), GridColumn("current_gap", "Current gap"),
+    GridColumn("first_seen_at", "First seen (UTC)"), GridColumn("kind", "Kind", 100),
+    GridColumn("user_id", "User", USER_WIDTH, link="ledger"), GridColumn("currency", "Cur.", CURRENCY_WIDTH),
+    GridColumn("subscription_balance", "Subscription balance"), GridColumn("payment_balance", "Payment balance"),
+    GridColumn("current_gap", "Current gap"), GridColumn("status", "Status", 90),
     GridColumn("amount_at_stake", "At stake"), GridColumn("age_days", "Age (days)", 96),
     GridColumn("opening_gap", "Opening gap"), GridColumn("max_abs_gap", "Largest gap"),
     GridColumn("count_transactions", "Transactions"), GridColumn("count_lambda_errors", "Lambda errors"),
