@@ -33,8 +33,8 @@ PARAM = "review"
 # grid table -> (review target type, the row field holding its id)
 TARGETS = {"discrepancies": ("discrepancy", "discrepancy_id"), "anomalies": ("anomaly", "fingerprint")}
 # pinned to the right edge: always in view, however far the other columns scroll
-GRID_COLUMNS = (GridColumn("review_status", "Review", 125, pinned="right"),
-                GridColumn("assignee", "Assignee", 120, pinned="right"))
+GRID_COLUMNS = (GridColumn("review_status", "Review", 112, pinned="right"),
+                GridColumn("assignee", "Assignee", 108, pinned="right"))
 ORPHANS = "reconciliation-review-orphans"
 
 
@@ -59,15 +59,11 @@ def status_filter(tab: str, url_params: dict):
                   label="Review")
 
 
-def grid_component(view: GridView):
+def grid_component(view: GridView, url_params: dict | None = None):
     """The tab's grid, a row of which is selected by a click (the panel opens for it)."""
-    component = grid.component(view)
-    component.dashGridOptions = {**component.dashGridOptions,
-                                 "rowSelection": {"mode": "singleRow", "checkboxes": False,
-                                                  "enableClickSelection": True}}
     # the row's id, as text (AG Grid's row ids are strings): a selection outlives a refresh of the rows
-    component.getRowId = f"'' + params.data.{TARGETS[view.table.name][1]}"
-    return component
+    return grid.component(view, url_params, get_row_id=f"'' + params.data.{TARGETS[view.table.name][1]}",
+                          rowSelection={"mode": "singleRow", "checkboxes": False, "enableClickSelection": True})
 
 
 def panel(view: GridView) -> dbc.Card:

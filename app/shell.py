@@ -19,10 +19,11 @@ from dash.exceptions import PreventUpdate
 from app import urlstate
 from app.context import AppContext
 from app.tabs import TABS, ledger, tab_for_path
-from app.ui import ANY, count, missing_state, param_id
+from app.ui import ANY, count, date_input, missing_state, param_id
 from queries import Freshness, currencies, freshness, latest_business_date
 
 PARAM_DEFAULTS = {"by": "auto"}  # tab parameters at their default stay out of the URL
+DATE_PARAMS = ("as_of",)  # tab parameters typed as dates
 PRESETS = (("7d", "7 d"), ("30d", "30 d"), ("90d", "90 d"), ("month", "Month"), ("all", "All"))
 
 
@@ -31,6 +32,7 @@ def layout(ctx: AppContext) -> html.Div:
         dcc.Location(id="url", refresh="callback-nav"),
         dcc.Store(id="url-written"),
         dcc.Store(id="grid-refresh"),
+        dcc.Store(id="grid-url"),
         header(),
         dbc.Container([filters_bar(), nav(), html.Main(id="page", className="page")], fluid=True,
                       className="main"),
@@ -49,15 +51,16 @@ def header() -> html.Header:
 def filters_bar() -> html.Div:
     return html.Div([
         html.Div([
-            html.Label("Business days", className="form-label small text-muted mb-0"),
+            html.Label("Business days", className="form-label small text-muted mb-0", htmlFor="flt-from"),
             html.Div([
-                dbc.Input(id="flt-from", type="date", size="sm", className="date-input", debounce=True),
+                date_input("flt-from", "first business day (YYYY-MM-DD)"),
                 html.Span("→", className="mx-1 text-muted"),
-                dbc.Input(id="flt-to", type="date", size="sm", className="date-input", debounce=True),
+                date_input("flt-to", "last business day (YYYY-MM-DD)"),
                 dbc.ButtonGroup([dbc.Button(label, id={"type": "preset", "range": key}, size="sm",
                                             color="light", className="preset") for key, label in PRESETS],
                                 className="ms-2"),
             ], className="d-flex align-items-center"),
+            html.Div(id="flt-dates-problem", className="date-problem", role="alert"),
         ], className="filter"),
         html.Div([
             html.Label("Currency", className="form-label small text-muted mb-0"),
@@ -115,19 +118,31 @@ def preset_range(key: str, latest: str | None) -> tuple[str | None, str | None]:
 
 
 def search_from_controls(search, date_from, date_to, currency, user) -> str:
-    """The query string after a global filter changed; tab parameters are kept as they are."""
+    """The query string after a global filter changed; tab parameters are kept as they are. A date field holding
+    something that is not a date (see date_problems) leaves its bound as the URL has it."""
     current = urlstate.parse(search)
-    f = urlstate.filters({"from": date_from, "to": date_to, "cur": None if currency == ANY else currency,
-                          "user": (user or "").strip()})
+    dates = {name: current.get(name) if urlstate.date_problem(typed) else typed
+             for name, typed in (("from", date_from), ("to", date_to))}
+    f = urlstate.filters({**dates, "cur": None if currency == ANY else currency, "user": (user or "").strip()})
     params = {k: v for k, v in current.items() if k not in urlstate.GLOBAL_PARAMS}
     params.update({"from": f.date_from_text, "to": f.date_to_text, "cur": f.currency, "user": f.user})
     return urlstate.encode(params)
+
+
+def date_problems(date_from, date_to) -> tuple[bool, bool, str]:
+    """(from is invalid, to is invalid, the line said next to the fields)."""
+    problems = [(label, urlstate.date_problem(value)) for label, value in (("From", date_from), ("To", date_to))]
+    text = " · ".join(f"{label}: {problem}" for label, problem in problems if problem)
+    return (bool(problems[0][1]), bool(problems[1][1]),
+            text + ("; the view keeps the bound it had" if text else ""))
 
 
 def search_with_params(search, values: dict) -> str:
     """The query string after tab controls changed: a value at its default (or "any") leaves the URL."""
     params = urlstate.parse(search)
     for name, value in values.items():
+        if name in DATE_PARAMS and urlstate.date_problem(value):
+            continue  # not a date: the URL keeps the day it had (the field says why)
         default = PARAM_DEFAULTS.get(name)
         params[name] = None if value in (None, "", ANY, default) else str(value).strip()[:urlstate.MAX_VALUE]
     return urlstate.encode(params)
@@ -197,12 +212,13 @@ def register(app, ctx: AppContext) -> None:
         return out[:3] + tuple(no_update if new == (old or "") else new for new, old in zip(out[3:], shown))
 
     # Always answers (never PreventUpdate): sections rendered together with a control change wait for url.search.
-    @app.callback(Output("url", "search"), Output("url-written", "data"),
+    @app.callback(Output("url", "search"), Output("url-written", "data"), Output("flt-from", "invalid"),
+                  Output("flt-to", "invalid"), Output("flt-dates-problem", "children"),
                   Input("flt-from", "value"), Input("flt-to", "value"), Input("flt-currency", "value"),
                   Input("flt-user", "value"), State("url", "search"), prevent_initial_call=True)
     def write_url(date_from, date_to, currency, user, search):
         new = search_from_controls(search, date_from, date_to, currency, user)
-        return new, new
+        return (new, new, *date_problems(date_from, date_to))
 
     for tab in TABS:
         register_params(app, tab.name, tab.module.PARAMS)

@@ -82,12 +82,28 @@ def section(title: str, body, *, subtitle=None, tools=None, class_name: str = ""
 
 
 def slot(id_, min_height: int = 120) -> dcc.Loading:
-    """A container a callback fills, with a spinner while it loads."""
-    return dcc.Loading(html.Div(id=id_, style={"minHeight": f"{min_height}px"}), type="dot", delay_show=250,
-                       color="#2458a6")
+    """A container a callback fills. Until the first answer it shows a grey placeholder of its size; while a
+    new answer loads, the previous content stays, dimmed (a spinner joins it after 250 ms)."""
+    return dcc.Loading(html.Div(html.Div(className="skeleton", style={"height": f"{min_height}px"}), id=id_,
+                                style={"minHeight": f"{min_height}px"}),
+                       type="dot", delay_show=250, show_initially=False, color="#2458a6",
+                       overlay_style={"visibility": "visible", "opacity": 0.55, "transition": "opacity .15s"})
 
 
-def kpi(title: str, value: str, sub: str | None = None, tone: str = "") -> dbc.Card:
+DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+
+
+def date_input(id_, title: str, value: str | None = None) -> html.Span:
+    """A business-day field that shows and takes YYYY-MM-DD whatever the browser's language (a native date field
+    follows the browser's locale). Typing a date then Tab (leaving the field) or Enter applies it; something that
+    is not a date is flagged next to the field by the callback that reads it (urlstate.date_problem)."""
+    field = dbc.Input(id=id_, type="text", value=value or "", placeholder="YYYY-MM-DD", pattern=DATE_PATTERN,
+                      maxlength=24, inputmode="numeric", autocomplete="off", size="sm", debounce=True,
+                      className="date-input")
+    return html.Span(field, title=title, className="date-field")
+
+
+def kpi(title: str, value: str, sub=None, tone: str = "") -> dbc.Card:
     return dbc.Card(dbc.CardBody([
         html.Div(title, className="kpi-title"),
         html.Div(value, className=f"kpi-value {tone}"),
@@ -208,6 +224,12 @@ class Fig:
 
     def to_dict(self) -> dict:
         return {"data": self.data, "layout": self.layout}
+
+
+def count_axis(fig: Fig, largest: int, axis: str = "yaxis") -> None:
+    """An axis of counts: whole-number ticks from zero (plotly would tick 0.2, 0.4, … up to a small count)."""
+    _merge(fig.layout.setdefault(axis, {}), {"rangemode": "nonnegative", "tickformat": ",d",
+                                             **({"dtick": 1} if largest <= 5 else {})})
 
 
 def figure(height: int = 320, **layout) -> Fig:

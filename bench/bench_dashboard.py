@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Dashboard benchmark: p95 server time of every callback, and first page load, on a given database.
+"""Dashboard benchmark: p95 server time of every callback, first page load and tab switches, on a given database.
 
-    python bench/bench_dashboard.py /tmp/sample100.db [--repeat 30] [--loads 3] [--json out.json]
+    python bench/bench_dashboard.py /tmp/sample100.db [--repeat 30] [--loads 3] [--switches 5] [--json out.json]
 
 1. Serves `create_app()` on the database (threaded Flask server, as `python -m app` does) and drives
    headless Chromium through every tab, a user ledger and a set of filter changes (currency, date
    presets, tab parameters, a grid sort and a grid column filter). Each tab is first opened in a fresh
    browser: the time from navigation to a settled page (no callback running, every graph drawn, every
-   grid showing rows) is the *first page load*.
+   grid showing rows or its empty message) is the *first page load*. Then, in one browser, a click on each
+   tab's link in turn, to a settled page, is a *tab switch*.
 2. Every callback request the browser sent is recorded with its server time, then replayed
    `--repeat` times in-process (Flask test client: routing, the callback, JSON; no network). The p50,
    p95 and max per callback over all its requests and replays are the *server times*.
@@ -40,7 +41,8 @@ SETTLED_JS = """
   const drawn = document.querySelectorAll('.dash-graph .main-svg').length;
   let ready = 0; const grids = document.querySelectorAll('.data-grid');
   grids.forEach(g => { if (g.querySelector('.ag-center-cols-container .ag-row .ag-cell')
-                          || g.querySelector('.ag-overlay-no-rows-center, .ag-overlay-no-rows-wrapper')) ready += 1; });
+                          || g.querySelector('.ag-overlay-no-rows-center, .ag-overlay-no-rows-wrapper')
+            || (g.parentElement.querySelector('.grid-empty') || {}).textContent) ready += 1; });
   const page = document.querySelector('#page');
   return busy === 0 && drawn >= graphs && ready === grids.length && page !== null && page.children.length > 0;
 """
@@ -59,7 +61,8 @@ def callback_label(body: dict) -> str:
     """A readable name per callback: its output, with the grid's name for the shared grid callback."""
     output = body.get("output", "")
     if "getRowsResponse" in output:
-        ident = (body.get("outputs") or {}).get("id") or {}
+        outputs = body.get("outputs") or {}
+        ident = (outputs[0] if isinstance(outputs, list) and outputs else outputs).get("id") or {}
         return f"grid {ident.get('name', '?')} (getRowsResponse)"
     if output.startswith(".."):
         parts = [p for p in output.strip(".").split("...") if p]
@@ -131,6 +134,34 @@ def first_loads(base: str, loads: int) -> tuple[dict[str, list[float]], dict[str
     return cold, warm
 
 
+FIRST_SECTION = {"trends": "trends-kpis", "overdrafts": "overdrafts-summary", "reconciliation": "reconciliation-stake",
+                 "anomalies": "anomalies-timeline", "health": "health-ingest"}
+
+
+def tab_switches(base: str, rounds: int) -> dict[str, list[float]]:
+    """Seconds from a click on a tab's link to a settled page, inside the single-page app (no page load): every
+    tab in turn, `rounds` times, in one browser."""
+    from selenium.webdriver.common.by import By
+    times: dict[str, list[float]] = defaultdict(list)
+    driver = new_driver()
+    try:
+        driver.get(f"{base}/health")
+        settle(driver)
+        for _ in range(rounds):
+            for tab in TABS:
+                start = time.perf_counter()
+                driver.find_element(By.ID, f"nav-{tab}").click()
+                while not driver.find_elements(By.ID, FIRST_SECTION[tab]):
+                    if time.perf_counter() - start > 60:
+                        raise TimeoutError(f"tab {tab} did not open")
+                    time.sleep(0.01)
+                opened = time.perf_counter() - start
+                times[tab].append(opened + settle(driver))  # settle() leaves out its confirmation pause
+    finally:
+        driver.quit()
+    return times
+
+
 def tour(base: str, engine) -> None:
     """Visit every view and change filters, so every callback runs with realistic inputs."""
     from selenium.webdriver.common.by import By
@@ -161,11 +192,12 @@ def tour(base: str, engine) -> None:
             if button.text == "30 d":
                 button.click()
                 settle(driver)
-        header = driver.find_element(By.CSS_SELECTOR, ".ag-header-cell[col-id='amount_at_stake'] .ag-header-cell-label")
-        header.click()
-        settle(driver)
-        header.click()
-        settle(driver)
+        for _ in range(2):  # ascending, then descending
+            header = driver.find_element(By.CSS_SELECTOR,
+                                         ".ag-header-cell[col-id='amount_at_stake'] .ag-header-cell-label")
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", header)
+            header.click()
+            settle(driver)
         driver.execute_script("""
           const api = dash_ag_grid.getApi({"name": "discrepancies", "tab": "reconciliation", "type": "grid"});
           api.setFilterModel({user_id: {filterType: 'text', type: 'contains', filter: 'a'}});""")
@@ -174,8 +206,8 @@ def tour(base: str, engine) -> None:
           const api = dash_ag_grid.getApi({"name": "discrepancies", "tab": "reconciliation", "type": "grid"});
           api.paginationGoToPage(3);""")
         settle(driver)
-        cell = driver.find_element(By.CSS_SELECTOR, ".data-grid .ag-center-cols-container .ag-row .user-link")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+        cell = driver.find_element(By.CSS_SELECTOR, ".data-grid .ag-row [col-id=user_id] a")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", cell)
         cell.click()
         settle(driver)
     finally:
@@ -216,6 +248,14 @@ def print_loads(loads, reloads, n, load_before) -> None:
               f"median {statistics.median(b):5.2f} s  max {max(b):5.2f} s")
 
 
+def print_switches(switches: dict[str, list[float]]) -> None:
+    every = [t for values in switches.values() for t in values]
+    print(f"\ntab switch, click → settled, {len(every)} switches: median {statistics.median(every):.2f} s, "
+          f"p95 {percentile(every, 95):.2f} s, max {max(every):.2f} s")
+    for tab, values in switches.items():
+        print(f"  {tab:16s} median {statistics.median(values):5.2f} s  max {max(values):5.2f} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("database", help="SQLite file (or a database URL)")
@@ -223,7 +263,8 @@ def main(argv=None) -> int:
     parser.add_argument("--loads", type=int, default=3, help="first page loads per tab (default 3)")
     parser.add_argument("--port", type=int, default=8071)
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--only-loads", action="store_true", help="measure page loads only")
+    parser.add_argument("--only-loads", action="store_true", help="measure page loads and tab switches only")
+    parser.add_argument("--switches", type=int, default=5, help="rounds of tab switches (default 5)")
     args = parser.parse_args(argv)
 
     from werkzeug.serving import make_server
@@ -247,8 +288,10 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()[0]
     try:
         loads, reloads = first_loads(base, args.loads)
+        switches = tab_switches(base, args.switches)
         if args.only_loads:
             print_loads(loads, reloads, args.loads, load_before)
+            print_switches(switches)
             return 0
         recorder.requests.clear()
         tour(base, ctx.engine)
@@ -263,6 +306,7 @@ def main(argv=None) -> int:
         httpd.shutdown()
 
     print_loads(loads, reloads, args.loads, load_before)
+    print_switches(switches)
     print(f"\nserver time per callback: {len(recorded)} recorded requests, each replayed {args.repeat}×")
     print(f"  {'callback':58s} {'requests':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'live max':>9s}")
     rows = []
@@ -280,7 +324,8 @@ def main(argv=None) -> int:
     print(f"CSV export of every discrepancy, streamed ({export_count:,} rows, {export_bytes / 1e6:.0f} MB): "
           f"{export_seconds:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"first_load_s": loads, "reload_s": reloads, "callbacks": rows,
+        Path(args.json).write_text(json.dumps({"first_load_s": loads, "reload_s": reloads, "tab_switch_s": switches,
+                                               "callbacks": rows,
                                                "export": {"rows": export_count, "bytes": export_bytes,
                                                           "seconds": export_seconds}}, indent=2))
     return 0

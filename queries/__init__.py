@@ -15,24 +15,24 @@ from queries.flows import (GRANULARITIES, flow_series, flow_totals, regroup, tra
                            volume_by_source_action)
 from queries.health import (ERROR_KINDS, INGEST_RUNS, INGESTED_FILES, QUARANTINE, errors_per_day, health_per_day,
                             ingest_totals, skips_per_day)
-from queries.ledger import (USER_LEDGER, balance_history, find_users, user_discrepancies, user_exists, user_ledger,
-                            user_summary, with_discrepancies)
-from queries.meta import Freshness, currencies, freshness, latest_business_date
+from queries.ledger import (USER_LEDGER, balance_history, busiest_user, find_users, user_discrepancies, user_exists,
+                            user_ledger, user_summary, with_discrepancies)
+from queries.meta import Freshness, currencies, data_period, freshness, latest_business_date
 from queries.overdrafts import (OVERDRAFT_EVENTS, OVERDRAWN_USERS, overdraft_events, overdraft_summary,
                                 overdrafts_per_day, overdrawn_users)
-from queries.paging import Col, TableQuery, all_rows, page
+from queries.paging import Col, TableQuery, all_rows, count_rows, page
 
 TABLES: dict[str, TableQuery] = {tq.name: tq for tq in (
     DISCREPANCIES, DISCREPANCY_TRANSACTIONS, ANOMALIES, OVERDRAWN_USERS, OVERDRAFT_EVENTS, USER_LEDGER, INGEST_RUNS, INGESTED_FILES,
     QUARANTINE)}
 
 __all__ = [
-    "Filters", "MissingTables", "TableQuery", "Col", "TABLES", "page", "all_rows", "DERIVED_TABLE_NAMES",
+    "Filters", "MissingTables", "TableQuery", "Col", "TABLES", "page", "count_rows", "all_rows", "DERIVED_TABLE_NAMES",
     "DISCREPANCY_KINDS", "DISCREPANCY_STATUSES", "OVERDRAFT_REASONS", "SEVERITIES", "GRANULARITIES", "ERROR_KINDS",
-    "Freshness", "freshness", "currencies", "latest_business_date",
+    "Freshness", "freshness", "currencies", "latest_business_date", "data_period",
     "flow_series", "regroup", "flow_totals", "volume_by_source_action", "transactions_per_day",
     "USER_LEDGER", "user_ledger", "with_discrepancies", "balance_history", "user_discrepancies", "user_summary",
-    "find_users", "user_exists",
+    "find_users", "busiest_user", "user_exists",
     "OVERDRAWN_USERS", "OVERDRAFT_EVENTS", "overdrawn_users", "overdraft_events", "overdrafts_per_day",
     "overdraft_summary",
     "DISCREPANCIES", "DISCREPANCY_TRANSACTIONS", "AGE_BUCKETS", "Exposure", "discrepancies", "episode_transactions",

@@ -55,7 +55,8 @@ def regroup(rows: list[dict], by: str) -> list[dict]:
 
 
 def flow_totals(engine: Engine, filters: Filters) -> list[dict]:
-    """One row per currency: counts, credit and debit totals (gross), VAT and the net balance change."""
+    """One row per currency: counts, credit and debit totals (gross), VAT (in all, on credits, on debits) and the
+    net balance change: (credits − their VAT) − (debits − their VAT)."""
     f = daily_flows.c
     stmt = (select(f.currency, f.type, func.sum(f.count_transactions).label("n"),
                    func.sum(f.total_amount).label("amount"), func.sum(f.total_vat).label("vat"),
@@ -63,7 +64,7 @@ def flow_totals(engine: Engine, filters: Filters) -> list[dict]:
             .where(*_where(filters)).group_by(f.currency, f.type))
     per: dict[str, dict] = defaultdict(lambda: {"count_transactions": 0, "count_credits": 0, "count_debits": 0,
                                                 "total_credit": 0, "total_debit": 0, "total_vat": 0,
-                                                "net_change": 0})
+                                                "vat_credit": 0, "vat_debit": 0, "net_change": 0})
     for r in fetch(engine, stmt, ["daily_flows"]):
         row = per[r["currency"]]
         n, amount, vat, net = as_int(r["n"]), as_int(r["amount"]), as_int(r["vat"]), as_int(r["net"])
@@ -72,10 +73,12 @@ def flow_totals(engine: Engine, filters: Filters) -> list[dict]:
         if r["type"] == "CREDIT":
             row["count_credits"] += n
             row["total_credit"] += amount
+            row["vat_credit"] += vat
             row["net_change"] += net
         elif r["type"] == "DEBIT":
             row["count_debits"] += n
             row["total_debit"] += amount
+            row["vat_debit"] += vat
             row["net_change"] -= net
     return [{"currency": c, **per[c]} for c in sorted(per, key=lambda c: c or "")]
 

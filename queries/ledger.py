@@ -131,6 +131,24 @@ def find_users(engine: Engine, text: str | None, currency: str | None = None, li
             for r in fetch(engine, stmt, ["user_balances"])]
 
 
+@cached
+def busiest_user(engine: Engine, filters: Filters, text: str | None = None) -> str | None:
+    """The user with the most transactions in the filters' business days and currency whose id contains `text`
+    (default: the global user search); None when nobody transacted then. Without dates: all time, from
+    user_balances."""
+    text = text if text is not None else filters.user
+    if not filters.date_from and not filters.date_to:
+        found = find_users(engine, text, filters.currency, limit=1)
+        return found[0]["user_id"] if found else None
+    c = be.c
+    n = func.count()
+    stmt = (select(c.user_id).where(*date_range(c.business_date, filters), *currency_is(c.currency, filters),
+                                    *([c.user_id.icontains(text, autoescape=True)] if text else []))
+            .group_by(c.user_id).order_by(n.desc(), c.user_id).limit(1))
+    found = fetch(engine, stmt, ["balance_events"])
+    return found[0]["user_id"] if found else None
+
+
 def user_exists(engine: Engine, user_id: str) -> bool:
     with connect(engine) as conn:
         if "balance_events" not in table_names(conn):
@@ -139,4 +157,4 @@ def user_exists(engine: Engine, user_id: str) -> bool:
 
 
 __all__ = ["USER_LEDGER", "user_ledger", "with_discrepancies", "balance_history", "user_discrepancies",
-           "user_summary", "find_users", "user_exists"]
+           "user_summary", "find_users", "busiest_user", "user_exists"]

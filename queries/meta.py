@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from db import schema as s
 from queries.base import DERIVED_TABLE_NAMES, MissingTables, connect, table_names, user_balances
+from queries.cache import cached
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,19 @@ def latest_business_date(engine: Engine) -> str | None:
             return conn.execute(select(func.max(s.parsed_logs.c.business_date))).scalar()
     except MissingTables:
         return None
+
+
+@cached
+def data_period(engine: Engine) -> tuple[str | None, str | None]:
+    """(first, last) business date with any event: the time axis the health charts share."""
+    try:
+        with connect(engine) as conn:
+            if "parsed_logs" not in table_names(conn):
+                return None, None
+            return (conn.execute(select(func.min(s.parsed_logs.c.business_date))).scalar(),
+                    conn.execute(select(func.max(s.parsed_logs.c.business_date))).scalar())
+    except MissingTables:
+        return None, None
 
 
 def currencies(engine: Engine) -> list[str]:

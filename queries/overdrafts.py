@@ -34,30 +34,39 @@ def _negative_now():
 
 def _overdrawn_select(filters: Filters):
     u = user_balances.c
-    which = case((and_(u.is_overdrawn == true(), u.payment_balance < 0), literal("balance and wallet")),
-                 (u.is_overdrawn == true(), literal("balance")), else_=literal("wallet"))
-    return (select(u.user_id, u.currency, which.label("negative"), u.balance, u.payment_balance, u.overdrawn_since,
-                   u.wallet_overdrawn_since, u.last_seen_at, u.count_transactions, u.count_open_discrepancies, u.is_test_user)
+    both = and_(u.is_overdrawn == true(), u.payment_balance < 0)
+    which = case((both, literal("balance and wallet")), (u.is_overdrawn == true(), literal("balance")),
+                 else_=literal("wallet"))
+    # the figure that lists the user: the negative balance, else the negative wallet (both: the lower)
+    amount = case((both, case((u.payment_balance < u.balance, u.payment_balance), else_=u.balance)),
+                  (u.is_overdrawn == true(), u.balance), else_=u.payment_balance)
+    return (select(u.user_id, u.currency, which.label("negative"), amount.label("negative_amount"), u.balance,
+                   u.payment_balance, u.overdrawn_since, u.wallet_overdrawn_since, u.last_seen_at,
+                   u.count_transactions, u.count_open_discrepancies, u.is_test_user)
             .where(_negative_now(), *currency_is(u.currency, filters), *user_matches(u.user_id, filters)))
 
 
 OVERDRAWN_USERS = TableQuery(
     name="overdrawn-users",
     build=_overdrawn_select,
-    columns=(Col("user_id"), Col("currency"), Col("negative"), Col("balance", "money"),
-             Col("payment_balance", "money"), Col("overdrawn_since", "ts"), Col("wallet_overdrawn_since", "ts"),
-             Col("last_seen_at", "ts"),
-             Col("count_transactions", "int"), Col("count_open_discrepancies", "int"), Col("is_test_user", "bool")),
+    columns=(Col("user_id"), Col("currency"), Col("negative"), Col("negative_amount", "money"),
+             Col("balance", "money"), Col("payment_balance", "money"), Col("overdrawn_since", "ts"),
+             Col("wallet_overdrawn_since", "ts"), Col("last_seen_at", "ts"), Col("count_transactions", "int"),
+             Col("count_open_discrepancies", "int"), Col("is_test_user", "bool")),
     key=("user_id", "currency"),
-    default_sort=(("balance", "asc"), ("payment_balance", "asc")),
+    # amounts compare within a currency only: per currency, the most negative first
+    default_sort=(("currency", "asc"), ("negative_amount", "asc")),
     needs=("user_balances",),
 )
 
 
+DEEPEST_BALANCE_FIRST = [{"colId": "balance", "sort": "asc"}, {"colId": "payment_balance", "sort": "asc"}]
+
+
 def overdrawn_users(engine: Engine, filters: Filters = Filters(), limit: int | None = None) -> list[dict]:
-    """Users whose balance or payment (wallet) balance is negative as of their last transaction, most negative
-    first (the date range does not apply: this is "now")."""
-    return list(all_rows(engine, OVERDRAWN_USERS, filters, limit=limit))
+    """Users whose balance or payment (wallet) balance is negative as of their last transaction, the deepest
+    balance first, then the deepest wallet (the date range does not apply: this is "now")."""
+    return list(all_rows(engine, OVERDRAWN_USERS, filters, sort_model=DEEPEST_BALANCE_FIRST, limit=limit))
 
 
 # --- overdraft events ------------------------------------------------------------------------------

@@ -3,12 +3,15 @@
 A `TableQuery` names a statement builder and its columns. `page()` wraps the
 statement as a subquery, adds the grid's sort and column filters (translated
 from AG Grid's models, every column checked against the list, every value
-bound), and returns one page plus the total count; `all_rows()` streams the
-whole filtered result for exports. The browser never receives a whole table.
+bound), and returns one page plus the exact number of matching rows (counted
+once per filter and version of the data: `count_rows()` is cached); `all_rows()`
+streams the whole filtered result for exports. The browser never receives a
+whole table.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -19,10 +22,10 @@ from sqlalchemy.sql import Select
 
 from db.money import SCALE
 from queries.base import Filters, connect, require, rows, stream
+from queries.cache import cached
 
 MAX_PAGE = 500  # rows per request, whatever the browser asks
 MAX_FILTER_TEXT = 200
-COUNT_LIMIT = 1_000  # rows counted for a grid's total; beyond it the grid says "more" (see page())
 
 KINDS = ("text", "money", "int", "num", "date", "ts", "bool")
 
@@ -64,20 +67,19 @@ class TableQuery:
         return stmt.order_by(*self.order(base, sort_model))
 
     def page_statements(self, filters: Filters, end: int, sort_model=None, filter_model=None,
-                        count_limit: int | None = None, **params) -> tuple[Select, list[Select]]:
-        """(the statement whose rows [start:end] are the page, the statements counting its rows)."""
+                        **params) -> tuple[Select, list[Select]]:
+        """(the statement whose rows [start:end] are the page, the statements whose rows add up to the count)."""
         kwargs = {k: v for k, v in params.items() if k in self.params}
         if self.parts is None:
             stmt = self.statement(filters, sort_model, filter_model, **params)
-            matching = stmt.order_by(None)
-            return stmt, [matching.limit(count_limit + 1) if count_limit is not None else matching]
+            return stmt, [stmt.order_by(None)]
         cols = self.by_field
         firsts, counts = [], []
         for part in self.parts(filters, **kwargs):
             sub = part.subquery()
             conds = grid_conditions(sub, cols, filter_model)
             matching = select(*[sub.c[c.field] for c in self.columns]).where(*conds)
-            counts.append(matching.limit(count_limit + 1) if count_limit is not None else matching)
+            counts.append(matching)
             first = matching.order_by(*self.order(sub, sort_model)).limit(end).subquery()
             firsts.append(select(first))
         union = union_all(*firsts).subquery("u") if len(firsts) > 1 else firsts[0].subquery("u")
@@ -96,24 +98,34 @@ class TableQuery:
 
 
 def page(engine: Engine, tq: TableQuery, filters: Filters, *, start: int = 0, end: int = 100,
-         sort_model=None, filter_model=None, count_limit: int | None = COUNT_LIMIT,
-         **params) -> tuple[list[dict], int | None]:
-    """(rows start..end, total row count) of the filtered, sorted table.
-
-    Like datasette, counting stops at `count_limit` matching rows: the total is None when there are more
-    (counting a million rows on every page would cost more than the page). The last page still tells.
-    """
+         sort_model=None, filter_model=None, **params) -> tuple[list[dict], int]:
+    """(rows start..end, number of matching rows) of the filtered, sorted table. The count is exact and
+    cached (`count_rows()`): a grid counts once per change of its filters, not once per page."""
     start = max(0, int(start or 0))
     end = max(start, min(int(end or start + 100), start + MAX_PAGE))
-    stmt, counting = tq.page_statements(filters, end, sort_model, filter_model, count_limit, **params)
+    stmt, _ = tq.page_statements(filters, end, sort_model, filter_model, **params)
+    total = count_rows(engine, tq, filters, filter_model=filter_model, **params)
     with connect(engine) as conn:
         require(conn, *tq.needs)
-        total = sum(int(conn.execute(select(func.count()).select_from(c.subquery())).scalar_one())
-                    for c in counting)
         out = rows(conn, stmt.limit(end - start).offset(start))
-    if count_limit is not None and total > count_limit:
-        total = start + len(out) if len(out) < end - start else None
     return out, total
+
+
+def count_rows(engine: Engine, tq: TableQuery, filters: Filters, *, filter_model=None, **params) -> int:
+    """How many rows of the table match the filters, the column filters and the parameters (exact; cached per
+    version of the data, see queries/cache.py)."""
+    model = json.dumps(filter_model if isinstance(filter_model, dict) else {}, sort_keys=True, default=str)
+    wanted = tuple(sorted((k, v) for k, v in params.items() if k in tq.params))
+    return _count(engine, tq, filters, model, wanted)
+
+
+@cached
+def _count(engine: Engine, tq: TableQuery, filters: Filters, filter_model: str, params: tuple) -> int:
+    _, counting = tq.page_statements(filters, 0, None, json.loads(filter_model), **dict(params))
+    with connect(engine) as conn:
+        require(conn, *tq.needs)
+        return sum(int(conn.execute(select(func.count()).select_from(c.subquery())).scalar_one())
+                   for c in counting)
 
 
 def all_rows(engine: Engine, tq: TableQuery, filters: Filters, *, sort_model=None, filter_model=None,

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,9 +18,8 @@ from dash import dcc
 
 import settings as settings_mod
 import queries as q
-from app import create_app, grid, shell
+from app import create_app, grid, shell, urlstate
 from app.context import AppContext
-from queries.paging import COUNT_LIMIT
 from app.tabs import anomalies, health, ledger, overdrafts, reconciliation, trends
 from db.engine import make_engine
 from settings import ROOT
@@ -57,7 +57,8 @@ def walk(component):
 
 
 def text(component) -> str:
-    return " ".join(str(c) for c in walk(component) if isinstance(c, (str, int, float)))
+    """The words a component shows, separated by single spaces."""
+    return " ".join(" ".join(str(c) for c in walk(component) if isinstance(c, (str, int, float))).split())
 
 
 def figures(component) -> list[dict]:
@@ -69,8 +70,8 @@ def figures(component) -> list[dict]:
 SECTIONS = [(trends, ("render_kpis", "render_flows", "render_volume", "render_balance")),
             (overdrafts, ("render_summary", "render_timeline")), (reconciliation, ("render_stake", "render_rollforward")),
             (anomalies, ("render_timeline", "render_counts")),
-            (health, ("render_ingest", "render_skips", "render_errors", "render_cold", "render_duration",
-                      "render_memory"))]
+            (health, ("render_ingest", "render_skips", "render_errors", "render_cold", "render_init",
+                      "render_duration", "render_memory"))]
 
 
 @pytest.mark.parametrize("module, names", SECTIONS, ids=[m.__name__.split(".")[-1] for m, _ in SECTIONS])
@@ -85,10 +86,10 @@ def test_every_section_renders_with_data(ctx, module, names):
 
 def test_kpis_follow_the_filters_and_never_add_currencies(ctx):
     everything = text(trends.render_kpis(ctx, ""))
-    assert all(f"{cur} net change" in everything for cur in ("AED", "BHD", "KWD", "QAR", "SAR"))
+    assert all(f"{cur} net balance change" in everything for cur in ("AED", "BHD", "KWD", "QAR", "SAR"))
     bhd = text(trends.render_kpis(ctx, "?cur=BHD&from=2024-01-01&to=2024-01-31"))
     sar = text(trends.render_kpis(ctx, "?cur=SAR&from=2024-01-01&to=2024-01-31"))
-    assert "Credits BHD" in bhd and "SAR" not in bhd and "Credits SAR" in sar and bhd != sar
+    assert "BHD net balance change" in bhd and "SAR" not in bhd and "SAR net balance change" in sar and bhd != sar
     totals = q.flow_totals(ctx.engine, q.Filters.clean("2024-01-01", "2024-01-31", "BHD"))[0]
     assert ctx.money(totals["total_credit"], "BHD") in bhd
     assert re.search(r"\d\.\d{3}\b", bhd) and not re.search(r"\d\.\d{3}\b", sar)  # BHD 3 decimals, SAR 2
@@ -110,7 +111,7 @@ def test_grid_pages_are_formatted_in_the_currency_precision(ctx):
                                                                               "sort": "desc"}]},
                                    "?kind=out_of_sync", "/reconciliation")
     n = len(q.discrepancies(ctx.engine, kind="out_of_sync"))
-    assert response["rowCount"] == (n if n <= COUNT_LIMIT else -1)  # -1: "more", counting stopped
+    assert response["rowCount"] == n  # exact, however many: "last page" works
     rows = response["rowData"]
     assert len(rows) == min(20, n) and all(r["kind"] == "out_of_sync" for r in rows)
     for r in rows:
@@ -122,6 +123,166 @@ def test_grid_pages_are_formatted_in_the_currency_precision(ctx):
         row = grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 5},
                                  f"?cur={currency}&kind=out_of_sync", "/reconciliation")["rowData"][0]
         assert row["currency"] == currency
+
+
+def test_grid_rows_link_ids_to_where_they_lead(ctx):
+    search, path = "?cur=BHD&kind=out_of_sync", "/reconciliation"
+    request = {"startRow": 0, "endRow": 5, "sortModel": [{"colId": "amount_at_stake", "sort": "desc"}]}
+    row = grid.rows_response(ctx, reconciliation.GRID, request, search, path)["rowData"][0]
+    origin = "/reconciliation?cur=BHD&issues.sort=-amount_at_stake&kind=out_of_sync"  # the sort the grid shows
+    assert row["links"]["user_id"] == [[row["user_id"], urlstate.ledger_href(row["user_id"], origin)]]
+    [[shown, href]] = row["links"]["first_transaction_id"]
+    assert shown == row["first_transaction_id"] and href.startswith(urlstate.ledger_path(row["user_id"]) + "?")
+    assert urlstate.parse(href.partition("?")[2]) == {"back": origin,
+                                                      "ledger.transaction_id": f"equals:{shown}"}
+    assert row["links"]["discrepancy_id"] == [[row["discrepancy_id"], urlstate.issue_href(row["discrepancy_id"])]]
+    # followed, each shows what it names: the ledger row of the transaction, the one issue
+    ledger_search = "?" + href.partition("?")[2]
+    sort_model, filter_model = grid.from_url(ledger.GRID, urlstate.parse(ledger_search))
+    rows = grid.rows_response(ctx, ledger.GRID, {"startRow": 0, "endRow": 20, "filterModel": filter_model},
+                              ledger_search, urlstate.ledger_path(row["user_id"]))["rowData"]
+    assert [r["transaction_id"] for r in rows] == [shown]
+    assert rows[0]["discrepancies"] and any(link[1] == urlstate.issue_href(row["discrepancy_id"])
+                                            for link in rows[0]["links"]["discrepancies"])
+    issue_search = urlstate.issue_href(row["discrepancy_id"]).partition("?")[2]
+    _, issue_filter = grid.from_url(reconciliation.GRID, urlstate.parse(issue_search))
+    found = grid.rows_response(ctx, reconciliation.GRID, {"startRow": 0, "endRow": 20, "filterModel": issue_filter},
+                               "?" + issue_search, path)
+    assert found["rowCount"] == 1 and found["rowData"][0]["discrepancy_id"] == row["discrepancy_id"]
+
+
+def test_an_empty_grid_says_what_is_empty_and_why(ctx, tmp_path):
+    model = {"user_id": {"filterType": "text", "type": "contains", "filter": "no-such-user"}}
+    said = grid.empty_message(ctx, reconciliation.GRID, "?cur=BHD&kind=out_of_sync", "/reconciliation", model)
+    total = len(q.discrepancies(ctx.engine))
+    assert said == ("No issues match these filters: currency BHD; kind out of sync; column User contains "
+                    f"“no-such-user”. Without them there are {total:,}.")
+    # a table the global filters do not apply to names only its own; with nothing filtering it, says why
+    assert grid.empty_message(ctx, health.QUARANTINE_GRID, "?cur=BHD", "/health", None) == \
+        "No quarantined blocks: every log block was parsed."
+    assert "user id contains" not in grid.empty_message(ctx, overdrafts.USERS_GRID, "?from=2024-01-01&user=zz§",
+                                                        "/overdrafts", None).replace("user id contains “zz§”", "")
+    # the grid's callback sends the sentence with an empty answer, nothing with rows
+    app = create_app(settings_mod.load(env_file=os.devnull, DATABASE_URL=ctx.settings.database_url), warm=False)
+    client = app.server.test_client()
+
+    def ask(search, filter_model):
+        ident = reconciliation.GRID.id
+        body = {"output": next(k for k in app.callback_map if "getRowsResponse" in k),
+                "outputs": [{"id": ident, "property": "getRowsResponse"},
+                            {"id": reconciliation.GRID.part_id("state"), "property": "data"},
+                            {"id": reconciliation.GRID.part_id("empty"), "property": "children"}],
+                "inputs": [{"id": ident, "property": "getRowsRequest",
+                            "value": {"startRow": 0, "endRow": 20, "filterModel": filter_model}}],
+                "state": [{"id": "url", "property": "search", "value": search},
+                          {"id": "url", "property": "pathname", "value": "/reconciliation"}],
+                "changedPropIds": []}
+        return client.post("/_dash-update-component", json=body).get_json()["response"]
+
+    empty = ask("?cur=BHD", model)
+    assert empty[json_key(reconciliation.GRID.id)]["getRowsResponse"] == {"rowData": [], "rowCount": 0}
+    assert empty[json_key(reconciliation.GRID.part_id("empty"))]["children"].startswith("No issues match")
+    assert empty[json_key(reconciliation.GRID.part_id("state"))]["data"] == {
+        "prefix": "issues.", "params": {"issues.user_id": "contains:no-such-user"}}
+    full = ask("?cur=BHD", None)
+    assert full[json_key(reconciliation.GRID.part_id("empty"))]["children"] is None
+    assert full[json_key(reconciliation.GRID.id)]["getRowsResponse"]["rowCount"] == \
+        len(q.discrepancies(ctx.engine, q.Filters(currency="BHD")))
+
+
+def json_key(ident: dict) -> str:
+    import json
+    return json.dumps(ident, sort_keys=True, separators=(",", ":"))
+
+
+def test_the_ledger_returns_to_where_it_was_opened(ctx):
+    user = q.discrepancies(ctx.engine, limit=1)[0]["user_id"]
+    origin = "/overdrafts?cur=BHD&reason=wallet&events.sort=amount"
+    page = ledger.layout(ctx, user, urlstate.parse(urlstate.ledger_href(user, origin).partition("?")[2]))
+    back = next(c for c in walk(page) if getattr(c, "id", None) == "ledger-back")
+    assert (back.children, back.href) == ("← Overdraft Detection", origin)
+    for params in ({}, {"back": "https://evil.example/"}, {"back": "/nope?x=1"}):
+        back = next(c for c in walk(ledger.layout(ctx, user, {"cur": "SAR", **params}))
+                    if getattr(c, "id", None) == "ledger-back")
+        assert (back.children, back.href) == ("← Transaction Trends", "/trends?cur=SAR")
+    narrowed = ledger.layout(ctx, user, {"cur": "SAR", "ledger.transaction_id": "equals:01H"})
+    show_all = next(c for c in walk(narrowed) if getattr(c, "id", None) == "ledger-show-all")
+    assert show_all.href == urlstate.ledger_path(user) + "?cur=SAR"
+
+
+def test_the_balance_chart_takes_part_of_an_id_and_an_empty_period_picks_nobody(ctx):
+    busiest = q.find_users(ctx.engine, None, limit=1)[0]["user_id"]
+    whole = text(trends.render_balance(ctx, f"?uid={busiest}", "/trends"))
+    assert f"Showing {busiest}" in whole
+    part = busiest[4:12].upper()
+    shown = text(trends.render_balance(ctx, f"?uid={part}", "/trends"))
+    assert f"Busiest user whose id contains “{part}”: {busiest}" in shown
+    nothing = text(trends.render_balance(ctx, "?from=1999-01-01&to=1999-01-31", "/trends"))
+    assert nothing == "No transactions in this period: no user to show."
+    nobody = text(trends.render_balance(ctx, "?uid=zzz-no-one", "/trends"))
+    assert nobody == "No user whose id contains “zzz-no-one” has transactions in this period."
+
+
+def test_net_change_cards_add_up_from_what_they_show(ctx):
+    shown = text(trends.render_kpis(ctx, ""))
+    for t in q.flow_totals(ctx.engine, q.Filters()):
+        cur = t["currency"]
+        figures = [t["total_credit"], t["vat_credit"], t["total_debit"], t["vat_debit"]]
+        assert figures[0] - figures[1] - figures[2] + figures[3] == t["net_change"]
+        lines = " ".join(f"{label} {ctx.money(v, cur)}" for label, v in
+                         zip(("credits", "− VAT on credits", "− debits", "+ VAT on debits"), figures))
+        assert f"{lines} = net change {ctx.money(t['net_change'], cur)}" in shown, cur
+    assert shown.count("credits − debits, net of VAT") == len(q.flow_totals(ctx.engine, q.Filters()))
+
+
+def test_overdrafts_explain_each_reason_and_count_users_in_words(ctx):
+    legend = text(overdrafts.reason_legend())
+    for reason in q.OVERDRAFT_REASONS:
+        assert f"{reason} {overdrafts.REASON_MEANINGS[reason]}" in legend
+    assert overdrafts.users(1) == "1 user" and overdrafts.users(2) == "2 users"
+    assert "over 1 users" not in text(overdrafts.render_summary(ctx, ""))
+
+
+def test_every_detector_is_told_apart_and_every_detector_of_a_day_shows(ctx):
+    from vocabulary import DETECTORS
+    assert len({anomalies.detector_style(d) for d in DETECTORS}) == len(DETECTORS)
+    assert len({anomalies.detector_style(d)[0] for d in DETECTORS}) == len(DETECTORS)  # a colour each
+    fig = figures(anomalies.render_timeline(ctx, ""))[0]
+    found = q.anomalies_per_day(ctx.engine)
+    drawn = {(day, t["name"]) for t in fig["data"] if t.get("yaxis") == "y2" for day in t["x"]}
+    assert drawn == {(r["business_date"], r["detector"]) for r in found}
+    assert any(sum(1 for d, _ in drawn if d == day) > 1 for day, _ in drawn)  # days with several detectors
+    counts = figures(anomalies.render_counts(ctx, ""))[0]
+    labels = next(t for t in counts["data"] if t.get("mode") == "text")
+    totals = Counter()
+    for r in q.anomaly_counts(ctx.engine):
+        totals[r["detector"]] += r["count_anomalies"]
+    assert labels["y"] == sorted(totals, key=lambda d: (-totals[d], d))  # most findings first
+    assert [t.strip() for t in labels["text"]] == [f"{totals[d]:,}" for d in labels["y"]]
+
+
+def test_health_charts_share_one_time_axis_that_starts_at_zero(ctx):
+    first, last = q.data_period(ctx.engine)
+    start = str(date.fromisoformat(first) + timedelta(days=3))
+    charts = [f for name in ("render_skips", "render_errors", "render_cold", "render_init", "render_duration",
+                             "render_memory")
+              for f in figures(getattr(health, name)(ctx, f"?from={start}&to={last}", "/health"))]
+    assert len(charts) >= 5  # a period without errors shows a sentence instead of their chart
+    assert {tuple(f["layout"]["xaxis"]["range"]) for f in charts} == {
+        (str(date.fromisoformat(start) - timedelta(days=1)) + " 12:00", last + " 12:00")}
+    assert all(f["layout"]["yaxis"]["rangemode"] == "nonnegative" for f in charts)
+    assert not any("yaxis2" in f["layout"] for f in charts)  # one axis each: no second scale's odd ticks
+    counts = [figures(health.render_errors(ctx, "", "/health"))[0]["layout"]["yaxis"],
+              figures(overdrafts.render_timeline(ctx, ""))[0]["layout"]["yaxis"],
+              figures(anomalies.render_counts(ctx, ""))[0]["layout"]["xaxis"]]
+    assert all(axis["tickformat"] == ",d" for axis in counts)  # whole numbers, never 0.2, 0.4, …
+    errors = q.errors_per_day(ctx.engine, q.Filters())
+    per_day = Counter()
+    for r in errors:
+        per_day[r["business_date"]] += r["count_events"]
+    assert counts[0].get("dtick") == (1 if max(per_day.values()) <= 5 else None)
+    whole = figures(health.render_skips(ctx, "", "/health"))[0]["layout"]["xaxis"]["range"]
+    assert whole[0].startswith(str(date.fromisoformat(first) - timedelta(days=1))) and whole[1].startswith(last)
 
 
 def test_the_exposure_cards_show_each_currencys_open_gaps_once(ctx):
@@ -163,11 +324,12 @@ def test_export_csv_holds_the_whole_filtered_result(ctx, realistic_dir):
         assert not r["explanation"].startswith(("=", "+", "@"))
         # the file below the folder that was ingested, not the server's absolute path
         assert not os.path.isabs(r["file"]) and (realistic_dir / r["file"]).is_file(), r["file"]
-    # the grid's own sort and column filters go into the link, and apply to the export too
+    # the grid's own sort and column filters go into the link, as the page's URL has them, and apply to the export
     href = reconciliation.export_href(search, {"sortModel": [{"colId": "amount_at_stake", "sort": "desc"}],
                                                "filterModel": {"status": {"filterType": "text", "type": "equals",
                                                                           "filter": "open"}}})
-    assert href.startswith("/export/discrepancies.csv?from=2024-01-01&to=2024-03-31&cur=BHD&")
+    assert href == ("/export/discrepancies.csv?from=2024-01-01&to=2024-03-31&cur=BHD"
+                    "&issues.sort=-amount_at_stake&issues.status=equals:open&kind=out_of_sync")
     _, body, n = reconciliation.export_csv(ctx, href.split("?", 1)[1])
     got = list(csv.DictReader(io.StringIO(body)))
     assert 0 < n == len(got) == sum(e["status"] == "open" for e in expected) and all(r["status"] == "open" for r in got)

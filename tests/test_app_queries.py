@@ -131,8 +131,7 @@ def test_pages_sort_and_filter_in_sql_like_python_would(engine):
     sort = [{"colId": "count_transactions", "sort": "desc"}]
     model = {"user_id": {"filterType": "text", "type": "contains", "filter": "A"},
              "count_transactions": {"filterType": "number", "type": "greaterThan", "filter": 0}}
-    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=10, end=20, sort_model=sort, filter_model=model,
-                         count_limit=None)
+    rows, total = q.page(engine, q.DISCREPANCIES, q.Filters(), start=10, end=20, sort_model=sort, filter_model=model)
     matching = [r for r in every if "a" in (r["user_id"] or "").lower() and r["count_transactions"] > 0]
     # the asked order, then the default one (newest business day, newest first seen, then the id)
     expected = sorted(sorted(sorted(matching, key=lambda r: r["discrepancy_id"]),
@@ -142,10 +141,15 @@ def test_pages_sort_and_filter_in_sql_like_python_would(engine):
     assert [r["discrepancy_id"] for r in rows] == [r["discrepancy_id"] for r in expected[10:20]]
     big, _ = q.page(engine, q.DISCREPANCIES, q.Filters(), start=0, end=100_000)
     assert len(big) == min(500, len(every))  # the server caps a page whatever the browser asks
-    # counting stops at count_limit rows: the total is unknown until the last page
-    assert q.page(engine, q.DISCREPANCIES, q.Filters(), end=5, count_limit=10)[1] is None
+    # the count is exact on every page, whatever the page's size, and the same as counting the rows
+    assert q.page(engine, q.DISCREPANCIES, q.Filters(), end=5)[1] == len(every)
     last = len(every) - 5
-    assert q.page(engine, q.DISCREPANCIES, q.Filters(), start=last, end=last + 20, count_limit=10)[1] == len(every)
+    assert q.page(engine, q.DISCREPANCIES, q.Filters(), start=last, end=last + 20)[1] == len(every)
+    assert q.count_rows(engine, q.DISCREPANCIES, q.Filters(), filter_model=model) == len(expected)
+    events = q.overdraft_events(engine)  # a union of two parts: each part counted
+    assert q.count_rows(engine, q.OVERDRAFT_EVENTS, q.Filters()) == len(events)
+    assert q.count_rows(engine, q.OVERDRAFT_EVENTS, q.Filters(), reason="guard") == \
+        sum(e["reason"] == "guard" for e in events)
 
 
 def test_flow_totals_match_the_transactions_per_currency(engine):
@@ -161,15 +165,20 @@ def test_flow_totals_match_the_transactions_per_currency(engine):
         if r["type"] == "CREDIT":
             w["count_credits"] += 1
             w["total_credit"] += r["amount"] or 0
+            w["vat_credit"] += r["vat"] or 0
             w["net_change"] += net
         elif r["type"] == "DEBIT":
             w["count_debits"] += 1
             w["total_debit"] += r["amount"] or 0
+            w["vat_debit"] += r["vat"] or 0
             w["net_change"] -= net
     got = {t.pop("currency"): t for t in q.flow_totals(engine, RANGE)}
     assert set(got) == set(want)
     for cur, totals in got.items():  # one row per currency: money is never added across currencies
         assert {k: v for k, v in totals.items() if v} == {k: v for k, v in want[cur].items() if v}, cur
+        # the figures a card shows add up: (credits − their VAT) − (debits − their VAT) = net change
+        assert (totals["total_credit"] - totals["vat_credit"]) - (totals["total_debit"] - totals["vat_debit"]) \
+            == totals["net_change"], cur
     weekly = q.flow_series(engine, RANGE, "week")
     assert {r["period"] for r in weekly} <= {f"2024-{m:02d}-{d:02d}" for m in (1, 2) for d in range(1, 32)} | \
         {"2023-12-25"}
@@ -208,6 +217,14 @@ def test_overdraft_events_are_the_flagged_transactions_and_the_lambdas_refusals(
         assert (r["wallet_overdrawn_since"] is not None) == (r["payment_balance"] is not None
                                                              and r["payment_balance"] < 0), r
         assert (r["wallet_overdrawn_since"] or "") <= r["last_seen_at"]
+    # the grid's order: per currency, the negative figure that lists the user (the balance, else the wallet)
+    page, _ = q.page(engine, q.OVERDRAWN_USERS, q.Filters(), end=500)
+    for r in page:
+        figures = [v for v in (r["balance"] if r["negative"] != "wallet" else None,
+                               r["payment_balance"] if r["negative"] != "balance" else None) if v is not None]
+        assert r["negative_amount"] == min(figures) < 0, r
+    assert [(r["currency"], r["negative_amount"]) for r in page] == \
+        sorted((r["currency"], r["negative_amount"]) for r in page)
 
 
 # the earliest: a SAR user whose every printed wallet, from its first full-schema block on, was below zero
@@ -244,6 +261,24 @@ def test_a_users_ledger_has_every_transaction_with_checks_and_provenance(engine)
     assert [h["transaction_id"] for h in history] == [r["transaction_id"] for r in reversed(ledger)]
     assert q.user_summary(engine, user) and q.user_exists(engine, user) and not q.user_exists(engine, "nobody")
     assert q.user_discrepancies(engine, user)
+
+
+def test_the_busiest_user_is_the_busiest_of_the_period(engine):
+    be = s.balance_events.c
+    def busiest(*conds):
+        n = func.count()
+        found = _all(engine, select(be.user_id, n.label("n")).where(*conds).group_by(be.user_id)
+                     .order_by(n.desc(), be.user_id).limit(1))
+        return found[0]["user_id"] if found else None
+    day = _all(engine, select(func.max(be.business_date).label("d")))[0]["d"]
+    one_day = q.Filters.clean(day, day)
+    assert q.busiest_user(engine, one_day) == busiest(be.business_date == day)
+    part = busiest(be.business_date == day)[:6]
+    assert q.busiest_user(engine, one_day, part.upper()) == busiest(be.business_date == day,
+                                                                    be.user_id.icontains(part))
+    assert q.busiest_user(engine, q.Filters.clean("1999-01-01", "1999-01-31")) is None  # nobody then
+    assert q.busiest_user(engine, q.Filters(), "no-such-user-id") is None
+    assert q.busiest_user(engine, q.Filters()) == q.find_users(engine, None, limit=1)[0]["user_id"]
 
 
 def test_anomalies_and_health(engine):

@@ -25,6 +25,8 @@ from app.guard import CALLBACK_PATH
 OTHER_MACHINE = {"REMOTE_ADDR": "192.0.2.7"}  # TEST-NET-1: never this machine
 HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 GRID = {"type": "grid", "tab": "reconciliation", "name": "discrepancies"}
+GRID_STATE = {**GRID, "type": "grid-state"}
+GRID_EMPTY = {**GRID, "type": "grid-empty"}
 
 
 def _app(url: str, **values):
@@ -43,8 +45,11 @@ def client(dash_app):
 
 def grid_body(request=None, search="?cur=BHD", pathname="/reconciliation", **changes) -> dict:
     """A page request of the reconciliation grid, as the browser sends it."""
-    body = {"output": '{"name":["MATCH"],"tab":["MATCH"],"type":"grid"}.getRowsResponse',
-            "outputs": {"id": GRID, "property": "getRowsResponse"},
+    body = {"output": '..{"name":["MATCH"],"tab":["MATCH"],"type":"grid"}.getRowsResponse'
+                      '...{"name":["MATCH"],"tab":["MATCH"],"type":"grid-state"}.data'
+                      '...{"name":["MATCH"],"tab":["MATCH"],"type":"grid-empty"}.children..',
+            "outputs": [{"id": GRID, "property": "getRowsResponse"}, {"id": GRID_STATE, "property": "data"},
+                        {"id": GRID_EMPTY, "property": "children"}],
             "inputs": [{"id": GRID, "property": "getRowsRequest",
                         "value": {"startRow": 0, "endRow": 20} if request is None else request}],
             "state": [{"id": "url", "property": "search", "value": search},
@@ -158,8 +163,10 @@ MALFORMED = {
     "a browser-only callback": {"output": "grid-refresh.data", "outputs": {"id": "grid-refresh", "property": "data"},
                                 "inputs": [{"id": "url", "property": "search", "value": ""}], "state": [[]]},
     "inputs not a list": grid_body(inputs="x"),
-    "outputs not an object": grid_body(outputs="x"),
-    "an output id of the wrong kind": grid_body(outputs={"id": "grid", "property": "getRowsResponse"}),
+    "outputs not a list": grid_body(outputs="x"),
+    "an output id of the wrong kind": grid_body(outputs=[{"id": "grid", "property": "getRowsResponse"},
+                                                         {"id": GRID_STATE, "property": "data"},
+                                                         {"id": GRID_EMPTY, "property": "children"}]),
     "a missing state": grid_body(state=[]),
     "a page request that is text": grid_body("abc"),
     "a row number that is text": grid_body({"startRow": "a", "endRow": []}),
@@ -189,8 +196,8 @@ def test_a_well_formed_page_request_is_still_answered(client):
     response = client.post(CALLBACK_PATH, json=grid_body({"startRow": 0, "endRow": 20, "sortModel": "junk",
                                                           "filterModel": [1]}))
     assert response.status_code == 200
-    rows = response.get_json()["response"][id_key(GRID)]
-    assert len(rows["getRowsResponse"]["rowData"]) == 20
+    rows = response.get_json()["response"][id_key(GRID)]["getRowsResponse"]
+    assert len(rows["rowData"]) == min(20, rows["rowCount"]) > 0  # the sample export has 19 BHD issues
 
 
 @pytest.mark.parametrize("path", [

@@ -12,10 +12,11 @@ from sqlalchemy.dialects import sqlite
 from app import urlstate
 from app.auth import ExposureError, check_exposure, is_loopback, parse_users
 from queries.csv_export import export_file_name, safe_cell, write_csv
-from app.grid import ledger_target, short_file
+from app import grid
+from app.grid import short_file
 from queries import Filters
 from queries.paging import Col, grid_conditions
-from app.shell import nav_state, preset_range, search_from_controls, search_with_params
+from app.shell import date_problems, nav_state, preset_range, search_from_controls, search_with_params
 from app.tabs import tab_for_path
 
 
@@ -73,13 +74,60 @@ def test_tabs_have_paths_and_nav_links_carry_the_global_filters():
     assert hrefs[2] == "/reconciliation?cur=BHD" and active == [False, False, True, False, False]
 
 
-def test_a_click_on_a_user_cell_opens_the_ledger():
-    click = [{"prop_id": "x.cellClicked", "value": {"colId": "user_id", "value": "random-uuid"}}]
-    assert ledger_target(click) == "/ledger/random-uuid"
-    from dash.exceptions import PreventUpdate
-    with pytest.raises(PreventUpdate):
-        ledger_target([{"prop_id": "x.cellClicked", "value": {"colId": "currency", "value": "BHD"}}])
+def test_typed_dates_are_strict_and_a_wrong_one_keeps_the_bound():
+    assert urlstate.date_text("2024-02-29") == "2024-02-29" and urlstate.date_problem("") is None
+    for wrong in ("20245-01-01", "2024-02-30", "2024-2-3", "03/01/2024", "20240301", "2024-13-01"):
+        assert urlstate.date_text(wrong) is None
+        assert urlstate.date_problem(wrong) == f"“{wrong}” is not a date: type YYYY-MM-DD"
+    # the URL keeps the bound it had, the other field still applies, and the line says which field is wrong
+    assert search_from_controls("?from=2024-01-01&cur=BHD", "20245-01-01", "2024-02-29", "BHD", "") == \
+        "?from=2024-01-01&to=2024-02-29&cur=BHD"
+    assert search_from_controls("?cur=BHD", "2024-02-30", "", "BHD", "") == "?cur=BHD"
+    assert date_problems("20245-01-01", "2024-02-29") == (
+        True, False, "From: “20245-01-01” is not a date: type YYYY-MM-DD; the view keeps the bound it had")
+    assert date_problems("2024-01-01", "") == (False, False, "")
+    assert search_with_params("?as_of=2024-03-01", {"as_of": "2024-03-32"}) == "?as_of=2024-03-01"
+    assert search_with_params("?as_of=2024-03-01", {"as_of": "2024-03-31"}) == "?as_of=2024-03-31"
+
+
+def test_ledger_links_remember_where_they_were_opened_and_never_lead_off_site():
+    origin = "/reconciliation?cur=BHD&kind=out_of_sync&issues.sort=-amount_at_stake"
+    href = urlstate.ledger_href("df06 a/b", origin)
+    path, _, search = href.partition("?")
+    assert urlstate.ledger_user(path) == "df06 a/b"
+    params = urlstate.parse(search)
+    assert params == {"cur": "BHD", "back": origin} and urlstate.back_target(params) == origin
+    one = urlstate.parse(urlstate.ledger_href("u1", origin, transaction="01HX", keep_filters=False).partition("?")[2])
+    assert one == {"ledger.transaction_id": "equals:01HX", "back": origin}  # no dates or currency to hide it
+    for hostile in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", "reconciliation"):
+        assert urlstate.back_target({"back": hostile}) is None
+    assert "back" not in urlstate.ledger_href("u1", "/ledger/u2?cur=BHD")  # a ledger returns to a tab, not a ledger
+    assert urlstate.issue_mentions("out_of_sync:01HX (open); calculation:01HY (resolved here)") == [
+        ("out_of_sync:01HX (open)", "out_of_sync:01HX"), ("calculation:01HY (resolved here)", "calculation:01HY")]
+    assert urlstate.issue_href("out_of_sync:01HX") == "/reconciliation?issues.discrepancy_id=equals:out_of_sync:01HX"
     assert short_file("/a/b/2024-01-01-[$LATEST]ab/000000.gz") == "2024-01-01-[$LATEST]ab/000000.gz"
+
+
+def test_a_grids_sort_and_filters_round_trip_through_the_url():
+    from app.tabs.reconciliation import GRID
+    sort = [{"colId": "amount_at_stake", "sort": "desc"}, {"colId": "user_id", "sort": "asc"}]
+    model = {"user_id": {"filterType": "text", "type": "contains", "filter": "df 06:x,y"},
+             "amount_at_stake": {"filterType": "number", "type": "inRange", "filter": 1.5, "filterTo": 200},
+             "explanation": {"filterType": "text", "type": "blank"}}
+    state = grid.url_state(GRID, sort, model)
+    assert state == {"issues.sort": "-amount_at_stake,user_id", "issues.user_id": "contains:df 06:x,y",
+                     "issues.amount_at_stake": "inRange:1.5:200", "issues.explanation": "blank"}
+    search = urlstate.encode({"cur": "BHD", **state})
+    assert search == ("?cur=BHD&issues.amount_at_stake=inRange:1.5:200&issues.explanation=blank"
+                      "&issues.sort=-amount_at_stake,user_id&issues.user_id=contains:df+06:x,y")
+    assert grid.from_url(GRID, urlstate.parse(search)) == (sort, model)
+    # the default order stays out of the URL; unknown columns, operators and values are dropped
+    default = [{"colId": f, "sort": d} for f, d in GRID.table.default_sort]
+    assert grid.url_state(GRID, default, {}) == {}
+    assert grid.from_url(GRID, {"issues.sort": "-nope,;drop", "issues.nope": "contains:x",
+                                "issues.user_id": "regex:.*", "issues.amount_at_stake": "greaterThan:NaN",
+                                "issues.count_transactions": "greaterThan:", "other.user_id": "contains:x"}) == ([], {})
+    assert grid.url_state(GRID, [{"colId": "x; DROP", "sort": "desc"}], {"x": {"type": "contains"}}) == {}
 
 
 # --- CSV ---------------------------------------------------------------------------------------------

@@ -4,24 +4,22 @@ filtered issues, and the transactions behind them) and the review panel of the s
 URL parameters: `kind`, `status`, `review`, `as_of`.
 
 The exports are plain links to /export/discrepancies.csv and /export/discrepancy-transactions.csv with the
-page's query string (plus the grid's sort and column filters): the server streams every matching row through
-the same query functions as the grid.
+page's query string (the grid's sort and column filters included): the server streams every matching row
+through the same query functions as the grid.
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
-from urllib.parse import parse_qsl
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, dcc, html
+from dash import Input, Output, html
 from flask import Response, request, stream_with_context
 
 from app import grid, review, urlstate
 from app.context import AppContext
-from app.grid import GridColumn, GridView
-from app.ui import ANY, count, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
+from app.grid import CURRENCY_WIDTH, ULID_WIDTH, USER_WIDTH, GridColumn, GridView
+from app.ui import ANY, count, date_input, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
 from queries import (AGE_BUCKETS, DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, DISCREPANCY_TRANSACTIONS,
                      Filters, MissingTables, all_rows, data_last_day, exposure, other_issues, rollforward)
 from queries.base import connect, one_of, parse_date, require
@@ -32,7 +30,6 @@ NAME = "reconciliation"
 PARAMS = ("kind", "status", review.PARAM, "as_of")
 EXPORT_PATH = "/export/discrepancies.csv"
 TRANSACTIONS_PATH = "/export/discrepancy-transactions.csv"
-MAX_MODEL_TEXT = 4000  # characters of a grid sort or filter model in the export link
 KIND_LABELS = {"out_of_sync": "out of sync", "calculation": "calculation", "continuity": "continuity",
                "untied_error": "untied error"}
 
@@ -52,20 +49,25 @@ def _grid_params(params: dict, pathname=None) -> dict:
     return {**_params(params), **review.params(params)}
 
 
+# What an accountant compares first sits side by side in view at 1440 px: the subscription balance, the
+# payment wallet and the gap between them; then the amounts, the ids (links) and the provenance.
 GRID = grid.add(GridView(NAME, DISCREPANCIES, (
-    GridColumn("first_seen_at", "First seen (UTC)", 200), GridColumn("kind", "Kind", 115),
-    GridColumn("status", "Status", 95), GridColumn("user_id", "User", 315), GridColumn("currency", "Cur.", 80),
-    GridColumn("amount_at_stake", "At stake", 120), GridColumn("current_gap", "Current gap", 125),
-    GridColumn("opening_gap", "Opening gap", 125), GridColumn("max_abs_gap", "Largest gap", 125),
-    GridColumn("subscription_balance", "Subscription bal.", 145), GridColumn("payment_balance", "Payment bal.", 130),
-    GridColumn("count_transactions", "Transactions", 120), GridColumn("count_lambda_errors", "Lambda errors", 125),
-    GridColumn("age_days", "Age (days)", 105), GridColumn("explanation", "Explanation", 420),
-    GridColumn("discrepancy_id", "Discrepancy", 250), GridColumn("first_transaction_id", "First transaction", 240),
-    GridColumn("last_transaction_id", "Last transaction", 240),
-    GridColumn("resolving_transaction_id", "Resolved by", 240), GridColumn("resolved_at", "Resolved (UTC)", 190),
-    GridColumn("business_date", "Business day", 120), GridColumn("file", "File", 300),
-    GridColumn("line_no", "Line", 80))
-    + review.GRID_COLUMNS, params=_grid_params))
+    GridColumn("first_seen_at", "First seen (UTC)"), GridColumn("kind", "Kind", 100),
+    GridColumn("user_id", "User", USER_WIDTH, link="ledger"), GridColumn("currency", "Cur.", CURRENCY_WIDTH),
+    GridColumn("subscription_balance", "Subscription balance"), GridColumn("payment_balance", "Payment balance"),
+    GridColumn("current_gap", "Current gap"), GridColumn("status", "Status", 90),
+    GridColumn("amount_at_stake", "At stake"), GridColumn("age_days", "Age (days)", 96),
+    GridColumn("opening_gap", "Opening gap"), GridColumn("max_abs_gap", "Largest gap"),
+    GridColumn("count_transactions", "Transactions"), GridColumn("count_lambda_errors", "Lambda errors"),
+    GridColumn("explanation", "Explanation", 420),
+    GridColumn("discrepancy_id", "Discrepancy", ULID_WIDTH + 96, link="issue"),
+    GridColumn("first_transaction_id", "First transaction", ULID_WIDTH, link="transaction"),
+    GridColumn("last_transaction_id", "Last transaction", ULID_WIDTH, link="transaction"),
+    GridColumn("resolving_transaction_id", "Resolved by", ULID_WIDTH, link="transaction"),
+    GridColumn("resolved_at", "Resolved (UTC)"), GridColumn("business_date", "Business day"),
+    GridColumn("file", "File", 300), GridColumn("line_no", "Line", 80))
+    + review.GRID_COLUMNS, key=urlstate.ISSUES_GRID, noun="issues",
+    none="every transaction's balances agree and follow on from the one before", params=_grid_params))
 
 
 def layout(ctx: AppContext, params: dict) -> html.Div:
@@ -78,15 +80,16 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                           "above"),
                 tools=html.Div([
                     html.Div([html.Label("As of (business day)", className="form-label small text-muted mb-0"),
-                              dcc.Input(id=param_id(NAME, "as_of"), type="date", value=_as_of(params),
-                                        debounce=True, className="form-control form-control-sm")],
+                              date_input(param_id(NAME, "as_of"), "the business day whose end the exposure is "
+                                         "taken at (YYYY-MM-DD); empty: the last day of the data", _as_of(params)),
+                              html.Div(id="reconciliation-as-of-problem", className="date-problem", role="alert")],
                              className="param"),
                 ], className="d-flex gap-2 align-items-end")),
         section("Balance roll-forward", slot("reconciliation-rollforward", 110),
                 subtitle=("Per currency and business month: opening + balances first seen + credits − debits "
                           "+ calculation differences + continuity gaps = closing (net of VAT; all users, "
                           "whatever the filters)")),
-        section("Issues", review.grid_component(GRID),
+        section("Issues", review.grid_component(GRID, params),
                 subtitle=("One row per issue: an out-of-sync episode (a user's run of transactions whose "
                           "balances disagree), a calculation or continuity break; click a user for the ledger, a "
                           "row to review it"),
@@ -124,7 +127,10 @@ def render_stake(ctx: AppContext, search: str, pathname=None):
     for r in other_issues(ctx.engine, f):
         others[r["currency"] or "—"].append(r)
     if not open_episodes and not others:
-        return no_rows("No issues match these filters.")
+        return no_rows(grid.empty_message(ctx, GRID, urlstate.encode({k: v for k, v in params.items()
+                                                                       if k in urlstate.GLOBAL_PARAMS}),
+                                          pathname, None).replace("No issues", "No open exposure and no breaks: no "
+                                                                               "issues", 1))
     cards = []
     for cur in sorted(set(open_episodes) | set(others)):
         e = open_episodes.get(cur)
@@ -206,25 +212,24 @@ EXPORTS = {EXPORT_PATH: (DISCREPANCIES, "discrepancies"),
 def export_rows(ctx: AppContext, search: str, path: str = EXPORT_PATH) -> tuple[str, list[str], Iterator[list]]:
     """(file name, header, rows) of the whole filtered result, in the grid's order and with its column filters.
 
-    `search` is the page's query string plus, optionally, `sort` and `filter`: the grid's sort and filter models
-    as JSON (checked like any grid request; the transactions export takes the issues' filters only). Amounts
-    are exact decimals in the currency's precision without thousands separators, so spreadsheets read them as
-    numbers; csv_export neutralises formulas.
+    `search` is the page's query string, with the grid's sort and column filters as the page's URL has them
+    (`issues.sort=…`, `issues.<column>=…`, see app/grid.py; the transactions export takes the issues' tab
+    filters only). Amounts are exact decimals in the currency's precision without thousands separators, so
+    spreadsheets read them as numbers; csv_export neutralises formulas.
     """
     query, what = EXPORTS[path]
     params = urlstate.parse(search)
-    models = dict(parse_qsl((search or "").lstrip("?")))
     f = urlstate.filters(params)
     p = _grid_params(params)
     fields = [c.field for c in query.columns]
     money = {c.field for c in query.columns if c.kind == "money"}
     if query is DISCREPANCIES:
-        rows = all_rows(ctx.engine, query, f, sort_model=_json(models.get("sort"), list),
-                        filter_model=_json(models.get("filter"), dict), **p)
+        sort_model, filter_model = grid.from_url(GRID, params)
+        rows = all_rows(ctx.engine, query, f, sort_model=sort_model, filter_model=filter_model, **p)
     else:  # the transactions of the filtered issues (the review filter is the issues' own)
         rows = all_rows(ctx.engine, query, f, kind=p["kind"], status=p["status"])
     name = export_name(f, p["kind"], p["status"], p[review.PARAM], what)
-    if models.get("pseudonymise") == "1":
+    if params.get("pseudonymise") == "1":
         rows, name = _pseudonymised(ctx, rows), name.replace(".csv", "_pseudonymised.csv")
     return (name, fields,
             ([ctx.exact(r[k], r["currency"]) if k in money else r[k] for k in fields] for r in rows))
@@ -254,22 +259,14 @@ def _replace_user_ids(rows: Iterator[dict], token_of) -> Iterator[dict]:
         yield row
 
 
-def _json(text: str | None, kind: type):
-    try:
-        value = json.loads(text) if text and len(text) <= MAX_MODEL_TEXT else None
-    except ValueError:
-        return None
-    return value if isinstance(value, kind) else None
-
-
 def export_href(search: str | None, grid_request: dict | None, path: str = EXPORT_PATH) -> str:
-    """The download link for the current view: its filters, and the grid's sort and column filters."""
+    """The download link for the current view: its filters, and the grid's sort and column filters as the grid's
+    latest page request has them (before the first one, as the URL has them)."""
+    if path == EXPORT_PATH and isinstance(grid_request, dict):
+        return path + grid.page_search(GRID, search, grid_request)
     params = urlstate.parse(search)
-    request = grid_request or {}
-    if path == EXPORT_PATH:
-        for name, key in (("sort", "sortModel"), ("filter", "filterModel")):
-            if request.get(key):
-                params[name] = json.dumps(request[key], separators=(",", ":"))
+    if path != EXPORT_PATH:
+        params = grid.without_grid_params(params, GRID)
     return path + urlstate.encode(params)
 
 
@@ -304,6 +301,12 @@ def register(app, ctx: AppContext) -> None:
     app.server.add_url_rule(TRANSACTIONS_PATH, "export_discrepancy_transactions",
                             lambda: export_response(ctx, TRANSACTIONS_PATH))
     review.register(app, ctx, GRID, tab_params=PARAMS, orphans=True)
+
+    @app.callback(Output(param_id(NAME, "as_of"), "invalid"), Output("reconciliation-as-of-problem", "children"),
+                  Input(param_id(NAME, "as_of"), "value"), prevent_initial_call=True)
+    def as_of_problem(value):
+        problem = urlstate.date_problem(value)
+        return bool(problem), (problem + "; the exposure keeps the day it had") if problem else None
 
     @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
                   Output("reconciliation-export-transactions", "href"),

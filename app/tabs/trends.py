@@ -15,8 +15,8 @@ from app import urlstate
 from app.context import AppContext
 from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, graph, guarded, kpi, kpi_row, no_rows, param_id,
                     register_sections, scatter, section, select, slot)
-from queries import (GRANULARITIES, MissingTables, balance_history, find_users, flow_series, flow_totals, regroup,
-                     user_discrepancies, volume_by_source_action)
+from queries import (GRANULARITIES, MissingTables, balance_history, busiest_user, find_users, flow_series,
+                     flow_totals, regroup, user_discrepancies, user_exists, volume_by_source_action)
 
 NAME = "trends"
 AUTO = "auto"
@@ -36,7 +36,7 @@ def layout(ctx: AppContext, params: dict) -> html.Div:
                 tools=html.Div([
                     html.Label("User", className="form-label small text-muted mb-0"),
                     dbc.Input(id=param_id(NAME, "uid"), value=params.get("uid", ""), list="trends-users", size="sm",
-                              debounce=True, placeholder="busiest user", style={"width": "300px"},
+                              debounce=True, placeholder="busiest user, or part of an id", style={"width": "300px"},
                               maxLength=urlstate.MAX_VALUE),
                     html.Datalist(id="trends-users"),
                 ], className="param")), lg=7),
@@ -56,7 +56,7 @@ def render_kpis(ctx: AppContext, search: str, pathname=None):
     f = urlstate.filters(search)
     totals = flow_totals(ctx.engine, f)
     if not totals:
-        return no_rows("No transactions in this period.")
+        return no_rows("No transactions in this period" + (f" in {f.currency}." if f.currency else "."))
     if f.user:  # the daily totals are not per user: say so rather than look filtered
         return html.Div([html.Div(f"Totals of all users: the user search “{f.user}” applies to the balance "
                                   "history and the tables.", className="small text-muted mb-1"),
@@ -69,22 +69,25 @@ def _kpi_cards(ctx: AppContext, totals: list[dict]):
     credits = sum(t["count_credits"] for t in totals)
     debits = sum(t["count_debits"] for t in totals)
     cards = [kpi("Transactions", count(n), f"{count(credits)} credits · {count(debits)} debits")]
-    if len(totals) == 1:  # one currency: one card per figure
-        t = totals[0]
-        cur = t["currency"]
-        cards += [kpi(f"Credits {cur}", ctx.money(t["total_credit"], cur), "gross, VAT included"),
-                  kpi(f"Debits {cur}", ctx.money(t["total_debit"], cur), "gross, VAT included"),
-                  kpi(f"VAT {cur}", ctx.money(t["total_vat"], cur)),
-                  kpi(f"Net balance change {cur}", ctx.money(t["net_change"], cur), "credits − debits, net of VAT",
-                      tone="negative" if t["net_change"] < 0 else "positive")]
-        return kpi_row(cards)
-    for t in totals:  # several currencies: a card each, money never added across currencies
-        cur = t["currency"]
-        net = t["net_change"]
-        cards.append(kpi(f"{cur} net change", ctx.money(net, cur),
-                         f"credit {ctx.money(t['total_credit'], cur)} · debit {ctx.money(t['total_debit'], cur)} · "
-                         f"VAT {ctx.money(t['total_vat'], cur)}", tone="negative" if net < 0 else "positive"))
+    # a card per currency (money is never added across currencies) that adds up from what it shows
+    cards += [net_card(ctx, t) for t in totals]
     return kpi_row(cards)
+
+
+def net_card(ctx: AppContext, t: dict):
+    """The net balance change of one currency and the four figures it is made of: credits − their VAT − debits
+    + their VAT (a debit takes its amount net of VAT off the balance, as a credit adds its own)."""
+    cur = t["currency"]
+    net = t["net_change"]
+    lines = (("credits", t["total_credit"]), ("− VAT on credits", t["vat_credit"]), ("− debits", t["total_debit"]),
+             ("+ VAT on debits", t["vat_debit"]))
+    table = html.Table(html.Tbody(
+        [html.Tr([html.Td(label), html.Td(ctx.money(value, cur), className="num")]) for label, value in lines]
+        + [html.Tr([html.Td("= net change"), html.Td(ctx.money(net, cur), className="num")], className="total")]),
+        className="flow-sum")
+    return kpi(f"{cur} net balance change", ctx.money(net, cur),
+               html.Div([table, html.Div("credits − debits, net of VAT", className="kpi-line")]),
+               tone="negative" if net < 0 else "positive")
 
 
 def render_flows(ctx: AppContext, search: str, pathname=None):
@@ -148,39 +151,47 @@ def render_volume(ctx: AppContext, search: str, pathname=None):
         x=[c["n"] for _k, c in shown] + ([sum(c["n"] for _k, c in rest)] if rest else []),
         orientation="h", marker_color=[color[s] for (s, _a), _c in shown] + (["#adb5bd"] if rest else []),
         customdata=["<br>".join(c["amounts"]) for _k, c in shown] + ([""] if rest else []),
-        texttemplate="%{x:,}", textposition="outside", cliponaxis=False,
+        texttemplate="%{x:,}", textposition="outside", cliponaxis=False, constraintext="none",
         hovertemplate="%{y}: %{x:,} transactions<br>%{customdata}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", automargin=True, tickfont=dict(size=11))
-    fig.update_xaxes(showticklabels=False, showgrid=False)
+    longest = max([c["n"] for _k, c in shown] + ([sum(c["n"] for _k, c in rest)] if rest else []))
+    # room after the longest bar for its label (outside, never clipped by the plot's edge)
+    fig.update_xaxes(showticklabels=False, showgrid=False, range=[0, longest * (1 + 0.07 * len(f"{longest:,}"))])
     return graph(fig, "trends-volume-graph")
 
 
-def chosen_user(ctx: AppContext, params: dict) -> tuple[str | None, bool]:
-    """(user id, chosen explicitly?): the `uid` parameter, else the busiest user matching the filters."""
+def chosen_user(ctx: AppContext, params: dict) -> tuple[str | None, str]:
+    """(user id, why this one): the `uid` parameter when it is a user's whole id, else the busiest user in the
+    filters' period whose id contains it (a part of an id, as the global user search takes), else the busiest
+    user matching the filters. None when nobody matching transacted in the period."""
     uid = (params.get("uid") or "").strip()
-    if uid:
-        return uid, True
     f = urlstate.filters(params)
     try:
-        found = find_users(ctx.engine, f.user, f.currency, limit=1)
+        if uid and user_exists(ctx.engine, uid):
+            return uid, "Showing "
+        found = busiest_user(ctx.engine, f, uid or None)
     except MissingTables:
-        return None, False
-    return (found[0]["user_id"], False) if found else (None, False)
+        return None, ""
+    if uid:
+        return found, f"Busiest user whose id contains “{uid}”: "
+    return found, "Busiest user matching the filters: "
 
 
 def render_balance(ctx: AppContext, search: str, pathname=None):
     params = urlstate.parse(search)
     f = urlstate.filters(params)
-    uid, explicit = chosen_user(ctx, params)
+    uid, why = chosen_user(ctx, params)
     if not uid:
-        return no_rows("No user matches these filters: type a user id above.")
+        typed = (params.get("uid") or "").strip()
+        return no_rows(f"No user whose id contains “{typed}” has transactions in this period." if typed else
+                       "No transactions in this period: no user to show.")
     history = balance_history(ctx.engine, uid, f)
+    ledger = urlstate.ledger_href(uid, (pathname or "/trends") + search)
     header = html.Div([
-        html.Span("Showing " if explicit else "Busiest user matching the filters: ", className="text-muted"),
-        dcc.Link(uid, href=urlstate.ledger_path(uid) + urlstate.global_search(search), className="user-ref"),
+        html.Span(why, className="text-muted"),
+        dcc.Link(uid, href=ledger, className="user-ref"),
         html.Span(" · ", className="text-muted"),
-        dcc.Link("open ledger →", href=urlstate.ledger_path(uid) + urlstate.global_search(search),
-                 id="trends-open-ledger"),
+        dcc.Link("open ledger →", href=ledger, id="trends-open-ledger"),
     ], className="small mb-1")
     if not history:
         return html.Div([header, no_rows(f"No transactions of {uid} in this period.")])
