@@ -188,7 +188,10 @@ def _load(engine, todo, sources, settings: Settings, summary: Summary, progress,
         # parse: a re-run on unchanged input stays well under half a second.
         from ingest import prepare
         on_sqlite = sqlite_file(engine) is not None
-        workers = prepare.default_workers(on_sqlite) if workers is None else workers
+        if workers is None:
+            # objects in S3: one process, its threads downloading ahead of the parser; the network (or the
+            # server) is what a run waits on, and each worker would pay for its own AWS client (docs/benchmarks.md)
+            workers = 1 if any(source.in_s3 for source in todo) else prepare.default_workers(on_sqlite)
         if not _alone():
             workers = 1
         if workers > 1 and len(todo) >= prepare.MIN_FILES_FOR_WORKERS:

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-transform", action="store_true", help="skip rebuilding the derived tables")
     parser.add_argument("--no-wait", action="store_true", help="exit 4 at once if another ingest is running")
     parser.add_argument("--workers", type=int, metavar="N",
-                        help="parser processes (default: one per core, at most 4, on SQLite; 1 on PostgreSQL)")
+                        help="parser processes (default: one per core, at most 4, on SQLite; 1 on PostgreSQL, "
+                             "from S3 and from a log group)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     add_flags(parser, SETTINGS_USED)  # a run ingests, builds and alerts
     return parser

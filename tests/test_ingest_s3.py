@@ -65,13 +65,14 @@ def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_an_export_in_s3_gives_the_database_a_local_ingest_of_it_gives(export_slice, s3, moto_endpoint, tmp_path):
     keys = upload(s3, export_slice, BUCKET, PREFIX)
-    from_s3 = f"sqlite:///{tmp_path / 's3.db'}"
+    from_s3, in_workers = f"sqlite:///{tmp_path / 's3.db'}", f"sqlite:///{tmp_path / 'workers.db'}"
     local = f"sqlite:///{tmp_path / 'local.db'}"
-    summary = run([URL], settings_for(from_s3, moto_endpoint))
+    summary = run([URL], settings_for(from_s3, moto_endpoint))  # one process, downloading ahead in threads
+    run([URL], settings_for(in_workers, moto_endpoint), workers=2)  # each worker downloads its groups
     run([str(export_slice)], settings_for(local, moto_endpoint))
     assert (summary.files_new, summary.files_failed, summary.files_damaged) == (len(keys), 0, 0)
     assert summary.exit_code == EXIT_OK and summary.transactions > 0
-    assert same_files(from_s3, URL) == same_files(local, f"{export_slice}/")
+    assert same_files(from_s3, URL) == same_files(local, f"{export_slice}/") == same_files(in_workers, URL)
     with make_engine(from_s3).connect() as conn:
         paths = conn.execute(text("SELECT path, etag, mtime_ns FROM ingested_files ORDER BY file_id")).all()
     assert all(p.startswith(URL) and etag and mtime is None for p, etag, mtime in paths)

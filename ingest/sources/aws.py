@@ -60,17 +60,22 @@ def forget_clients() -> None:
 
 @lru_cache(maxsize=8)
 def _client(service: str, config: AwsConfig, pid: int):
-    import boto3
+    # botocore itself (boto3's engine): boto3 would add its transfer manager's imports to every run
     from botocore.config import Config
     from botocore.exceptions import NoRegionError, ProfileNotFound
+    from botocore.session import Session
     endpoint = (config.endpoint_s3 if service == "s3" else "") or config.endpoint or None
     options = {"retries": {"mode": "standard", "max_attempts": MAX_ATTEMPTS}, "connect_timeout": CONNECT_TIMEOUT,
                "read_timeout": READ_TIMEOUT, "max_pool_connections": POOL_CONNECTIONS}
     if service == "s3" and endpoint:
         options["s3"] = {"addressing_style": "path"}  # S3-compatible stores (MinIO, a local server) want the path
     try:
-        session = boto3.session.Session(profile_name=config.profile or None, region_name=config.region or None)
-        return session.client(service, endpoint_url=endpoint, config=Config(**options))
+        session = Session(profile=config.profile or None)
+        # timestamps stay text (we read none): dateutil parsing each object's LastModified cost more CPU than
+        # the rest of a run with nothing new (the AWS CLI keeps them as text the same way)
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+        return session.create_client(service, region_name=config.region or None, endpoint_url=endpoint,
+                                     config=Config(**options))
     except ProfileNotFound:
         raise UsageError(f"AWS_PROFILE={config.profile!r}: no such profile in the AWS config and credentials "
                          "files") from None
