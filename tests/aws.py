@@ -122,6 +122,7 @@ class Rule:
     times: int = 1
     hang: bool = False
     after: int = 0  # let this many matching requests through first
+    cut: int | None = None  # forward it, but drop the connection after this many bytes of the answer's body
 
 
 def s3_get_object(method: str, path: str, headers: dict) -> bool:
@@ -152,6 +153,7 @@ class Proxy:
         self.upstream = upstream.removeprefix("http://")
         self.rules: list[Rule] = []
         self.requests: list[tuple[str, str, str]] = []  # (method, path, X-Amz-Target)
+        self.ranges: list[str] = []  # the Range header of every request that had one
         self.answered: Counter = Counter()  # requests answered by a rule, per rule index
         self.released = threading.Event()
         self.lock = threading.Lock()
@@ -167,6 +169,8 @@ class Proxy:
                 headers = {k: v for k, v in self.headers.items()}
                 with proxy.lock:
                     proxy.requests.append((self.command, self.path, headers.get("X-Amz-Target", "")))
+                    if "Range" in headers:
+                        proxy.ranges.append(headers["Range"])
                     rule = None
                     for candidate in proxy.rules:
                         if candidate.times > 0 and candidate.match(self.command, self.path, headers):
@@ -178,7 +182,7 @@ class Proxy:
                     if rule is not None:
                         rule.times -= 1
                         proxy.answered[proxy.rules.index(rule)] += 1
-                if rule is not None:
+                if rule is not None and rule.cut is None:
                     if rule.hang:
                         proxy.released.wait()
                         return
@@ -191,18 +195,22 @@ class Proxy:
                     data = answer.read()
                     kept = {k: v for k, v in answer.getheaders()
                             if k.lower() not in ("transfer-encoding", "connection", "content-length")}
-                    self._send(answer.status, kept, data)
+                    self._send(answer.status, kept, data, cut=rule.cut if rule is not None else None)
                 finally:
                     upstream.close()
 
-            def _send(self, status: int, headers: dict, data: bytes):
+            def _send(self, status: int, headers: dict, data: bytes, cut: int | None = None):
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data)
+                    self.wfile.write(data if cut is None else data[:cut])
+                if cut is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # mid-body: the client sees the connection drop
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
 

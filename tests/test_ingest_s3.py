@@ -234,3 +234,61 @@ def test_an_object_replaced_after_the_listing_costs_only_itself(s3, moto_endpoin
     job = (settings["BUSINESS_TZ"], "0.001", settings.max_file_bytes, config_of(settings))
     [[(_, rows, error, _)]] = list(parts(prepared(listing.sources, job)))
     assert rows is None and error == "cannot read: the object changed after it was listed; the next run reads it"
+
+
+def test_credentials_come_from_a_profile_and_the_endpoint_from_aws_endpoint_url_s3(s3, moto_endpoint, tmp_path):
+    """The standard chain: keys in a profile of the shared credentials file (AWS_PROFILE or --aws-profile), none
+    in the environment; S3's own endpoint variable. moto checks the keys (IAM emulation), so only the profile's
+    pass."""
+    body = gzip.compress((ROOT / "tests" / "fixtures" / "logs" / "format_doc_examples.log").read_bytes())
+    key = PREFIX + "task/stream/000000.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    keys = _limited_user(moto_endpoint, [key])
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"[ingest]\naws_access_key_id = {keys['AWS_ACCESS_KEY_ID']}\n"
+                           f"aws_secret_access_key = {keys['AWS_SECRET_ACCESS_KEY']}\n")
+    env = {k: v for k, v in os.environ.items() if k not in KEYS}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_ENDPOINT_URL_S3=moto_endpoint)
+    env.pop("AWS_ENDPOINT_URL", None)
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+    def ingest(*flags):
+        return subprocess.run([sys.executable, str(ROOT / "ingest.py"), "-q", "--no-transform", URL, "--database-url",
+                               database, *flags], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    iam_checks(moto_endpoint, True)
+    try:
+        without = ingest()
+        unknown = ingest("--aws-profile", "nobody")
+        with_profile = ingest("--aws-profile", "ingest")
+    finally:
+        iam_checks(moto_endpoint, False)
+    assert without.returncode == EXIT_DENIED and without.stderr.splitlines() == [
+        f"ingest.py: error: {URL}: no AWS credentials found: set AWS_PROFILE, the standard AWS_* environment "
+        "variables, or run where a role is attached"]
+    assert unknown.returncode == EXIT_USAGE and unknown.stderr.splitlines() == [
+        "ingest.py: error: AWS_PROFILE='nobody': no such profile in the AWS config and credentials files"]
+    assert with_profile.returncode == EXIT_OK, with_profile.stderr
+    with make_engine(database).connect() as conn:
+        assert conn.execute(text("SELECT path FROM ingested_files")).scalar_one() == f"s3://{BUCKET}/{key}"
+
+
+def test_a_download_that_breaks_off_is_taken_up_where_it_stopped(export_slice, s3, proxy, tmp_path):
+    """The connection drops twice in the middle of an object: the rest is asked for with a Range request, and
+    the file is the same as read whole."""
+    keys = upload(s3, export_slice, BUCKET, PREFIX, count=3)
+
+    def first_object(ranged: bool):
+        return lambda method, path, headers: (s3_get_object(method, path, headers) and ("Range" in headers) == ranged
+                                              and unquote(path.split("?")[0]).endswith(keys[0]))
+    proxy.rules += [Rule(first_object(False), cut=700), Rule(first_object(True), cut=100)]
+    from_s3 = f"sqlite:///{tmp_path / 's3.db'}"
+    summary = run([URL], settings_for(from_s3, proxy.url), transform=False)
+    assert (summary.files_new, summary.files_failed, summary.exit_code) == (3, 0, EXIT_OK), summary.problems
+    assert proxy.ranges == ["bytes=700-", "bytes=800-"] and dict(proxy.answered) == {0: 1, 1: 1}
+    local = tmp_path / "local"
+    for key in keys:
+        (local / key).parent.mkdir(parents=True, exist_ok=True)
+        (local / key).write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    at_home = f"sqlite:///{tmp_path / 'local.db'}"
+    run([str(local / PREFIX)], settings_for(at_home, proxy.url), transform=False)
+    assert same_files(from_s3, URL) == same_files(at_home, f"{local / PREFIX}/")

@@ -22,7 +22,7 @@ from ingest.sources import S3_SCHEME
 from ingest.sources.aws import AwsConfig, client, error_code, stop
 
 RESUMES = 3  # times a dropped download is taken up again where it stopped
-BUFFER = 1 << 20  # bytes asked for at once while reading a zip archive by ranges
+BUFFER = 256 << 10  # bytes asked for at once while reading a zip archive by ranges
 CHANGED = frozenset({"PreconditionFailed", "412"})
 GONE = frozenset({"NoSuchKey", "404"})
 
@@ -108,7 +108,7 @@ def open_object(source: Source, config: AwsConfig) -> Iterator[io.BufferedIOBase
     bucket, key = parse_url(str(source.path))
     s3 = client("s3", config)
     if source.member is None:
-        with io.BufferedReader(ObjectReader(s3, bucket, key, source.file_size, source.etag), BUFFER) as fh:
+        with ObjectReader(s3, bucket, key, source.file_size, source.etag) as fh:  # read in order: no buffer
             yield fh
         return
     with _archive(s3, bucket, key, None, source.etag) as zf, zf.open(source.member) as fh:
@@ -142,24 +142,33 @@ class ObjectReader(io.RawIOBase):
             self.pos = max(0, target)
         return self.pos
 
-    def readinto(self, buffer) -> int:
-        if self.size is not None and self.pos >= self.size:
-            return 0
-        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError, ResponseStreamingError
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left with -1), read from the response as they come: no buffer of
+        `size` bytes is made when less is left (the reader asks for a megabyte at a time; objects are small)."""
+        left = None if self.size is None else self.size - self.pos
+        if left is not None and left <= 0:
+            return b""
+        if size is None or size < 0 or left is not None and size >= left:
+            size = left  # (None: to the end)
+        from botocore.exceptions import (ConnectionClosedError, IncompleteReadError, ReadTimeoutError,
+                                         ResponseStreamingError)
         for attempt in range(RESUMES + 1):
             if self.body is None:
                 self.body = self._get()
             try:
-                data = self.body.read(len(buffer))
+                data = self.body.read(size)
                 break
-            except (ResponseStreamingError, ReadTimeoutError, ConnectionClosedError):
+            except (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError):
                 self._drop()
                 if attempt == RESUMES:
                     raise OSError(errno.EIO, f"the download broke off {RESUMES + 1} times at byte {self.pos}")
-        n = len(data)
-        buffer[:n] = data
-        self.pos += n
-        return n
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
     def _get(self):
         return self._call(self.s3.get_object, **({"Range": f"bytes={self.pos}-"} if self.pos else {}))["Body"]
