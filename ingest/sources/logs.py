@@ -210,7 +210,14 @@ class GroupReader:
             if stream.see(event):
                 self.held_bytes += len(event["message"])
                 if self.start_ms > 0 and stream.cut_by_the_start():
-                    self.held_bytes += stream.prepend(self._before_start(name))
+                    try:
+                        before = self._before_start(name)
+                    except BalanceLogsError:  # no half invocation is stored on the way out
+                        self.held_bytes -= stream.held_bytes
+                        stream.take(len(stream.held))
+                        stream.stopped = True
+                        raise
+                    self.held_bytes += stream.prepend(before)
 
     def failed(self, sources: list[Source]) -> None:
         """Parts that could not be stored: their streams stop here for this run (their checkpoints were not
