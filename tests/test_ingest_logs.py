@@ -25,7 +25,7 @@ from ingest.events import iso_from_ms
 from ingest.sources.checkpoints import Span, covers, merge
 from ingest.sources.logs import MAX_INVOCATION_MS, LogGroupRead, window
 from pipeline import run
-from tests.aws import (Proxy, Rule, aws_env, client, events_read, json_error, logs_call, moto_endpoint,  # noqa: F401
+from tests.aws import (Rule, aws_env, client, events_read, json_error, logs_call, moto_endpoint,  # noqa: F401
                        proxy, put_log_group, reset, stream_events)
 
 ROOT = Path(__file__).resolve().parents[1]

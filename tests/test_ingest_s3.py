@@ -24,7 +24,7 @@ import settings as settings_mod
 from db.engine import make_engine
 from errors import EXIT_DAMAGED, EXIT_DENIED, EXIT_OK, EXIT_USAGE
 from pipeline import run
-from tests.aws import (KEYS, Proxy, Rule, aws_env, client, iam_checks, moto_endpoint, proxy, reset,  # noqa: F401
+from tests.aws import (KEYS, Rule, aws_env, client, iam_checks, moto_endpoint, proxy, reset,  # noqa: F401
                        s3_error, s3_get_object, s3_list, same_files, upload)
 
 ROOT = Path(__file__).resolve().parents[1]
