@@ -12,10 +12,12 @@ import sys
 from collections.abc import Callable
 
 EXIT_OK = 0
-EXIT_FAILURE = 1  # the command could not do its work (database unreachable, disk full, unexpected error)
-EXIT_USAGE = 2  # bad option, setting or path, or no log file in the paths (argparse uses 2 as well)
+EXIT_FAILURE = 1  # the command could not do its work (database or AWS unreachable, disk full, unexpected error)
+EXIT_USAGE = 2  # bad option, setting or path, a missing bucket or log group, or no log file in the paths (argparse
+# uses 2 as well)
 EXIT_DAMAGED = 3  # ingest finished, but some input was damaged, unreadable, not a regular file, or quarantined
 EXIT_BUSY = 4  # another ingest holds the database (ingest.py --no-wait)
+EXIT_DENIED = 5  # AWS refused the credentials or the request: access denied, an expired or unknown token
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 DEBUG_ENV = "BALANCE_LOGS_DEBUG"
@@ -42,6 +44,11 @@ class InputError(UsageError):
 class BusyError(BalanceLogsError):
     """Another ingest holds the database."""
     exit_code = EXIT_BUSY
+
+
+class AccessDenied(BalanceLogsError):
+    """AWS refused to serve the logs: no permission, or credentials that are missing, expired or unknown."""
+    exit_code = EXIT_DENIED
 
 
 class ReportError(BalanceLogsError):

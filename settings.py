@@ -35,6 +35,17 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL of the database (sqlite:///… or postgresql+psycopg://…; an '@' in the password as %40)",
             secret=True),
     Setting("LOG_DIR", "data/logs", "folder (or file) of CloudWatch exports that ingest.py reads"),
+    Setting("LOG_SOURCE", "",
+            "what ingest.py without arguments and the scheduler read: a folder or file, an s3://BUCKET/PREFIX/ URL "
+            "(an export task's objects) or log-group:NAME (the CloudWatch Logs API; e.g. log-group:/aws/lambda/NAME); "
+            "empty: LOG_DIR"),
+    # AWS (S3 and CloudWatch Logs sources): credentials come from the standard AWS chain (environment, shared
+    # config and credentials files, instance or task role), never from a flag
+    Setting("AWS_PROFILE", "", "profile of the shared AWS config and credentials files (empty: the default chain)"),
+    Setting("AWS_REGION", "", "AWS region of the bucket and log group (empty: the profile's, or AWS_DEFAULT_REGION)"),
+    Setting("AWS_ENDPOINT_URL", "",
+            "endpoint of every AWS service: an S3-compatible store or a local test server (empty: AWS itself)"),
+    Setting("AWS_ENDPOINT_URL_S3", "", "endpoint of S3 alone, before AWS_ENDPOINT_URL (empty: AWS_ENDPOINT_URL)"),
     Setting("REPORT_DIR", "data/reports", "folder where reports and scheduled outputs are written"),
     Setting("MAX_FILE_MB", "3",
             "most text read from one log file, in MB after decompression (a real export object holds well under "
@@ -110,7 +121,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ALERT_MIN_SEVERITY", "high",
             "lowest severity of discrepancies and anomalies that is alerted: low, medium or high"),
     # Schedule (python -m scheduler); times are in BUSINESS_TZ
-    Setting("INGEST_EVERY_MINUTES", "15", "minutes between two scheduled ingestions of LOG_DIR"),
+    Setting("INGEST_EVERY_MINUTES", "15", "minutes between two scheduled ingestions of LOG_SOURCE"),
     Setting("DAILY_REPORT_TIME", "01:00",
             "business-time HH:MM at which the daily overdraft report is written (after the nightly batch)"),
     Setting("WEEKLY_REPORT_WEEKDAY", "mon",
@@ -166,6 +177,11 @@ class Settings:
     @property
     def log_dir(self) -> str:
         return self.values["LOG_DIR"]
+
+    @property
+    def log_source(self) -> str:
+        """LOG_SOURCE, or LOG_DIR when it is empty."""
+        return (self.values.get("LOG_SOURCE") or "").strip() or self.values["LOG_DIR"]
 
     @property
     def business_tz(self) -> tzinfo:

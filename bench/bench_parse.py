@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     settings = load()
-    job = (settings["BUSINESS_TZ"], str(settings.tolerance), settings.max_file_bytes)
+    job = (settings["BUSINESS_TZ"], str(settings.tolerance), settings.max_file_bytes, None)
     sources = list(find_sources([args.dir]))[:args.limit]
     prepare_source(sources[0], job)  # warm imports and caches outside the timing
 

@@ -63,6 +63,7 @@ ingested_files = Table(
     Column("content_hash", String(64), nullable=False, unique=True),  # sha256 of the decoded bytes
     Column("file_size", BigInteger),  # on disk (compressed)
     Column("mtime_ns", BigInteger),
+    Column("etag", Text),  # an S3 object's ETag (path s3://bucket/key), else NULL
     Column("size_bytes", BigInteger),  # decompressed
     Column("format", String(16)),  # text | gzip | zip | aws-json
     Column("status", String(16), nullable=False),  # ok | damaged
@@ -261,6 +262,31 @@ ingest_generation = Table(
     Column("generation", BigInteger, nullable=False),
 )
 
+# How far each log stream has been read through the CloudWatch Logs API (ingest/sources/logs.py): every event
+# of the stream with from_ms <= timestamp < to_ms is ingested, and the first count_at_to events (in the order the
+# API returns them) at to_ms. Windows read apart leave a stream several spans; spans that meet are merged.
+# Written in the transaction of the events they describe.
+log_stream_checkpoints = Table(
+    "log_stream_checkpoints", metadata,
+    Column("log_group", String(512), primary_key=True),
+    Column("stream_name", String(512), primary_key=True),
+    Column("from_ms", BigInteger, primary_key=True),
+    Column("to_ms", BigInteger, nullable=False),
+    Column("count_at_to", Integer, nullable=False),
+    Column("run_id", Integer, ForeignKey("ingest_runs.run_id")),
+)
+
+# Where the last complete read of a log group ended (its streams starting with stream_prefix; '' for all): a
+# read without a window starts there, less an overlap (ingest/sources/logs.py).
+log_group_reads = Table(
+    "log_group_reads", metadata,
+    Column("log_group", String(512), primary_key=True),
+    Column("stream_prefix", String(512), primary_key=True),
+    Column("read_to_ms", BigInteger, nullable=False),
+    Column("run_id", Integer, ForeignKey("ingest_runs.run_id")),
+)
+
+
 def text_limits(table: Table) -> dict[str, int]:
     """{column: most characters} of the table's VARCHAR(n) columns. PostgreSQL refuses a longer value and SQLite
     would keep it: ingest checks values from the logs against these, so both keep the same."""
@@ -269,7 +295,7 @@ def text_limits(table: Table) -> dict[str, int]:
 
 INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, file_event_counts, balance_events,
                  transaction_conflicts, not_in_sync_events, negative_balance_guards, invocations, unknown,
-                 quarantine)
+                 quarantine, log_stream_checkpoints, log_group_reads)
 
 # Alert-once state, written by alerts/ at the end of an ingest run (see docs/reports.md, "Alerts").
 # One row per finding and channel: a finding is alerted once per channel; rows still unsent are

@@ -25,6 +25,7 @@ from ingest.clock import now_iso
 from ingest.inspect_parser import to_json_fast
 from ingest.parse_file import ParsedFile
 from ingest.reader import Source
+from ingest.sources import checkpoints
 
 _IN_BATCH = 500
 # A request whose events fall in two files (a CloudWatch export cuts a stream into chunks wherever it
@@ -143,6 +144,15 @@ class BatchWriter:
             "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events", "not_in_sync_events",
             "negative_balance_guards", "invocations")}
         self.events = 0
+        self.checkpoints: list = []  # how far log streams are read, written with their events
+        self.continued: set[int] = set()  # files of a log stream's later part, read through the API
+        self.cold: set[str] = set()  # streams whose first part (with the INIT_START) came through the API
+
+    def add_checkpoint(self, source: Source) -> None:
+        """A source read through the CloudWatch Logs API moves its stream's checkpoint in the same transaction
+        (also when its content was stored before: a twin)."""
+        if source.checkpoint is not None:
+            self.checkpoints.append(source.checkpoint)
 
     def add(self, source: Source, rows: FileRows) -> None:
         file_id, base = self.next_file_id, self.next_event_id
@@ -153,11 +163,16 @@ class BatchWriter:
             "file_id": file_id, "path": str(source.path), "relative_path": source.relative_path,
             "member": source.member,
             "stream_name": source.stream_name, "content_hash": rows.hash, "file_size": source.file_size,
-            "mtime_ns": source.mtime_ns, "size_bytes": rows.size_bytes, "format": rows.format,
+            "mtime_ns": source.mtime_ns, "etag": source.etag, "size_bytes": rows.size_bytes, "format": rows.format,
             "status": "damaged" if rows.damage else "ok", "error": rows.damage, "run_id": self.run_id,
             "ingested_at": now_iso(), "count_replaced_chars": rows.replaced_chars,
             "count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
             "count_unknown": len(rows.unknown), "count_transactions": 0})
+        if source.checkpoint is not None:
+            if any(r["kind"] == "init_start" for r in rows.event_counts):
+                self.cold.add(source.stream_name)
+            else:
+                self.continued.add(file_id)
         for name, items in (("parsed_logs", rows.events), ("file_event_counts", rows.event_counts),
                             ("unknown", rows.unknown),
                             ("quarantine", rows.quarantine), ("balance_events", rows.transactions),
@@ -171,6 +186,9 @@ class BatchWriter:
 
     def flush(self) -> dict[int, dict]:
         """Write everything collected; return per-file counts of new transactions and of copies logged again."""
+        if self.checkpoints:
+            checkpoints.write(self.conn, self.checkpoints, self.run_id)
+            self.checkpoints = []
         if not self.files:
             return {}
         plan = copies.plan(self.conn, self.tables["balance_events"],
@@ -197,11 +215,44 @@ class BatchWriter:
         insert_rows(conn, s.transaction_conflicts, plan.conflicts)
         insert_rows(conn, s.not_in_sync_events, self.tables["not_in_sync_events"])
         insert_rows(conn, s.negative_balance_guards, self.tables["negative_balance_guards"])
+        _runtime_from_earlier_parts(conn, self.tables["invocations"], self.continued)
         upsert_rows(conn, s.invocations, self.tables["invocations"], key="request_id", merge=INVOCATION_MERGE)
+        _runtime_to_later_parts(conn, self.cold)
         self.files = []
         self.tables = {t: [] for t in self.tables}
         self.events = 0
+        self.continued, self.cold = set(), set()
         return per_file
+
+
+def _runtime_from_earlier_parts(conn: Connection, rows: list[dict], continued: set[int]) -> None:
+    """A log stream read through the API in several parts: the runtime version comes from the stream's
+    INIT_START, in its first part. Invocations of a later part take it from the stream's stored invocations."""
+    need = [row for row in rows if row["file_id"] in continued and row["runtime_version"] is None
+            and row["stream_name"] is not None]
+    if not need:
+        return
+    streams = sorted({row["stream_name"] for row in need})
+    known: dict[str, str] = {}
+    c = s.invocations.c
+    for start in range(0, len(streams), _IN_BATCH):
+        known.update(conn.execute(select(c.stream_name, func.max(c.runtime_version))
+                                  .where(c.stream_name.in_(streams[start:start + _IN_BATCH]),
+                                         c.runtime_version.is_not(None))
+                                  .group_by(c.stream_name)).all())
+    for row in need:
+        row["runtime_version"] = known.get(row["stream_name"])
+
+
+def _runtime_to_later_parts(conn: Connection, streams: set[str]) -> None:
+    """The other way round: a stream's first part read after its later ones (a window read before an earlier
+    one) gives its runtime version to the stored invocations of the stream that have none."""
+    c, ordered, first = s.invocations.c, sorted(streams), s.invocations.alias("first_part")
+    known = select(func.max(first.c.runtime_version)).where(first.c.stream_name == c.stream_name).scalar_subquery()
+    for start in range(0, len(ordered), _IN_BATCH):
+        conn.execute(update(s.invocations).where(c.runtime_version.is_(None),
+                                                 c.stream_name.in_(ordered[start:start + _IN_BATCH]))
+                     .values(runtime_version=known))
 
 
 def _forget_replaced(conn: Connection, plan: copies.Plan) -> None:

@@ -23,7 +23,7 @@ import multiprocessing
 import os
 
 from db.engine import make_engine
-from ingest.prepare import die_with_parent, in_order, prepare_source
+from ingest.prepare import die_with_parent, in_order, prepared
 from ingest.reader import Source
 from ingest.store import Written, parts, store
 
@@ -96,7 +96,7 @@ def write_group(index: int, sources: list[Source]) -> Written:
         # parsed ahead while another group is written: the group, or its first PART_EVENTS events (the rest is
         # parsed in the turn, part by part, so that a group of small files that expand enormously never
         # sits in memory whole)
-        batch = parts(prepare_source(source, job) for source in sources)
+        batch = parts(prepared(sources, job))
         ahead = [next(batch)]
         turns.wait_for(index)
         if os.getppid() != _WORKER["parent"]:  # orphaned (where PR_SET_PDEATHSIG is missing): write nothing

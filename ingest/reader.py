@@ -1,7 +1,9 @@
 """Find export files and turn each into decoded text, whatever its wrapping.
 
 A *source* is one readable object: a plain or gzip file, or one member of a
-.zip archive. Gzip is recognised by its magic bytes, never by its name.
+.zip archive; an object in S3 (ingest/sources/s3.py) or a log stream's events
+read through the CloudWatch Logs API (ingest/sources/logs.py) are sources as
+well, read by the same code. Gzip is recognised by its magic bytes, never by its name.
 macOS junk is skipped silently; anything that is not a regular file (a FIFO,
 a socket, a device) is skipped without being opened, and said so. Damage (a
 truncated or corrupt gzip, bytes that are not UTF-8, a file longer than
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import stat
 import zipfile
@@ -34,11 +37,18 @@ MB = 1 << 20  # MAX_FILE_MB counts these
 
 @dataclasses.dataclass
 class Source:
-    """One object to ingest: `path` on disk, plus `member` inside a zip; `root` is the folder ingest was given."""
-    path: Path
+    """One object to ingest: `path` on disk, plus `member` inside a zip; or an S3 object (`path` s3://bucket/key,
+    with its `etag`); or content already in memory (`data`: a log stream's events read through the API, with
+    the `stream` they come from and the `checkpoint` written with them, ingest/sources/checkpoints.py). `root`
+    is the folder ingest was given (files named below it)."""
+    path: Path | str
     member: str | None = None
     file_size: int | None = None
     mtime_ns: int | None = None
+    etag: str | None = None
+    data: bytes | None = None
+    stream: str | None = None
+    checkpoint: object = None
     root: Path | None = None
 
     @property
@@ -47,15 +57,24 @@ class Source:
 
     @property
     def relative_path(self) -> str:
-        """The path below `root` ('stream/000000.gz'; the file's name when ingest was given the file itself)."""
+        """The path below `root` ('stream/000000.gz'; the file's name when ingest was given the file itself); an
+        S3 object's key; a log group read as its location."""
+        if isinstance(self.path, str):
+            return self.path.split("/", 3)[3] if self.in_s3 and self.path.count("/") >= 3 else self.path
         if self.root is None or self.root == self.path:
             return self.path.name
         return self.path.relative_to(self.root).as_posix()
 
     @property
+    def in_s3(self) -> bool:
+        return isinstance(self.path, str) and self.path.startswith("s3://")
+
+    @property
     def stream_name(self) -> str:
         """The CloudWatch stream folder the object sits in (the export names folders after streams)."""
-        parts = Path(self.member).parts if self.member else self.path.parts
+        if self.stream is not None:
+            return self.stream
+        parts = Path(self.member).parts if self.member else Path(self.path).parts
         return parts[-2] if len(parts) >= 2 else parts[-1]
 
 
@@ -132,16 +151,24 @@ def _walk(root: Path) -> Iterator[Path | Skipped]:
         yield from _walk(Path(entry.path))
 
 
-def list_sources(paths: list[str | os.PathLike]) -> Listing:
-    """Every source below the given paths, in a stable order, and what was skipped without being opened.
-    Raises InputError for a missing path."""
+def list_sources(paths: list[str | os.PathLike], aws=None) -> Listing:
+    """Every source below the given paths (folders, files, s3:// URLs), in a stable order, and what was skipped
+    without being opened. Raises InputError for a missing path or bucket. `aws`: the AwsConfig of S3 clients."""
     for raw in paths:
+        if str(raw).startswith("s3://"):
+            continue
         path = Path(raw)
         if not path.exists():
             raise InputError(f"{path}: no such file or folder; pass the folder of a CloudWatch export "
                              "(or set LOG_DIR)")
     listing = Listing([], [])
     for raw in paths:
+        if str(raw).startswith("s3://"):
+            from ingest.sources import s3
+            found_s3 = s3.list_objects(str(raw), aws or s3.AwsConfig())
+            listing.sources += found_s3.sources
+            listing.skipped += found_s3.skipped
+            continue
         path = Path(raw)
         if path.is_dir():
             found = _walk(path)
@@ -187,15 +214,16 @@ def _sources_of(file: Path, root: Path) -> Iterator[Source | Skipped]:
             parts = Path(entry.filename).parts
             if entry.is_dir() or not parts or is_junk(parts[-1]) or JUNK_DIRS & set(parts):
                 continue
-            yield Source(file, entry.filename, entry.file_size, info.st_mtime_ns, root)
+            yield Source(file, entry.filename, entry.file_size, info.st_mtime_ns, root=root)
         return
-    yield Source(file, None, info.st_size, info.st_mtime_ns, root)
+    yield Source(file, None, info.st_size, info.st_mtime_ns, root=root)
 
 
-def read_source(source: Source, limit: int) -> Decoded:
+def read_source(source: Source, limit: int, aws=None) -> Decoded:
     """The decoded text of a source, read as a stream: at most `limit` bytes of it (decompressed); a longer
-    source is cut at its last line break within the limit and the rest left unread (recorded as damage)."""
-    with _open(source) as fh:
+    source is cut at its last line break within the limit and the rest left unread (recorded as damage).
+    `aws`: the AwsConfig of the S3 client that reads an object in S3."""
+    with _open(source, aws) as fh:
         head = fh.read(len(GZIP_MAGIC))
         if head == GZIP_MAGIC:
             raw, damage = _gunzip(fh, head, limit)
@@ -208,8 +236,14 @@ def read_source(source: Source, limit: int) -> Decoded:
 
 
 @contextlib.contextmanager
-def _open(source: Source) -> Iterator[BinaryIO]:
-    if source.member is None:
+def _open(source: Source, aws=None) -> Iterator[BinaryIO]:
+    if source.data is not None:
+        yield io.BytesIO(source.data)
+    elif source.in_s3:
+        from ingest.sources import s3
+        with s3.open_object(source, aws or s3.AwsConfig()) as fh:
+            yield fh
+    elif source.member is None:
         with open(source.path, "rb") as fh:
             yield fh
     else:

@@ -1,9 +1,10 @@
 """`open_run()`: the ingest of a list of paths, as one block the run sequence (pipeline/) and tests use.
 
-Per source: skip it if the same path, size and mtime were ingested before
-(cheap), else read and hash it and skip it if that content is known (twins,
-copies), else parse it and load it in one transaction. Damage is recorded and
-the run goes on; the summary says what happened to every file.
+Per source: skip it if the same path, size and mtime (an S3 object: key, size and ETag) were ingested before
+(cheap), else read and hash it and skip it if that content is known (twins, copies), else parse it and load it
+in one transaction. Damage is recorded and the run goes on; the summary says what happened to every file.
+A log group is read through the CloudWatch Logs API instead (`LogGroupRead`): its streams' new events are
+parsed and loaded by the same code, each with its stream's checkpoint (ingest/sources/logs.py).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from errors import (EXIT_DAMAGED, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Balan
                     first_line)
 from ingest.clock import now_iso
 from ingest.reader import list_sources
+from ingest.sources.aws import config_of, forget_clients
 from settings import Settings, redact_url
 
 log = logging.getLogger("balance_logs.ingest")
@@ -55,6 +57,7 @@ class Summary:
     bytes_read: int = 0
     seconds: float = 0.0
     problems: list = dataclasses.field(default_factory=list)  # [{"path", "problem"}]
+    log_group: dict | None = None  # a read through the CloudWatch Logs API: what was read, how far
     transform: dict | None = None
     alerts: dict | None = None
     error: str | None = None  # why a run that failed stopped
@@ -71,29 +74,45 @@ ProgressFn = Callable[[int, int | None, str], None]  # (done, total, current pat
 class Run:
     """An open ingest run: the database migrated and locked for this process, the run recorded."""
 
-    def __init__(self, engine, settings: Settings, sources: list, summary: Summary):
-        self.engine, self.settings, self.sources, self.summary = engine, settings, sources, summary
+    def __init__(self, engine, settings: Settings, sources: list, summary: Summary, read=None):
+        self.engine, self.settings, self.sources, self.summary, self.read = engine, settings, sources, summary, read
 
     def load(self, progress: ProgressFn | None = None, workers: int | None = None) -> None:
-        """Parse and store every new source; damage is recorded in the summary and the run goes on."""
-        _ingest_sources(self.engine, self.sources, self.settings, self.summary, progress, workers)
+        """Parse and store every new source; damage is recorded in the summary and the run goes on. When AWS
+        refuses to go on, what was stored stays and the error says so."""
+        try:
+            if self.read is not None:
+                _ingest_log_group(self.engine, self.read, self.settings, self.summary, progress)
+            else:
+                _ingest_sources(self.engine, self.sources, self.settings, self.summary, progress, workers)
+        except BalanceLogsError as exc:
+            if self.summary.files_new:
+                exc.args = (f"{exc}; the {self.summary.files_new} file(s) ingested before it are kept",)
+            raise
 
 
 @contextlib.contextmanager
 def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False,
-             wait: bool = True) -> Iterator[Run]:
+             wait: bool = True, read=None) -> Iterator[Run]:
     """The ingest lock and an `ingest_runs` row around a block; the run is closed with its summary when the
     block ends, as 'failed' (or 'interrupted' by Ctrl-C) with its error when it raised. A run killed outright
-    stays 'running' until the next run marks it 'interrupted'."""
-    listing = list_sources(paths)  # raises InputError before touching the database
-    if not listing.sources:
-        raise _no_log_file(paths, listing.skipped)
-    sources = listing.sources
+    stays 'running' until the next run marks it 'interrupted'. `read`: a log group to read through the
+    CloudWatch Logs API (ingest.sources.logs.LogGroupRead) instead of `paths`."""
+    forget_clients()
+    if read is not None:
+        sources, paths = [], [read.location]
+        listing = None
+    else:
+        # raises InputError (a missing path or bucket) or AccessDenied before touching the database
+        listing = list_sources(paths, config_of(settings))
+        if not listing.sources:
+            raise _no_log_file(paths, listing.skipped)
+        sources = listing.sources
     engine = make_engine(settings.database_url)
     if sqlite_file(engine) is not None:
         event.listen(engine, "connect", sqlite_pragmas.ingest_writer)
     summary = Summary(database=redact_url(settings.database_url))
-    for skipped in listing.skipped:
+    for skipped in listing.skipped if listing else ():
         if skipped.not_regular:
             summary.files_not_regular += 1
         else:
@@ -109,7 +128,7 @@ def open_run(paths: list[str], settings: Settings, *, full_refresh: bool = False
                 _clear(engine)
             summary.run_id = _open_run(engine, paths, settings)
             try:
-                yield Run(engine, settings, sources, summary)
+                yield Run(engine, settings, sources, summary, read)
             except BaseException as exc:
                 summary.seconds = round(time.perf_counter() - started, 3)
                 _close_failed(engine, summary, exc)
@@ -135,14 +154,17 @@ def _no_log_file(paths: list[str], skipped: list) -> InputError:
 
 
 def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
+    f = s.ingested_files.c
     with engine.connect() as conn:
-        by_path = {(r.path, r.member): (r.file_size, r.mtime_ns) for r in conn.execute(
-            select(s.ingested_files.c.path, s.ingested_files.c.member, s.ingested_files.c.file_size,
-                   s.ingested_files.c.mtime_ns))}
+        by_path = {(r.path, r.member): (r.file_size, r.mtime_ns, r.etag) for r in conn.execute(
+            select(f.path, f.member, f.file_size, f.mtime_ns, f.etag))}
+    etags = {version[2] for (_, member), version in by_path.items() if version[2] and member is None}
     todo = []
     for source in sources:
-        if by_path.get((str(source.path), source.member)) == (source.file_size, source.mtime_ns):
-            summary.files_skipped += 1  # same path, size and mtime: unchanged since it was ingested
+        if by_path.get((str(source.path), source.member)) == (source.file_size, source.mtime_ns, source.etag):
+            summary.files_skipped += 1  # same path, size and mtime (or ETag): unchanged since it was ingested
+        elif source.etag and source.member is None and source.etag in etags:
+            summary.files_skipped += 1  # an object with the ETag of an ingested one: the same bytes
         else:
             todo.append(source)
     summary.files_seen = len(sources)
@@ -152,8 +174,13 @@ def _ingest_sources(engine, sources, settings: Settings, summary: Summary, progr
     _load(engine, todo, sources, settings, summary, progress, workers)
 
 
+def _job(settings: Settings) -> tuple:
+    """What a worker needs to read and parse a file (ingest.prepare)."""
+    return settings["BUSINESS_TZ"], str(settings.tolerance), settings.max_file_bytes, config_of(settings)
+
+
 def _load(engine, todo, sources, settings: Settings, summary: Summary, progress, workers: int | None) -> None:
-    job = (settings["BUSINESS_TZ"], str(settings.tolerance), settings.max_file_bytes)
+    job = _job(settings)
     kinds: Counter = Counter()
     tick = _Ticker(progress, summary.files_skipped, len(sources))
     if todo:
@@ -161,7 +188,10 @@ def _load(engine, todo, sources, settings: Settings, summary: Summary, progress,
         # parse: a re-run on unchanged input stays well under half a second.
         from ingest import prepare
         on_sqlite = sqlite_file(engine) is not None
-        workers = prepare.default_workers(on_sqlite) if workers is None else workers
+        if workers is None:
+            # objects in S3: one process, its threads downloading ahead of the parser; the network (or the
+            # server) is what a run waits on, and each worker would pay for its own AWS client (docs/benchmarks.md)
+            workers = 1 if any(source.in_s3 for source in todo) else prepare.default_workers(on_sqlite)
         if not _alone():
             workers = 1
         if workers > 1 and len(todo) >= prepare.MIN_FILES_FOR_WORKERS:
@@ -206,6 +236,48 @@ def _load_files(engine, todo, job, summary: Summary, tick: _Ticker, kinds: Count
         for outcome in written.files:
             _account(summary, kinds, outcome)
         _flushed(summary, written.per_file)
+
+
+def _ingest_log_group(engine, read, settings: Settings, summary: Summary, progress) -> None:
+    """A log group through the CloudWatch Logs API: each batch of stream parts the reader hands over is parsed
+    and stored with the same code as files, each part with its stream's checkpoint in the same transaction."""
+    from ingest.prepare import prepared
+    from ingest.sources import checkpoints
+    from ingest.sources.logs import GroupReader
+    from ingest.store import parts, store
+    job = _job(settings)
+    with engine.connect() as conn:
+        spans = checkpoints.load(conn, read.log_group)
+        read_to = checkpoints.read_to(conn, read.log_group, read.stream_prefix)
+        known = set(conn.execute(select(s.ingested_files.c.content_hash)).scalars())
+    reader = GroupReader(read, job[3], spans, read_to)
+    summary.log_group = {"log_group": read.log_group, "stream_prefix": read.stream_prefix,
+                         "start": _iso(reader.start_ms), "end": _iso(reader.end_ms), "requests": 0,
+                         "complete": False}
+    kinds: Counter = Counter()
+    tick = _Ticker(progress, 0, None)
+    try:
+        for sources in reader.batches():
+            summary.files_seen += len(sources)
+            for batch in parts(_ticked(prepared(sources, job), tick)):
+                written = store(engine, summary.run_id, [item[0] for item in batch], [batch], job, known)
+                del batch
+                reader.failed([outcome.source for outcome in written.files if outcome.error is not None])
+                for outcome in written.files:
+                    _account(summary, kinds, outcome)
+                _flushed(summary, written.per_file)
+            del sources
+        if reader.complete:
+            with engine.begin() as conn:
+                checkpoints.mark_read(conn, read.log_group, read.stream_prefix, reader.end_ms, summary.run_id)
+    finally:
+        summary.log_group.update(requests=reader.pages, complete=reader.complete)
+        summary.events_by_kind = dict(sorted(kinds.items()))
+
+
+def _iso(ms: int) -> str:
+    from ingest.events import iso_from_ms
+    return iso_from_ms(ms)
 
 
 def _ticked(results, tick: _Ticker):
@@ -269,7 +341,8 @@ def _finish(summary: Summary) -> None:
 def _clear(engine) -> None:
     """--full-refresh: forget every ingested file and row (runs are kept as history)."""
     with engine.begin() as conn:
-        for table in (s.quarantine, s.unknown, s.invocations, s.negative_balance_guards, s.not_in_sync_events,
+        for table in (s.log_stream_checkpoints, s.log_group_reads,
+                      s.quarantine, s.unknown, s.invocations, s.negative_balance_guards, s.not_in_sync_events,
                       s.transaction_conflicts, s.balance_events, s.file_event_counts, s.parsed_logs,
                       s.ingested_files):
             conn.execute(delete(table))

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db import schema as s
-from errors import first_line
+from errors import BalanceLogsError, first_line
 from ingest.loader import BatchWriter, FileOutcome
 from ingest.prepare import prepare_source
 from ingest.reader import Source
@@ -39,15 +39,21 @@ class Written:
 
 
 def parts(prepared: Iterable[Prepared]) -> Iterable[list[Prepared]]:
-    """Consecutive prepared files, in lists of about PART_EVENTS events (one file can be more)."""
+    """Consecutive prepared files, in lists of about PART_EVENTS events (one file can be more). When reading
+    stops the run (AWS refusing access: a BalanceLogsError), the files prepared before it come out first."""
     part, events = [], 0
-    for item in prepared:
-        part.append(item)
-        events += len(item[1].events) if item[1] is not None else 0
-        del item  # (a loop variable would keep the last file alive while the next one is parsed)
-        if events >= PART_EVENTS:
+    try:
+        for item in prepared:
+            part.append(item)
+            events += len(item[1].events) if item[1] is not None else 0
+            del item  # (a loop variable would keep the last file alive while the next one is parsed)
+            if events >= PART_EVENTS:
+                yield part
+                part, events = [], 0
+    except BalanceLogsError:
+        if part:
             yield part
-            part, events = [], 0
+        raise
     if part:
         yield part
 
@@ -59,8 +65,8 @@ def store(engine, run_id: int, sources: list[Source], batch: Iterable[list[Prepa
     try:
         with engine.begin() as conn:
             written = _write(conn, run_id, batch, known)
-    except (OperationalError, InterfaceError):
-        raise  # the database itself: nothing file by file would go better
+    except (OperationalError, InterfaceError, BalanceLogsError):
+        raise  # the database itself, or AWS refusing access: nothing file by file would go better
     except Exception:
         return _one_by_one(engine, run_id, sources, job, known)
     if known is not None:
@@ -78,7 +84,10 @@ def _write(conn, run_id: int, batch: Iterable[list[Prepared]], known: set[str] |
         for source, rows, error, size in part:
             twin = rows is not None and (rows.hash in stored or rows.hash in seen)
             outcomes.append(FileOutcome.of(source, size, error, rows, twin))
-            if rows is None or twin:
+            if rows is None:
+                continue
+            writer.add_checkpoint(source)
+            if twin:
                 continue
             seen.add(rows.hash)
             writer.add(source, rows)

@@ -24,9 +24,11 @@ WEEKLY_FOLDER = "weekly"
 
 
 def ingest(settings: Settings, now: datetime) -> dict:
-    """Ingest LOG_DIR (new files only), rebuild the derived tables and send new alerts (pipeline.run)."""
+    """Ingest LOG_SOURCE (a folder, an s3:// URL or a log group; new logs only), rebuild the derived tables and
+    send new alerts (pipeline.run)."""
+    paths, read = pipeline.what_to_read(settings)
     try:
-        summary = pipeline.run([settings.log_dir], settings, wait=False)
+        summary = pipeline.run(paths, settings, wait=False, read=read)
     except BusyError:
         log.info("ingest: skipped, another ingest is running on this database")
         return {"status": "busy"}

@@ -48,6 +48,8 @@ def raising(exc: BaseException):
     (errors.SettingsError("BURST_MS='x' cannot be read"), 2, "prog: error: BURST_MS='x' cannot be read"),
     (errors.InputError("/x: no such file or folder"), 2, "prog: error: /x: no such file or folder"),
     (IngestBusy("another ingest is running"), 4, "prog: error: another ingest is running"),
+    (errors.AccessDenied("s3://b/x.gz: access denied (AccessDenied): the AWS identity in use may not read it"), 5,
+     "prog: error: s3://b/x.gz: access denied (AccessDenied): the AWS identity in use may not read it"),
     (errors.ReportError("the database has no transactions yet"), 1,
      "prog: error: the database has no transactions yet"),
     (OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database file\nmore")), 1,

@@ -104,3 +104,28 @@ def test_a_database_of_revision_0007_gains_relative_paths_from_its_runs(database
     with engine.connect() as conn:
         assert "relative_path" not in {c["name"] for c in inspect(conn).get_columns("ingested_files")}
         assert conn.execute(text("SELECT count(*) FROM ingested_files")).scalar_one() == 5
+
+
+def test_a_database_of_revision_0008_gains_etags_and_checkpoints_and_keeps_its_files(database_url):
+    """0009: ingested_files.etag (NULL for the files already in), the log stream checkpoints; and back."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from db.migrate import alembic_config
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0008")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ingest_runs (started_at, status) VALUES ('2024-01-01T00:00:00.000Z', 'ok')"))
+        conn.execute(text("INSERT INTO ingested_files (file_id, path, content_hash, status) "
+                          "VALUES (1, '/logs/a/000000.gz', 'abc', 'ok')"))
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert conn.execute(text("SELECT path, etag FROM ingested_files")).one() == ("/logs/a/000000.gz", None)
+        conn.execute(text("INSERT INTO log_stream_checkpoints (log_group, stream_name, from_ms, to_ms, count_at_to, "
+                          "run_id) VALUES ('/aws/lambda/x', 's', 0, 10, 1, 1)"))
+    command.downgrade(alembic_config(engine), "0008")
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("log_stream_checkpoints")
+        assert "etag" not in {c["name"] for c in inspect(conn).get_columns("ingested_files")}
+        assert conn.execute(text("SELECT path FROM ingested_files")).scalar_one() == "/logs/a/000000.gz"
