@@ -186,7 +186,7 @@ def render_balance(ctx: AppContext, search: str, pathname=None):
         return no_rows(f"No user whose id contains “{typed}” has transactions in this period." if typed else
                        "No transactions in this period: no user to show.")
     history = balance_history(ctx.engine, uid, f)
-    ledger = urlstate.ledger_href(uid, (pathname or "/trends") + search)
+    ledger = urlstate.ledger_href(uid, (pathname or "/trends") + (search or ""))
     header = html.Div([
         html.Span(why, className="text-muted"),
         dcc.Link(uid, href=ledger, className="user-ref"),
