@@ -15,8 +15,8 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, fetch, one_of, parse_date,
-                          source_file, standard)
+from queries.base import (DISCREPANCY_KINDS, DISCREPANCY_STATUSES, Filters, as_int, connect, fetch, one_of,
+                          parse_date, require, rows, source_file, standard)
 from queries.cache import cached
 from queries.paging import Col, TableQuery, all_rows
 from queries.reviews import REVIEW_COLS, with_latest_review
@@ -136,8 +136,7 @@ def exposure(engine: Engine, filters: Filters = Filters(), as_of: str | date | N
 @cached
 def _exposure(engine: Engine, filters: Filters, as_of: str | None) -> list[Exposure]:
     d, t = discrepancy_report.c, discrepancy_transactions
-    last_day = data_last_day(engine)
-    if as_of is None or (last_day is not None and as_of >= last_day):
+    if as_of is None or as_of >= (data_last_day(engine) or as_of):  # what is open now
         stmt = (select(d.currency, d.current_gap.label("gap"), d.business_date, d.age_days)
                 .where(*_where(filters, "out_of_sync", "open")))
         needs = ["discrepancy_report"]
@@ -203,8 +202,8 @@ def _other_issues(engine: Engine, filters: Filters, status: str | None) -> list[
 
 def data_last_day(engine: Engine) -> str | None:
     """The last business day with a transaction (the ages of open issues are counted to it)."""
-    rows = fetch(engine, select(func.max(daily_flows.c.business_date).label("day")), ["daily_flows"])
-    return rows[0]["day"] if rows else None
+    found = fetch(engine, select(func.max(daily_flows.c.business_date).label("day")), ["daily_flows"])
+    return found[0]["day"] if found else None
 
 
 def rollforward(engine: Engine, currency: str | None = None) -> list[dict]:
@@ -217,22 +216,24 @@ def rollforward(engine: Engine, currency: str | None = None) -> list[dict]:
 
 
 def episodes_of_transactions(engine: Engine, transaction_ids: list[str]) -> dict[str, list[dict]]:
-    """For ledger rows: the issues each transaction belongs to (episode membership, or its own break)."""
+    """For ledger rows: the issues each transaction belongs to (episode membership, or its own break). Raises
+    MissingTables before the transforms have built them."""
     d, t = discrepancy_report.c, discrepancy_transactions.c
     out: dict[str, list[dict]] = {}
-    for start in range(0, len(transaction_ids), 500):
-        chunk = transaction_ids[start:start + 500]
-        members = (select(t.transaction_id, t.role, d.discrepancy_id, d.kind, d.status)
-                   .select_from(discrepancy_transactions.join(discrepancy_report,
-                                                              d.discrepancy_id == t.discrepancy_id))
-                   .where(t.transaction_id.in_(chunk)))
-        breaks = (select(d.first_transaction_id.label("transaction_id"), d.kind.label("role"), d.discrepancy_id,
-                         d.kind, d.status)
-                  .where(d.kind.in_(("calculation", "continuity")), d.first_transaction_id.in_(chunk)))
-        for stmt, needs in ((members, ["discrepancy_report", "discrepancy_transactions"]),
-                            (breaks, ["discrepancy_report"])):
-            for r in fetch(engine, stmt.order_by("discrepancy_id"), needs):
-                out.setdefault(r["transaction_id"], []).append(r)
+    with connect(engine) as conn:
+        require(conn, "discrepancy_report", "discrepancy_transactions")
+        for start in range(0, len(transaction_ids), 500):
+            chunk = transaction_ids[start:start + 500]
+            members = (select(t.transaction_id, t.role, d.discrepancy_id, d.kind, d.status)
+                       .select_from(discrepancy_transactions.join(discrepancy_report,
+                                                                  d.discrepancy_id == t.discrepancy_id))
+                       .where(t.transaction_id.in_(chunk)))
+            breaks = (select(d.first_transaction_id.label("transaction_id"), d.kind.label("role"), d.discrepancy_id,
+                             d.kind, d.status)
+                      .where(d.kind.in_(("calculation", "continuity")), d.first_transaction_id.in_(chunk)))
+            for stmt in (members, breaks):
+                for r in rows(conn, stmt.order_by("discrepancy_id")):
+                    out.setdefault(r["transaction_id"], []).append(r)
     return out
 
 

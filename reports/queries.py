@@ -10,6 +10,7 @@ are generators that stream from the database in batches.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import date
 
@@ -17,8 +18,8 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
-from queries import (ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Exposure, Filters, all_rows, anomaly_counts,
-                     data_last_day, exposure, flow_series, flow_totals, health_per_day, other_issues,
+from queries import (AGE_BUCKETS, ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Exposure, Filters, all_rows,
+                     anomaly_counts, data_last_day, exposure, flow_series, flow_totals, health_per_day, other_issues,
                      overdraft_summary, overdrafts_per_day, overdrawn_users, rollforward)
 from queries import tables as t
 from queries.base import as_int, currency_is, date_range, require, standard
@@ -72,7 +73,7 @@ def kpis(engine: Engine, f: Filters) -> dict:
     """The cards at the top of the HTML report, from the same functions as the dashboard's cards."""
     flows = flow_totals(engine, f)
     negative = overdraft_summary(engine, f)
-    open_episodes = exposure(engine, f)
+    open_episodes = [dataclasses.asdict(e) for e in exposure(engine, f)]
     breaks = other_issues(engine, f, status="open")
     severities: dict[str, int] = {}
     for r in anomaly_counts(engine, f):
@@ -86,18 +87,19 @@ def kpis(engine: Engine, f: Filters) -> dict:
         "count_negative_balance_now": sum(r["count_users"] for r in negative),
         "count_negative_wallet_now": sum(r["count_wallet_users"] for r in negative),
         "count_overdraft_events": sum(r["count_events"] for r in overdrafts_per_day(engine, f)),
-        "count_open_discrepancies": sum(e.count_open for e in open_episodes) + sum(r["count_open"] for r in breaks),
+        "count_open_discrepancies": sum(e["count_open"] for e in open_episodes) + sum(r["count_open"] for r in breaks),
         "count_anomalies": sum(severities.values()),
         "count_high_anomalies": severities.get("high", 0),
         "flows": flows,
-        "exposure": kpis_exposure(engine, f),
+        "exposure": open_episodes,
         "as_of": data_last_day(engine),
     }
 
 
-AGE_KEYS = {"0–7 days": ("count_age_0_7", "exposure_age_0_7"), "8–30 days": ("count_age_8_30", "exposure_age_8_30"),
-            "31–90 days": ("count_age_31_90", "exposure_age_31_90"),
-            "over 90 days": ("count_age_over_90", "exposure_age_over_90")}
+# per ageing bucket of queries.AGE_BUCKETS, its two columns: count_age_0_7, exposure_age_0_7, … count_age_over_90
+AGE_KEYS = {label: (f"count_age_{suffix}", f"exposure_age_{suffix}")
+            for label, suffix in ((label, f"{low}_{high}" if high is not None else f"over_{low - 1}")
+                                  for label, low, high in AGE_BUCKETS)}
 
 
 def ageing(buckets: dict[str, tuple[int, int]]) -> dict:
@@ -115,14 +117,7 @@ def exposure_row(e: dict) -> dict:
 
 def exposure_rows(engine: Engine, f: Filters) -> list[dict]:
     """The open exposure per currency (kpis()["exposure"]) as rows for a table or sheet."""
-    return [exposure_row(e) for e in kpis_exposure(engine, f)]
-
-
-def kpis_exposure(engine: Engine, f: Filters) -> list[dict]:
-    return [{"currency": e.currency, "exposure": e.exposure, "count_open": e.count_open,
-             "count_users": e.count_users, "subscription_above": e.subscription_above,
-             "subscription_below": e.subscription_below, "count_unknown_gap": e.count_unknown_gap,
-             "ageing": e.ageing} for e in exposure(engine, f)]
+    return [exposure_row(dataclasses.asdict(e)) for e in exposure(engine, f)]
 
 
 def balance_rollforward(engine: Engine, f: Filters) -> list[dict]:

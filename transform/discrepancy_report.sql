@@ -91,11 +91,6 @@ episodes as (
          order by later.ledger_seq limit 1)
 {%- endmacro %}
 
-ledger_users as (
-    -- the time of each user's latest transaction: an open break was last seen then
-    select user_key, max(ts) as user_last_ts from int_ledger group by user_key
-),
-
 calculation_ledger as materialized (
     select ledger.*, {{ first_later('not later.is_calc_mismatch') }} as resolving_seq
     from int_ledger ledger
@@ -115,7 +110,10 @@ continuity_ledger as materialized (
         ledger.transaction_id as first_transaction_id, ledger.transaction_id as last_transaction_id,
         resolving.transaction_id as resolving_transaction_id,
         ledger.business_date, ledger.ts as first_seen_at,
-        coalesce(resolving.prev_ts, ledger_users.user_last_ts) as last_seen_at,
+        -- unresolved: last seen at the user's latest transaction, looked up for these few rows (not a GROUP BY
+        -- of the whole ledger)
+        coalesce(resolving.prev_ts, (select max(latest.ts) from int_ledger latest
+                                     where latest.user_key = ledger.user_key)) as last_seen_at,
         resolving.ts as resolved_at, resolving.business_date as resolved_date,
         1 as count_transactions, 0 as count_lambda_errors,
         {{ balance }} as subscription_balance, ledger.payment_balance, {{ expected }} as expected_balance,
@@ -137,7 +135,6 @@ calculations as (
     from calculation_ledger ledger
     left join int_ledger resolving
       on resolving.user_key = ledger.user_key and resolving.ledger_seq = ledger.resolving_seq
-    left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
 ),
 
@@ -158,7 +155,6 @@ continuities as (
     from continuity_ledger ledger
     left join int_ledger resolving
       on resolving.user_key = ledger.user_key and resolving.ledger_seq = ledger.resolving_seq
-    left join ledger_users on ledger_users.user_key = ledger.user_key
     left join currencies cur on cur.currency = ledger.currency
 ),
 

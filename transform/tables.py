@@ -278,7 +278,9 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
                                  ("ix_discrepancy_transactions_tx", "transaction_id", False)],
     "discrepancy_report": [("ix_discrepancy_report_user", "user_id, status", False),
                            ("ix_discrepancy_report_date", "business_date", False),
-                           ("ix_discrepancy_report_status", "status, currency", False)],
+                           ("ix_discrepancy_report_status", "status, currency", False),
+                           # the ledger looks up the breaks of the transactions it shows
+                           ("ix_discrepancy_report_first_tx", "first_transaction_id", False)],
     "balance_rollforward": [("ux_balance_rollforward", "currency, month", True)],
     "anomalies": [("ux_anomalies_fingerprint", "fingerprint", True),
                   ("ix_anomalies_user", "user_id", False),
