@@ -262,6 +262,15 @@ ingest_generation = Table(
     Column("generation", BigInteger, nullable=False),
 )
 
+# What changed since the last build of the derived tables (db/pending.py): every user and business day whose
+# rows a write of the ingest tables touched, noted in the same transaction. A build rebuilds the derived rows of
+# those keys only and clears them; kind 'all' (a --full-refresh) makes it rebuild everything.
+pending_changes = Table(
+    "pending_changes", metadata,
+    Column("kind", String(8), primary_key=True),  # user | day | all
+    Column("key", String(72), primary_key=True),  # '+' || user_id ('-': no user) | YYYY-MM-DD | all
+)
+
 # How far each log stream has been read through the CloudWatch Logs API (ingest/sources/logs.py): every event
 # of the stream with from_ms <= timestamp < to_ms is ingested, and the first count_at_to events (in the order the
 # API returns them) at to_ms. Windows read apart leave a stream several spans; spans that meet are merged.

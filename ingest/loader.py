@@ -16,7 +16,7 @@ from collections import Counter
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from db import generation
+from db import generation, pending
 from db import schema as s
 from db.writer import insert_rows, upsert_rows
 from ingest import copies
@@ -205,6 +205,13 @@ class BatchWriter:
             f["count_transactions"] = applied[f["file_id"]]
         conn = self.conn
         generation.bump(conn)  # the derived tables no longer describe the ingest tables
+        # the users and days whose derived rows change: read before the rows that go or merge change
+        users = {row["user_id"] for row in plan.applied}
+        days = {row["business_date"] for row in self.tables["file_event_counts"]}
+        for user_id, day in _stored_keys(conn, sorted(plan.replaced)):
+            users.add(user_id)
+            days.add(day)
+        days |= _invocation_days(conn, sorted({row["request_id"] for row in self.tables["invocations"]}))
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])
@@ -218,6 +225,12 @@ class BatchWriter:
         _runtime_from_earlier_parts(conn, self.tables["invocations"], self.continued)
         upsert_rows(conn, s.invocations, self.tables["invocations"], key="request_id", merge=INVOCATION_MERGE)
         _runtime_to_later_parts(conn, self.cold)
+        # an error or another copy of a transaction stored before changes that transaction's user's rows
+        errors = self.tables["not_in_sync_events"]
+        users |= _users_of(conn, sorted({row["transaction_id"] for row in errors + plan.conflicts
+                                         if row["transaction_id"] is not None}))
+        users |= {row["user_id"] for row in errors if row["user_id"] is not None}  # untied ones count for it
+        pending.note(conn, users, days)
         self.files = []
         self.tables = {t: [] for t in self.tables}
         self.events = 0
@@ -253,6 +266,32 @@ def _runtime_to_later_parts(conn: Connection, streams: set[str]) -> None:
         conn.execute(update(s.invocations).where(c.runtime_version.is_(None),
                                                  c.stream_name.in_(ordered[start:start + _IN_BATCH]))
                      .values(runtime_version=known))
+
+
+def _chunks(keys: list):
+    for start in range(0, len(keys), _IN_BATCH):
+        yield keys[start:start + _IN_BATCH]
+
+
+def _stored_keys(conn: Connection, transaction_ids: list[str]) -> set[tuple]:
+    """(user_id, business_date) of the stored rows of these transactions."""
+    b = s.balance_events.c
+    return {tuple(r) for chunk in _chunks(transaction_ids)
+            for r in conn.execute(select(b.user_id, b.business_date).where(b.transaction_id.in_(chunk)))}
+
+
+def _users_of(conn: Connection, transaction_ids: list[str]) -> set[str | None]:
+    b = s.balance_events.c
+    return {r[0] for chunk in _chunks(transaction_ids)
+            for r in conn.execute(select(b.user_id).where(b.transaction_id.in_(chunk)))}
+
+
+def _invocation_days(conn: Connection, request_ids: list[str]) -> set[str]:
+    """The business days of stored invocations these rows merge into (a request split over two files)."""
+    c = s.invocations.c
+    return {r[0] for chunk in _chunks(request_ids)
+            for r in conn.execute(select(c.business_date).where(c.request_id.in_(chunk),
+                                                                c.business_date.is_not(None)))}
 
 
 def _forget_replaced(conn: Connection, plan: copies.Plan) -> None:

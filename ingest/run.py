@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import delete, event, func, select, update
 
-from db import generation, indexes
+from db import generation, indexes, pending
 from db import schema as s
 from db import sqlite_pragmas
 from db.engine import make_engine, sqlite_file
@@ -347,6 +347,7 @@ def _clear(engine) -> None:
                       s.ingested_files):
             conn.execute(delete(table))
         generation.bump(conn)  # the ids start again; the generation does not
+        pending.note_everything(conn)  # the next build starts from scratch
 
 
 def _open_run(engine, paths, settings: Settings) -> int:

@@ -24,7 +24,7 @@ from db.engine import make_engine
 # ingest_generation counts the transactions that changed the data (and transform_state records it): a killed
 # and resumed ingest takes more of them than an uninterrupted one to end in the same data
 BOOKKEEPING_TABLES = frozenset({"ingest_runs", "alembic_version", "alert_state", "ingest_generation",
-                                "transform_state"})
+                                "transform_state", "pending_changes"})
 BOOKKEEPING_COLUMNS = frozenset({"run_id", "ingested_at", "relative_path"})
 SEQUENCE_KEYS = frozenset({"quarantine_id", "conflict_id"})
 NOT_AMOUNTS = ("_id", "line_no", "ts_ms", "_seq")  # numeric columns that are not quantities
