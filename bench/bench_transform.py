@@ -37,8 +37,8 @@ JUDGED_IN_PROCESS = {"transforms alone, real export"}
 
 
 def transform(url: str) -> dict:
-    result = measure([sys.executable, "-m", "transform", "--database-url", url, "--json", "--env-file", os.devnull],
-                     cwd=str(ROOT))
+    result = measure([sys.executable, "-m", "transform", "--database-url", url, "--json", "--full-refresh",
+                      "--env-file", os.devnull], cwd=str(ROOT))
     if result["returncode"] != 0:
         raise SystemExit(f"transform failed: {result['stderr']}")
     result["inside_seconds"] = json.loads(result.pop("stdout"))["seconds"]

@@ -118,8 +118,10 @@ def print_summary(summary: Summary) -> None:
     if summary.transform and summary.transform.get("skipped"):
         out.append(f"  derived tables: {summary.transform['skipped']} (not rebuilt)")
     elif summary.transform:
-        out.append("  derived tables rebuilt: " + ", ".join(f"{k} {v}" for k, v in summary.transform.items()
-                                                         if isinstance(v, int)))
+        build = summary.transform
+        out.append(f"  derived tables: {build.get('build', 'built')} in {build.get('seconds', '?')}s")
+        out.append("  rows:         " + ", ".join(f"{k} {v}" for k, v in build.items()
+                                                  if isinstance(v, int) and not isinstance(v, bool)))
     alerts = summary.alerts or {}
     if alerts.get("status") not in (None, "off"):
         sent = {name: r.get("sent", 0) for name, r in alerts.get("channels", {}).items()}

@@ -1,4 +1,4 @@
-"""`python -m transform [--database-url …] [--dry-run]`: rebuild the derived tables.
+"""`python -m transform [--database-url …] [--full-refresh] [--dry-run]`: bring the derived tables up to date.
 
 A thin mirror of transform.build_all: check options, open the database, call
 the library, print one line per table; failures become one line (errors.run_command).
@@ -22,6 +22,9 @@ PROG = "python -m transform"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild every derived table from scratch (default: only what changed since the last "
+                             "build, when that gives the same result)")
     parser.add_argument("--dry-run", action="store_true", help="print the statements in order and change nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--dialect", choices=("sqlite", "postgresql"),
@@ -45,15 +48,16 @@ def _transform(args) -> int:
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
-        result = build_all(engine, settings)
+        result = build_all(engine, settings, mode="full" if args.full_refresh else "auto")
     finally:
         engine.dispose()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"transform: done in {result['seconds']}s ({settings_mod.redact_url(settings.database_url)})")
+        print(f"transform: {result['build']}, done in {result['seconds']}s "
+              f"({settings_mod.redact_url(settings.database_url)})")
         for name, count in result.items():
-            if name != "seconds":
+            if name not in ("seconds", "build"):
                 print(f"  {name:<20} {count}")
     return EXIT_OK
 

@@ -8,6 +8,9 @@ with
 counted as (
     select business_date, kind, detail, sum(count_events) as count_events
     from file_event_counts
+    {%- if scoped %}
+    where {{ day_in_scope('business_date') }}
+    {%- endif %}
     group by business_date, kind, detail
 )
 

@@ -5,8 +5,11 @@
 with
 
 events as (
-    -- int_ledger holds these columns of balance_events without its wide ones (metadata, literals)
-    select business_date, currency, type, source, action, user_id, amount, vat from int_ledger
+    -- from balance_events (every transaction, whatever the build), for the days being rebuilt
+    select business_date, currency, type, source, action, user_id, amount, vat from balance_events
+    {%- if scoped %}
+    where {{ day_in_scope('business_date') }}
+    {%- endif %}
 ),
 
 grouped as (

@@ -6,6 +6,9 @@ with
 
 event_counts as (
     select business_date, kind, count_events from daily_event_counts
+    {%- if scoped %}
+    where {{ day_in_scope('business_date') }}
+    {%- endif %}
 ),
 
 ranked as (
@@ -19,6 +22,9 @@ ranked as (
             as count_durations
     from invocations
     where business_date is not null
+    {%- if scoped %}
+      and {{ day_in_scope('business_date') }}
+    {%- endif %}
     -- NULL durations (no REPORT) sort last on both databases, after the ranks that count
     window by_duration as (partition by business_date
                            order by case when duration_ms is null then 1 else 0 end, duration_ms)

@@ -131,6 +131,21 @@ def tz_join(ts_ms: str, tz: str = "tz") -> str:
     return f"({ts_ms}) >= {tz}.valid_from_ms AND ({ts_ms}) < {tz}.valid_to_ms"
 
 
+SCOPE_USERS, SCOPE_DAYS = "scope_users", "scope_days"  # an incremental build's keys (transform/scope.py)
+
+
+def user_in_scope(column: str) -> str:
+    """True for the rows of a user an incremental build rebuilds (a NULL user: the transactions without one,
+    when they are in scope). Written so that an index on the column is used."""
+    return (f"({column} IN (SELECT user_id FROM {SCOPE_USERS} WHERE user_id IS NOT NULL) OR ({column} IS NULL "
+            f"AND EXISTS (SELECT 1 FROM {SCOPE_USERS} WHERE user_id IS NULL)))")
+
+
+def day_in_scope(column: str) -> str:
+    """True for the rows of a business day an incremental build rebuilds."""
+    return f"{column} IN (SELECT business_date FROM {SCOPE_DAYS})"
+
+
 @lru_cache(maxsize=8)
 def environment(dialect: str) -> jinja2.Environment:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -151,9 +166,13 @@ def environment(dialect: str) -> jinja2.Environment:
         local_minute_of_day=local_minute_of_day,
         local_weekday=local_weekday,
         tz_join=tz_join,
+        user_in_scope=user_in_scope,
+        day_in_scope=day_in_scope,
     )
     return env
 
 
-def render(template: str, dialect: str) -> str:
-    return environment(dialect).from_string(template).render()
+def render(template: str, dialect: str, scoped: bool = False) -> str:
+    """The SQL of a template; `scoped`: for an incremental build, which reads the changed users and days only
+    (the templates test it: {% if scoped %} … {% endif %})."""
+    return environment(dialect).from_string(template).render(scoped=scoped)

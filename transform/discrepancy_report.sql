@@ -18,8 +18,9 @@ currencies as (
 ),
 
 data_end as (
-    -- ages of open issues are counted to the last business day of the data
-    select max(business_date) as last_date from int_ledger
+    -- ages of open issues are counted to the last business day of the data (from balance_events, whose index has
+    -- it at one end: an incremental build's int_ledger holds the changed users only)
+    select max(business_date) as last_date from balance_events
 ),
 
 -- out_of_sync: one row per episode, from its transactions
@@ -30,6 +31,9 @@ episode_sizes as (
         sum(count_lambda_errors) as count_lambda_errors,
         max(case when role = 'out_of_sync' then abs(gap) end) as max_abs_gap
     from discrepancy_transactions
+    {%- if scoped %}
+    where {{ user_in_scope('user_id') }}
+    {%- endif %}
     group by discrepancy_id
 ),
 

@@ -17,6 +17,9 @@ events as (
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
            coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
     from balance_events
+    {%- if scoped %}
+    where {{ user_in_scope('user_id') }}  -- an incremental build: the changed users' ledgers (int_ledger_order's)
+    {%- endif %}
 ),
 
 currencies as (

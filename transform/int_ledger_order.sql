@@ -18,6 +18,9 @@ events as (
         case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
             as balance_after
     from balance_events
+    {%- if scoped %}
+    where {{ user_in_scope('user_id') }}  -- an incremental build: the changed users' whole ledgers
+    {%- endif %}
 ),
 
 sequenced as (

@@ -189,17 +189,26 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
     errors = dict(conn.execute(_error_kinds(
         "SELECT business_date, SUM(count_events) FROM daily_event_counts WHERE kind IN :error_kinds "
         "GROUP BY business_date")).all())
-    discrepancies = dict(conn.execute(text(
-        f"SELECT business_date, COUNT(*) FROM discrepancy_report {BEGUN_THAT_DAY} GROUP BY business_date")).all())
+    # every issue that began on its day, read once: its count per day, and each day's first one (where it was
+    # logged is where the finding points)
+    discrepancies: dict[str, int] = {}
+    first_issue: dict[str, tuple] = {}
+    for day, seen_at, file_id, line_no in conn.execute(text(
+            f"SELECT business_date, first_seen_at, file_id, line_no FROM discrepancy_report {BEGUN_THAT_DAY} "
+            "ORDER BY business_date, first_seen_at, discrepancy_id")):
+        discrepancies[day] = discrepancies.get(day, 0) + 1
+        first_issue.setdefault(day, (seen_at, file_id, line_no))
+    # a day's first error event: one seek per error kind in ix_parsed_logs_date_kind, then the day's errors only
+    first_error = _error_kinds("SELECT ts, file_id, line_no FROM parsed_logs WHERE business_date = :day "
+                               "AND kind IN :error_kinds ORDER BY ts, kind, event_id LIMIT 1")
     metrics = {
-        "errors": (errors, _error_kinds("SELECT MIN(ts) FROM parsed_logs WHERE kind IN :error_kinds "
-                                        "AND business_date = :day"), "errors (failed syncs, crashes, invoke errors)"),
-        "discrepancies": (discrepancies, text(f"SELECT MIN(first_seen_at) FROM discrepancy_report {BEGUN_THAT_DAY} "
-                                              "AND business_date = :day"), "discrepancies first seen"),
+        "errors": (errors, lambda day: conn.execute(first_error, {"day": day}).first(),
+                   "errors (failed syncs, crashes, invoke errors)"),
+        "discrepancies": (discrepancies, first_issue.get, "discrepancies first seen"),
     }
     threshold = Fraction(params.error_day_threshold)
     base = params.detector_parameters()["error_day"]
-    for metric, (counts, first_sql, label) in metrics.items():
+    for metric, (counts, first_of, label) in metrics.items():
         values = sorted(counts.get(d, 0) for d in days)
         stats = RobustScale(values)
         for day in days:
@@ -207,13 +216,7 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
             z = stats.z(count)
             if z is None or z <= threshold or count < params.error_day_min_count:
                 continue
-            first_ts = conn.execute(first_sql, {"day": day}).scalar()
-            where = None
-            if first_ts is not None:
-                # (the day, which every event of that time has, lets it seek ix_parsed_logs_date_kind)
-                where = conn.execute(text(
-                    "SELECT file_id, line_no FROM parsed_logs WHERE business_date = :day AND ts = :ts "
-                    "ORDER BY kind, event_id"), {"day": day, "ts": first_ts}).first()
+            first_ts, *where = first_of(day) or (None, None, None)
             med = float(stats.median)
             yield {
                 "fingerprint": f"error_day:{metric}:{day}", "detector": "error_day",
@@ -225,5 +228,5 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
                                          separators=(",", ":"), sort_keys=True),
                 "explanation": (f"{day} had {count} {label}, against a median of {med:g} a day "
                                 f"(robust z-score {float(z):.1f} over {len(days)} days)."),
-                "file_id": where[0] if where else None, "line_no": where[1] if where else None,
+                "file_id": where[0], "line_no": where[1],
             }

@@ -1,9 +1,10 @@
 """Run a build: every step of transform/steps.py, in one transaction.
 
 `build_all()` runs them all in one transaction, so readers see the previous
-build until the new one is complete: on one connection here, or on a SQLite
-file on two (transform/lanes.py). `dry_run_text()` is what
-`python -m transform --dry-run` prints.
+build until the new one is complete: a full build on one connection here, or
+on a SQLite file on two (transform/lanes.py); an incremental build, of the
+users and days changed since the last one (transform/scope.py), on one.
+`dry_run_text()` is what `python -m transform --dry-run` prints.
 """
 from __future__ import annotations
 
@@ -16,48 +17,62 @@ from sqlalchemy.engine import Connection, Engine
 from db import sqlite_pragmas
 from db.engine import sqlite_file
 from settings import Settings
+from transform import scope
 from transform.lanes import build_on_two_lanes, schedule
 from transform.params import Params, from_settings
 from transform.steps import INTERMEDIATE_TABLES, Step, finish, plan, run_step, steps
 
 
 def build_all(engine: Engine, settings: Settings, on_step: Callable[[Step, float], None] | None = None, *,
-              alongside: Callable[[Connection], None] | None = None, lanes: int | None = None) -> dict:
-    """Rebuild every derived table from the ingest tables; returns row counts per table and 'seconds'.
+              alongside: Callable[[Connection], None] | None = None, lanes: int | None = None,
+              mode: str = "auto") -> dict:
+    """Bring every derived table up to date with the ingest tables; returns row counts per table, 'build'
+    (full or incremental, and why) and 'seconds'.
 
-    One transaction: readers see the previous build until the new one is complete. `alongside(conn)` runs in
-    it before the first step (ingest rebuilds its indexes there: on SQLite while the other lane builds the
-    ledger). `lanes`: on a SQLite file two connections share the work (transform/lanes.py) unless it is 1;
-    PostgreSQL runs every step on one. `on_step(step, seconds)` is called on this thread for every step."""
+    Incremental when the last build was made by this code with these settings (transform/scope.py); `mode`
+    "full" or "incremental" asks for one (scope.decide). One transaction: readers see the previous build until
+    the new one is complete. `alongside(conn)` runs in it before the first step (ingest rebuilds its indexes there: on SQLite while the other lane builds
+    the ledger). `lanes`: on a SQLite file a full build shares the work between two connections
+    (transform/lanes.py) unless it is 1; PostgreSQL and incremental builds run every step on one.
+    `on_step(step, seconds)` is called on this thread for every step."""
     params = from_settings(settings)
     started = time.perf_counter()
-    if lanes != 1 and sqlite_file(engine) is not None:
+    with engine.connect() as conn:  # a first look: a full build on two lanes needs no other
+        decision = scope.decide(conn, params, mode)
+    if not decision.incremental and lanes != 1 and sqlite_file(engine) is not None:
         result = build_on_two_lanes(engine, params, on_step, alongside)
     else:
-        result = _build_on_one_lane(engine, params, on_step, alongside)
+        result, decision = _build_on_one_lane(engine, params, on_step, alongside, mode)
+    result["build"] = f"{'incremental' if decision.incremental else 'full'} ({decision.reason})"
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
 
 
-def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside) -> dict:
+def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside, mode: str) -> tuple[dict, scope.Decision]:
     bind = params.bind()
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             # The driver opens a transaction only at the first INSERT/UPDATE/DELETE, so the build's first
             # DROP/CREATE statements would each commit on their own and a dashboard could see a derived
-            # table missing or empty. An explicit BEGIN makes the whole build one transaction.
-            conn.exec_driver_sql("BEGIN")
+            # table missing or empty. An explicit BEGIN makes the whole build one transaction; IMMEDIATE takes
+            # the write lock at once, so nothing changes the ingest tables between the decision and the build.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        decision = scope.decide(conn, params, mode)  # again, in the build's transaction
+        scoped = decision.incremental
         with sqlite_pragmas.build_settings(conn):
             if alongside:
                 alongside(conn)
+            if scoped:
+                scope.open_scope(conn)
             for step in steps():
                 t0 = time.perf_counter()
-                run_step(conn, step, params, bind)
+                run_step(conn, step, params, bind, scoped=scoped)
                 if on_step:
                     on_step(step, time.perf_counter() - t0)
             for table in INTERMEDIATE_TABLES:
                 conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        return finish(conn, params)
+            scope.close_scope(conn)
+        return finish(conn, params), decision
 
 
 def dry_run_text(dialect: str, settings: Settings) -> Iterator[str]:

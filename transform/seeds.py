@@ -98,8 +98,9 @@ def check_action(action: str, known: tuple[str, ...], max_distance: int) -> dict
 
 def action_checks(conn: Connection, params: Params) -> list[dict]:
     """Every action seen, classified known / typo / unknown / invalid against KNOWN_ACTIONS."""
-    # from int_ledger, built before this seed: the same actions as balance_events, a fifth of the bytes to read
-    seen = [r[0] for r in conn.execute(text("SELECT DISTINCT action FROM int_ledger WHERE action IS NOT NULL"))]
+    # from daily_flows, built before this seed: the same actions as balance_events, one row per day and action
+    # instead of one per transaction, and whole in an incremental build too (int_ledger then holds some users)
+    seen = [r[0] for r in conn.execute(text("SELECT DISTINCT action FROM daily_flows WHERE action IS NOT NULL"))]
     return [check_action(a, params.known_actions, params.typo_distance) for a in sorted(seen)]
 
 

@@ -18,7 +18,8 @@ from transform.params import Params, from_settings
 
 # What the last build was made from: the ingest generation (db/generation.py: it grows with every change of
 # the ingest tables and never repeats), every parameter and the transforms' own code. When none changed, an
-# ingest that stored nothing need not rebuild (a re-run on unchanged input stays fast).
+# ingest that stored nothing need not rebuild (a re-run on unchanged input stays fast); when only the
+# generation did, a build may rebuild what changed only (transform/scope.py).
 STATE_TABLE = "transform_state"
 HERE = Path(__file__).resolve().parent
 
@@ -33,18 +34,35 @@ def code_version(folder: Path = HERE) -> str:
     return digest.hexdigest()[:16]
 
 
-def _fingerprint(conn: Connection, params: Params) -> str:
-    return (f"generation={generation.current(conn)};code={code_version()};"
-            f"params={sorted(params.bind().items())!r}")
+def fingerprint_parts(conn: Connection, params: Params) -> dict[str, str]:
+    return {"generation": str(generation.current(conn)), "code": code_version(),
+            "params": repr(sorted(params.bind().items()))}
+
+
+def _fingerprint(parts: dict[str, str]) -> str:
+    return ";".join(f"{k}={v}" for k, v in parts.items())
+
+
+def built_from(conn: Connection) -> dict[str, str] | None:
+    """The parts of the last build's fingerprint, or None when there was none."""
+    if not inspect(conn).has_table(STATE_TABLE):
+        return None
+    built = conn.execute(text(f"SELECT value FROM {STATE_TABLE} WHERE key = 'fingerprint'")).scalar()
+    if built is None:
+        return None
+    parts = {}
+    for name in ("generation", "code"):  # (params last: its repr may hold any character)
+        head, _, built = built.partition(";")
+        key, _, value = head.partition("=")
+        parts[key] = value
+    key, _, parts["params"] = built.partition("=")
+    return parts
 
 
 def is_current(engine: Engine, settings: Settings) -> bool:
     """True when the derived tables were built from exactly the data and settings there are now."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table(STATE_TABLE):
-            return False
-        built = conn.execute(text(f"SELECT value FROM {STATE_TABLE} WHERE key = 'fingerprint'")).scalar()
-        return built == _fingerprint(conn, from_settings(settings))
+        return built_from(conn) == fingerprint_parts(conn, from_settings(settings))
 
 
 def forget_state(conn: Connection) -> None:
@@ -56,4 +74,4 @@ def forget_state(conn: Connection) -> None:
 def record_state(conn: Connection, params: Params) -> None:
     forget_state(conn)
     conn.execute(text(f"INSERT INTO {STATE_TABLE} (key, value) VALUES ('fingerprint', :v)"),
-                 {"v": _fingerprint(conn, params)})
+                 {"v": _fingerprint(fingerprint_parts(conn, params))})

@@ -17,9 +17,10 @@ from pathlib import Path
 from sqlalchemy import bindparam, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
+from db import pending
 from db.writer import insert_rows
 from transform import robust, seeds
-from transform.dialect import ORDER_MARK, is_distinct, render
+from transform.dialect import ORDER_MARK, day_in_scope, is_distinct, render, user_in_scope
 from transform.params import Params
 from transform.state import record_state
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
@@ -61,10 +62,15 @@ class Step:
     # on SQLite, which connection runs it (transform/lanes.py): "main" writes the public tables; "ledger" and
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
+    # what an incremental build rewrites of a public table (transform/scope.py): the rows of the changed users
+    # ("user"), or of the changed business days ("day"); None: the whole table, as a full build does
+    grain: str | None = None
+    incremental_only: bool = False  # a step that only an incremental build runs
 
     def describe(self) -> str:
         if self.sql_file:
-            return f"{self.name}: {self.kind} {self.table} from transform/{self.sql_file}"
+            only = " (incremental builds only)" if self.incremental_only else ""
+            return f"{self.name}: {self.kind} {self.table} from transform/{self.sql_file}{only}"
         if self.func is None:
             return f"{self.name}: create {self.table} empty (the detectors below append to it)"
         return f"{self.name}: {self.kind} {self.table} by {self.func.__module__}.{self.func.__name__}"
@@ -74,15 +80,19 @@ def steps() -> list[Step]:
     """Dependency order: one connection runs them so. The two-lane SQLite build keeps this order within each
     lane, and a main step waits for every step of the other lane's phases listed before it."""
     seed = {table.name: fn for table, fn in seeds.SEEDS}
-    out = [Step(name, name, "rebuild", f"{name}.sql")  # from the ingest tables alone: no need to wait
+    out = [Step(name, name, "rebuild", f"{name}.sql", grain="day")  # from the ingest tables: no need to wait
            for name in ("daily_event_counts", "daily_health")]
     out += [Step(f"seed {name}", name, "seed", func=seed[name], lane="ledger")
             for name in ("ref_currencies", "ref_tz_offsets")]
     out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
     out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql", lane="ledger"))
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
-    out += [Step(name, name, "rebuild", f"{name}.sql")
-            for name in ("discrepancy_transactions", "discrepancy_report", "balance_rollforward")]
+    out += [Step(name, name, "rebuild", f"{name}.sql", grain="user")
+            for name in ("discrepancy_transactions", "discrepancy_report", "balance_rollforward_users")]
+    out.append(Step("balance_rollforward", "balance_rollforward", "rebuild", "balance_rollforward.sql"))
+    # a public table, small: on two lanes the side lane builds it and the main lane copies it in
+    out.append(Step("daily_flows", "daily_flows", "rebuild", "daily_flows.sql", lane="side", grain="day"))
+    # (its actions come from daily_flows)
     out.append(Step("seed ref_action_checks", "ref_action_checks", "seed", func=seed["ref_action_checks"],
                     lane="side"))
     out.append(Step("int_anomaly_findings", "int_anomaly_findings", "rebuild-empty", lane="side"))
@@ -90,16 +100,17 @@ def steps() -> list[Step]:
             for name in SQL_DETECTORS]
     out.append(Step("detector amount_spikes", "int_anomaly_findings", "python", func=robust.amount_spikes,
                     lane="side"))
-    # a public table, small: on two lanes the side lane builds it and the main lane copies it in
-    out.append(Step("daily_flows", "daily_flows", "rebuild", "daily_flows.sql", lane="side"))
     # error_days counts discrepancies per day: after discrepancy_report, so on the main lane
     out.append(Step("detector error_days", "int_anomaly_findings", "python", func=robust.error_days))
-    out += [Step(name, name, "rebuild", f"{name}.sql") for name in ("anomalies", "user_balances")]
+    # an incremental build keeps the stored findings of the users it does not rebuild: anomalies numbers them all
+    out.append(Step("kept findings", "int_anomaly_findings", "append", "kept_findings.sql", incremental_only=True))
+    out.append(Step("anomalies", "anomalies", "rebuild", "anomalies.sql"))
+    out.append(Step("user_balances", "user_balances", "rebuild", "user_balances.sql", grain="user"))
     return out
 
 
-def _select_sql(step: Step, dialect: str) -> str:
-    return render((HERE / step.sql_file).read_text(), dialect).strip().rstrip(";")
+def _select_sql(step: Step, dialect: str, scoped: bool = False) -> str:
+    return render((HERE / step.sql_file).read_text(), dialect, scoped).strip().rstrip(";")
 
 
 def _columns(table: str) -> list[str]:
@@ -111,11 +122,14 @@ def _used(sql: str, bind: dict) -> dict:
     return {k: v for k, v in bind.items() if k in names}
 
 
-def statements(step: Step, dialect: str, bind: dict, indexes: bool = True) -> list[Statement]:
+def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scoped: bool = False) -> list[Statement]:
     """The SQL a step runs (empty for Python steps: they are described, not printed); without `indexes`, a
-    rebuilt table's rows only."""
+    rebuilt table's rows only. `scoped`: for an incremental build (transform/scope.py), which reads the changed
+    users and days only and, for a table with a grain, replaces their rows instead of rebuilding it."""
+    if scoped and step.grain and step.kind == "rebuild":
+        return _replace_statements(step, dialect, bind)
     if step.kind == "update":
-        body = _select_sql(step, dialect)
+        body = _select_sql(step, dialect, scoped)
         assignments = ",\n    ".join(f"{c} = derived.{c}" for c in BALANCE_EVENT_COLUMNS)
         changed = "\n    OR ".join(is_distinct(f"balance_events.{c}", f"derived.{c}", dialect)
                                     for c in BALANCE_EVENT_COLUMNS)
@@ -124,16 +138,40 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True) -> li
                f"  AND balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
         return [Statement(step.name, sql, _used(sql, bind))]
     if step.kind in ("rebuild", "append"):
-        body = _select_sql(step, dialect)
-        cols = [c for c in _columns(step.table)]
-        listed = ", ".join(cols)
-        sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
-        numbered = _ORDER.search(body)
-        if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
-            sql += f"\nORDER BY {numbered.group(1)}"
-        out = [Statement(step.name, sql, _used(sql, bind))]
+        if step.incremental_only and not scoped:
+            return []
+        out = [_insert_statement(step, dialect, bind, scoped)]
         return out + index_statements(step) if step.kind == "rebuild" and indexes else out
     return []
+
+
+def _insert_statement(step: Step, dialect: str, bind: dict, scoped: bool) -> Statement:
+    body = _select_sql(step, dialect, scoped)
+    listed = ", ".join(_columns(step.table))
+    sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
+    numbered = _ORDER.search(body)
+    if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
+        sql += f"\nORDER BY {numbered.group(1)}"
+    return Statement(step.name, sql, _used(sql, bind))
+
+
+# Rows an incremental build replaces in a table with a grain. Untied errors belong to no user's ledger: they are
+# all rebuilt every time (there are few).
+_REPLACED = {"user": lambda table: user_in_scope("user_id"), "day": lambda table: day_in_scope("business_date")}
+_REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id")}
+# An open issue's age counts to the last business day of the data, which new logs move for every user.
+_AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_date', "
+         "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")
+
+
+def _replace_statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
+    where = _REPLACED_IN.get(step.table) or _REPLACED[step.grain](step.table)
+    out = [Statement(step.name, f"DELETE FROM {step.table} WHERE {where}", {}),
+           _insert_statement(step, dialect, bind, scoped=True)]
+    if step.table == "discrepancy_report":
+        out.append(Statement(step.name, render(_AGES, dialect), {}))
+    return out
+
 
 
 def index_statements(step: Step) -> list[Statement]:
@@ -143,9 +181,9 @@ def index_statements(step: Step) -> list[Statement]:
             for name, columns, unique in INDEXES.get(step.table, [])]
 
 
-def plan(dialect: str, params: Params) -> list[tuple[Step, list[Statement]]]:
+def plan(dialect: str, params: Params, scoped: bool = False) -> list[tuple[Step, list[Statement]]]:
     bind = params.bind()
-    return [(step, statements(step, dialect, bind)) for step in steps()]
+    return [(step, statements(step, dialect, bind, scoped=scoped)) for step in steps()]
 
 
 def _insert(conn: Connection, table: str, rows: Iterable[dict], batch: int = 5000) -> None:
@@ -173,19 +211,21 @@ def recreate(conn: Connection, table: str) -> None:
     target.create(conn)
 
 
-def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None, indexes: bool = True) -> None:
+def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None, indexes: bool = True,
+             scoped: bool = False) -> None:
     """Run one step. `create(conn, table)` makes its table empty (default: recreate, in the database);
-    without `indexes` a rebuilt table gets none (the side lane's public tables: the main lane indexes its copy)."""
+    without `indexes` a rebuilt table gets none (the side lane's public tables: the main lane indexes its copy).
+    `scoped`: in an incremental build (transform/scope.py)."""
     create = create or recreate
     dialect = conn.dialect.name
     if step.kind == "seed":
         create(conn, step.table)
         _insert(conn, step.table, step.func(conn, params))
-    elif step.kind in ("rebuild", "rebuild-empty"):
+    elif step.kind == "rebuild-empty" or (step.kind == "rebuild" and not (scoped and step.grain)):
         create(conn, step.table)
     elif step.kind == "python":
         _insert(conn, step.table, step.func(conn, params))
-    for stmt in statements(step, dialect, bind, indexes):
+    for stmt in statements(step, dialect, bind, indexes, scoped):
         conn.execute(stmt.executable(), stmt.params)
 
 
@@ -194,8 +234,10 @@ def count_rows(conn: Connection, tables=PUBLIC_TABLES) -> dict[str, int]:
 
 
 def finish(conn: Connection, params: Params) -> dict:
-    """Record what the build was made from and count its rows (inside its transaction)."""
+    """Record what the build was made from, forget the changes it took in (db/pending.py) and count its rows
+    (inside its transaction)."""
     record_state(conn, params)
+    pending.clear(conn)
     result = count_rows(conn)
     result["balance_events"] = conn.execute(text("SELECT COUNT(*) FROM balance_events")).scalar_one()
     return result

@@ -175,6 +175,24 @@ discrepancy_report = Table(
     Column("explanation", Text, nullable=False),
 )
 
+balance_rollforward_users = Table(
+    "balance_rollforward_users", metadata,
+    Column("user_id", String(64), nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("month", String(7), nullable=False),  # YYYY-MM of the business date
+    Column("opening_balance", Money, nullable=False),  # the user's closing of their previous month (0 before)
+    Column("first_seen_balance", Money, nullable=False),
+    Column("credits", Money, nullable=False),
+    Column("debits", Money, nullable=False),
+    Column("credit_vat", Money, nullable=False),
+    Column("debit_vat", Money, nullable=False),
+    Column("calculation_differences", Money),
+    Column("continuity_gaps", Money),
+    Column("closing_balance", Money),  # after the user's last applied transaction of the month
+    Column("count_transactions", Integer, nullable=False),
+    Column("is_new_user", Boolean, nullable=False),  # the user's first transaction in this currency is this month
+)
+
 balance_rollforward = Table(
     "balance_rollforward", metadata,
     Column("currency", String(8), nullable=False),
@@ -275,12 +293,15 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
                    ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, prev_ts, is_calc_mismatch, "
                                           "is_continuity_break, currency", False)],
     "discrepancy_transactions": [("ux_discrepancy_transactions", "discrepancy_id, position", True),
-                                 ("ix_discrepancy_transactions_tx", "transaction_id", False)],
+                                 ("ix_discrepancy_transactions_tx", "transaction_id", False),
+                                 # an incremental build replaces the rows of the users it rebuilds
+                                 ("ix_discrepancy_transactions_user", "user_id", False)],
     "discrepancy_report": [("ix_discrepancy_report_user", "user_id, status", False),
                            ("ix_discrepancy_report_date", "business_date", False),
                            ("ix_discrepancy_report_status", "status, currency", False),
                            # the ledger looks up the breaks of the transactions it shows
                            ("ix_discrepancy_report_first_tx", "first_transaction_id", False)],
+    "balance_rollforward_users": [("ux_balance_rollforward_users", "user_id, currency, month", True)],
     "balance_rollforward": [("ux_balance_rollforward", "currency, month", True)],
     "anomalies": [("ux_anomalies_fingerprint", "fingerprint", True),
                   ("ix_anomalies_user", "user_id", False),
@@ -291,5 +312,5 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
 }
 
 BY_NAME = {t.name: t for t in metadata.sorted_tables}
-PUBLIC_TABLES = ("discrepancy_transactions", "discrepancy_report", "balance_rollforward", "anomalies",
-                 "user_balances", "daily_flows", "daily_health", "daily_event_counts")
+PUBLIC_TABLES = ("discrepancy_transactions", "discrepancy_report", "balance_rollforward_users", "balance_rollforward",
+                 "anomalies", "user_balances", "daily_flows", "daily_health", "daily_event_counts")

@@ -10,10 +10,16 @@ with
 
 discrepancies as (
     select user_id, status from discrepancy_report where user_id is not null
+    {%- if scoped %}
+      and {{ user_in_scope('user_id') }}
+    {%- endif %}
 ),
 
 findings as (
     select user_id from anomalies where user_id is not null
+    {%- if scoped %}
+      and {{ user_in_scope('user_id') }}
+    {%- endif %}
 ),
 
 per_currency as (

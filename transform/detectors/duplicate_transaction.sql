@@ -27,6 +27,9 @@ numbered as (
     from conflicts
     left join transactions on transactions.transaction_id = conflicts.transaction_id
     left join files on files.file_id = conflicts.file_id
+    {%- if scoped %}
+    where {{ user_in_scope('transactions.user_id') }}
+    {%- endif %}
 ),
 
 final as (

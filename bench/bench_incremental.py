@@ -1,0 +1,68 @@
+"""Adding a day: one more day's streams ingested into a database that holds the days before, end to end.
+
+    .venv/bin/python bench/bench_incremental.py --kept /tmp/s159-keep.db --day /tmp/day160 [--repeat 3]
+
+`--kept` is a SQLite database holding every day before, ingested and built (see docs/benchmarks.md for how the
+~100x sample's is made); `--day` a folder with the next day's streams. Each repeat copies the kept database to
+a scratch file beside it, then runs `ingest.py DAY` on the copy as engineers do (ingest, the incremental build
+of the derived tables, alerts), a process of its own: wall and CPU time and the peak memory of its process tree,
+with the build's own line from the run summary. Budget: 5 s wall (median), 300 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import cache_bytecode, measure  # noqa: E402
+
+BUDGET_S, BUDGET_MB = 5.0, 300.0
+
+
+def one_run(kept: Path, day: Path) -> dict:
+    scratch = kept.with_name(kept.stem + "-bench.db")
+    for leftover in scratch.parent.glob(scratch.name + "*"):
+        leftover.unlink()
+    shutil.copyfile(kept, scratch)
+    summary = scratch.with_suffix(".json")
+    try:
+        result = measure([sys.executable, "ingest.py", str(day), "--database-url", f"sqlite:///{scratch}", "-q",
+                          "--summary-json", str(summary), "--env-file", os.devnull], cwd=str(ROOT))
+        if result["returncode"] != 0:
+            raise SystemExit(f"bench_incremental: ingest.py failed: {result['stderr'].strip()}")
+        transform = json.loads(summary.read_text()).get("transform") or {}
+        result["build"] = f"{transform.get('build')} in {transform.get('seconds')}s"
+        return result
+    finally:
+        for leftover in scratch.parent.glob(scratch.stem + "*"):
+            leftover.unlink()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kept", required=True, type=Path, help="the built database of the days before")
+    parser.add_argument("--day", required=True, type=Path, help="the folder of the next day's streams")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    cache_bytecode()
+    runs = []
+    for n in range(args.repeat):
+        r = one_run(args.kept, args.day)
+        runs.append(r)
+        print(f"run {n + 1}: {r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s CPU, {r['peak_mb']} MB; {r['build']}")
+    wall = statistics.median(r["seconds"] for r in runs)
+    peak = max(r["peak_mb"] for r in runs)
+    print(f"add a day: median {wall:.2f} s wall (budget {BUDGET_S} s), peak {peak} MB (budget {BUDGET_MB} MB), "
+          f"load average {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

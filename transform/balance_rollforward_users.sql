@@ -1,0 +1,51 @@
+-- balance_rollforward_users: one row per user, currency and business month in which the user had an applied
+-- transaction in that currency (docs/transforms.md#balance_rollforward_users): the user's part of
+-- balance_rollforward, which sums these rows, so each month's figures trace to the users that make them. Each
+-- row ties out on its own:
+--   opening_balance + first_seen_balance + credits - debits + calculation_differences + continuity_gaps
+--     = closing_balance
+-- where opening_balance is the user's closing balance of their previous month in this currency (0 before
+-- their first) and closing_balance the balance after their last applied transaction of the month.
+-- One chain per user and currency, in the user's order (by time, then transaction id): a user seen in two
+-- currencies keeps a balance in each. The first transaction of a chain brings in its old_balance
+-- (first_seen_balance: the balance from before the logs); a transaction without a direction or amount moves
+-- the balance by new - old, all of it counted as calculation difference.
+
+with
+
+applied as (
+    select
+        user_key, user_id, currency, substr(business_date, 1, 7) as month, type, amount, vat, old_balance,
+        new_balance, expected_new_balance,
+        row_number() over by_chain as chain_seq,
+        lag(new_balance) over by_chain as prev_new_balance,
+        lead(substr(business_date, 1, 7)) over by_chain as next_month
+    from int_ledger
+    where is_applied and user_id is not null
+    window by_chain as (partition by user_key, currency order by ledger_seq)
+),
+
+months as (
+    select
+        user_key, user_id, currency, month,
+        sum(case when chain_seq = 1 then old_balance else 0 end) as first_seen_balance,
+        coalesce(sum(case when type = 'CREDIT' then amount - coalesce(vat, 0) end), 0) as credits,
+        coalesce(sum(case when type = 'DEBIT' then amount - coalesce(vat, 0) end), 0) as debits,
+        coalesce(sum(case when type = 'CREDIT' then vat end), 0) as credit_vat,
+        coalesce(sum(case when type = 'DEBIT' then vat end), 0) as debit_vat,
+        sum(new_balance - coalesce(expected_new_balance, old_balance)) as calculation_differences,
+        sum(case when chain_seq > 1 then old_balance - prev_new_balance else 0 end) as continuity_gaps,
+        count(*) as count_transactions,
+        max(case when chain_seq = 1 then 1 else 0 end) = 1 as is_new_user,
+        -- the month's last transaction of the chain: the only one whose next is in another month, or none
+        max(case when next_month is null or next_month <> month then new_balance end) as closing_balance
+    from applied
+    group by user_key, user_id, currency, month
+)
+
+select
+    user_id, currency, month,
+    coalesce(lag(closing_balance) over (partition by user_key, currency order by month), 0) as opening_balance,
+    first_seen_balance, credits, debits, credit_vat, debit_vat, calculation_differences, continuity_gaps,
+    closing_balance, count_transactions, is_new_user
+from months

@@ -1,0 +1,8 @@
+-- kept findings (incremental builds only, transform/scope.py): the stored anomalies of the users the build does not
+-- rebuild, put back beside the new findings, so that anomalies.sql numbers every finding as a full build does.
+-- error_day findings are never kept: that detector reads every day's counts and runs whole each time.
+
+select fingerprint, detector, severity, user_id, currency, transaction_id, detected_at, business_date, score,
+       amount, parameters, explanation, file_id, line_no
+from anomalies
+where not coalesce(detector = 'error_day' or {{ user_in_scope('user_id') }}, false)
