@@ -127,16 +127,22 @@ def test_random_runs_of_random_corpora_equal_a_full_build(tmp_path_factory, seed
 
 
 @pytest.mark.postgres
-def test_random_runs_equal_a_full_build_on_postgresql(pg_server, tmp_path):
-    """The same on PostgreSQL, for one corpus in four interleaved runs (out of order on purpose)."""
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(min_value=0, max_value=10_000), data=st.data())
+def test_random_runs_of_random_corpora_equal_a_full_build_on_postgresql(pg_server, tmp_path_factory, seed, data):
+    """The same on PostgreSQL, compared once, after the last run (a full build of the same database)."""
     from tests import pg
-    export = tmp_path / "export"
-    generate(export, days=4, users=40, seed=11, workers=1, truth=tmp_path / "truth.csv")
+    base = tmp_path_factory.mktemp("incremental-pg")
+    export = base / "export"
+    generate(export, days=4, users=40, seed=seed, workers=1, truth=base / "truth.csv")
     streams = streams_of(export)
-    runs = [streams[3::4], streams[1::4], streams[0::4], streams[2::4]]
+    count = data.draw(st.integers(min_value=2, max_value=4), label="runs")
+    where = data.draw(st.lists(st.integers(min_value=0, max_value=count - 1), min_size=len(streams),
+                               max_size=len(streams)), label="run of each stream")
+    runs = [[p for p, r in zip(streams, where) if r == n] for n in range(count)]
     with pg.throwaway_database(pg_server) as url:
         settings_ = settings_mod.load(env_file=os.devnull, DATABASE_URL=url)
-        builds = ingest_in_runs(runs, settings_)
+        builds = ingest_in_runs([r for r in runs if r], settings_)
         assert all(b.startswith("incremental") for b in builds[1:]), builds
         incremental = derived(url)
         engine = make_engine(url)
@@ -216,3 +222,25 @@ def test_readers_see_the_previous_build_until_an_incremental_one_commits(make_se
     assert result["build"].startswith("incremental")
     assert len(seen) > 5 and all(v == before for v in seen)
     assert after != before and len(after["discrepancy_report"]) > len(before["discrepancy_report"])
+
+
+def test_the_run_summary_says_which_build_and_why(make_settings, tmp_path):
+    from datetime import datetime, timedelta, timezone
+    users = [f"00000000-0000-4000-8000-{n:012d}" for n in range(1, 6)]
+    at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-02-13-[$LATEST]first", [
+        (n, f"TX-{n}", user, at + timedelta(minutes=n), "5", "100", "95") for n, user in enumerate(users)])
+    later = _sync_file(group / "2024-02-14-[$LATEST]later", [(9, "TX-9", users[0], at + timedelta(days=1), "5", "95", "90")])
+    settings = make_settings()
+
+    def build(paths, **options) -> str:
+        summary = run([str(p) for p in paths], options.pop("settings", settings), workers=0, **options)
+        return summary.transform.get("build") or summary.transform.get("skipped")
+    assert build([first]) == "full (no earlier build)"
+    assert build([first]) == "current"
+    assert build([first, later]) == "incremental (1 user and 1 business day changed)"
+    assert build([first], settings=make_settings(AMOUNT_SPIKE_THRESHOLD="4")) == (
+        "full (a transform setting changed since the last build)")
+    assert build([first, later], settings=make_settings(AMOUNT_SPIKE_THRESHOLD="4"), full_refresh=True) == (
+        "full (the ingest tables were refreshed in full)")

@@ -20,8 +20,10 @@ from transform.dialect import SCOPE_DAYS, SCOPE_USERS
 from transform.params import Params
 from transform.state import built_from, fingerprint_parts
 
-# When more than this share of the users changed, rebuilding everything costs less than replacing their rows.
-MOST_USERS = 0.5
+# When the changed users hold more than this share of the transactions, a full build costs less: it reads
+# balance_events in its stored order (on two lanes on SQLite), where an incremental one seeks each changed
+# user's rows (docs/benchmarks.md, "Incremental builds").
+MOST_TRANSACTIONS = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +54,20 @@ def decide(conn: Connection, params: Params, mode: str = "auto") -> Decision:
         return Decision(False, "the ingest tables were refreshed in full")
     users = pending.count(conn, pending.USER)
     days = pending.count(conn, pending.DAY)
-    known = conn.execute(text("SELECT COUNT(*) FROM user_balances")).scalar_one()
-    if mode == "auto" and users > MOST_USERS * known:
-        return Decision(False, f"{users:,} of {known:,} users changed")
-    return Decision(True, f"{users:,} users and {days:,} business days changed")
+    if mode == "auto":
+        # the changed users' transactions as of the last build (a new user has none yet): a cheap estimate
+        changed, total = conn.execute(text(
+            "SELECT COALESCE(SUM(CASE WHEN user_id IN (SELECT SUBSTR(key, 2) FROM pending_changes "
+            "WHERE kind = :user AND key <> :none) THEN count_transactions ELSE 0 END), 0), "
+            "COALESCE(SUM(count_transactions), 0) FROM user_balances"),
+            {"user": pending.USER, "none": pending.NO_USER}).one()
+        if changed > MOST_TRANSACTIONS * total:
+            return Decision(False, f"{_count(users, 'user')} changed, with {changed / total:.0%} of the transactions")
+    return Decision(True, f"{_count(users, 'user')} and {_count(days, 'business day')} changed")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def open_scope(conn: Connection) -> None:

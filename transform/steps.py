@@ -136,6 +136,8 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
         sql = (f"UPDATE balance_events SET\n    {assignments}\nFROM (\n{body}\n) AS derived\n"
                f"WHERE balance_events.event_id = derived.event_id\n"
                f"  AND balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
+        if scoped:  # the changed users' rows, found by key: walking all of balance_events would cost more
+            sql += "\n  AND balance_events.transaction_id IN (SELECT transaction_id FROM int_ledger)"
         return [Statement(step.name, sql, _used(sql, bind))]
     if step.kind in ("rebuild", "append"):
         if step.incremental_only and not scoped:
