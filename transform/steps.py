@@ -159,7 +159,7 @@ def _insert_statement(step: Step, dialect: str, bind: dict, scoped: bool) -> Sta
 
 # Rows an incremental build replaces in a table with a grain. Untied errors belong to no user's ledger: they are
 # all rebuilt every time (there are few).
-_REPLACED = {"user": lambda table: user_in_scope("user_id"), "day": lambda table: day_in_scope("business_date")}
+_REPLACED = {"user": user_in_scope("user_id"), "day": day_in_scope("business_date")}
 _REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id")}
 # An open issue's age counts to the last business day of the data, which new logs move for every user.
 _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_date', "
@@ -167,13 +167,12 @@ _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_dat
 
 
 def _replace_statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
-    where = _REPLACED_IN.get(step.table) or _REPLACED[step.grain](step.table)
+    where = _REPLACED_IN.get(step.table) or _REPLACED[step.grain]
     out = [Statement(step.name, f"DELETE FROM {step.table} WHERE {where}", {}),
            _insert_statement(step, dialect, bind, scoped=True)]
     if step.table == "discrepancy_report":
         out.append(Statement(step.name, render(_AGES, dialect), {}))
     return out
-
 
 
 def index_statements(step: Step) -> list[Statement]:
