@@ -1,6 +1,6 @@
 """Storage floor: what SQLite alone needs to store what an ingest stores, with no parsing at all.
 
-    .venv/bin/python bench/bench_storage_floor.py /tmp/s100.db [--repeat N] [--layout texts]
+    .venv/bin/python bench/bench_storage_floor.py /tmp/s100.db [--repeat N] [--layout texts|lean] [--sizes]
 
 The ingest tables of an already ingested SQLite database are copied into a new file with the same
 schema, the same settings as `ingest.py` (WAL, synchronous NORMAL, its page cache and checkpoint
@@ -16,7 +16,9 @@ are copied too when the source was transformed.)
 `--layout texts` measures the layout of docs/ingest.md, "How events are stored": `parsed_logs` without the
 first line of text, with a payload only for the kinds no typed table holds, and each file's text kept once,
 compressed, in `file_texts` (the original bytes of a gzip file, read from `ingested_files.path`, else the
-text compressed here). The reading of those files is timed with the copy.
+text compressed here). The reading of those files is timed with the copy. `--layout lean` measures the next
+step proposed in docs/benchmarks.md ("Storage: where the bytes go"): the same, and no `parsed_logs` row for an
+event a typed table holds, and no `ix_parsed_logs_request`.
 """
 from __future__ import annotations
 
@@ -54,16 +56,18 @@ def _remove(path: str) -> None:
 # The kinds whose parsed payload a typed table holds (balance_events, not_in_sync_events,
 # negative_balance_guards, invocations); the others keep theirs in parsed_logs.payload.
 TYPED_KINDS = ("sync", "not_in_sync", "negative_balance_guard", "start", "end", "report")
-FILE_TEXTS = "CREATE TABLE file_texts (file_id INTEGER PRIMARY KEY, compressed BLOB NOT NULL)"
+FILE_TEXTS = "CREATE TABLE file_texts (file_id INTEGER PRIMARY KEY, gzip BLOB NOT NULL)"
+LAYOUTS = ("current", "texts", "lean")
 
 
-def _narrow_parsed_logs(db, start: int, step: int) -> None:
+def _narrow_parsed_logs(db, start: int, step: int, layout: str) -> None:
     kinds = ", ".join(f"'{k}'" for k in TYPED_KINDS)
     columns = [r[1] for r in db.execute("PRAGMA src.table_info(parsed_logs)")]
     values = ["NULL" if c == "text" else f"CASE WHEN kind IN ({kinds}) THEN NULL ELSE payload END" if c == "payload"
               else c for c in columns]
+    typed = f" AND NOT (kind IN ({kinds}) AND parse_status = 'ok')" if layout == "lean" else ""
     db.execute(f"INSERT INTO main.parsed_logs ({', '.join(columns)}) SELECT {', '.join(values)} FROM src.parsed_logs "
-               "WHERE rowid >= ? AND rowid < ?", (start, start + step))
+               f"WHERE rowid >= ? AND rowid < ?{typed}", (start, start + step))
 
 
 def _file_texts(db) -> None:
@@ -88,7 +92,7 @@ def copy_once(source: str, target: str, layout: str = "current") -> dict[str, fl
     schema = db.execute("SELECT type, name, tbl_name, sql FROM src.sqlite_master WHERE sql IS NOT NULL").fetchall()
     rebuilt = {table.name for table in BULK_TABLES}
     tables = [table for kind, _name, table, _sql in schema if kind == "table" and table in INGEST_TABLES]
-    if layout == "texts" and "file_texts" in tables:
+    if layout != "current" and "file_texts" in tables:
         raise SystemExit(f"{source} keeps its file texts already: measure it with --layout current")
     for kind, _name, table, sql in schema:  # tables first, then the indexes kept during a bulk load
         if kind == "table" and table in INGEST_TABLES:
@@ -96,25 +100,25 @@ def copy_once(source: str, target: str, layout: str = "current") -> dict[str, fl
     for kind, _name, table, sql in schema:
         if kind == "index" and table in INGEST_TABLES and table not in rebuilt:
             db.execute(sql)
-    if layout == "texts":
+    if layout != "current":
         db.execute(FILE_TEXTS)
     copied = time.perf_counter()
-    if layout == "texts":
+    if layout != "current":
         _file_texts(db)
     for table in tables:
         low, high = db.execute(f"SELECT MIN(rowid), MAX(rowid) FROM src.{table}").fetchone()
         step = ROWS_PER_COMMIT.get(table, OTHER_ROWS_PER_COMMIT)
         for start in range(low or 0, (high or -1) + 1, step):
             db.execute("BEGIN")
-            if layout == "texts" and table == "parsed_logs":
-                _narrow_parsed_logs(db, start, step)
+            if layout != "current" and table == "parsed_logs":
+                _narrow_parsed_logs(db, start, step, layout)
             else:
                 db.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE rowid >= ? AND rowid < ?",
                            (start, start + step))
             db.execute("COMMIT")
     indexed = time.perf_counter()
-    for kind, _name, table, sql in schema:
-        if kind == "index" and table in rebuilt:
+    for kind, name, table, sql in schema:
+        if kind == "index" and table in rebuilt and not (layout == "lean" and name == "ix_parsed_logs_request"):
             db.execute(sql)
     closing = time.perf_counter()
     text_bytes = db.execute("SELECT SUM(size_bytes) FROM main.ingested_files").fetchone()[0] or 0
@@ -132,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("source", help="an ingested SQLite database file (it is only read)")
     ap.add_argument("--target", default=None, help="the copy (default: <source>.floor, removed afterwards)")
     ap.add_argument("--repeat", type=int, default=1, help="copies; the fastest is reported (default 1)")
-    ap.add_argument("--layout", choices=("current", "texts"), default="current",
-                    help="current: the source's tables as they are; texts: see the module's docstring")
+    ap.add_argument("--layout", choices=LAYOUTS, default="current",
+                    help="current: the source's tables as they are; texts, lean: see the module's docstring")
     ap.add_argument("--sizes", action="store_true", help="also print the size of each table and index")
     args = ap.parse_args(argv)
     target = args.target or args.source + ".floor"
