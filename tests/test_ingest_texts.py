@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -185,3 +186,22 @@ def test_the_raw_csv_holds_each_events_whole_text(tmp_path, make_settings):
     assert sorted(r["text"] for r in rows) == sorted(EXAMPLE_TEXT.split("\n\n")[:-1])
     payloads = {r["kind"]: r["payload"] for r in rows}
     assert payloads["sync"] is None and json.load(io.StringIO(payloads["metric"]))["_aws"]
+
+
+def test_the_real_exports_files_read_back_whole_and_every_event_from_its_line(corpus_db):
+    """On the real export: each file's kept text is its decompressed content, its events joined again are the
+    file, and they start exactly at the lines parsed_logs names."""
+    from ingest.texts import as_text, events_of
+    engine = make_engine(corpus_db)
+    with engine.connect() as conn:
+        files = conn.execute(text("SELECT file_id, path FROM ingested_files ORDER BY file_id")).all()
+        lines: dict[int, set[int]] = {}
+        for file_id, line_no in conn.execute(text("SELECT file_id, line_no FROM parsed_logs")):
+            lines.setdefault(file_id, set()).add(line_no)
+        assert len(files) == 1672
+        for file_id, path in files:
+            kept = file_text(conn, file_id)
+            assert kept == gzip.decompress(Path(path).read_bytes()).decode(), path
+            events = events_of(conn, file_id)
+            assert "".join(as_text(e) + "\n\n" for e in events) == kept, path
+            assert {e.line_no for e in events} == lines[file_id], path
