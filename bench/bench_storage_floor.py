@@ -23,6 +23,7 @@ event a typed table holds, and no `ix_parsed_logs_request`.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import sqlite3
 import sys
@@ -35,8 +36,6 @@ sys.path.insert(0, str(ROOT))
 from db import sqlite_pragmas  # noqa: E402
 from db.indexes import BULK_TABLES  # noqa: E402
 from ingest.store import PART_EVENTS  # noqa: E402
-
-import gzip  # noqa: E402
 
 INGEST_TABLES = ("ingested_files", "file_texts", "parsed_logs", "file_event_counts", "unknown", "quarantine",
                  "balance_events", "transaction_conflicts", "not_in_sync_events", "negative_balance_guards",
