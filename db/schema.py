@@ -15,8 +15,8 @@ built by transform/ from these; their columns are documented there.
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData,
-                        String, Table, Text)
+from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, String, Table, Text)
 
 metadata = MetaData()
 
@@ -78,6 +78,17 @@ ingested_files = Table(
 )
 Index("ix_ingested_files_path", ingested_files.c.path, ingested_files.c.member)
 
+# Each stored file's text, kept once and compressed: what the `file_id` and `line_no` of every row point into
+# (docs/ingest.md, "How events are stored"; `python -m ingest show FILE_ID:LINE` prints one event's text).
+# `gzip` holds the bytes ingest decoded (before decoding: the sha256 of what it expands to is the file's
+# content_hash), gzip-compressed: a gzip file read whole keeps its own bytes. Files ingested before migration
+# 0011 have no row here.
+file_texts = Table(
+    "file_texts", metadata,
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), primary_key=True, autoincrement=False),
+    Column("gzip", LargeBinary, nullable=False),
+)
+
 parsed_logs = Table(
     "parsed_logs", metadata,
     Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
@@ -93,8 +104,12 @@ parsed_logs = Table(
     Column("transaction_id", String(40)),  # the sync block of the same SQS message, when known
     Column("user_id", String(64)),
     Column("parse_status", String(12), nullable=False),  # ok | quarantined | unknown
-    Column("text", Text),  # first line of the message, after the prefix
-    Column("payload", Text),  # parsed object as JSON (numbers exact), when the event has one
+    # The first line of the message, after the prefix: only in rows of files ingested before migration 0011
+    # (since then the whole text is in file_texts, and this is NULL).
+    Column("text", Text),
+    # The parsed object as JSON (numbers exact), for the kinds no typed table holds (ingest.loader.TYPED_KINDS
+    # have NULL here since migration 0011: their typed row and file_texts hold them).
+    Column("payload", Text),
 )
 # No query of the product reads this one: it is for engineers following one invocation in SQL
 # (WHERE request_id = …), the first question about any error.
@@ -302,7 +317,7 @@ def text_limits(table: Table) -> dict[str, int]:
     return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
 
 
-INGEST_TABLES = (ingest_runs, ingested_files, parsed_logs, file_event_counts, balance_events,
+INGEST_TABLES = (ingest_runs, ingested_files, file_texts, parsed_logs, file_event_counts, balance_events,
                  transaction_conflicts, not_in_sync_events, negative_balance_guards, invocations, unknown,
                  quarantine, log_stream_checkpoints, log_group_reads)
 

@@ -71,14 +71,14 @@ LAYOUTS = {"sync": SYNC_LAYOUTS, "not_in_sync": NOT_IN_SYNC_LAYOUTS}
 class Event:
     """One log event on its way to the database. Correlation fills in the ids."""
     __slots__ = ("index", "line_no", "ts", "body", "stream", "kind", "detail", "level", "request_id",
-                 "message_id", "transaction_id", "user_id", "text", "payload", "status", "reason",
+                 "message_id", "transaction_id", "user_id", "payload", "status", "reason",
                  "event_id", "ts_ms", "business_date", "payload_json")
 
     def __init__(self, index: int, line_no: int, ts: str | None, body: str, stream: str | None = None):
         self.index, self.line_no, self.ts, self.body, self.stream = index, line_no, ts, body, stream
         self.kind, self.detail, self.level, self.request_id = "unknown", None, None, None
         self.message_id = self.transaction_id = self.user_id = None
-        self.text, self.payload, self.status, self.reason = None, None, "ok", None
+        self.payload, self.status, self.reason = None, "ok", None
         self.payload_json = None  # the payload's JSON when classify could write it cheaply, else None
 
     def quarantine(self, reason: str) -> None:
@@ -88,7 +88,6 @@ class Event:
 def classify(ev: Event) -> Event:
     body = ev.body
     if ev.ts is None:
-        ev.text = _first_line(body)
         ev.quarantine("text before the first event timestamp; expected 'YYYY-MM-DDThh:mm:ss.mmmZ <message>'")
         return ev
     first_tab = body.find("\t")
@@ -101,22 +100,15 @@ def classify(ev: Event) -> Event:
     return ev
 
 
-def _first_line(text: str) -> str:
-    end = text.find("\n")
-    return text if end < 0 else text[:end]
-
-
 def _classify_app(ev: Event, body: str) -> None:
     # body[:25] is '<innerTs>\t' (classify checked); split on the first three tabs only
     match = _match_app_line(body, 25)
     if match is None:  # fewer than three tabs, or no known level in the third field
-        ev.text = _first_line(body)
         ev.status = "unknown"
         return
     request_id, ev.level = match[1], match[2]
     ev.request_id = None if request_id == "undefined" else request_id
     message = body[match.end(2) + 1:]
-    ev.text = _first_line(message)
     if match.lastindex > 2:  # a prefix of APP_MESSAGES
         prefix, kind, detail, has_payload = APP_MESSAGES[match.lastindex - 3]
         ev.kind, ev.detail = kind, detail
@@ -200,7 +192,6 @@ def _json_payload(ev: Event, text: str) -> None:
 
 
 def _classify_metric(ev: Event, body: str) -> None:
-    ev.text = _first_line(body)
     if not body.startswith('{"_aws"'):
         ev.status = "unknown"
         return
@@ -219,16 +210,15 @@ def _classify_metric(ev: Event, body: str) -> None:
 def _classify_platform(ev: Event, body: str) -> None:
     end = _match_end_line(body)
     if end is not None:
-        ev.kind, ev.text, ev.request_id = "end", body, end[1]
+        ev.kind, ev.request_id = "end", end[1]
         ev.payload, ev.payload_json = {"RequestId": end[1]}, f'{{"RequestId":"{end[1]}"}}'
         return
     start = _match_start_line(body)
     if start is not None:
-        ev.kind, ev.text, ev.request_id = "start", body, start[1]
+        ev.kind, ev.request_id = "start", start[1]
         ev.payload = {"RequestId": start[1], "Version": start[2]}
         ev.payload_json = f'{{"RequestId":"{start[1]}","Version":"{start[2]}"}}'
         return
-    ev.text = _first_line(body)
     report = _match_report_line(body)
     if report is not None:
         values = report.groups()

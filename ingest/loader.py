@@ -49,6 +49,7 @@ class FileRows:
     format: str
     damage: str | None
     replaced_chars: int
+    kept: bytes  # the file's text, compressed, for file_texts
     events: list[dict]
     unknown: list[dict]
     quarantine: list[dict]
@@ -99,13 +100,23 @@ def _typed(row: dict, ev: Event) -> dict:
     return row
 
 
+# Kinds whose parsed object a typed table holds: balance_events, not_in_sync_events, negative_balance_guards and
+# invocations. Their parsed_logs row has no payload; the exact text is in file_texts for every kind.
+TYPED_KINDS = frozenset({"sync", "not_in_sync", "negative_balance_guard", "start", "end", "report"})
+
+
+def _payload(ev: Event) -> str | None:
+    if ev.payload is None or ev.kind in TYPED_KINDS:
+        return None
+    return ev.payload_json or to_json_fast(ev.payload)
+
+
 def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
     events = [{
         "event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "ts_ms": ev.ts_ms,
         "business_date": ev.business_date, "kind": ev.kind, "detail": ev.detail, "level": ev.level,
         "request_id": ev.request_id, "message_id": ev.message_id, "transaction_id": ev.transaction_id,
-        "user_id": ev.user_id, "parse_status": ev.status, "text": ev.text,
-        "payload": ev.payload_json or (None if ev.payload is None else to_json_fast(ev.payload)),
+        "user_id": ev.user_id, "parse_status": ev.status, "payload": _payload(ev),
     } for ev in parsed.events]
     problems = [ev for ev in parsed.events if ev.status != "ok"]  # usually none: one pass over the events
     unknown = [{"event_id": ev.index, "line_no": ev.line_no, "ts": ev.ts, "raw": ev.body}
@@ -119,7 +130,7 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
                            "reason": decoded_meta["damage"], "raw": ""})
     return FileRows(
         decoded_meta["hash"], decoded_meta["size_bytes"], "aws-json" if parsed.is_aws_json else decoded_meta["format"],
-        damage, decoded_meta["replaced_chars"], events, unknown, quarantine,
+        damage, decoded_meta["replaced_chars"], decoded_meta["kept"], events, unknown, quarantine,
         [_typed(row, ev) for ev, row in parsed.transactions],
         [_typed(row, ev) for ev, row in parsed.not_in_sync],
         [_typed(row, ev) for ev, row in parsed.guards],
@@ -141,8 +152,8 @@ class BatchWriter:
         self.next_event_id = (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1
         self.files: list[dict] = []
         self.tables: dict[str, list[dict]] = {t: [] for t in (
-            "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events", "not_in_sync_events",
-            "negative_balance_guards", "invocations")}
+            "file_texts", "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events",
+            "not_in_sync_events", "negative_balance_guards", "invocations")}
         self.events = 0
         self.checkpoints: list = []  # how far log streams are read, written with their events
         self.continued: set[int] = set()  # files of a log stream's later part, read through the API
@@ -168,6 +179,7 @@ class BatchWriter:
             "ingested_at": now_iso(), "count_replaced_chars": rows.replaced_chars,
             "count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
             "count_unknown": len(rows.unknown), "count_transactions": 0})
+        self.tables["file_texts"].append({"file_id": file_id, "gzip": rows.kept})
         if source.checkpoint is not None:
             if any(r["kind"] == "init_start" for r in rows.event_counts):
                 self.cold.add(source.stream_name)
@@ -213,6 +225,7 @@ class BatchWriter:
             days.add(day)
         days |= _invocation_days(conn, sorted({row["request_id"] for row in self.tables["invocations"]}))
         insert_rows(conn, s.ingested_files, self.files)
+        insert_rows(conn, s.file_texts, self.tables["file_texts"])
         insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])
         insert_rows(conn, s.unknown, self.tables["unknown"])

@@ -52,10 +52,8 @@ def parse_text(text: str, stream: str | None, business_date, tolerance: Decimal)
     for index, (line_no, ts, body, raw_stream) in enumerate(raws):
         ev = Event(index, line_no, ts, _capped(body), raw_stream or stream)
         if len(body) > MAX_EVENT_CHARS:  # kept in part, in quarantine, and not parsed
-            ev.text = ev.body.partition("\n")[0]
             ev.quarantine(f"event at line {line_no} is too long to keep whole{_cap_note(body)}")
         elif line_no in unusable:
-            ev.text = ev.body.partition("\n")[0]
             ev.quarantine(unusable[line_no])
             bad_times.append(unusable[line_no])
         else:

@@ -72,7 +72,7 @@ def prepare_source(source: Source, job: tuple, read=None) -> tuple[Source, FileR
     try:
         parsed = parse_text(decoded.text, source.stream_name, _day_function(tz_text), Decimal(tolerance))
         meta = {"hash": decoded.content_hash, "size_bytes": decoded.size_bytes, "format": decoded.format,
-                "damage": decoded.damage, "replaced_chars": decoded.replaced_chars}
+                "damage": decoded.damage, "replaced_chars": decoded.replaced_chars, "kept": decoded.kept}
         return source, prepare(parsed, meta), None, decoded.size_bytes
     except Exception as exc:  # a bug of ours, or input no test foresaw: it costs this file, not the run
         return source, None, f"not ingested: unexpected {_described(exc)}; please report this file", decoded.size_bytes

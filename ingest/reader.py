@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import hashlib
 import io
 import os
@@ -86,6 +87,7 @@ class Decoded:
     format: str  # text | gzip
     damage: str | None = None  # what was lost, for the file record
     replaced_chars: int = 0
+    kept: bytes = b""  # the bytes decoded, gzip-compressed: what file_texts keeps (ingest/texts.py)
 
 
 @dataclasses.dataclass
@@ -223,16 +225,34 @@ def read_source(source: Source, limit: int, aws=None) -> Decoded:
     """The decoded text of a source, read as a stream: at most `limit` bytes of it (decompressed); a longer
     source is cut at its last line break within the limit and the rest left unread (recorded as damage).
     `aws`: the AwsConfig of the S3 client that reads an object in S3."""
+    read: list[bytes] = []  # a gzip source's own bytes, as they are read
     with _open(source, aws) as fh:
         head = fh.read(len(GZIP_MAGIC))
         if head == GZIP_MAGIC:
-            raw, damage = _gunzip(fh, head, limit)
+            raw, damage = _gunzip(fh, head, limit, read)
             fmt = "gzip"
         else:
             raw, damage, fmt = head + fh.read(limit + 1 - len(head)), None, "text"
     if len(raw) > limit:
         raw, damage = _cut(raw, limit), _too_long(limit)
-    return decode(raw, fmt, damage)
+    decoded = decode(raw, fmt, damage)
+    # A gzip source read whole is kept as it is; anything else (plain text, a zip member, damaged or cut gzip)
+    # is compressed here, so that what is kept expands to exactly the bytes decoded.
+    decoded.kept = b"".join(read) if fmt == "gzip" and damage is None else compress(raw)
+    return decoded
+
+
+def compress(raw: bytes | bytearray) -> bytes:
+    """gzip at its default level, with no time in the header: the same bytes always give the same result."""
+    return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def expand(kept: bytes) -> bytearray:
+    """What `Decoded.kept` holds, decompressed (every gzip member, zero padding between members skipped)."""
+    out, damage = _gunzip(io.BytesIO(kept), b"", len(kept) * 1032 + _CHUNK)  # (deflate expands at most 1032-fold)
+    if damage is not None:
+        raise ValueError(f"the kept text does not decompress: {damage}")
+    return out
 
 
 @contextlib.contextmanager
@@ -265,12 +285,16 @@ def _cut(raw: bytes | bytearray, limit: int) -> bytes | bytearray:
     return raw[:end or limit]
 
 
-def _gunzip(fh, head: bytes, limit: int) -> tuple[bytearray, str | None]:
+def _gunzip(fh, head: bytes, limit: int, read: list[bytes] | None = None) -> tuple[bytearray, str | None]:
     """Decompress every gzip member, at most limit + 1 bytes (one more says it was longer); on damage return
-    what was readable and a description. Memory: the output, and one chunk of input."""
+    what was readable and a description. Memory: the output, and one chunk of input (and `read`, when given:
+    every chunk of input, in order, `head` first)."""
     out = bytearray()
     decomp = zlib.decompressobj(wbits=31)
     pending = head
+    if read is not None:
+        fh = _Recorded(fh, read)
+        read.append(head)
     while True:
         if not pending:
             pending = fh.read(_CHUNK)
@@ -292,6 +316,18 @@ def _gunzip(fh, head: bytes, limit: int) -> tuple[bytearray, str | None]:
                 ignored = len(rest) + sum(map(len, iter(lambda: fh.read(_CHUNK), b"")))
                 return out, f"{ignored} bytes of non-gzip data after the gzip stream were ignored"
             decomp, pending = zlib.decompressobj(wbits=31), rest  # the next member
+
+
+class _Recorded:
+    """A file whose reads are also appended to a list."""
+
+    def __init__(self, fh, read: list[bytes]):
+        self.fh, self.read_chunks = fh, read
+
+    def read(self, size: int) -> bytes:
+        chunk = self.fh.read(size)
+        self.read_chunks.append(chunk)
+        return chunk
 
 
 def _after_member(rest: bytes, fh) -> bytes:

@@ -344,7 +344,7 @@ def _clear(engine) -> None:
         for table in (s.log_stream_checkpoints, s.log_group_reads,
                       s.quarantine, s.unknown, s.invocations, s.negative_balance_guards, s.not_in_sync_events,
                       s.transaction_conflicts, s.balance_events, s.file_event_counts, s.parsed_logs,
-                      s.ingested_files):
+                      s.file_texts, s.ingested_files):
             conn.execute(delete(table))
         generation.bump(conn)  # the ids start again; the generation does not
         pending.note_everything(conn)  # the next build starts from scratch

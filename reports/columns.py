@@ -237,8 +237,10 @@ _COLS = [
     Col("detail", "text", "Detail", "Short qualifier of the event kind (metric name, skip variant, error type…).", 16),
     Col("level", "text", "Level", "Log level (INFO, ERROR…).", 7),
     Col("parse_status", "text", "Parse status", "ok, quarantined or unknown.", 10),
-    Col("text", "text", "Text", "First line of the message, as logged.", 60),
-    Col("payload", "text", "Payload", "The parsed object as JSON (numbers exact).", 60),
+    Col("text", "text", "Text", "The event exactly as logged, every line of it (only the first line for files "
+        "ingested before file texts were kept).", 60),
+    Col("payload", "text", "Payload", "The parsed object as JSON (numbers exact), for the kinds no other table "
+        "holds.", 60),
 ]
 
 COLUMNS: dict[str, Col] = {c.name: c for c in _COLS}

@@ -18,11 +18,12 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
+from ingest.texts import EventTexts
 from queries import (AGE_BUCKETS, ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Exposure, Filters, all_rows,
                      anomaly_counts, data_last_day, exposure, flow_series, flow_totals, health_per_day, other_issues,
                      overdraft_summary, overdrafts_per_day, overdrawn_users, rollforward)
 from queries import tables as t
-from queries.base import as_int, currency_is, date_range, require, standard
+from queries.base import as_int, currency_is, date_range, require, standard, table_names
 
 __all__ = ["Filters"]
 
@@ -265,18 +266,31 @@ def ledger(engine: Engine, f: Filters, columns: Sequence[str]) -> Iterator[tuple
         yield from result
 
 
+# Files whose event texts the raw CSV holds at once: rows in time order come from the few files of a day.
+RAW_CSV_FILES = 256
 PARSED_EVENT_COLUMNS = ("event_id", "ts", "business_date", "kind", "detail", "level", "request_id", "message_id",
                         "transaction_id", "user_id", "parse_status", "file_id", "line_no", "text", "payload")
 
 
 def parsed_events(engine: Engine, f: Filters) -> Iterator[tuple]:
-    """Every parsed log event in the period (the auditors' raw CSV), streamed in time order."""
+    """Every parsed log event in the period (the auditors' raw CSV), streamed in time order. `text` is the
+    event's whole text, read from its file's kept text (ingest/texts.py); for a file ingested before texts
+    were kept, the first line parsed_logs holds."""
     pl = t.parsed_logs
     stmt = (select(*(pl.c[n] for n in PARSED_EVENT_COLUMNS)).where(*date_range(pl.c.business_date, f))
             .order_by(pl.c.ts, pl.c.event_id))
-    with engine.connect() as conn:
+    at = {n: i for i, n in enumerate(PARSED_EVENT_COLUMNS)}
+    file_id, line_no, text = at["file_id"], at["line_no"], at["text"]
+    with engine.connect() as conn, engine.connect() as texts_conn:
+        texts = EventTexts(texts_conn, files=RAW_CSV_FILES) if "file_texts" in table_names(texts_conn) else None
         result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt)
-        yield from result
+        for row in result:
+            if texts is None or row[text] is not None:
+                yield row
+                continue
+            row = list(row)
+            row[text] = texts.get(row[file_id], row[line_no])
+            yield row
 
 
 # --- daily overdrafts ---------------------------------------------------------------------------------------

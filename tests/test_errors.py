@@ -14,6 +14,7 @@ import pipeline
 import settings as settings_mod
 from app import __main__ as app_main
 from db.lock import IngestBusy
+from ingest import __main__ as ingest_main
 from pipeline import cli as ingest_cli
 from reports import cli as reports_cli
 from scheduler import cli as scheduler_cli
@@ -30,6 +31,8 @@ COMMANDS = [
     (scheduler_cli, "python -m scheduler", ["--dry-run"]),
     (app_main, "python -m app", []),
 ]
+# Commands that read the database and take no other setting
+READERS = [(ingest_main, "python -m ingest", ["show", "1:1"])]
 
 
 def run(body, interrupted: str = ""):
@@ -91,7 +94,7 @@ def test_a_bad_setting_is_the_same_line_in_every_command(module, prog, args, cap
                    "like Asia/Riyadh\n")
 
 
-@pytest.mark.parametrize("module, prog, args", COMMANDS, ids=[c[1] for c in COMMANDS])
+@pytest.mark.parametrize("module, prog, args", COMMANDS + READERS, ids=[c[1] for c in COMMANDS + READERS])
 def test_a_password_on_the_command_line_is_refused(module, prog, args, capsys):
     argv = [*args, "--env-file", os.devnull, "--database-url", "postgresql+psycopg://app:s3cret@db/balance"]
     assert module.main(argv) == 2
@@ -100,7 +103,7 @@ def test_a_password_on_the_command_line_is_refused(module, prog, args, capsys):
                    "set DATABASE_URL in .env or the environment instead\n")
 
 
-@pytest.mark.parametrize("module, prog, args", COMMANDS, ids=[c[1] for c in COMMANDS])
+@pytest.mark.parametrize("module, prog, args", COMMANDS + READERS, ids=[c[1] for c in COMMANDS + READERS])
 @pytest.mark.parametrize("url", ["postgresql+psycopg://app:s3cr@t-pw@nohost.invalid/balance",
                                  "postgresql+psycopg://app:s3cr@t-pw:9@nohost.invalid/balance"])
 def test_a_database_url_with_an_unescaped_at_shows_no_part_of_the_password(module, prog, args, url, capsys,

@@ -56,6 +56,14 @@ def query(url: str, sql: str, **params) -> list[tuple]:
         return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
+def event_texts(url: str) -> list[str]:
+    """The kept text of every stored event (ingest/texts.py), in file and line order."""
+    from ingest.texts import event_text
+    with make_engine(url).connect() as conn:
+        rows = conn.execute(text("SELECT file_id, line_no FROM parsed_logs ORDER BY file_id, line_no")).all()
+        return [event_text(conn, file_id, line_no) for file_id, line_no in rows]
+
+
 def aws_json(timestamp) -> dict:
     """An AWS CLI response with one good event and one whose timestamp is `timestamp`."""
     return {"events": [
@@ -159,18 +167,19 @@ def test_values_longer_than_their_columns_are_quarantined_alike(tmp_path, make_s
 
 
 def _poison(url: str) -> None:
-    """A trigger that makes the database refuse any event whose text mentions 'poison'."""
+    """A trigger that makes the database refuse any event of unknown kind whose text mentions 'poison'."""
     from db.migrate import upgrade
     engine = make_engine(url)
     upgrade(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON parsed_logs WHEN instr(NEW.text, 'poison') > 0 "
+            conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON unknown WHEN instr(NEW.raw, 'poison') > 0 "
                                  "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END")
         else:
-            conn.exec_driver_sql("CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF position('poison' in NEW.text) > 0 "
+            conn.exec_driver_sql("CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+                                 "IF position('poison' in NEW.raw) > 0 "
                                  "THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
-            conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON parsed_logs FOR EACH ROW "
+            conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON unknown FOR EACH ROW "
                                  "EXECUTE FUNCTION poison()")
     engine.dispose()
 
@@ -208,8 +217,9 @@ def test_nul_and_lone_surrogates_are_stored_alike(tmp_path, make_settings):
     settings = make_settings()
     summary = run([str(tmp_path / "nul.log"), str(tmp_path / "nul.json")], settings, transform=False)
     assert summary.files_new == 2 and summary.files_failed == 0
-    assert sorted(query(settings.database_url, "SELECT text FROM parsed_logs")) == [
-        ("END RequestId: a\ufffdb",), ("START RequestId: c\ufffdd\ufffd Version: $LATEST",)]
+    assert sorted(event_texts(settings.database_url)) == [
+        "2024-02-13T21:01:05.050Z END RequestId: a\ufffdb",
+        "2024-02-13T21:01:05.050Z START RequestId: c\ufffdd\ufffd Version: $LATEST"]
     assert query(settings.database_url, "SELECT count_replaced_chars FROM ingested_files WHERE format = 'text'") \
         == [(1,)]
 
@@ -307,12 +317,13 @@ def test_one_event_is_kept_up_to_max_event_chars(tmp_path, make_settings):
     settings = make_settings()
     summary = run([str(tmp_path)], settings, transform=False)
     assert summary.transactions == 10 and summary.quarantined == 1 and summary.exit_code == EXIT_DAMAGED
-    [(reason, raw, status, first_line)] = query(
-        settings.database_url, "SELECT q.reason, q.raw, p.parse_status, p.text FROM quarantine q "
+    [(reason, raw, status)] = query(
+        settings.database_url, "SELECT q.reason, q.raw, p.parse_status FROM quarantine q "
                                "JOIN parsed_logs p USING (event_id)")
     assert reason == (f"event at line {EXAMPLES.read_text().count(chr(10)) + 1} is too long to keep whole; {len(body) - 25:,} characters, of which the "
                       f"first {MAX_EVENT_CHARS:,} are kept (ingest.events.MAX_EVENT_CHARS)")
-    assert raw == body[25:25 + MAX_EVENT_CHARS] and status == "quarantined" and len(first_line) == MAX_EVENT_CHARS
+    assert raw == body[25:25 + MAX_EVENT_CHARS] and status == "quarantined"
+    assert event_texts(settings.database_url)[-1] == body  # whole, in the file's kept text
 
 
 # --- 4. nothing hangs -------------------------------------------------------------------------------------

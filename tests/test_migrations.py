@@ -1,6 +1,8 @@
 """Migrations build exactly the schema the code declares, on every backend."""
 from __future__ import annotations
 
+import os
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -129,3 +131,45 @@ def test_a_database_of_revision_0008_gains_etags_and_checkpoints_and_keeps_its_f
         assert not inspect(conn).has_table("log_stream_checkpoints")
         assert "etag" not in {c["name"] for c in inspect(conn).get_columns("ingested_files")}
         assert conn.execute(text("SELECT path FROM ingested_files")).scalar_one() == "/logs/a/000000.gz"
+
+
+def test_a_database_of_revision_0010_keeps_the_text_of_its_events_and_gains_file_texts(database_url, tmp_path):
+    """0011: file_texts, empty for the files already in, whose events keep their first line and payload in
+    parsed_logs (the raw CSV and `python -m ingest show` say so); a file ingested after it keeps its whole text.
+    And back."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    import settings as settings_mod
+    from db.migrate import alembic_config
+    from ingest.texts import TextNotKept, file_text
+    from pipeline import run
+    from queries import Filters
+    from reports.queries import parsed_events
+    from tests.test_ingest_run import export
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0010")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ingested_files (file_id, path, content_hash, status) "
+                          "VALUES (1, '/logs/a/000000.gz', 'abc', 'ok')"))
+        conn.execute(text("INSERT INTO parsed_logs (event_id, file_id, line_no, ts, ts_ms, business_date, kind, "
+                          "parse_status, text, payload) VALUES (1, 1, 1, '2023-01-01T00:00:00.000Z', 1672531200000, "
+                          "'2023-01-01', 'metric', 'ok', :text, :payload)"),
+                     {"text": '{"_aws": 1}', "payload": '{"_aws":1}'})
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert conn.execute(text("SELECT count(*) FROM file_texts")).scalar_one() == 0
+        try:
+            file_text(conn, 1)
+            raise AssertionError("a file ingested before 0011 has no kept text")
+        except TextNotKept as exc:
+            assert str(exc).startswith("file 1 was ingested before file texts were kept (migration 0011)")
+    run([str(export(tmp_path))], settings_mod.load(env_file=os.devnull, DATABASE_URL=database_url), transform=False)
+    rows = list(parsed_events(engine, Filters()))
+    assert [r[-2:] for r in rows[:1]] == [('{"_aws": 1}', '{"_aws":1}')]  # the old row, as it was stored
+    assert all(r[-2].startswith(r[1] + " ") for r in rows[1:])  # the new ones: each event's whole text
+    command.downgrade(alembic_config(engine), "0010")
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table("file_texts")
+        assert conn.execute(text("SELECT text FROM parsed_logs WHERE file_id = 1")).scalar_one() == '{"_aws": 1}'
