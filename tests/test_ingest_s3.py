@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 import settings as settings_mod
 from db.engine import make_engine
-from errors import EXIT_DAMAGED, EXIT_DENIED, EXIT_OK, EXIT_USAGE
+from errors import EXIT_DAMAGED, EXIT_DENIED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from pipeline import run
 from tests.aws import (KEYS, Rule, aws_env, client, iam_checks, moto_endpoint, proxy, reset,  # noqa: F401
                        s3_error, s3_get_object, s3_list, same_files, upload)
@@ -218,6 +218,21 @@ def test_throttling_is_retried_with_backoff(export_slice, s3, proxy, tmp_path):
     assert (summary.files_new, summary.exit_code) == (len(keys), EXIT_OK)
     assert dict(proxy.answered) == {0: 2, 1: 3}
     assert proxy.count(s3_get_object) == len(keys) + 3
+
+
+def test_a_refusal_no_retry_mends_is_not_retried_and_ends_the_run_with_exit_1(export_slice, s3, proxy, tmp_path):
+    """A download refused with an error AWS does not mend by waiting is asked for once, and its code and message
+    are the run's one line (a 5xx or throttling answer is retried: the test above)."""
+    keys = upload(s3, export_slice, BUCKET, PREFIX, count=12)
+    proxy.rules.append(Rule(s3_get_object, 400, s3_error("InvalidRequest", "Nothing to retry here."), times=10_000))
+    result = cli(URL, "--workers", "1", "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 env={"AWS_ENDPOINT_URL": proxy.url})
+    assert result.returncode == EXIT_FAILURE, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"ingest.py: error: {URL}") and line.endswith(
+        ": AWS error InvalidRequest: Nothing to retry here.")
+    downloads = [path for method, path, _ in proxy.requests if s3_get_object(method, path, {})]
+    assert 0 < len(downloads) < len(keys) and len(set(downloads)) == len(downloads)  # each asked for once
 
 
 def test_an_object_replaced_after_the_listing_costs_only_itself(s3, moto_endpoint, tmp_path):
