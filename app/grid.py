@@ -417,12 +417,21 @@ def empty_message(ctx: AppContext, view: GridView, search: str | None, pathname:
     return f"No {view.noun} match these filters: {'; '.join(active)}.{tail}"
 
 
+def warm_counts(ctx: AppContext) -> None:
+    """Count every tab grid's rows in its default view once (fills the count cache: the first visitor after an
+    ingest does not wait for a COUNT over a large table). A ledger's grid depends on its user: not here."""
+    for view in list(GRIDS.values()):
+        if view.tab != "ledger":
+            count_rows(ctx.engine, view.table, Filters(), **view.params({}, "/" + view.tab))
+
+
 def register(app, ctx: AppContext) -> None:
     @app.callback(Output({"type": "grid", "tab": MATCH, "name": MATCH}, "getRowsResponse"),
                   Output({"type": "grid-state", "tab": MATCH, "name": MATCH}, "data"),
                   Output({"type": "grid-empty", "tab": MATCH, "name": MATCH}, "children"),
                   Input({"type": "grid", "tab": MATCH, "name": MATCH}, "getRowsRequest"),
-                  State("url", "search"), State("url", "pathname"))
+                  State("url", "search"), State("url", "pathname"),
+                  prevent_initial_call=True)  # a grid inserted without a page request yet: nothing to answer
     def grid_rows(request, search, pathname):
         name = (callback_context.outputs_list or [{}])[0].get("id", {}).get("name")
         view = GRIDS.get(name)

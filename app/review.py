@@ -195,7 +195,7 @@ def render_orphans(ctx: AppContext, search: str, pathname=None):
                                                                                           "orphans-table"))
 
 
-def register(app, ctx: AppContext, view: GridView, *, tab_params: tuple = (), orphans: bool = False) -> None:
+def register(app, ctx: AppContext, view: GridView, *, orphans: bool = False) -> None:
     tab = view.tab
 
     @app.callback(Output(_id(tab, "target"), "data"), Input(view.id, "selectedRows"), prevent_initial_call=True)
@@ -239,4 +239,4 @@ def register(app, ctx: AppContext, view: GridView, *, tab_params: tuple = (), or
         prevent_initial_call=True,
     )
     if orphans:
-        register_sections(app, ctx, {ORPHANS: render_orphans}, tab_params=tab_params)
+        register_sections(app, ctx, {ORPHANS: render_orphans})

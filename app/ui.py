@@ -5,8 +5,7 @@ import logging
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback_context, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import Input, Output, State, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.context import AppContext
@@ -261,19 +260,17 @@ def warm_sections(ctx: AppContext) -> None:
             guarded(ctx, render, "", "/" + output_id.split("-")[0])
 
 
-def register_sections(app, ctx: AppContext, sections: dict[str, Callable], *, tab_params: tuple = ()) -> None:
+def register_sections(app, ctx: AppContext, sections: dict[str, Callable]) -> None:
     """One callback per section: url (search, path) -> the section's children, through guarded().
 
-    A tab with URL parameters has controls that Dash fires when the tab is inserted, and their callback always
-    rewrites url.search: the sections of such a tab skip their own first call and render on that write, so
-    each section queries once per page view.
+    A section renders on its first call, when its tab is inserted: the tab's controls fire too (Dash calls a
+    callback whose input is inserted and whose output is not), but their callback writes url.search only when
+    the query string changes (shell.register_params), so each section queries once per page view.
     """
     for output_id, render in sections.items():
         SECTIONS[output_id] = render
         def make(render=render):
             def section_callback(search, pathname):
-                if tab_params and not callback_context.triggered_prop_ids:
-                    raise PreventUpdate
                 return guarded(ctx, render, search, pathname)
             section_callback.__name__ = f"render_{output_id.replace('-', '_')}"
             return section_callback

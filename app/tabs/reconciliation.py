@@ -296,11 +296,11 @@ def export_response(ctx: AppContext, path: str = EXPORT_PATH):
 
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"reconciliation-stake": render_stake,
-                                 "reconciliation-rollforward": render_rollforward}, tab_params=PARAMS)
+                                 "reconciliation-rollforward": render_rollforward})
     app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
     app.server.add_url_rule(TRANSACTIONS_PATH, "export_discrepancy_transactions",
                             lambda: export_response(ctx, TRANSACTIONS_PATH))
-    review.register(app, ctx, GRID, tab_params=PARAMS, orphans=True)
+    review.register(app, ctx, GRID, orphans=True)
 
     @app.callback(Output(param_id(NAME, "as_of"), "invalid"), Output("reconciliation-as-of-problem", "children"),
                   Input(param_id(NAME, "as_of"), "value"), prevent_initial_call=True)
@@ -309,15 +309,15 @@ def register(app, ctx: AppContext) -> None:
         return bool(problem), (problem + "; the exposure keeps the day it had") if problem else None
 
     @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
-                  Output("reconciliation-export-transactions", "href"),
+                  Output("reconciliation-export-transactions", "href"), Output("reconciliation-export-pseudo", "href"),
                   Input("url", "search"), Input(GRID.id, "getRowsRequest"))
     def export_link(search, grid_request):
         params = urlstate.parse(search)
         p = _grid_params(params)
-        return (export_href(search, grid_request),
-                "Download " + export_name(urlstate.filters(params), p["kind"], p["status"], p[review.PARAM]),
-                export_href(search, None, TRANSACTIONS_PATH))
+        href = export_href(search, grid_request)
+        return (href, "Download " + export_name(urlstate.filters(params), p["kind"], p["status"], p[review.PARAM]),
+                export_href(search, None, TRANSACTIONS_PATH), pseudonymised_href(href))
 
-    @app.callback(Output("reconciliation-export-pseudo", "href"), Input("reconciliation-export", "href"))
-    def pseudonymised_link(href):
-        return (href or EXPORT_PATH) + ("&" if "?" in (href or "") else "?") + "pseudonymise=1"
+
+def pseudonymised_href(href: str) -> str:
+    return href + ("&" if "?" in href else "?") + "pseudonymise=1"

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback_context, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import Input, Output, dcc, html
 
 from app import urlstate
 from app.context import AppContext
@@ -238,12 +237,10 @@ def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dic
 
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"trends-kpis": render_kpis, "trends-flows": render_flows,
-                                 "trends-volume": render_volume, "trends-balance": render_balance}, tab_params=PARAMS)
+                                 "trends-volume": render_volume, "trends-balance": render_balance})
 
     @app.callback(Output("trends-users", "children"), Input("url", "search"))
     def user_options(search):
-        if not callback_context.triggered_prop_ids:
-            raise PreventUpdate  # see register_sections: the parameter callback's write follows
         return guarded(ctx, user_datalist, search)
 
 
