@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
@@ -100,6 +101,24 @@ def date_input(id_, title: str, value: str | None = None) -> html.Span:
                       maxlength=24, inputmode="numeric", autocomplete="off", size="sm", debounce=True,
                       className="date-input")
     return html.Span(field, title=title, className="date-field")
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def table(header: list[str], rows: list[list], *, numeric: tuple[int, ...] = (), class_name: str = "",
+          caption: str | None = None) -> dcc.Markdown:
+    """A read-only table as one component (Markdown), not one per cell: the browser's Dash renderer pays for every
+    component on the page at each update, and a table of a few hundred cells made whole tabs slow. `numeric`:
+    the indexes of the right-aligned columns. Cell text is escaped, never read as Markdown or HTML."""
+    def cell(value) -> str:
+        return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str("" if value is None else value).split())) or " "
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
+             "|" + "|".join("---:" if i in numeric else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    if caption:
+        lines += ["", cell(caption)]
+    return dcc.Markdown("\n".join(lines), className=f"md-table {class_name}".strip())
 
 
 def kpi(title: str, value: str, sub=None, tone: str = "") -> dbc.Card:
