@@ -1,7 +1,7 @@
 """The app factory: `create_app(settings)` builds the one Dash app that `python -m app`, gunicorn
 (`app.wsgi:server`) and the tests all use. Nothing is queried at import: every page and callback reads the
-live database, so a new ingest shows on the next refresh (the few heavy aggregates, the grids' row counts and
-every page's header are cached per version of the data, and a background thread recomputes the default views'
+live database, so a new ingest shows on the next refresh (the few heavy aggregates, the grids' row counts and pages
+and every page's header are cached per version of the data, and a background thread recomputes the default views'
 ones after each change)."""
 from __future__ import annotations
 
@@ -79,5 +79,5 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.D
     guard.install(app)  # after every callback: the page's policy holds the clientside callbacks' hashes
     app.server.config["BALANCE_LOGS_CONTEXT"] = ctx
     if warm:
-        start_warmer(ctx.engine, lambda: (ui.warm_sections(ctx), grid.warm_counts(ctx)))
+        start_warmer(ctx.engine, lambda: (ui.warm_sections(ctx), grid.warm_grids(ctx)))
     return app

@@ -417,12 +417,15 @@ def empty_message(ctx: AppContext, view: GridView, search: str | None, pathname:
     return f"No {view.noun} match these filters: {'; '.join(active)}.{tail}"
 
 
-def warm_counts(ctx: AppContext) -> None:
-    """Count every tab grid's rows in its default view once (fills the count cache: the first visitor after an
-    ingest does not wait for a COUNT over a large table). A ledger's grid depends on its user: not here."""
+def warm_grids(ctx: AppContext) -> None:
+    """Read every tab grid's first page in its default view once, as the browser asks for it (fills the count and
+    page caches: the first visitor after an ingest does not wait for a COUNT over a large table). A ledger's grid
+    depends on its user: not here."""
     for view in list(GRIDS.values()):
         if view.tab != "ledger":
-            count_rows(ctx.engine, view.table, Filters(), **view.params({}, "/" + view.tab))
+            page(ctx.engine, view.table, Filters(), start=0, end=view.page_size,
+                 sort_model=[{"colId": f, "sort": d} for f, d in view.table.default_sort], filter_model={},
+                 **view.params({}, "/" + view.tab))
 
 
 def register(app, ctx: AppContext) -> None:
