@@ -280,20 +280,23 @@ def warm_sections(ctx: AppContext) -> None:
 
 
 def register_sections(app, ctx: AppContext, sections: dict[str, Callable]) -> None:
-    """One callback per section: url (search, path) -> the section's children, through guarded().
+    """One callback for a tab's sections: url (search, path) -> every section's children, each through guarded().
 
-    A section renders on its first call, when its tab is inserted: the tab's controls fire too (Dash calls a
-    callback whose input is inserted and whose output is not), but their callback writes url.search only when
-    the query string changes (shell.register_params), so each section queries once per page view.
+    One request and one update of the page per view, not one per section: the browser's Dash renderer pays for
+    each answer with a pass over every component of the page, which cost more than drawing the sections apart
+    saved (their aggregates are cached, see queries/cache.py). The sections render on the callback's first call,
+    when the tab is inserted: the tab's controls fire too (Dash calls a callback whose input is inserted and whose
+    output is not), but their callback writes url.search only when the query string changes
+    (shell.register_params), so the sections query once per page view.
     """
-    for output_id, render in sections.items():
-        SECTIONS[output_id] = render
-        def make(render=render):
-            def section_callback(search, pathname):
-                return guarded(ctx, render, search, pathname)
-            section_callback.__name__ = f"render_{output_id.replace('-', '_')}"
-            return section_callback
-        app.callback(Output(output_id, "children"), Input("url", "search"), State("url", "pathname"))(make())
+    SECTIONS.update(sections)
+    renders = list(sections.items())
+
+    def render_sections(search, pathname):
+        return tuple(guarded(ctx, render, search, pathname) for _, render in renders)
+    render_sections.__name__ = f"render_{renders[0][0].split('-')[0]}_sections"
+    app.callback(*[Output(output_id, "children") for output_id, _ in renders], Input("url", "search"),
+                 State("url", "pathname"))(render_sections)
 
 
 def param_id(tab: str, name: str) -> dict:
