@@ -288,11 +288,12 @@ def export_response(ctx: AppContext, path: str = EXPORT_PATH):
 
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"reconciliation-stake": render_stake,
-                                 "reconciliation-rollforward": render_rollforward})
+                                 "reconciliation-rollforward": render_rollforward,
+                                 review.ORPHANS: review.render_orphans})
     app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
     app.server.add_url_rule(TRANSACTIONS_PATH, "export_discrepancy_transactions",
                             lambda: export_response(ctx, TRANSACTIONS_PATH))
-    review.register(app, ctx, GRID, orphans=True)
+    review.register(app, ctx, GRID)
 
     @app.callback(Output(param_id(NAME, "as_of"), "invalid"), Output("reconciliation-as-of-problem", "children"),
                   Input(param_id(NAME, "as_of"), "value"), prevent_initial_call=True)
