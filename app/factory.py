@@ -10,7 +10,7 @@ from pathlib import Path
 import dash
 from flask import send_file
 
-from app import auth, grid, guard, shell, ui
+from app import auth, compress, grid, guard, shell, ui
 from app.context import AppContext
 from app.tabs import TABS, ledger
 from db.engine import make_engine
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.D
     else:
         auth.loopback_only(app.server)
     guard.install(app)  # after every callback: the page's policy holds the clientside callbacks' hashes
+    compress.install(app.server)
     app.server.config["BALANCE_LOGS_CONTEXT"] = ctx
     if warm:
         start_warmer(ctx.engine, lambda: (ui.warm_sections(ctx), grid.warm_grids(ctx)))
