@@ -1,7 +1,8 @@
 """The app factory: `create_app(settings)` builds the one Dash app that `python -m app`, gunicorn
 (`app.wsgi:server`) and the tests all use. Nothing is queried at import: every page and callback reads the
-live database, so a new ingest shows on the next refresh (the few heavy aggregates are cached per version
-of the data, and a background thread recomputes the default views' ones after each change)."""
+live database, so a new ingest shows on the next refresh (the few heavy aggregates, the grids' row counts and pages
+and every page's header are cached per version of the data, and a background thread recomputes the default views'
+ones after each change)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import dash
 from flask import send_file
 
-from app import auth, grid, guard, shell, ui
+from app import auth, compress, grid, guard, shell, ui
 from app.context import AppContext
 from app.tabs import TABS, ledger
 from db.engine import make_engine
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> dash.D
     else:
         auth.loopback_only(app.server)
     guard.install(app)  # after every callback: the page's policy holds the clientside callbacks' hashes
+    compress.install(app.server)
     app.server.config["BALANCE_LOGS_CONTEXT"] = ctx
     if warm:
-        start_warmer(ctx.engine, lambda: ui.warm_sections(ctx))
+        start_warmer(ctx.engine, lambda: (ui.warm_sections(ctx), grid.warm_grids(ctx)))
     return app

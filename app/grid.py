@@ -417,12 +417,24 @@ def empty_message(ctx: AppContext, view: GridView, search: str | None, pathname:
     return f"No {view.noun} match these filters: {'; '.join(active)}.{tail}"
 
 
+def warm_grids(ctx: AppContext) -> None:
+    """Read every tab grid's first page in its default view once, as the browser asks for it (fills the count and
+    page caches: the first visitor after an ingest does not wait for a COUNT over a large table). A ledger's grid
+    depends on its user: not here."""
+    for view in list(GRIDS.values()):
+        if view.tab != "ledger":
+            page(ctx.engine, view.table, Filters(), start=0, end=view.page_size,
+                 sort_model=[{"colId": f, "sort": d} for f, d in view.table.default_sort], filter_model={},
+                 **view.params({}, "/" + view.tab))
+
+
 def register(app, ctx: AppContext) -> None:
     @app.callback(Output({"type": "grid", "tab": MATCH, "name": MATCH}, "getRowsResponse"),
                   Output({"type": "grid-state", "tab": MATCH, "name": MATCH}, "data"),
                   Output({"type": "grid-empty", "tab": MATCH, "name": MATCH}, "children"),
                   Input({"type": "grid", "tab": MATCH, "name": MATCH}, "getRowsRequest"),
-                  State("url", "search"), State("url", "pathname"))
+                  State("url", "search"), State("url", "pathname"),
+                  prevent_initial_call=True)  # a grid inserted without a page request yet: nothing to answer
     def grid_rows(request, search, pathname):
         name = (callback_context.outputs_list or [{}])[0].get("id", {}).get("name")
         view = GRIDS.get(name)

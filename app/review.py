@@ -24,7 +24,7 @@ from app import grid
 from app.auth import parse_users
 from app.context import AppContext
 from app.grid import GridColumn, GridView
-from app.ui import ANY, log, no_rows, param_id, register_sections, section, select, slot
+from app.ui import ANY, log, no_rows, param_id, section, select, slot
 from queries.base import MissingTables, one_of
 from queries.reviews import (NEW, REVIEW_STATUSES, ReviewRefused, latest_review, orphaned_reviews, record_review,
                              review_history)
@@ -195,7 +195,7 @@ def render_orphans(ctx: AppContext, search: str, pathname=None):
                                                                                           "orphans-table"))
 
 
-def register(app, ctx: AppContext, view: GridView, *, tab_params: tuple = (), orphans: bool = False) -> None:
+def register(app, ctx: AppContext, view: GridView) -> None:
     tab = view.tab
 
     @app.callback(Output(_id(tab, "target"), "data"), Input(view.id, "selectedRows"), prevent_initial_call=True)
@@ -238,5 +238,3 @@ def register(app, ctx: AppContext, view: GridView, *, tab_params: tuple = (), or
         Output(_id(tab, "refreshed"), "data"), Input(_id(tab, "saved"), "data"), State(view.id, "id"),
         prevent_initial_call=True,
     )
-    if orphans:
-        register_sections(app, ctx, {ORPHANS: render_orphans}, tab_params=tab_params)

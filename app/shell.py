@@ -149,8 +149,9 @@ def search_with_params(search, values: dict) -> str:
 
 
 def register_params(app, tab: str, names: tuple[str, ...]) -> None:
-    """Write a tab's controls into the URL. Static ids and prevent_initial_call: inserting the tab's layout
-    does not fire it (a callback that fired and wrote nothing would hold back the sections waiting on url)."""
+    """Write a tab's controls into the URL. Dash calls this when the tab is inserted (its inputs are inserted, its
+    output is not), with the controls showing the URL: then nothing changes and nothing is written, so the
+    sections and grids, which read url.search, are not asked again."""
     if not names:
         return
 
@@ -159,6 +160,8 @@ def register_params(app, tab: str, names: tuple[str, ...]) -> None:
                   prevent_initial_call=True)
     def write_params(*args):
         new = search_with_params(args[-1], dict(zip(names, args[:-1])))
+        if new == (args[-1] or ""):
+            raise PreventUpdate
         return new, new
 
     write_params.__name__ = f"write_{tab}_params"
@@ -196,28 +199,38 @@ def nav_state(pathname: str | None, search: str | None) -> tuple[list[str], list
     return ([t.path + carry for t in TABS], [current is not None and t.name == current.name for t in TABS])
 
 
+NAV_OUTPUTS = [Output(f"nav-{t.name}", "href") for t in TABS] + [Output(f"nav-{t.name}", "active") for t in TABS]
+
+
 def register(app, ctx: AppContext) -> None:
+    # One request per navigation: the page, the header, the filter controls and the tab links.
     @app.callback(Output("page", "children"), Output("freshness", "children"), Output("flt-currency", "options"),
                   Output("flt-from", "value"), Output("flt-to", "value"), Output("flt-currency", "value"),
-                  Output("flt-user", "value"),
+                  Output("flt-user", "value"), *NAV_OUTPUTS,
                   Input("url", "pathname"), Input("url", "search"), State("url-written", "data"),
                   State("flt-from", "value"), State("flt-to", "value"), State("flt-currency", "value"),
                   State("flt-user", "value"))
     def route(pathname, search, written, *shown):
+        hrefs, active = nav_state(pathname, search)
         triggered = {t["prop_id"] for t in callback_context.triggered}
         if triggered == {"url.search"} and (search or "") == (written or ""):
-            raise PreventUpdate  # our own write_url: the controls already show it, the sections update
+            # our own write: the controls already show it and the sections update; the tab links carry it
+            return (no_update,) * 7 + tuple(hrefs + active)
         out = render_route(ctx, pathname, search)
         # Set only the controls that differ, so write_url does not fire for nothing.
-        return out[:3] + tuple(no_update if new == (old or "") else new for new, old in zip(out[3:], shown))
+        return (out[:3] + tuple(no_update if new == (old or "") else new for new, old in zip(out[3:], shown))
+                + tuple(hrefs + active))
 
-    # Always answers (never PreventUpdate): sections rendered together with a control change wait for url.search.
+    # The date fields' problems always answer; url.search only when the query string changes (route sets the
+    # controls from the URL, and writing it back unchanged would ask every section and grid again).
     @app.callback(Output("url", "search"), Output("url-written", "data"), Output("flt-from", "invalid"),
                   Output("flt-to", "invalid"), Output("flt-dates-problem", "children"),
                   Input("flt-from", "value"), Input("flt-to", "value"), Input("flt-currency", "value"),
                   Input("flt-user", "value"), State("url", "search"), prevent_initial_call=True)
     def write_url(date_from, date_to, currency, user, search):
         new = search_from_controls(search, date_from, date_to, currency, user)
+        if new == (search or ""):
+            return (no_update, no_update, *date_problems(date_from, date_to))
         return (new, new, *date_problems(date_from, date_to))
 
     for tab in TABS:
@@ -231,9 +244,3 @@ def register(app, ctx: AppContext) -> None:
             raise PreventUpdate
         start, end = preset_range(trigger.get("range"), latest_business_date(ctx.engine))
         return start or "", end or ""
-
-    @app.callback([Output(f"nav-{t.name}", "href") for t in TABS] + [Output(f"nav-{t.name}", "active") for t in TABS],
-                  Input("url", "pathname"), Input("url", "search"))
-    def nav_links(pathname, search):
-        hrefs, active = nav_state(pathname, search)
-        return hrefs + active

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback_context, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import Input, Output, State, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.context import AppContext
@@ -101,6 +101,24 @@ def date_input(id_, title: str, value: str | None = None) -> html.Span:
                       maxlength=24, inputmode="numeric", autocomplete="off", size="sm", debounce=True,
                       className="date-input")
     return html.Span(field, title=title, className="date-field")
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def table(header: list[str], rows: list[list], *, numeric: tuple[int, ...] = (), class_name: str = "",
+          caption: str | None = None) -> dcc.Markdown:
+    """A read-only table as one component (Markdown), not one per cell: the browser's Dash renderer pays for every
+    component on the page at each update, and a table of a few hundred cells made whole tabs slow. `numeric`:
+    the indexes of the right-aligned columns. Cell text is escaped, never read as Markdown or HTML."""
+    def cell(value) -> str:
+        return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str("" if value is None else value).split())) or " "
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
+             "|" + "|".join("---:" if i in numeric else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    if caption:
+        lines += ["", cell(caption)]
+    return dcc.Markdown("\n".join(lines), className=f"md-table {class_name}".strip())
 
 
 def kpi(title: str, value: str, sub=None, tone: str = "") -> dbc.Card:
@@ -261,23 +279,24 @@ def warm_sections(ctx: AppContext) -> None:
             guarded(ctx, render, "", "/" + output_id.split("-")[0])
 
 
-def register_sections(app, ctx: AppContext, sections: dict[str, Callable], *, tab_params: tuple = ()) -> None:
-    """One callback per section: url (search, path) -> the section's children, through guarded().
+def register_sections(app, ctx: AppContext, sections: dict[str, Callable]) -> None:
+    """One callback for a tab's sections: url (search, path) -> every section's children, each through guarded().
 
-    A tab with URL parameters has controls that Dash fires when the tab is inserted, and their callback always
-    rewrites url.search: the sections of such a tab skip their own first call and render on that write, so
-    each section queries once per page view.
+    One request and one update of the page per view, not one per section: the browser's Dash renderer pays for
+    each answer with a pass over every component of the page, which cost more than drawing the sections apart
+    saved (their aggregates are cached, see queries/cache.py). The sections render on the callback's first call,
+    when the tab is inserted: the tab's controls fire too (Dash calls a callback whose input is inserted and whose
+    output is not), but their callback writes url.search only when the query string changes
+    (shell.register_params), so the sections query once per page view.
     """
-    for output_id, render in sections.items():
-        SECTIONS[output_id] = render
-        def make(render=render):
-            def section_callback(search, pathname):
-                if tab_params and not callback_context.triggered_prop_ids:
-                    raise PreventUpdate
-                return guarded(ctx, render, search, pathname)
-            section_callback.__name__ = f"render_{output_id.replace('-', '_')}"
-            return section_callback
-        app.callback(Output(output_id, "children"), Input("url", "search"), State("url", "pathname"))(make())
+    SECTIONS.update(sections)
+    renders = list(sections.items())
+
+    def render_sections(search, pathname):
+        return tuple(guarded(ctx, render, search, pathname) for _, render in renders)
+    render_sections.__name__ = f"render_{renders[0][0].split('-')[0]}_sections"
+    app.callback(*[Output(output_id, "children") for output_id, _ in renders], Input("url", "search"),
+                 State("url", "pathname"))(render_sections)
 
 
 def param_id(tab: str, name: str) -> dict:

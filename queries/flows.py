@@ -1,6 +1,7 @@
 """Money flows per day from `daily_flows`: credit vs debit, KPIs, volume by source and action.
 
-Money is summed per currency only; counts may be added across currencies.
+Money is summed per currency only; counts may be added across currencies. Each result is cached per version of
+the data (queries/cache.py): every reader of a view shares it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from queries.base import Filters, as_int, currency_is, daily_flows, date_range, fetch
+from queries.cache import cached
 
 GRANULARITIES = ("day", "week", "month")
 
@@ -30,6 +32,7 @@ def _where(filters: Filters) -> list:
     return date_range(f.business_date, filters) + currency_is(f.currency, filters)
 
 
+@cached
 def flow_series(engine: Engine, filters: Filters, by: str = "day") -> list[dict]:
     """Per period, currency and direction: count, gross amount, VAT and net (micro-units), oldest first."""
     f = daily_flows.c
@@ -54,6 +57,7 @@ def regroup(rows: list[dict], by: str) -> list[dict]:
     return [out[k] for k in sorted(out)]
 
 
+@cached
 def flow_totals(engine: Engine, filters: Filters) -> list[dict]:
     """One row per currency: counts, credit and debit totals (gross), VAT (in all, on credits, on debits) and the
     net balance change: (credits − their VAT) − (debits − their VAT)."""
@@ -83,6 +87,7 @@ def flow_totals(engine: Engine, filters: Filters) -> list[dict]:
     return [{"currency": c, **per[c]} for c in sorted(per, key=lambda c: c or "")]
 
 
+@cached
 def volume_by_source_action(engine: Engine, filters: Filters) -> list[dict]:
     """Per source, action and currency: transaction count and gross amount, largest count first."""
     f = daily_flows.c
@@ -96,6 +101,7 @@ def volume_by_source_action(engine: Engine, filters: Filters) -> list[dict]:
             for r in fetch(engine, stmt, ["daily_flows"])]
 
 
+@cached
 def transactions_per_day(engine: Engine, filters: Filters) -> list[dict]:
     """Per business date: transaction count (all currencies of the filter together: counts, not money)."""
     f = daily_flows.c

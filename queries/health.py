@@ -14,6 +14,7 @@ from vocabulary import ERROR_KINDS
 SKIP_PREFIX = "skip_"
 
 
+@cached
 def health_per_day(engine: Engine, filters: Filters = Filters()) -> list[dict]:
     """`daily_health` rows in the date range, oldest first (durations in ms, memory in MB)."""
     h = daily_health.c
@@ -29,11 +30,13 @@ def _events_per_day(engine: Engine, filters: Filters, condition) -> list[dict]:
     return [{**r, "count_events": as_int(r["count_events"])} for r in fetch(engine, stmt, ["daily_event_counts"])]
 
 
+@cached
 def skips_per_day(engine: Engine, filters: Filters = Filters()) -> list[dict]:
     """Per business date, skip kind and detail: number of skipped messages."""
     return _events_per_day(engine, filters, daily_event_counts.c.kind.startswith(SKIP_PREFIX, autoescape=True))
 
 
+@cached
 def errors_per_day(engine: Engine, filters: Filters = Filters()) -> list[dict]:
     """Per business date, error kind and detail (error type): number of errors."""
     return _events_per_day(engine, filters, daily_event_counts.c.kind.in_(ERROR_KINDS))

@@ -28,7 +28,9 @@ class Freshness:
         return self.state == "ingested"
 
 
+@cached
 def freshness(engine: Engine) -> Freshness:
+    """Every page's header: read once per version of the data (queries/cache.py), shared by every reader."""
     try:
         with connect(engine) as conn:
             names = table_names(conn)
@@ -85,8 +87,9 @@ def data_period(engine: Engine) -> tuple[str | None, str | None]:
         return None, None
 
 
+@cached
 def currencies(engine: Engine) -> list[str]:
-    """Currencies present in the data (the currency filter offers these)."""
+    """Currencies present in the data (the currency filter offers these; every page asks)."""
     try:
         with connect(engine) as conn:
             names = table_names(conn)

@@ -4,7 +4,8 @@ A `TableQuery` names a statement builder and its columns. `page()` wraps the
 statement as a subquery, adds the grid's sort and column filters (translated
 from AG Grid's models, every column checked against the list, every value
 bound), and returns one page plus the exact number of matching rows (counted
-once per filter and version of the data: `count_rows()` is cached); `all_rows()`
+once per filter and version of the data: `count_rows()` is cached, and so are
+the pages of tables without reviews); `all_rows()`
 streams the whole filtered result for exports. The browser never receives a
 whole table.
 """
@@ -103,20 +104,33 @@ def page(engine: Engine, tq: TableQuery, filters: Filters, *, start: int = 0, en
     cached (`count_rows()`): a grid counts once per change of its filters, not once per page."""
     start = max(0, int(start or 0))
     end = max(start, min(int(end or start + 100), start + MAX_PAGE))
-    stmt, _ = tq.page_statements(filters, end, sort_model, filter_model, **params)
     total = count_rows(engine, tq, filters, filter_model=filter_model, **params)
+    wanted = tuple(sorted((k, v) for k, v in params.items() if k in tq.params))
+    # A page is the same for every reader until the data changes, except beside reviews, which a reader saves
+    # and must see at once (on PostgreSQL the cache's version is a time bucket): those are read every time.
+    read = _page_rows.uncached if "reviews" in tq.needs else _page_rows
+    return read(engine, tq, filters, start, end, _model_text(sort_model, list), _model_text(filter_model, dict),
+                wanted), total
+
+
+def _model_text(model, kind) -> str:
+    return json.dumps(model if isinstance(model, kind) else kind(), sort_keys=True, default=str)
+
+
+@cached
+def _page_rows(engine: Engine, tq: TableQuery, filters: Filters, start: int, end: int, sort_model: str,
+               filter_model: str, params: tuple) -> list[dict]:
+    stmt, _ = tq.page_statements(filters, end, json.loads(sort_model), json.loads(filter_model), **dict(params))
     with connect(engine) as conn:
         require(conn, *tq.needs)
-        out = rows(conn, stmt.limit(end - start).offset(start))
-    return out, total
+        return rows(conn, stmt.limit(end - start).offset(start))
 
 
 def count_rows(engine: Engine, tq: TableQuery, filters: Filters, *, filter_model=None, **params) -> int:
     """How many rows of the table match the filters, the column filters and the parameters (exact; cached per
     version of the data, see queries/cache.py)."""
-    model = json.dumps(filter_model if isinstance(filter_model, dict) else {}, sort_keys=True, default=str)
     wanted = tuple(sorted((k, v) for k, v in params.items() if k in tq.params))
-    return _count(engine, tq, filters, model, wanted)
+    return _count(engine, tq, filters, _model_text(filter_model, dict), wanted)
 
 
 @cached

@@ -5,6 +5,7 @@ password, not even when an '@' in it is left unescaped."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import importlib
 import json
@@ -198,6 +199,19 @@ def test_a_well_formed_page_request_is_still_answered(client):
     assert response.status_code == 200
     rows = response.get_json()["response"][id_key(GRID)]["getRowsResponse"]
     assert len(rows["rowData"]) == min(20, rows["rowCount"]) > 0  # the sample export has 19 BHD issues
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/dash/dcc/dash_core_components.js", "/assets/app.css",
+                                  PLOTLY_URL])
+def test_scripts_and_stylesheets_are_served_gzipped_to_browsers_that_take_it(client, path):
+    plain = client.get(path)
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    again = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200 and "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert gzip.decompress(packed.data) == plain.data and again.data == packed.data
+    assert len(packed.data) < len(plain.data) / 2
+    assert "Content-Encoding" not in client.get("/reconciliation", headers={"Accept-Encoding": "gzip"}).headers
 
 
 @pytest.mark.parametrize("path", [

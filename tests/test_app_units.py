@@ -203,3 +203,15 @@ def test_only_loopback_may_serve_without_auth():
 def test_auth_users_parse():
     assert parse_users("ana:pw1, bob:p:w2,broken,:x,") == {"ana": "pw1", "bob": "p:w2"}
     assert parse_users("") == {}
+
+
+# --- read-only tables ---------------------------------------------------------------------------------
+
+def test_a_table_is_one_markdown_component_whose_cells_are_never_markup():
+    from app import ui
+    out = ui.table(["Currency", "Closing"], [["BHD", "-1,234.500"], ["a|b *c* <b>x</b> [l](u)", None]],
+                   numeric=(1,), class_name="rollforward", caption="as of 2024-05-19")
+    lines = out.children.split("\n")
+    assert lines[:3] == ["| Currency | Closing |", "|---|---:|", "| BHD | -1,234.500 |"]
+    assert lines[3] == r"| a\|b \*c\* \<b\>x\</b\> \[l\]\(u\) |   |"
+    assert lines[-1] == "as of 2024-05-19" and out.className == "md-table rollforward"

@@ -154,6 +154,5 @@ def render_counts(ctx: AppContext, search: str, pathname=None):
 
 
 def register(app, ctx: AppContext) -> None:
-    register_sections(app, ctx, {"anomalies-timeline": render_timeline, "anomalies-counts": render_counts},
-                      tab_params=PARAMS)
-    review.register(app, ctx, GRID, tab_params=PARAMS)
+    register_sections(app, ctx, {"anomalies-timeline": render_timeline, "anomalies-counts": render_counts})
+    review.register(app, ctx, GRID)

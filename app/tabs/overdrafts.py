@@ -142,5 +142,4 @@ def render_timeline(ctx: AppContext, search: str, pathname=None):
 
 
 def register(app, ctx: AppContext) -> None:
-    register_sections(app, ctx, {"overdrafts-summary": render_summary, "overdrafts-timeline": render_timeline},
-                      tab_params=PARAMS)
+    register_sections(app, ctx, {"overdrafts-summary": render_summary, "overdrafts-timeline": render_timeline})

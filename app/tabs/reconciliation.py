@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-import dash_bootstrap_components as dbc
 from dash import Input, Output, html
 from flask import Response, request, stream_with_context
 
 from app import grid, review, urlstate
 from app.context import AppContext
 from app.grid import CURRENCY_WIDTH, ULID_WIDTH, USER_WIDTH, GridColumn, GridView
-from app.ui import ANY, count, date_input, kpi, kpi_row, no_rows, param_id, register_sections, section, select, slot
+from app.ui import (ANY, count, date_input, kpi, kpi_row, no_rows, param_id, register_sections, section, select,
+                    slot, table)
 from queries import (AGE_BUCKETS, DISCREPANCIES, DISCREPANCY_KINDS, DISCREPANCY_STATUSES, DISCREPANCY_TRANSACTIONS,
                      Filters, MissingTables, all_rows, data_last_day, exposure, other_issues, rollforward)
 from queries.base import connect, one_of, parse_date, require
@@ -158,14 +158,11 @@ def render_stake(ctx: AppContext, search: str, pathname=None):
     return kpi_row(cards)
 
 
-def _ageing(ctx: AppContext, e, cur: str, as_of: str | None) -> html.Table:
-    rows = [html.Tr([html.Td(label), html.Td(count(e.ageing.get(label, (0, 0))[0]), className="num"),
-                     html.Td(ctx.money(e.ageing.get(label, (0, 0))[1], cur), className="num")])
+def _ageing(ctx: AppContext, e, cur: str, as_of: str | None):
+    rows = [[label, count(e.ageing.get(label, (0, 0))[0]), ctx.money(e.ageing.get(label, (0, 0))[1], cur)]
             for label, _, _ in AGE_BUCKETS]
-    return html.Table([html.Caption(f"Age since first seen, as of {as_of or 'the last day'}"),
-                       html.Thead(html.Tr([html.Th("age"), html.Th("episodes", className="num"),
-                                           html.Th("gap", className="num")])),
-                       html.Tbody(rows)], className="table table-sm ageing mb-0 mt-1")
+    return table(["age", "episodes", "gap"], rows, numeric=(1, 2), class_name="ageing mt-1",
+                 caption=f"Age since first seen, as of {as_of or 'the last day'}")
 
 
 ROLLFORWARD_COLUMNS = (("opening_balance", "Opening"), ("first_seen_balances", "First seen"),
@@ -179,16 +176,11 @@ def render_rollforward(ctx: AppContext, search: str, pathname=None):
     rows = rollforward(ctx.engine, f.currency)
     if not rows:
         return no_rows("No applied transactions of known users yet.")
-    head = html.Thead(html.Tr([html.Th("Currency"), html.Th("Month")] +
-                              [html.Th(label, className="num") for _, label in ROLLFORWARD_COLUMNS] +
-                              [html.Th("Transactions", className="num"), html.Th("Users", className="num")]))
-    body = html.Tbody([html.Tr([html.Td(r["currency"]), html.Td(r["month"])] +
-                               [html.Td(ctx.money(-r[k] if k == "debits" else r[k], r["currency"]), className="num")
-                                for k, _ in ROLLFORWARD_COLUMNS] +
-                               [html.Td(count(r["count_transactions"]), className="num"),
-                                html.Td(count(r["count_users"]), className="num")])
-                       for r in rows])
-    return dbc.Table([head, body], size="sm", hover=True, responsive=True, className="rollforward mb-0")
+    header = ["Currency", "Month"] + [label for _, label in ROLLFORWARD_COLUMNS] + ["Transactions", "Users"]
+    body = [[r["currency"], r["month"]]
+            + [ctx.money(-r[k] if k == "debits" else r[k], r["currency"]) for k, _ in ROLLFORWARD_COLUMNS]
+            + [count(r["count_transactions"]), count(r["count_users"])] for r in rows]
+    return table(header, body, numeric=tuple(range(2, len(header))), class_name="rollforward")
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -296,11 +288,12 @@ def export_response(ctx: AppContext, path: str = EXPORT_PATH):
 
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"reconciliation-stake": render_stake,
-                                 "reconciliation-rollforward": render_rollforward}, tab_params=PARAMS)
+                                 "reconciliation-rollforward": render_rollforward,
+                                 review.ORPHANS: review.render_orphans})
     app.server.add_url_rule(EXPORT_PATH, "export_discrepancies", lambda: export_response(ctx))
     app.server.add_url_rule(TRANSACTIONS_PATH, "export_discrepancy_transactions",
                             lambda: export_response(ctx, TRANSACTIONS_PATH))
-    review.register(app, ctx, GRID, tab_params=PARAMS, orphans=True)
+    review.register(app, ctx, GRID)
 
     @app.callback(Output(param_id(NAME, "as_of"), "invalid"), Output("reconciliation-as-of-problem", "children"),
                   Input(param_id(NAME, "as_of"), "value"), prevent_initial_call=True)
@@ -309,15 +302,15 @@ def register(app, ctx: AppContext) -> None:
         return bool(problem), (problem + "; the exposure keeps the day it had") if problem else None
 
     @app.callback(Output("reconciliation-export", "href"), Output("reconciliation-export", "title"),
-                  Output("reconciliation-export-transactions", "href"),
+                  Output("reconciliation-export-transactions", "href"), Output("reconciliation-export-pseudo", "href"),
                   Input("url", "search"), Input(GRID.id, "getRowsRequest"))
     def export_link(search, grid_request):
         params = urlstate.parse(search)
         p = _grid_params(params)
-        return (export_href(search, grid_request),
-                "Download " + export_name(urlstate.filters(params), p["kind"], p["status"], p[review.PARAM]),
-                export_href(search, None, TRANSACTIONS_PATH))
+        href = export_href(search, grid_request)
+        return (href, "Download " + export_name(urlstate.filters(params), p["kind"], p["status"], p[review.PARAM]),
+                export_href(search, None, TRANSACTIONS_PATH), pseudonymised_href(href))
 
-    @app.callback(Output("reconciliation-export-pseudo", "href"), Input("reconciliation-export", "href"))
-    def pseudonymised_link(href):
-        return (href or EXPORT_PATH) + ("&" if "?" in (href or "") else "?") + "pseudonymise=1"
+
+def pseudonymised_href(href: str) -> str:
+    return href + ("&" if "?" in href else "?") + "pseudonymise=1"

@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback_context, dcc, html
-from dash.exceptions import PreventUpdate
+from dash import dcc, html
 
 from app import urlstate
 from app.context import AppContext
-from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, graph, guarded, kpi, kpi_row, no_rows, param_id,
-                    register_sections, scatter, section, select, slot)
+from app.ui import (COLORS, PALETTE, Fig, bar, count, figure, graph, kpi, kpi_row, no_rows, param_id, register_sections,
+                    scatter, section, select, slot)
 from queries import (GRANULARITIES, MissingTables, balance_history, busiest_user, find_users, flow_series,
                      flow_totals, regroup, user_discrepancies, user_exists, volume_by_source_action)
 
@@ -238,16 +237,11 @@ def balance_figure(ctx: AppContext, history: list[dict], discrepancies: list[dic
 
 def register(app, ctx: AppContext) -> None:
     register_sections(app, ctx, {"trends-kpis": render_kpis, "trends-flows": render_flows,
-                                 "trends-volume": render_volume, "trends-balance": render_balance}, tab_params=PARAMS)
-
-    @app.callback(Output("trends-users", "children"), Input("url", "search"))
-    def user_options(search):
-        if not callback_context.triggered_prop_ids:
-            raise PreventUpdate  # see register_sections: the parameter callback's write follows
-        return guarded(ctx, user_datalist, search)
+                                 "trends-volume": render_volume, "trends-balance": render_balance,
+                                 "trends-users": user_datalist})
 
 
-def user_datalist(ctx: AppContext, search: str) -> list:
+def user_datalist(ctx: AppContext, search: str, pathname=None) -> list:
     f = urlstate.filters(search)
     try:
         users = find_users(ctx.engine, f.user, f.currency, limit=30)
