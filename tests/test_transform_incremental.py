@@ -61,13 +61,19 @@ def assert_same(incremental: dict, full: dict) -> None:
             f"{sorted(only_full, key=repr)[:2]}")
 
 
-def ingest_in_runs(runs: list[list[Path]], settings) -> list[str]:
-    """Ingest each run, then build incrementally; the builds' descriptions."""
+def ingest_in_runs(runs: list[list[Path]], settings, reads: list | None = None) -> list[str]:
+    """Ingest each run, then build incrementally; the builds' descriptions (and in `reads` how each incremental
+    build read the changed users' transactions: transform.scope.SEEK or SCAN)."""
+    from transform import scope
+    from transform.params import from_settings
     builds = []
     engine = make_engine(settings.database_url)
     try:
         for paths in runs:
             run([str(p) for p in paths], settings, transform=False, workers=0)
+            if reads is not None:
+                with engine.connect() as conn:
+                    reads.append(scope.decide(conn, from_settings(settings), "incremental").reads)
             builds.append(build_all(engine, settings, mode="incremental")["build"])
     finally:
         engine.dispose()
@@ -87,10 +93,14 @@ def test_a_day_at_a_time_equals_a_full_build(realistic_dir, make_settings, tmp_p
     cut = days[len(days) * 2 // 3]
     runs = [[p for p in streams if p.name[:10] < cut]]
     later = [d for d in days if d >= cut]
+    # a week at a time, and the last streams one by one: many users (read in one pass) and few (read by seeks)
     runs += [[p for p in streams if p.name[:10] in later[i:i + 7]] for i in range(0, len(later), 7)]
-    builds = ingest_in_runs(runs, settings)
+    runs[-1:] = [runs[-1][:-3]] + [[p] for p in runs[-1][-3:]]
+    reads = []
+    builds = ingest_in_runs([r for r in runs if r], settings, reads)
     assert builds[0] == "full (no earlier build)"
     assert all(b.startswith("incremental") for b in builds[1:]), builds
+    assert {"seek", "scan"} <= set(reads), reads
     incremental = derived(settings.database_url)
     engine = make_engine(settings.database_url)
     try:

@@ -172,7 +172,7 @@ def environment(dialect: str) -> jinja2.Environment:
     return env
 
 
-def render(template: str, dialect: str, scoped: bool = False) -> str:
-    """The SQL of a template; `scoped`: for an incremental build, which reads the changed users and days only
-    (the templates test it: {% if scoped %} … {% endif %})."""
+def render(template: str, dialect: str, scoped: str = "") -> str:
+    """The SQL of a template; `scoped` ("seek" or "scan", transform/scope.py): for an incremental build, which
+    reads the changed users and days only (the templates test it: {% if scoped %} … {% endif %})."""
     return environment(dialect).from_string(template).render(scoped=scoped)

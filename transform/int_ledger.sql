@@ -17,8 +17,10 @@ events as (
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
            coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
     from balance_events
-    {%- if scoped %}
-    where {{ user_in_scope('user_id') }}  -- an incremental build: the changed users' ledgers (int_ledger_order's)
+    {%- if scoped == 'seek' %}
+    -- an incremental build of few users: their rows by seeks in the user index (else all are read, in order,
+    -- and the join below keeps the changed users' only, as int_ledger_order holds them only)
+    where {{ user_in_scope('user_id') }}
     {%- endif %}
 ),
 

@@ -20,16 +20,21 @@ from transform.dialect import SCOPE_DAYS, SCOPE_USERS
 from transform.params import Params
 from transform.state import built_from, fingerprint_parts
 
-# When the changed users hold more than this share of the transactions, a full build costs less: it reads
-# balance_events in its stored order (on two lanes on SQLite), where an incremental one seeks each changed
-# user's rows (docs/benchmarks.md, "Incremental builds").
-MOST_TRANSACTIONS = 0.25
+# When the changed users hold more than this share of the transactions, a full build (on two lanes on SQLite)
+# costs about as much; at 39 % an incremental one took 28-30 s against 47 s (docs/benchmarks.md).
+MOST_TRANSACTIONS = 0.5
+# How an incremental build reads the changed users' transactions from balance_events: by seeks in the user index
+# when they hold few of them, else in one pass over the table (a seek per row costs more than reading it in
+# order once they hold more than about this share).
+SEEK, SCAN = "seek", "scan"
+SCAN_TRANSACTIONS = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
     incremental: bool
     reason: str
+    reads: str = ""  # an incremental build's: SEEK or SCAN
 
 
 MODES = ("auto", "full", "incremental")
@@ -54,16 +59,16 @@ def decide(conn: Connection, params: Params, mode: str = "auto") -> Decision:
         return Decision(False, "the ingest tables were refreshed in full")
     users = pending.count(conn, pending.USER)
     days = pending.count(conn, pending.DAY)
-    if mode == "auto":
-        # the changed users' transactions as of the last build (a new user has none yet): a cheap estimate
-        changed, total = conn.execute(text(
-            "SELECT COALESCE(SUM(CASE WHEN user_id IN (SELECT SUBSTR(key, 2) FROM pending_changes "
-            "WHERE kind = :user AND key <> :none) THEN count_transactions ELSE 0 END), 0), "
-            "COALESCE(SUM(count_transactions), 0) FROM user_balances"),
-            {"user": pending.USER, "none": pending.NO_USER}).one()
-        if changed > MOST_TRANSACTIONS * total:
-            return Decision(False, f"{_count(users, 'user')} changed, with {changed / total:.0%} of the transactions")
-    return Decision(True, f"{_count(users, 'user')} and {_count(days, 'business day')} changed")
+    # the changed users' transactions as of the last build (a new user has none yet): a cheap estimate
+    changed, total = conn.execute(text(
+        "SELECT COALESCE(SUM(CASE WHEN user_id IN (SELECT SUBSTR(key, 2) FROM pending_changes "
+        "WHERE kind = :user AND key <> :none) THEN count_transactions ELSE 0 END), 0), "
+        "COALESCE(SUM(count_transactions), 0) FROM user_balances"),
+        {"user": pending.USER, "none": pending.NO_USER}).one()
+    if mode == "auto" and changed > MOST_TRANSACTIONS * total:
+        return Decision(False, f"{_count(users, 'user')} changed, with {changed / total:.0%} of the transactions")
+    return Decision(True, f"{_count(users, 'user')} and {_count(days, 'business day')} changed",
+                    SCAN if changed > SCAN_TRANSACTIONS * total else SEEK)
 
 
 def _count(n: int, noun: str) -> str:

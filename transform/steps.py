@@ -109,7 +109,7 @@ def steps() -> list[Step]:
     return out
 
 
-def _select_sql(step: Step, dialect: str, scoped: bool = False) -> str:
+def _select_sql(step: Step, dialect: str, scoped: str = "") -> str:
     return render((HERE / step.sql_file).read_text(), dialect, scoped).strip().rstrip(";")
 
 
@@ -122,12 +122,13 @@ def _used(sql: str, bind: dict) -> dict:
     return {k: v for k, v in bind.items() if k in names}
 
 
-def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scoped: bool = False) -> list[Statement]:
+def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scoped: str = "") -> list[Statement]:
     """The SQL a step runs (empty for Python steps: they are described, not printed); without `indexes`, a
-    rebuilt table's rows only. `scoped`: for an incremental build (transform/scope.py), which reads the changed
-    users and days only and, for a table with a grain, replaces their rows instead of rebuilding it."""
+    rebuilt table's rows only. `scoped` ("seek" or "scan", transform/scope.py): for an incremental build, which
+    reads the changed users and days only and, for a table with a grain, replaces their rows instead of
+    rebuilding it."""
     if scoped and step.grain and step.kind == "rebuild":
-        return _replace_statements(step, dialect, bind)
+        return _replace_statements(step, dialect, bind, scoped)
     if step.kind == "update":
         body = _select_sql(step, dialect, scoped)
         assignments = ",\n    ".join(f"{c} = derived.{c}" for c in BALANCE_EVENT_COLUMNS)
@@ -147,7 +148,7 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
     return []
 
 
-def _insert_statement(step: Step, dialect: str, bind: dict, scoped: bool) -> Statement:
+def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str) -> Statement:
     body = _select_sql(step, dialect, scoped)
     listed = ", ".join(_columns(step.table))
     sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
@@ -166,10 +167,10 @@ _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_dat
          "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")
 
 
-def _replace_statements(step: Step, dialect: str, bind: dict) -> list[Statement]:
+def _replace_statements(step: Step, dialect: str, bind: dict, scoped: str) -> list[Statement]:
     where = _REPLACED_IN.get(step.table) or _REPLACED[step.grain]
     out = [Statement(step.name, f"DELETE FROM {step.table} WHERE {where}", {}),
-           _insert_statement(step, dialect, bind, scoped=True)]
+           _insert_statement(step, dialect, bind, scoped)]
     if step.table == "discrepancy_report":
         out.append(Statement(step.name, render(_AGES, dialect), {}))
     return out
@@ -182,7 +183,7 @@ def index_statements(step: Step) -> list[Statement]:
             for name, columns, unique in INDEXES.get(step.table, [])]
 
 
-def plan(dialect: str, params: Params, scoped: bool = False) -> list[tuple[Step, list[Statement]]]:
+def plan(dialect: str, params: Params, scoped: str = "") -> list[tuple[Step, list[Statement]]]:
     bind = params.bind()
     return [(step, statements(step, dialect, bind, scoped=scoped)) for step in steps()]
 
@@ -213,7 +214,7 @@ def recreate(conn: Connection, table: str) -> None:
 
 
 def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=None, indexes: bool = True,
-             scoped: bool = False) -> None:
+             scoped: str = "") -> None:
     """Run one step. `create(conn, table)` makes its table empty (default: recreate, in the database);
     without `indexes` a rebuilt table gets none (the side lane's public tables: the main lane indexes its copy).
     `scoped`: in an incremental build (transform/scope.py)."""
