@@ -111,17 +111,23 @@ def test_a_day_at_a_time_equals_a_full_build(realistic_dir, make_settings, tmp_p
     assert incremental["discrepancy_report"] and incremental["anomalies"] and incremental["balance_rollforward"]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(min_value=0, max_value=10_000), data=st.data())
-def test_random_runs_of_random_corpora_equal_a_full_build(tmp_path_factory, seed, data):
-    base = tmp_path_factory.mktemp("incremental")
+def random_runs(base: Path, seed: int, data) -> list[list[Path]]:
+    """A sample corpus of the seed, every detector and discrepancy case injected, its streams dealt at random
+    into 2 to 4 runs (a run may get none)."""
     export = base / "export"
     generate(export, days=4, users=40, seed=seed, workers=1, truth=base / "truth.csv")
     streams = streams_of(export)
     count = data.draw(st.integers(min_value=2, max_value=4), label="runs")
     where = data.draw(st.lists(st.integers(min_value=0, max_value=count - 1), min_size=len(streams),
                                max_size=len(streams)), label="run of each stream")
-    runs = [[p for p, r in zip(streams, where) if r == n] for n in range(count)]
+    return [[p for p, r in zip(streams, where) if r == n] for n in range(count)]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(min_value=0, max_value=10_000), data=st.data())
+def test_random_runs_of_random_corpora_equal_a_full_build(tmp_path_factory, seed, data):
+    base = tmp_path_factory.mktemp("incremental")
+    runs = random_runs(base, seed, data)
     url = f"sqlite:///{base / 'incremental.db'}"
     settings_ = settings_mod.load(env_file=os.devnull, DATABASE_URL=url)
     engine = make_engine(url)
@@ -142,14 +148,7 @@ def test_random_runs_of_random_corpora_equal_a_full_build(tmp_path_factory, seed
 def test_random_runs_of_random_corpora_equal_a_full_build_on_postgresql(pg_server, tmp_path_factory, seed, data):
     """The same on PostgreSQL, compared once, after the last run (a full build of the same database)."""
     from tests import pg
-    base = tmp_path_factory.mktemp("incremental-pg")
-    export = base / "export"
-    generate(export, days=4, users=40, seed=seed, workers=1, truth=base / "truth.csv")
-    streams = streams_of(export)
-    count = data.draw(st.integers(min_value=2, max_value=4), label="runs")
-    where = data.draw(st.lists(st.integers(min_value=0, max_value=count - 1), min_size=len(streams),
-                               max_size=len(streams)), label="run of each stream")
-    runs = [[p for p, r in zip(streams, where) if r == n] for n in range(count)]
+    runs = random_runs(tmp_path_factory.mktemp("incremental-pg"), seed, data)
     with pg.throwaway_database(pg_server) as url:
         settings_ = settings_mod.load(env_file=os.devnull, DATABASE_URL=url)
         builds = ingest_in_runs([r for r in runs if r], settings_)
