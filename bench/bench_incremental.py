@@ -28,8 +28,7 @@ BUDGET_S, BUDGET_MB = 5.0, 300.0
 
 def one_run(kept: Path, day: Path) -> dict:
     scratch = kept.with_name(kept.stem + "-bench.db")
-    for leftover in scratch.parent.glob(scratch.name + "*"):
-        leftover.unlink()
+    _remove(scratch)
     shutil.copyfile(kept, scratch)
     summary = scratch.with_suffix(".json")
     try:
@@ -41,8 +40,13 @@ def one_run(kept: Path, day: Path) -> dict:
         result["build"] = f"{transform.get('build')} in {transform.get('seconds')}s"
         return result
     finally:
-        for leftover in scratch.parent.glob(scratch.stem + "*"):
-            leftover.unlink()
+        _remove(scratch)
+
+
+def _remove(scratch: Path) -> None:
+    """The scratch database with its WAL, shared-memory, lock and summary files."""
+    for leftover in scratch.parent.glob(scratch.stem + "*"):
+        leftover.unlink()
 
 
 def main() -> int:

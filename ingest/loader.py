@@ -28,6 +28,14 @@ from ingest.reader import Source
 from ingest.sources import checkpoints
 
 _IN_BATCH = 500
+
+
+def _chunks(keys: list):
+    """`keys` in lists of at most _IN_BATCH, for IN (...)."""
+    for start in range(0, len(keys), _IN_BATCH):
+        yield keys[start:start + _IN_BATCH]
+
+
 # A request whose events fall in two files (a CloudWatch export cuts a stream into chunks wherever it
 # likes: START in one, REPORT in the next) has one row per file; stored together they make one
 # invocation. Counts add up, flags hold if either part says so, the START's file and line are kept (else
@@ -261,10 +269,9 @@ def _runtime_from_earlier_parts(conn: Connection, rows: list[dict], continued: s
     streams = sorted({row["stream_name"] for row in need})
     known: dict[str, str] = {}
     c = s.invocations.c
-    for start in range(0, len(streams), _IN_BATCH):
+    for chunk in _chunks(streams):
         known.update(conn.execute(select(c.stream_name, func.max(c.runtime_version))
-                                  .where(c.stream_name.in_(streams[start:start + _IN_BATCH]),
-                                         c.runtime_version.is_not(None))
+                                  .where(c.stream_name.in_(chunk), c.runtime_version.is_not(None))
                                   .group_by(c.stream_name)).all())
     for row in need:
         row["runtime_version"] = known.get(row["stream_name"])
@@ -275,15 +282,9 @@ def _runtime_to_later_parts(conn: Connection, streams: set[str]) -> None:
     one) gives its runtime version to the stored invocations of the stream that have none."""
     c, ordered, first = s.invocations.c, sorted(streams), s.invocations.alias("first_part")
     known = select(func.max(first.c.runtime_version)).where(first.c.stream_name == c.stream_name).scalar_subquery()
-    for start in range(0, len(ordered), _IN_BATCH):
-        conn.execute(update(s.invocations).where(c.runtime_version.is_(None),
-                                                 c.stream_name.in_(ordered[start:start + _IN_BATCH]))
+    for chunk in _chunks(ordered):
+        conn.execute(update(s.invocations).where(c.runtime_version.is_(None), c.stream_name.in_(chunk))
                      .values(runtime_version=known))
-
-
-def _chunks(keys: list):
-    for start in range(0, len(keys), _IN_BATCH):
-        yield keys[start:start + _IN_BATCH]
 
 
 def _stored_keys(conn: Connection, transaction_ids: list[str]) -> set[tuple]:
@@ -294,9 +295,7 @@ def _stored_keys(conn: Connection, transaction_ids: list[str]) -> set[tuple]:
 
 
 def _users_of(conn: Connection, transaction_ids: list[str]) -> set[str | None]:
-    b = s.balance_events.c
-    return {r[0] for chunk in _chunks(transaction_ids)
-            for r in conn.execute(select(b.user_id).where(b.transaction_id.in_(chunk)))}
+    return {user_id for user_id, _day in _stored_keys(conn, transaction_ids)}
 
 
 def _invocation_days(conn: Connection, request_ids: list[str]) -> set[str]:
@@ -310,9 +309,7 @@ def _invocation_days(conn: Connection, request_ids: list[str]) -> set[str]:
 def _forget_replaced(conn: Connection, plan: copies.Plan) -> None:
     """Stored transactions whose applied copy this batch replaces: their rows go (plan.conflicts holds all
     their copies again), and the files those copies came from count one applied transaction less."""
-    ids = sorted(plan.replaced)
-    for start in range(0, len(ids), _IN_BATCH):
-        chunk = ids[start:start + _IN_BATCH]
+    for chunk in _chunks(sorted(plan.replaced)):
         conn.execute(delete(s.balance_events).where(s.balance_events.c.transaction_id.in_(chunk)))
         conn.execute(delete(s.transaction_conflicts).where(s.transaction_conflicts.c.transaction_id.in_(chunk)))
     if plan.lost:

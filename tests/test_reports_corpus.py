@@ -18,7 +18,7 @@ import settings as settings_mod
 from db.engine import make_engine
 from reports.columns import COLUMNS
 from reports.periods import day_start_utc, next_day
-from test_reports_html import Page, exposure_from_transactions
+from test_reports_html import Page, exposure_from_transactions, rollforward_from_transactions
 
 FIELD_OF = {c.label: c.name for c in COLUMNS.values()}  # the workbook's headers are in words
 AGE_BUCKETS = ("exposure_age_0_7", "exposure_age_8_30", "exposure_age_31_90", "exposure_age_over_90")
@@ -144,20 +144,9 @@ def test_html_tables_and_workbook_sheets_equal_sql(corpus):
     tz = settings_mod.load(env_file=os.devnull).business_tz
     with engine.connect() as conn:
         from_transactions = exposure_from_transactions(conn)
-        months = [dict(r) for r in conn.execute(text(
-            "SELECT * FROM balance_rollforward ORDER BY currency, month")).mappings()]
+        months, moved, at_end = rollforward_from_transactions(conn, tz)
         balances = {cur: int(total) for cur, total in conn.execute(text(
             "SELECT currency, SUM(balance) FROM user_balances GROUP BY currency"))}
-        moved = {(cur, month, typ): (int(gross), int(vat)) for cur, month, typ, gross, vat in conn.execute(text(
-            "SELECT currency, substr(business_date, 1, 7), type, SUM(amount), SUM(coalesce(vat, 0)) "
-            "FROM balance_events WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
-            "GROUP BY 1, 2, 3"))}
-        last_day = conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one()
-        at_end = {}
-        for month in sorted({m["month"] for m in months}):
-            year, mon = int(month[:4]), int(month[5:])
-            day = min(date(year + mon // 12, mon % 12 + 1, 1).isoformat(), next_day(last_day))
-            at_end[month] = exposure_from_transactions(conn, until=day_start_utc(day, tz))
     assert {r["currency"]: r["closing_balance"] for r in months} == balances  # the last month's, per currency
     assert at_end[months[-1]["month"]] == from_transactions  # the last month's end is now
     money = ("opening_balance", "first_seen_balances", "calculation_differences", "continuity_gaps",

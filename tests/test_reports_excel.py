@@ -14,7 +14,7 @@ from reports.columns import COLUMNS, LEDGER_PRESETS
 from reports.excel import PRINT_WIDTH, SHEETS
 from queries.pseudonym import pseudonymise
 from test_reports_fixture import FORMULA_USER, report_db, report_engine, report_settings  # noqa: F401
-from test_reports_html import age_bucket, exposure_from_transactions, open_episodes
+from test_reports_html import age_bucket, exposure_from_transactions, open_episodes, rollforward_from_transactions
 
 PLACES = {"BHD": 3, "SAR": 2}
 DATA_SHEETS = ["Summary", "Exposure", "Ledger", "Reconciliation", "ByUser", "BySource", "Overdrafts", "Anomalies"]
@@ -290,22 +290,10 @@ def test_summary_sheet_is_the_rollforward_with_vat_net_and_exposure_at_each_mont
 def test_summary_sheet_equals_the_database(workbook, report_engine, report_settings):
     """Computed apart from reports/: the roll-forward's months, gross and VAT of the applied transactions of known
     users, and the exposure at each month's end from the users' latest transactions before it."""
-    from reports.periods import day_start_utc, next_day
     wb = workbook()
     summary = [dict(zip(header(wb["Summary"]), (c.value for c in r))) for r in wb["Summary"].iter_rows(min_row=2)]
     with report_engine.connect() as conn:
-        months = [dict(r) for r in conn.execute(text("SELECT * FROM balance_rollforward ORDER BY currency, month"))
-                  .mappings()]
-        moved = {(cur, month, typ): (int(gross), int(vat)) for cur, month, typ, gross, vat in conn.execute(text(
-            "SELECT currency, substr(business_date, 1, 7), type, SUM(amount), SUM(coalesce(vat, 0)) "
-            "FROM balance_events WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
-            "GROUP BY 1, 2, 3"))}
-        last_day = conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one()
-        at_end = {}
-        for month in {m["month"] for m in months}:
-            day = min(date(int(month[:4]) + int(month[5:]) // 12, int(month[5:]) % 12 + 1, 1).isoformat(),
-                      next_day(last_day))  # the next month's first day, or the day after the data's last
-            at_end[month] = exposure_from_transactions(conn, until=day_start_utc(day, report_settings.business_tz))
+        months, moved, at_end = rollforward_from_transactions(conn, report_settings.business_tz)
     assert [(r["currency"], r["month"]) for r in summary] == [(m["currency"], m["month"]) for m in months]
     for row, m in zip(summary, months):
         cur = m["currency"]

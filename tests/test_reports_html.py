@@ -47,6 +47,26 @@ def exposure_from_transactions(conn, until: str = "9999", tolerance: int = TOLER
             .mappings()}
 
 
+def rollforward_from_transactions(conn, tz: str) -> tuple[list[dict], dict, dict]:
+    """Computed apart from reports/: balance_rollforward's rows in order; gross and VAT per (currency, month,
+    type) of the applied transactions of known users; the exposure at each month's end (the next month's first
+    day, or the day after the data's last) from the users' latest transactions before it."""
+    from reports.periods import day_start_utc, next_day
+    months = [dict(r) for r in conn.execute(text("SELECT * FROM balance_rollforward ORDER BY currency, month"))
+              .mappings()]
+    moved = {(cur, month, typ): (int(gross), int(vat)) for cur, month, typ, gross, vat in conn.execute(text(
+        "SELECT currency, substr(business_date, 1, 7), type, SUM(amount), SUM(coalesce(vat, 0)) "
+        "FROM balance_events WHERE user_id IS NOT NULL AND coalesce(outcome, '') <> 'refused_negative_balance' "
+        "GROUP BY 1, 2, 3"))}
+    last_day = conn.execute(text("SELECT MAX(business_date) FROM balance_events")).scalar_one()
+    at_end = {}
+    for month in sorted({m["month"] for m in months}):
+        year, mon = int(month[:4]), int(month[5:])
+        day = min(date(year + mon // 12, mon % 12 + 1, 1).isoformat(), next_day(last_day))
+        at_end[month] = exposure_from_transactions(conn, until=day_start_utc(day, tz))
+    return months, moved, at_end
+
+
 def open_episodes(conn) -> list[dict]:
     return [dict(r) for r in conn.execute(text(
         "SELECT currency, user_id, business_date, current_gap, amount_at_stake FROM discrepancy_report "
