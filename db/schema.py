@@ -111,9 +111,8 @@ parsed_logs = Table(
     # have NULL here since migration 0011: their typed row and file_texts hold them).
     Column("payload", Text),
 )
-# No query of the product reads this one: it is for engineers following one invocation in SQL
-# (WHERE request_id = …), the first question about any error.
-Index("ix_parsed_logs_request", parsed_logs.c.request_id)
+# No index by request_id (dropped in migration 0012: a random key costs every insert a random page): one
+# invocation's events are among its stream's files (ingest/texts.py, `python -m ingest show --request ID`).
 # (business_date, kind, detail): the first and last business dates, and the error-day lookups
 # (business_date = day AND kind IN …, and the first event of a time that day) seek in it (migrations
 # 0003, 0005)
@@ -179,7 +178,6 @@ balance_events = Table(
 )
 Index("ix_balance_events_user_ts", balance_events.c.user_id, balance_events.c.ts, balance_events.c.transaction_id)
 Index("ix_balance_events_date", balance_events.c.business_date, balance_events.c.currency)
-Index("ix_balance_events_message", balance_events.c.message_id)
 
 transaction_conflicts = Table(
     "transaction_conflicts", metadata,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from db import schema as s
@@ -59,6 +59,20 @@ def event_text(conn: Connection, file_id: int, line_no: int) -> str:
         if event.line_no == line_no:
             return as_text(event)
     raise UsageError(f"no event of file {file_id} starts at line {line_no}")
+
+
+def request_events(conn: Connection, request_id: str) -> list[tuple[int, int]]:
+    """(file_id, line_no) of every event of one invocation, in time order. Nothing is indexed by request id
+    (migration 0012): an invocation's events are in its log stream's files, found by the invocation's row."""
+    inv, f, p = s.invocations.c, s.ingested_files.c, s.parsed_logs.c
+    found = conn.execute(select(inv.file_id, inv.stream_name).where(inv.request_id == request_id)).first()
+    if found is None:
+        raise UsageError(f"no invocation {request_id} in invocations")
+    file_id, stream = found
+    files = select(f.file_id).where(or_(f.file_id == file_id, f.stream_name == stream) if stream else f.file_id == file_id)
+    return [tuple(row) for row in conn.execute(
+        select(p.file_id, p.line_no).where(p.file_id.in_(files), p.request_id == request_id)
+        .order_by(p.ts_ms, p.file_id, p.line_no))]
 
 
 class EventTexts:

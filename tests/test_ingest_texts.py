@@ -205,3 +205,45 @@ def test_the_real_exports_files_read_back_whole_and_every_event_from_its_line(co
             events = events_of(conn, file_id)
             assert "".join(as_text(e) + "\n\n" for e in events) == kept, path
             assert {e.line_no for e in events} == lines[file_id], path
+
+
+def test_show_request_prints_every_event_of_an_invocation_split_over_two_files(tmp_path, make_settings, capsys):
+    """Nothing is indexed by request id (migration 0012): the invocation's stream's files are searched, so the part
+    in the export's next chunk is found too; in time order, each event after its file and line."""
+    from tests.test_ingest_run import SPLIT_CHUNKS, SPLIT_REQUEST, STREAM
+    settings = make_settings()
+    stream = tmp_path / "export" / "group" / STREAM
+    stream.mkdir(parents=True)
+    for name, text_ in SPLIT_CHUNKS.items():
+        (stream / name).write_bytes(gzip.compress(text_.encode()))
+    others = EXAMPLE_TEXT.replace(SPLIT_REQUEST, "0e4c5a8e-0000-4000-8000-000000000002")
+    assert others != EXAMPLE_TEXT
+    (stream / "000002.gz").write_bytes(gzip.compress(others.encode()))  # other invocations of the stream
+    run([str(tmp_path / "export")], settings, transform=False)
+    url = settings.database_url
+    files = dict(query(url, "SELECT relative_path, file_id FROM ingested_files"))
+    first, second = (files[f"group/{STREAM}/{name}"] for name in ("000000.gz", "000001.gz"))
+    lines = SPLIT_CHUNKS["000000.gz"].splitlines()[1:] + SPLIT_CHUNKS["000001.gz"].splitlines()
+    where = [(first, 2), (first, 3), (second, 1), (second, 2), (second, 3)]
+    assert _show(url, "--request", SPLIT_REQUEST, capsys=capsys) == (
+        EXIT_OK, "".join(f"==> {f}:{n} <==\n{line}\n" for (f, n), line in zip(where, lines)), "")
+    assert _show(url, "--request", "no-such-request", capsys=capsys) == (
+        EXIT_USAGE, "", "python -m ingest: error: no invocation no-such-request in invocations\n")
+    assert _show(url, "--request", SPLIT_REQUEST, "1:1", capsys=capsys) == (
+        EXIT_USAGE, "", "python -m ingest: error: show takes FILE_ID[:LINE] arguments or --request ID, not both or "
+                        "neither\n")
+
+
+def test_an_invocations_events_are_found_without_an_index_by_request_id(realistic_db):
+    """request_events against the scan it replaces, for a spread of the export's invocations."""
+    from ingest.texts import request_events
+    assert query(realistic_db, "SELECT name FROM sqlite_master WHERE name IN "
+                               "('ix_parsed_logs_request', 'ix_balance_events_message')") == []
+    requests = [r for (r,) in query(realistic_db, "SELECT request_id FROM invocations ORDER BY request_id")][::97]
+    assert len(requests) >= 10
+    with make_engine(realistic_db).connect() as conn:
+        for request_id in requests:
+            expected = [tuple(r) for r in conn.execute(text(
+                "SELECT file_id, line_no FROM parsed_logs WHERE request_id = :r ORDER BY ts_ms, file_id, line_no"),
+                {"r": request_id})]
+            assert expected and request_events(conn, request_id) == expected, request_id
