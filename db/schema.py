@@ -113,10 +113,8 @@ parsed_logs = Table(
 )
 # No index by request_id (dropped in migration 0012: a random key costs every insert a random page): one
 # invocation's events are among its stream's files (ingest/texts.py, `python -m ingest show --request ID`).
-# (business_date, kind, detail): the first and last business dates, and the error-day lookups
-# (business_date = day AND kind IN …, and the first event of a time that day) seek in it (migrations
-# 0003, 0005)
-Index("ix_parsed_logs_date_kind", parsed_logs.c.business_date, parsed_logs.c.kind, parsed_logs.c.detail)
+# Nothing by business date or kind either (dropped in migration 0014): file_event_counts says which files hold a
+# day's events of a kind, and the (file, line) index finds them there.
 Index("ix_parsed_logs_file", parsed_logs.c.file_id, parsed_logs.c.line_no)
 
 # Events per file, business date, kind and detail, counted as each file is parsed: the daily system
@@ -129,6 +127,8 @@ file_event_counts = Table(
     Column("detail", Text),
     Column("count_events", Integer, nullable=False),
 )
+# the first and last business dates of the data, and which files hold a day's events of a kind (migration 0014)
+Index("ix_file_event_counts_date_kind", file_event_counts.c.business_date, file_event_counts.c.kind)
 
 balance_events = Table(
     "balance_events", metadata,

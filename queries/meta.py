@@ -34,7 +34,7 @@ def freshness(engine: Engine) -> Freshness:
     try:
         with connect(engine) as conn:
             names = table_names(conn)
-            if not {"ingest_runs", "ingested_files", "parsed_logs"} <= names:
+            if not {"ingest_runs", "ingested_files", "file_event_counts"} <= names:
                 return Freshness("missing", DERIVED_TABLE_NAMES)
             missing = tuple(n for n in DERIVED_TABLE_NAMES if n not in names)
             run = conn.execute(
@@ -43,9 +43,7 @@ def freshness(engine: Engine) -> Freshness:
                 .order_by(s.ingest_runs.c.run_id.desc()).limit(1)).mappings().first()
             files = conn.execute(select(func.count(), func.count().filter(s.ingested_files.c.status != "ok"))
                                  .select_from(s.ingested_files)).one()
-            # two statements: SQLite answers min() or max() alone from the index, both together by a scan
-            first = conn.execute(select(func.min(s.parsed_logs.c.business_date))).scalar()
-            last = conn.execute(select(func.max(s.parsed_logs.c.business_date))).scalar()
+            first, last = _first_and_last_dates(conn)
     except MissingTables:
         return Freshness("missing", DERIVED_TABLE_NAMES)
     if not files[0]:
@@ -54,6 +52,14 @@ def freshness(engine: Engine) -> Freshness:
     if last_run:
         last_run["transform"] = _transform_status(last_run.pop("summary_json"))
     return Freshness("ingested", missing, last_run, int(files[0]), int(files[1] or 0), first, last)
+
+
+def _first_and_last_dates(conn) -> tuple[str | None, str | None]:
+    """The first and last business date with any event: file_event_counts counts every event by day. Two
+    statements: SQLite answers min() or max() alone from its index, both together by a scan."""
+    c = s.file_event_counts.c
+    return (conn.execute(select(func.min(c.business_date))).scalar(),
+            conn.execute(select(func.max(c.business_date))).scalar())
 
 
 def _transform_status(summary_json: str | None):
@@ -67,9 +73,9 @@ def latest_business_date(engine: Engine) -> str | None:
     """The newest business date with any event: date presets count back from it."""
     try:
         with connect(engine) as conn:
-            if "parsed_logs" not in table_names(conn):
+            if "file_event_counts" not in table_names(conn):
                 return None
-            return conn.execute(select(func.max(s.parsed_logs.c.business_date))).scalar()
+            return _first_and_last_dates(conn)[1]
     except MissingTables:
         return None
 
@@ -79,10 +85,9 @@ def data_period(engine: Engine) -> tuple[str | None, str | None]:
     """(first, last) business date with any event: the time axis the health charts share."""
     try:
         with connect(engine) as conn:
-            if "parsed_logs" not in table_names(conn):
+            if "file_event_counts" not in table_names(conn):
                 return None, None
-            return (conn.execute(select(func.min(s.parsed_logs.c.business_date))).scalar(),
-                    conn.execute(select(func.max(s.parsed_logs.c.business_date))).scalar())
+            return _first_and_last_dates(conn)
     except MissingTables:
         return None, None
 

@@ -50,7 +50,7 @@ NEEDS = {
               "anomalies", "reviews"),
     "daily-overdrafts": ("balance_events",),
     "weekly-reconciliation": ("discrepancy_report", "discrepancy_transactions"),
-    "raw-csv": ("parsed_logs",),
+    "raw-csv": ("parsed_logs", "file_event_counts"),
 }
 
 

@@ -276,9 +276,11 @@ def parsed_events(engine: Engine, f: Filters) -> Iterator[tuple]:
     """Every parsed log event in the period (the auditors' raw CSV), streamed in time order. `text` is the
     event's whole text, read from its file's kept text (ingest/texts.py); for a file ingested before texts
     were kept, the first line parsed_logs holds."""
-    pl = t.parsed_logs
-    stmt = (select(*(pl.c[n] for n in PARSED_EVENT_COLUMNS)).where(*date_range(pl.c.business_date, f))
-            .order_by(pl.c.ts, pl.c.event_id))
+    pl, counts = t.parsed_logs, s.file_event_counts
+    days = date_range(pl.c.business_date, f)
+    if days:  # the period's files (file_event_counts), then their rows by parsed_logs' (file, line) index
+        days.append(pl.c.file_id.in_(select(counts.c.file_id).where(*date_range(counts.c.business_date, f))))
+    stmt = select(*(pl.c[n] for n in PARSED_EVENT_COLUMNS)).where(*days).order_by(pl.c.ts, pl.c.event_id)
     at = {n: i for i, n in enumerate(PARSED_EVENT_COLUMNS)}
     file_id, line_no, text = at["file_id"], at["line_no"], at["text"]
     with engine.connect() as conn, engine.connect() as texts_conn:

@@ -248,3 +248,23 @@ def test_an_invocations_events_are_found_without_an_index_by_request_id(realisti
                 "SELECT file_id, line_no FROM parsed_logs WHERE request_id = :r ORDER BY ts_ms, file_id, line_no"),
                 {"r": request_id})]
             assert expected and request_events(conn, request_id) == expected, request_id
+
+
+def test_a_periods_events_and_the_first_and_last_dates_come_through_file_event_counts(realistic_db):
+    """Nothing indexes parsed_logs by day (migration 0014): the raw CSV of a period reads the period's files, and
+    the data's first and last business dates come from file_event_counts; both against a scan of every event."""
+    from datetime import date
+
+    from queries import Filters
+    from queries.meta import data_period, latest_business_date
+    from reports.queries import PARSED_EVENT_COLUMNS, parsed_events
+    engine = make_engine(realistic_db)
+    [(first, last)] = query(realistic_db, "SELECT min(business_date), max(business_date) FROM parsed_logs")
+    assert data_period(engine) == (first, last) and latest_business_date(engine) == last
+    start = date.fromisoformat(first)
+    period = Filters(date(start.year, start.month, 10), date(start.year, start.month, 16))
+    got = [row[PARSED_EVENT_COLUMNS.index("event_id")] for row in parsed_events(engine, period)]
+    expected = [r for (r,) in query(realistic_db, "SELECT event_id FROM parsed_logs WHERE business_date BETWEEN :a AND :b "
+                                                  "ORDER BY ts, event_id", a=period.date_from_text, b=period.date_to_text)]
+    assert got == expected and len(expected) > 100
+    engine.dispose()

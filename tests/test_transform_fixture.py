@@ -14,6 +14,7 @@ import pytest
 
 from tests.transform_ledger import LedgerDB, uid
 from transform.invariants import check
+from vocabulary import ERROR_KINDS
 
 A, B, C, D, E, F, G, G2, H, H2 = (uid(n) for n in range(1, 11))
 I, I2, J, K, L, M, N, O, P, R = (uid(n) for n in range(11, 21))
@@ -337,6 +338,11 @@ def test_error_day(ledger):
     assert fingerprints(ledger, "error_day") == {"error_day:errors:2024-03-12", "error_day:discrepancies:2024-03-10"}
     counts = ledger.query("SELECT parameters FROM anomalies WHERE fingerprint = 'error_day:discrepancies:2024-03-10'")
     assert '"count":5' in counts[0][0]
+    # the errors finding points at the day's first error, as a scan of every event finds it
+    first = ledger.query("SELECT file_id, line_no FROM parsed_logs WHERE business_date = '2024-03-12' AND kind IN "
+                         f"({', '.join(repr(k) for k in ERROR_KINDS)}) ORDER BY ts, kind, event_id LIMIT 1")
+    assert ledger.query("SELECT file_id, line_no FROM anomalies WHERE fingerprint = 'error_day:errors:2024-03-12'") \
+        == first and first[0][0] is not None
 
 
 def test_the_consistent_user_has_no_findings(ledger):

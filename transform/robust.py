@@ -198,9 +198,12 @@ def error_days(conn: Connection, params: Params) -> Iterator[dict]:
             "ORDER BY business_date, first_seen_at, discrepancy_id")):
         discrepancies[day] = discrepancies.get(day, 0) + 1
         first_issue.setdefault(day, (seen_at, file_id, line_no))
-    # a day's first error event: one seek per error kind in ix_parsed_logs_date_kind, then the day's errors only
-    first_error = _error_kinds("SELECT ts, file_id, line_no FROM parsed_logs WHERE business_date = :day "
-                               "AND kind IN :error_kinds ORDER BY ts, kind, event_id LIMIT 1")
+    # a day's first error event: the files that hold the day's errors (file_event_counts), then their rows by the
+    # (file, line) index of parsed_logs
+    first_error = _error_kinds(
+        "SELECT ts, file_id, line_no FROM parsed_logs WHERE file_id IN (SELECT file_id FROM file_event_counts "
+        "WHERE business_date = :day AND kind IN :error_kinds) AND business_date = :day AND kind IN :error_kinds "
+        "ORDER BY ts, kind, event_id LIMIT 1")
     metrics = {
         "errors": (errors, lambda day: conn.execute(first_error, {"day": day}).first(),
                    "errors (failed syncs, crashes, invoke errors)"),
