@@ -69,7 +69,8 @@ def request_events(conn: Connection, request_id: str) -> list[tuple[int, int]]:
     if found is None:
         raise UsageError(f"no invocation {request_id} in invocations")
     file_id, stream = found
-    files = select(f.file_id).where(or_(f.file_id == file_id, f.stream_name == stream) if stream else f.file_id == file_id)
+    same_files = or_(f.file_id == file_id, f.stream_name == stream) if stream else f.file_id == file_id
+    files = select(f.file_id).where(same_files)
     return [tuple(row) for row in conn.execute(
         select(p.file_id, p.line_no).where(p.file_id.in_(files), p.request_id == request_id)
         .order_by(p.ts_ms, p.file_id, p.line_no))]

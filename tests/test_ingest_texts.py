@@ -264,7 +264,8 @@ def test_a_periods_events_and_the_first_and_last_dates_come_through_file_event_c
     start = date.fromisoformat(first)
     period = Filters(date(start.year, start.month, 10), date(start.year, start.month, 16))
     got = [row[PARSED_EVENT_COLUMNS.index("event_id")] for row in parsed_events(engine, period)]
-    expected = [r for (r,) in query(realistic_db, "SELECT event_id FROM parsed_logs WHERE business_date BETWEEN :a AND :b "
-                                                  "ORDER BY ts, event_id", a=period.date_from_text, b=period.date_to_text)]
+    expected = [r for (r,) in query(realistic_db, "SELECT event_id FROM parsed_logs WHERE business_date "
+                                                  "BETWEEN :a AND :b ORDER BY ts, event_id",
+                                    a=period.date_from_text, b=period.date_to_text)]
     assert got == expected and len(expected) > 100
     engine.dispose()
