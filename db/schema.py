@@ -180,12 +180,13 @@ Index("ix_balance_events_user_ts", balance_events.c.user_id, balance_events.c.ts
 Index("ix_balance_events_date", balance_events.c.business_date, balance_events.c.currency)
 # The overdraft events alone (5 % of the transactions on the 100x sample), with what the Overdraft tab counts
 # them by: its counts and per-day roll-up read this instead of every transaction (migration 0013). The derived
-# columns are filled by the transforms, which keep it up to date as they update the rows.
-_IS_OVERDRAFT = balance_events.c.overdraft_reason.isnot(None)
+# columns are filled by the transforms, which keep it up to date as they update the rows. A query reads it only
+# when its WHERE says IS_OVERDRAFT itself (queries/overdrafts.py).
+IS_OVERDRAFT = balance_events.c.overdraft_reason.isnot(None)
 Index("ix_balance_events_overdraft", balance_events.c.business_date, balance_events.c.currency,
       balance_events.c.is_overdraft_crossing, balance_events.c.is_overdraft_actual,
       balance_events.c.is_overdraft_expected, balance_events.c.is_overdraft_wallet,
-      sqlite_where=_IS_OVERDRAFT, postgresql_where=_IS_OVERDRAFT)
+      sqlite_where=IS_OVERDRAFT, postgresql_where=IS_OVERDRAFT)
 
 transaction_conflicts = Table(
     "transaction_conflicts", metadata,

@@ -25,25 +25,29 @@ class TextNotKept(BalanceLogsError):
 def file_text(conn: Connection, file_id: int) -> str:
     """The decoded text of a stored file. UsageError when there is no such file, TextNotKept when its text
     was not kept or does not match the file's content hash."""
+    return _decoded(conn, file_id)[0]
+
+
+def _decoded(conn: Connection, file_id: int) -> tuple[str, str]:
+    """(the file's decoded text, its format), as file_text checks them."""
     f, t = s.ingested_files.c, s.file_texts.c
-    row = conn.execute(select(f.content_hash, t.gzip).select_from(s.ingested_files.outerjoin(s.file_texts))
+    row = conn.execute(select(f.content_hash, f.format, t.gzip).select_from(s.ingested_files.outerjoin(s.file_texts))
                        .where(f.file_id == file_id)).first()
     if row is None:
         raise UsageError(f"no file {file_id} in ingested_files")
-    content_hash, kept = row
+    content_hash, fmt, kept = row
     if kept is None:
         raise TextNotKept(f"file {file_id} was ingested before file texts were kept (migration 0011): parsed_logs.text "
                           "holds the first line of its events; ingest again with --full-refresh to keep the whole text")
     raw = expand(bytes(kept))
     if hashlib.sha256(raw).hexdigest() != content_hash:
         raise TextNotKept(f"the kept text of file {file_id} does not match its content hash {content_hash[:12]}…")
-    return decode(raw).text
+    return decode(raw).text, fmt
 
 
 def events_of(conn: Connection, file_id: int) -> list[RawEvent]:
     """The file's events as ingest split them, in file order."""
-    text = file_text(conn, file_id)
-    fmt = conn.execute(select(s.ingested_files.c.format).where(s.ingested_files.c.file_id == file_id)).scalar()
+    text, fmt = _decoded(conn, file_id)
     return split_aws_json(text)[0] if fmt == "aws-json" else split_events(text)
 
 

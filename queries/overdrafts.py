@@ -21,9 +21,6 @@ from queries.paging import Col, TableQuery, all_rows
 be, guards, files = s.balance_events, s.negative_balance_guards, s.ingested_files
 FLAGS = {"actual": be.c.is_overdraft_actual, "expected": be.c.is_overdraft_expected,
          "wallet": be.c.is_overdraft_wallet, "crossing": be.c.is_overdraft_crossing}
-# True exactly when a flag is (the transforms name every flag in overdraft_reason): said in every query of the
-# flagged transactions, so that they read the partial index ix_balance_events_overdraft, not every transaction
-IS_OVERDRAFT = be.c.overdraft_reason.isnot(None)
 GUARD_REASON = "guard"
 PRIMARY_ORDER = ("crossing", "actual", "expected", "wallet")  # an event with several flags is drawn under the first
 
@@ -102,7 +99,9 @@ def _event_parts(filters: Filters, reason: str | None = None) -> list:
                    c.old_balance, c.new_balance,
                    c.expected_new_balance, c.payment_balance, source_file(), c.line_no)
             .select_from(be.outerjoin(files, files.c.file_id == c.file_id))
-            .where(IS_OVERDRAFT, flagged, *standard(c, filters)))
+            # s.IS_OVERDRAFT: true exactly when a flag is (overdraft_reason names every flag); said here so that
+            # the flagged transactions are read from their partial index, not from every transaction
+            .where(s.IS_OVERDRAFT, flagged, *standard(c, filters)))
     if reason in (None, GUARD_REASON):
         g = guards.c
         currency = _guard_currency()
@@ -175,7 +174,7 @@ def _daily_rollup(engine: Engine) -> list[dict]:
     flags = [FLAGS[f] == true() for f in PRIMARY_ORDER]
     flagged = (select(c.business_date, c.currency, *[f.label(n) for f, n in zip(flags, PRIMARY_ORDER)],
                       func.count().label("n"))
-               .where(IS_OVERDRAFT, or_(*flags)).group_by(c.business_date, c.currency, *flags))
+               .where(s.IS_OVERDRAFT, or_(*flags)).group_by(c.business_date, c.currency, *flags))
     g = guards.c
     refused = select(g.business_date, _guard_currency().label("currency")).subquery()
     refusals = (select(refused.c.business_date, refused.c.currency, func.count().label("n"))
