@@ -69,6 +69,8 @@ ingested_files = Table(
     Column("status", String(16), nullable=False),  # ok | damaged
     Column("error", Text),
     Column("count_events", Integer),
+    # the event id of the file's first event; its events have the next count_events ids (ingest/loader.py)
+    Column("first_event_id", BigInteger),
     Column("count_transactions", Integer),
     Column("count_quarantined", Integer),
     Column("count_unknown", Integer),
@@ -89,6 +91,9 @@ file_texts = Table(
     Column("gzip", LargeBinary, nullable=False),
 )
 
+# One row per log event, except the events a typed row holds whole (migration 0015): a transaction's applied
+# copy (balance_events), a not-in-sync error, a guard refusal, and the START, END and REPORT lines of an
+# invocation written in one piece (invocations points at them). db/events.py `every_event()` is every event.
 parsed_logs = Table(
     "parsed_logs", metadata,
     Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
@@ -254,6 +259,18 @@ invocations = Table(
     Column("count_events", Integer, nullable=False),
     Column("error", Text),  # first error kind seen in the invocation
     Column("has_report", Boolean, nullable=False),
+    # Its START, END and REPORT lines: how many, and where (the START's: file_id and line_no when start_ts is
+    # set) with what their event rows would hold. The only line of its kind has no parsed_logs row (db/events.py).
+    Column("count_starts", Integer),
+    Column("count_ends", Integer),
+    Column("count_reports", Integer),
+    Column("end_file_id", Integer),
+    Column("end_line_no", Integer),
+    Column("end_date", String(10)),  # the END line's business date (its time is end_ts)
+    Column("report_file_id", Integer),
+    Column("report_line_no", Integer),
+    Column("report_ts", String(24)),
+    Column("report_date", String(10)),
 )
 Index("ix_invocations_date", invocations.c.business_date)
 

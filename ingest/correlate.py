@@ -72,8 +72,8 @@ def _short(value: str | None, most: int) -> str | None:
 
 
 def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
-    """One row per request id seen in the file, from its START/END/REPORT and the stream's INIT_START.
-    `file_id` is left for the writer, which allocates it."""
+    """One row per request id seen in the file, from its START/END/REPORT and the stream's INIT_START, with
+    where those lines are. `file_id` (the START's file, and the END's and REPORT's) is left for the writer."""
     rows: dict[str, dict] = {}
     runtime = None
     for ev in ordered:
@@ -92,13 +92,16 @@ def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
                 "billed_duration_ms": None, "memory_size_mb": None, "max_memory_used_mb": None,
                 "init_duration_ms": None, "is_cold_start": False, "runtime_version": runtime,
                 "xray_trace_id": None, "count_messages": 0, "count_events": 0, "error": None,
-                "has_report": False}
+                "has_report": False, "count_starts": 0, "count_ends": 0, "count_reports": 0, "end_line_no": None,
+                "end_date": None, "report_line_no": None, "report_ts": None, "report_date": None}
         row["count_events"] += 1
+        if kind in ("start", "end", "report"):
+            row["count_" + kind + "s"] += 1
         if kind == "start":
             row["start_ts"], row["line_no"], row["business_date"] = ev.ts, ev.line_no, ev.business_date
             row["runtime_version"] = runtime
         elif kind == "end":
-            row["end_ts"] = ev.ts
+            row["end_ts"], row["end_line_no"], row["end_date"] = ev.ts, ev.line_no, ev.business_date
         elif kind == "report":
             f = ev.payload or {}
             row.update(has_report=True, duration_ms=_ms(f.get("Duration")),
@@ -107,6 +110,7 @@ def invocations(ordered: list[Event], stream: str | None) -> list[dict]:
                        init_duration_ms=_ms(f.get("Init Duration")), xray_trace_id=_short(f.get("TraceId"), _KEEPS["xray_trace_id"]))
             row["is_cold_start"] = row["init_duration_ms"] is not None
             row["end_ts"] = row["end_ts"] or ev.ts
+            row["report_line_no"], row["report_ts"], row["report_date"] = ev.line_no, ev.ts, ev.business_date
         elif kind == "processing":
             row["count_messages"] += 1
         elif kind in INVOCATION_ERRORS and row["error"] is None:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.engine import Connection
 
 from db import generation, pending
 from db import schema as s
 from db.writer import insert_rows, upsert_rows
 from ingest import copies
+from db.events import TYPED_LEVELS
 from ingest.classify import Event
-from ingest.clock import now_iso
+from ingest.clock import now_iso, ts_to_ms
 from ingest.inspect_parser import to_json_fast
 from ingest.parse_file import ParsedFile
+from ingest.texts import events_of
 from ingest.reader import Source
 from ingest.sources import checkpoints
 
@@ -39,13 +41,17 @@ def _chunks(keys: list):
 # A request whose events fall in two files (a CloudWatch export cuts a stream into chunks wherever it
 # likes: START in one, REPORT in the next) has one row per file; stored together they make one
 # invocation. Counts add up, flags hold if either part says so, the START's file and line are kept (else
-# the first seen), and every other column keeps the first value that is not NULL.
+# the first seen), the END's time with its line, and every other column keeps the first value that is not NULL.
 _FROM_START_ROW = "CASE WHEN {table}.start_ts IS NULL AND excluded.start_ts IS NOT NULL THEN {new} ELSE {old} END"
+# end_ts is the END line's time when there is one (else the REPORT's): it goes with the END's file and line
+_FROM_END_ROW = ("CASE WHEN {table}.end_line_no IS NULL AND excluded.end_line_no IS NOT NULL THEN {new} "
+                 "ELSE {old} END")
 INVOCATION_MERGE = {
-    "count_events": "{old} + {new}", "count_messages": "{old} + {new}",
+    "count_events": "{old} + {new}", "count_messages": "{old} + {new}", "count_starts": "{old} + {new}",
+    "count_ends": "{old} + {new}", "count_reports": "{old} + {new}",
     "has_report": "{old} OR {new}", "is_cold_start": "{old} OR {new}",
     "file_id": _FROM_START_ROW, "line_no": _FROM_START_ROW, "business_date": _FROM_START_ROW,
-    "stream_name": _FROM_START_ROW,
+    "stream_name": _FROM_START_ROW, "end_ts": _FROM_END_ROW,
 }
 
 
@@ -66,6 +72,7 @@ class FileRows:
     guards: list[dict]
     invocations: list[dict]
     event_counts: list[dict]  # per business date, kind and detail
+    held: dict[int, str]  # events a typed row may hold whole, by index (_held)
 
 
 @dataclasses.dataclass
@@ -110,7 +117,32 @@ def _typed(row: dict, ev: Event) -> dict:
 
 # Kinds whose parsed object a typed table holds: balance_events, not_in_sync_events, negative_balance_guards and
 # invocations. Their parsed_logs row has no payload; the exact text is in file_texts for every kind.
-TYPED_KINDS = frozenset({"sync", "not_in_sync", "negative_balance_guard", "start", "end", "report"})
+TYPED_KINDS = frozenset(TYPED_LEVELS)
+INVOCATION_LINES = ("start", "end", "report")  # the lines an invocations row counts and points at
+# The values an event's parsed_logs row shares with its typed row: equal, the typed row holds the event
+_SHARED = ("ts", "ts_ms", "business_date", "request_id", "message_id", "transaction_id", "user_id", "line_no")
+
+
+def _held(events: list[dict], parsed: ParsedFile) -> dict[int, str]:
+    """The events whose typed row will hold every value of their parsed_logs row, which is then left out
+    (db/events.py): by index, "typed" for a not-in-sync error or a guard refusal, "sync" for a transaction
+    (left out if its copy is the one applied), "platform" for a START, END or REPORT line, the only one of its
+    kind of its request in the file (left out if the invocation's row is written in one piece)."""
+    held = {}
+    for kind, pairs in (("sync", parsed.transactions), ("typed", parsed.not_in_sync), ("typed", parsed.guards)):
+        for ev, row in pairs:
+            logged = events[ev.index]
+            if (logged["level"] == TYPED_LEVELS[logged["kind"]] and logged["detail"] is None
+                    and all(logged[c] == row[c] for c in _SHARED)):
+                held[ev.index] = kind
+    platform = [row for row in events if row["kind"] in ("start", "end", "report") and row["parse_status"] == "ok"
+                and row["request_id"] is not None]
+    lines = Counter((row["request_id"], row["kind"]) for row in platform)
+    for row in platform:
+        if (lines[row["request_id"], row["kind"]] == 1 and row["level"] is None and row["detail"] is None
+                and row["message_id"] is None and row["transaction_id"] is None and row["user_id"] is None):
+            held[row["event_id"]] = "platform"
+    return held
 
 
 def _payload(ev: Event) -> str | None:
@@ -131,6 +163,10 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
                for ev in problems if ev.status == "unknown"]
     quarantine = [{"event_id": ev.index, "line_no": ev.line_no, "kind": ev.kind, "reason": ev.reason,
                    "raw": ev.body} for ev in problems if ev.status == "quarantined"]
+    transactions = [_typed(row, ev) for ev, row in parsed.transactions]
+    not_in_sync = [_typed(row, ev) for ev, row in parsed.not_in_sync]
+    guards = [_typed(row, ev) for ev, row in parsed.guards]
+    held = _held(events, parsed)  # after _typed: the typed rows hold the event's values now
     damage = "; ".join(filter(None, (decoded_meta["damage"], parsed.error))) or None
     if decoded_meta["damage"]:
         last_line = (parsed.events[-1].line_no if parsed.events else 0) + 1
@@ -139,12 +175,10 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
     return FileRows(
         decoded_meta["hash"], decoded_meta["size_bytes"], "aws-json" if parsed.is_aws_json else decoded_meta["format"],
         damage, decoded_meta["replaced_chars"], decoded_meta["kept"], events, unknown, quarantine,
-        [_typed(row, ev) for ev, row in parsed.transactions],
-        [_typed(row, ev) for ev, row in parsed.not_in_sync],
-        [_typed(row, ev) for ev, row in parsed.guards],
-        parsed.invocations,
+        transactions, not_in_sync, guards, parsed.invocations,
         [{"business_date": day, "kind": kind, "detail": detail, "count_events": n}
-         for (day, kind, detail), n in Counter((ev.business_date, ev.kind, ev.detail) for ev in parsed.events).items()])
+         for (day, kind, detail), n in Counter((ev.business_date, ev.kind, ev.detail) for ev in parsed.events).items()],
+        held)
 
 
 class BatchWriter:
@@ -157,11 +191,14 @@ class BatchWriter:
     def __init__(self, conn: Connection, run_id: int):
         self.conn, self.run_id = conn, run_id
         self.next_file_id = (conn.execute(select(func.max(s.ingested_files.c.file_id))).scalar() or 0) + 1
-        self.next_event_id = (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1
+        f = s.ingested_files.c  # ids go on from the last file's, whichever table holds its last events
+        self.next_event_id = max(conn.execute(select(func.max(f.first_event_id + f.count_events))).scalar() or 1,
+                                 (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1)
         self.files: list[dict] = []
         self.tables: dict[str, list[dict]] = {t: [] for t in (
             "file_texts", "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events",
             "not_in_sync_events", "negative_balance_guards", "invocations")}
+        self.held: dict[int, str] = {}  # event id -> what may hold it (_held)
         self.events = 0
         self.checkpoints: list = []  # how far log streams are read, written with their events
         self.continued: set[int] = set()  # files of a log stream's later part, read through the API
@@ -185,7 +222,7 @@ class BatchWriter:
             "mtime_ns": source.mtime_ns, "etag": source.etag, "size_bytes": rows.size_bytes, "format": rows.format,
             "status": "damaged" if rows.damage else "ok", "error": rows.damage, "run_id": self.run_id,
             "ingested_at": now_iso(), "count_replaced_chars": rows.replaced_chars,
-            "count_events": len(rows.events), "count_quarantined": len(rows.quarantine),
+            "count_events": len(rows.events), "first_event_id": base, "count_quarantined": len(rows.quarantine),
             "count_unknown": len(rows.unknown), "count_transactions": 0})
         self.tables["file_texts"].append({"file_id": file_id, "gzip": rows.kept})
         if source.checkpoint is not None:
@@ -203,6 +240,10 @@ class BatchWriter:
                 if row.get("event_id") is not None:
                     row["event_id"] += base
             self.tables[name].extend(items)
+        for row in rows.invocations:
+            row["end_file_id"] = file_id if row["end_line_no"] is not None else None
+            row["report_file_id"] = file_id if row["report_line_no"] is not None else None
+        self.held.update((index + base, tag) for index, tag in rows.held.items())
 
     def flush(self) -> dict[int, dict]:
         """Write everything collected; return per-file counts of new transactions and of copies logged again."""
@@ -231,10 +272,26 @@ class BatchWriter:
         for user_id, day in _stored_keys(conn, sorted(plan.replaced)):
             users.add(user_id)
             days.add(day)
-        days |= _invocation_days(conn, sorted({row["request_id"] for row in self.tables["invocations"]}))
+        stored = _stored_invocations(conn, sorted({row["request_id"] for row in self.tables["invocations"]}))
+        days |= {inv["business_date"] for inv in stored.values() if inv["business_date"] is not None}
+        # an event a typed row holds whole has no parsed_logs row (db/events.py): a transaction's applied copy, and
+        # a START, END or REPORT line that is the only one of its kind of its request, stored or in this batch
+        lines = Counter()
+        for row in self.tables["invocations"]:
+            for kind in INVOCATION_LINES:
+                lines[row["request_id"], kind] += row[f"count_{kind}s"]
+        for (request, kind), n in lines.items():
+            if request in stored:
+                lines[request, kind] += stored[request][f"count_{kind}s"] or 0
+        applied_ids = {row["event_id"] for row in plan.applied}
+        held = {row["event_id"] for row in self.tables["parsed_logs"] if (tag := self.held.get(row["event_id"])) and (
+            tag == "typed" or (tag == "sync" and row["event_id"] in applied_ids)
+            or (tag == "platform" and lines[row["request_id"], row["kind"]] == 1))}
+        _restore_platform_lines(conn, [(inv, kind) for request, inv in stored.items() for kind in INVOCATION_LINES
+                                       if inv[f"count_{kind}s"] == 1 and lines[request, kind] > 1])
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.file_texts, self.tables["file_texts"])
-        insert_rows(conn, s.parsed_logs, self.tables["parsed_logs"])
+        insert_rows(conn, s.parsed_logs, [row for row in self.tables["parsed_logs"] if row["event_id"] not in held])
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])
         insert_rows(conn, s.unknown, self.tables["unknown"])
         insert_rows(conn, s.quarantine, self.tables["quarantine"])
@@ -254,6 +311,7 @@ class BatchWriter:
         pending.note(conn, users, days)
         self.files = []
         self.tables = {t: [] for t in self.tables}
+        self.held = {}
         self.events = 0
         self.continued, self.cold = set(), set()
         return per_file
@@ -298,18 +356,53 @@ def _users_of(conn: Connection, transaction_ids: list[str]) -> set[str | None]:
     return {user_id for user_id, _day in _stored_keys(conn, transaction_ids)}
 
 
-def _invocation_days(conn: Connection, request_ids: list[str]) -> set[str]:
-    """The business days of stored invocations these rows merge into (a request split over two files)."""
+def _stored_invocations(conn: Connection, request_ids: list[str]) -> dict[str, dict]:
+    """The stored invocations these rows merge into (a request split over two files or logged again): their
+    business day, and how many START, END and REPORT lines they have, and where."""
     c = s.invocations.c
-    return {r[0] for chunk in _chunks(request_ids)
-            for r in conn.execute(select(c.business_date).where(c.request_id.in_(chunk),
-                                                                c.business_date.is_not(None)))}
+    cols = [c.request_id, c.business_date, c.file_id, c.line_no, c.start_ts,
+            *(c[f"count_{k}s"] for k in INVOCATION_LINES),
+            *(c[f"{k}_{col}"] for k in ("end", "report") for col in ("file_id", "line_no", "date")), c.end_ts,
+            c.report_ts]
+    return {r["request_id"]: dict(r) for chunk in _chunks(request_ids)
+            for r in conn.execute(select(*cols).where(c.request_id.in_(chunk))).mappings()}
+
+
+def _restore_platform_lines(conn: Connection, lines: list[tuple[dict, str]]) -> None:
+    """START, END or REPORT lines stored as the only one of their kind of their request, which are no longer:
+    they get their parsed_logs row back, under the event id they were logged with (the file's first event id
+    and their place in the file)."""
+    for inv, kind in lines:
+        if kind == "start":
+            file_id, line_no, ts, day = inv["file_id"], inv["line_no"], inv["start_ts"], inv["business_date"]
+        else:
+            file_id, line_no, ts, day = (inv[f"{kind}_{col}"] for col in ("file_id", "line_no", "ts", "date"))
+        p = s.parsed_logs.c
+        if line_no is None or conn.execute(select(p.event_id).where(p.file_id == file_id,
+                                                                    p.line_no == line_no)).first():
+            continue
+        first = conn.execute(select(s.ingested_files.c.first_event_id)
+                             .where(s.ingested_files.c.file_id == file_id)).scalar_one()
+        index = next(i for i, event in enumerate(events_of(conn, file_id)) if event.line_no == line_no)
+        insert_rows(conn, s.parsed_logs, [{
+            "event_id": first + index, "file_id": file_id, "line_no": line_no, "ts": ts, "ts_ms": ts_to_ms(ts),
+            "business_date": day, "kind": kind, "detail": None, "level": None, "request_id": inv["request_id"],
+            "message_id": None, "transaction_id": None, "user_id": None, "parse_status": "ok", "payload": None}])
+
+
+SYNC_ROW = ("event_id", "file_id", *_SHARED)  # a sync event's parsed_logs row, from its balance_events row
 
 
 def _forget_replaced(conn: Connection, plan: copies.Plan) -> None:
     """Stored transactions whose applied copy this batch replaces: their rows go (plan.conflicts holds all
     their copies again), and the files those copies came from count one applied transaction less."""
+    b, p = s.balance_events.c, s.parsed_logs.c
     for chunk in _chunks(sorted(plan.replaced)):
+        # the stored copy's event is no longer held by a balance_events row: it gets its parsed_logs row back
+        conn.execute(s.parsed_logs.insert().from_select(
+            [*SYNC_ROW, "kind", "level", "parse_status"],
+            select(*(b[c] for c in SYNC_ROW), literal("sync"), literal(TYPED_LEVELS["sync"]), literal("ok"))
+            .where(b.transaction_id.in_(chunk), ~exists().where(p.file_id == b.file_id, p.line_no == b.line_no))))
         conn.execute(delete(s.balance_events).where(s.balance_events.c.transaction_id.in_(chunk)))
         conn.execute(delete(s.transaction_conflicts).where(s.transaction_conflicts.c.transaction_id.in_(chunk)))
     if plan.lost:

@@ -7,12 +7,14 @@ row derived from it carries. The text is as ingest read it: UTF-8, bad bytes and
 from __future__ import annotations
 
 import hashlib
+from datetime import date, timedelta
 from functools import lru_cache
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from db import schema as s
+from db.events import every_event
 from errors import BalanceLogsError, UsageError
 from ingest.events import RawEvent, split_aws_json, split_events
 from ingest.reader import decode, expand
@@ -67,17 +69,19 @@ def event_text(conn: Connection, file_id: int, line_no: int) -> str:
 
 def request_events(conn: Connection, request_id: str) -> list[tuple[int, int]]:
     """(file_id, line_no) of every event of one invocation, in time order. Nothing is indexed by request id
-    (migration 0012): an invocation's events are in its log stream's files, found by the invocation's row."""
-    inv, f, p = s.invocations.c, s.ingested_files.c, s.parsed_logs.c
-    found = conn.execute(select(inv.file_id, inv.stream_name).where(inv.request_id == request_id)).first()
+    (migration 0012): an invocation's events are in its log stream's files, found by the invocation's row, and
+    within a day of its first (db/events.py finds the typed rows by day)."""
+    inv, f = s.invocations.c, s.ingested_files.c
+    found = conn.execute(select(inv.file_id, inv.stream_name, inv.business_date)
+                         .where(inv.request_id == request_id)).first()
     if found is None:
         raise UsageError(f"no invocation {request_id} in invocations")
-    file_id, stream = found
+    file_id, stream, day = found
     same_files = or_(f.file_id == file_id, f.stream_name == stream) if stream else f.file_id == file_id
-    files = select(f.file_id).where(same_files)
+    days = [(date.fromisoformat(day) + timedelta(days=n)).isoformat() for n in (-1, 1)] if day else [None, None]
+    events = every_event(*days, request_id=request_id, files=select(f.file_id).where(same_files)).subquery()
     return [tuple(row) for row in conn.execute(
-        select(p.file_id, p.line_no).where(p.file_id.in_(files), p.request_id == request_id)
-        .order_by(p.ts_ms, p.file_id, p.line_no))]
+        select(events.c.file_id, events.c.line_no).order_by(events.c.ts, events.c.file_id, events.c.line_no))]
 
 
 class EventTexts:

@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from db import schema as s
+from db.events import COLUMNS, every_event
 from ingest.texts import EventTexts
 from queries import (AGE_BUCKETS, ANOMALIES, DISCREPANCIES, OVERDRAFT_EVENTS, Exposure, Filters, all_rows,
                      anomaly_counts, data_last_day, exposure, flow_series, flow_totals, health_per_day, other_issues,
@@ -268,20 +269,20 @@ def ledger(engine: Engine, f: Filters, columns: Sequence[str]) -> Iterator[tuple
 
 # Files whose event texts the raw CSV holds at once: rows in time order come from the few files of a day.
 RAW_CSV_FILES = 256
-PARSED_EVENT_COLUMNS = ("event_id", "ts", "business_date", "kind", "detail", "level", "request_id", "message_id",
-                        "transaction_id", "user_id", "parse_status", "file_id", "line_no", "text", "payload")
+PARSED_EVENT_COLUMNS = COLUMNS
 
 
 def parsed_events(engine: Engine, f: Filters) -> Iterator[tuple]:
-    """Every parsed log event in the period (the auditors' raw CSV), streamed in time order. `text` is the
-    event's whole text, read from its file's kept text (ingest/texts.py); for a file ingested before texts
-    were kept, the first line parsed_logs holds."""
-    pl, counts = t.parsed_logs, s.file_event_counts
-    days = date_range(pl.c.business_date, f)
-    if days:  # the period's files (file_event_counts), then their rows by parsed_logs' (file, line) index
-        days.append(pl.c.file_id.in_(select(counts.c.file_id).where(*date_range(counts.c.business_date, f))))
-    stmt = select(*(pl.c[n] for n in PARSED_EVENT_COLUMNS)).where(*days).order_by(pl.c.ts, pl.c.event_id)
-    at = {n: i for i, n in enumerate(PARSED_EVENT_COLUMNS)}
+    """Every log event in the period (the auditors' raw CSV, db/events.py), streamed in the order they were
+    logged. `text` is the event's whole text, read from its file's kept text (ingest/texts.py); for a file
+    ingested before texts were kept, the first line parsed_logs holds."""
+    counts = s.file_event_counts.c
+    files = None
+    if f.date_from or f.date_to:  # the period's files (file_event_counts): parsed_logs finds their rows by index
+        files = select(counts.file_id).where(*date_range(counts.business_date, f))
+    events = every_event(f.date_from_text, f.date_to_text, files=files).subquery()
+    stmt = select(*(events.c[n] for n in COLUMNS)).order_by(events.c.ts, events.c.file_id, events.c.line_no)
+    at = {n: i for i, n in enumerate(COLUMNS)}
     file_id, line_no, text = at["file_id"], at["line_no"], at["text"]
     with engine.connect() as conn, engine.connect() as texts_conn:
         texts = EventTexts(texts_conn, files=RAW_CSV_FILES) if "file_texts" in table_names(texts_conn) else None

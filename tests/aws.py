@@ -270,7 +270,8 @@ def same_files(url: str, root: str) -> dict:
 
 EVENT_TABLES = ("parsed_logs", "balance_events", "transaction_conflicts", "not_in_sync_events",
                 "negative_balance_guards", "invocations", "unknown", "quarantine")
-WHERE_READ = frozenset({"file_id", "line_no", "event_id", "quarantine_id", "conflict_id"})
+WHERE_READ = frozenset({"file_id", "line_no", "event_id", "quarantine_id", "conflict_id", "end_file_id",
+                        "end_line_no", "report_file_id", "report_line_no"})
 
 
 def events_read(url: str) -> dict:

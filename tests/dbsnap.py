@@ -8,7 +8,7 @@ record of it), and the path a file was named by below what the run was given
 loaded the same data. Keys that come from
 a sequence (`quarantine_id`, `conflict_id`) are left out too: PostgreSQL
 sequences are not transactional, so a rolled-back load leaves gaps in them.
-`file_id` is replaced by the file's path and member, which is what it stands for.
+`file_id` (and `end_file_id`, …) is replaced by the file's path and member, which is what it stands for.
 
 Only SQLAlchemy Core on reflected tables: no SQL text, no psql.
 """
@@ -94,12 +94,13 @@ def snapshot(url: str, skip_tables: frozenset = BOOKKEEPING_TABLES) -> dict[str,
                 if name in skip_tables:
                     continue
                 cols = [c for c in table.columns if c.name not in BOOKKEEPING_COLUMNS | SEQUENCE_KEYS]
-                file_at = next((i for i, c in enumerate(cols) if c.name == "file_id"), None)
+                file_at = [i for i, c in enumerate(cols) if c.name.endswith("file_id")]  # end_file_id, …
                 rows = []
                 for rec in conn.execute(select(*cols)):
                     row = [normalise(v) for v in rec]
-                    if file_at is not None:
-                        row[file_at] = paths.get(row[file_at], ("<no such file>", row[file_at]))
+                    for at in file_at:
+                        if row[at] is not None:
+                            row[at] = paths.get(row[at], ("<no such file>", row[at]))
                     rows.append(tuple(row))
                 out[name] = sorted(rows, key=_sort_key)
     finally:
@@ -160,3 +161,15 @@ def sums_per_currency(url: str) -> dict[tuple[str, str, str | None], Decimal]:
 def _exact(total) -> Decimal:
     """SUM(bigint) is int on SQLite and Decimal on PostgreSQL; both become the same Decimal."""
     return Decimal(total)
+
+
+def events_table(engine) -> str:
+    """Every log event (db/events.py) as SQL to select from (`SELECT … FROM {events_table(engine)}`): what a
+    reader of every event scans, whichever table holds each one."""
+    from db.events import every_event
+    return "(" + str(every_event().compile(engine, compile_kwargs={"literal_binds": True})) + ") AS events"
+
+
+def events_sql(engine, sql: str) -> str:
+    """`sql` with {events} as every log event."""
+    return sql.replace("{events}", events_table(engine))

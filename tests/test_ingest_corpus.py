@@ -14,6 +14,7 @@ import settings as settings_mod
 from db.engine import make_engine
 from ingest.run import count_rows
 from pipeline import run
+from tests import dbsnap
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,16 @@ def raw_counts(realistic_dir):
 
 
 def scalar(url: str, sql: str):
-    with make_engine(url).connect() as conn:
-        return conn.execute(text(sql)).scalar()
+    """The value `sql` selects; {events} in it is every log event (db/events.py)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        return conn.execute(text(dbsnap.events_sql(engine, sql))).scalar()
 
 
 def test_every_event_and_block_is_parsed(realistic_db, raw_counts):
     assert scalar(realistic_db, "SELECT count(*) FROM ingested_files") == raw_counts["files"] > 0
-    assert scalar(realistic_db, "SELECT count(*) FROM parsed_logs") == raw_counts["events"]
-    assert scalar(realistic_db, "SELECT count(*) FROM parsed_logs WHERE kind = 'sync'") == raw_counts["sync"]
+    assert scalar(realistic_db, "SELECT count(*) FROM {events}") == raw_counts["events"]
+    assert scalar(realistic_db, "SELECT count(*) FROM {events} WHERE kind = 'sync'") == raw_counts["sync"]
     assert scalar(realistic_db, "SELECT count(*) FROM balance_events") == len(raw_counts["ids"]) == raw_counts["sync"]
     assert scalar(realistic_db, "SELECT count(*) FROM not_in_sync_events") == raw_counts["not_in_sync"]
     assert scalar(realistic_db, "SELECT count(*) FROM quarantine") == 0
@@ -48,21 +51,21 @@ def test_every_event_and_block_is_parsed(realistic_db, raw_counts):
     assert scalar(realistic_db, "SELECT count(*) FROM transaction_conflicts") == 0
 
 
-# file_event_counts rows that grouping parsed_logs does not give, and the other way round
+# file_event_counts rows that grouping every event does not give, and the other way round
 EVENT_COUNTS_DIFFER = """
     SELECT count(*) FROM (
         SELECT file_id, business_date, kind, detail, count_events FROM file_event_counts
-        EXCEPT SELECT file_id, business_date, kind, detail, count(*) FROM parsed_logs
+        EXCEPT SELECT file_id, business_date, kind, detail, count(*) FROM {events}
                GROUP BY file_id, business_date, kind, detail
         UNION ALL
-        SELECT file_id, business_date, kind, detail, count(*) FROM parsed_logs
+        SELECT file_id, business_date, kind, detail, count(*) FROM {events}
                GROUP BY file_id, business_date, kind, detail
         EXCEPT SELECT file_id, business_date, kind, detail, count_events FROM file_event_counts) AS d"""
 
 
-def test_event_counts_per_file_are_those_of_parsed_logs(realistic_db):
+def test_event_counts_per_file_are_those_of_every_event(realistic_db):
     assert scalar(realistic_db, "SELECT sum(count_events) FROM file_event_counts") == \
-        scalar(realistic_db, "SELECT count(*) FROM parsed_logs") > 0
+        scalar(realistic_db, "SELECT count(*) FROM {events}") > 0
     assert scalar(realistic_db, EVENT_COUNTS_DIFFER) == 0
 
 

@@ -25,7 +25,7 @@ from db.engine import make_engine
 from errors import EXIT_DAMAGED, EXIT_USAGE
 from ingest.events import MAX_EVENT_CHARS
 from pipeline import run
-from tests import pg
+from tests import dbsnap, pg
 from tests.test_ingest_run import EXAMPLES, export
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,15 +52,18 @@ def peak_mb(result: subprocess.CompletedProcess) -> float:
 
 
 def query(url: str, sql: str, **params) -> list[tuple]:
-    with make_engine(url).connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql), params)]
+    """Rows of `sql`; {events} in it is every log event (db/events.py)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(dbsnap.events_sql(engine, sql)), params)]
 
 
 def event_texts(url: str) -> list[str]:
     """The kept text of every stored event (ingest/texts.py), in file and line order."""
     from ingest.texts import event_text
     with make_engine(url).connect() as conn:
-        rows = conn.execute(text("SELECT file_id, line_no FROM parsed_logs ORDER BY file_id, line_no")).all()
+        rows = conn.execute(text(dbsnap.events_sql(conn.engine, "SELECT file_id, line_no FROM {events} "
+                                                                "ORDER BY file_id, line_no"))).all()
         return [event_text(conn, file_id, line_no) for file_id, line_no in rows]
 
 
@@ -97,7 +100,7 @@ def test_unusable_aws_timestamps_are_quarantined_and_the_run_goes_on(tmp_path, m
     assert [Path(p).name for p, _ in damaged] == sorted(f"{name}.json" for name in BAD_TIMESTAMPS)
     assert all("1 event without a usable timestamp, quarantined" in error for _, error in damaged)
     # the good event of each bad file is stored; the run row is closed
-    assert query(url, "SELECT count(*) FROM parsed_logs JOIN ingested_files USING (file_id) "
+    assert query(url, "SELECT count(*) FROM {events} JOIN ingested_files USING (file_id) "
                       "WHERE format = 'aws-json' AND kind = 'start' AND parse_status = 'ok'") == [(len(BAD_TIMESTAMPS),)]
     assert query(url, "SELECT status, exit_code FROM ingest_runs") == [("damaged", EXIT_DAMAGED)]
 

@@ -89,7 +89,8 @@ SPLITS = {"one run": ("both",), "first copy's run first": ("first", "again"),
 
 
 def _snapshot(url: str) -> dict:
-    """The database without what depends on load order alone (event ids: file and line say the same)."""
+    """The database without what depends on load order alone (event ids, and the first of each file: file and
+    line say the same)."""
     snap = dbsnap.snapshot(url)
     engine, meta = dbsnap.reflect(url)
     engine.dispose()
@@ -97,7 +98,7 @@ def _snapshot(url: str) -> dict:
     for name, rows in snap.items():
         cols = [c.name for c in meta.tables[name].columns
                 if c.name not in dbsnap.BOOKKEEPING_COLUMNS | dbsnap.SEQUENCE_KEYS]
-        keep = [i for i, c in enumerate(cols) if c != "event_id"]
+        keep = [i for i, c in enumerate(cols) if c not in ("event_id", "first_event_id")]
         out[name] = sorted(tuple(row[i] for i in keep) for row in rows)
     return out
 

@@ -23,14 +23,19 @@ from ingest import __main__ as show_cli
 from ingest.loader import TYPED_KINDS
 from ingest.texts import event_text, file_text
 from pipeline import run
+from tests.dbsnap import events_table
 from tests.test_ingest_run import EXAMPLES, ROOT, export
 
 EXAMPLE_TEXT = EXAMPLES.read_text()
 
 
 def query(url: str, sql: str, **params) -> list[tuple]:
-    with make_engine(url).connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql), params)]
+    """Rows of `sql`, in which {events} is every event (db/events.py), as a table."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql.replace("{events}", events_table(engine))), params)]
+
+
 
 
 def _inputs(tmp_path):
@@ -63,7 +68,7 @@ def test_every_event_reads_back_exactly_from_its_files_kept_text(tmp_path, make_
     with engine.connect() as conn:
         texts = {name: file_text(conn, file_id) for name, file_id in files.items()}
         by_file: dict[str, list[str]] = {}
-        events = conn.execute(text("SELECT file_id, line_no FROM parsed_logs ORDER BY file_id, line_no")).all()
+        events = conn.execute(text(f"SELECT file_id, line_no FROM {events_table(engine)} ORDER BY file_id, line_no"))
         for file_id, line_no in events:
             name = next(n for n, i in files.items() if i == file_id)
             by_file.setdefault(name, []).append(event_text(conn, file_id, line_no))
@@ -89,6 +94,7 @@ def test_every_event_reads_back_exactly_from_its_files_kept_text(tmp_path, make_
 
 
 def test_parsed_logs_keeps_no_text_and_payloads_only_where_no_typed_table_does(tmp_path, make_settings):
+    """And an event whose typed row holds it whole has no parsed_logs row (migration 0015)."""
     settings = make_settings()
     run([str(export(tmp_path))], settings, transform=False)
     url = settings.database_url
@@ -97,7 +103,14 @@ def test_parsed_logs_keeps_no_text_and_payloads_only_where_no_typed_table_does(t
     assert {k for k, n in with_payload.items() if n} == {
         "metric", "init_start", "init_report", "skip_flag_false", "slack_notification", "transaction_lock",
         "sync_error", "uncaught_exception", "invoke_error", "debug_transaction", "debug_record_body", "debug_record"}
-    assert all(with_payload[k] == 0 for k in TYPED_KINDS)
+    assert all(with_payload.get(k, 0) == 0 for k in TYPED_KINDS)
+    # (a copy of a transaction logged again keeps its row: no balance_events row holds it)
+    assert query(url, "SELECT kind, count(*) FROM parsed_logs WHERE kind IN ('sync', 'not_in_sync', 'start', 'end', "
+                      "'report', 'negative_balance_guard') GROUP BY kind") == [("sync", 1)]
+    assert query(url, "SELECT count(*) FROM parsed_logs WHERE kind = 'sync' AND event_id NOT IN "
+                      "(SELECT event_id FROM transaction_conflicts)") == [(0,)]
+    assert query(url, "SELECT count(*) FROM {events} WHERE kind = 'sync'") == \
+        query(url, "SELECT (SELECT count(*) FROM balance_events) + (SELECT count(*) FROM transaction_conflicts)")
     # every event of a typed kind has its typed row, at the same file and line
     typed = {"sync": "balance_events", "not_in_sync": "not_in_sync_events",
              "negative_balance_guard": "negative_balance_guards"}
@@ -190,14 +203,16 @@ def test_the_raw_csv_holds_each_events_whole_text(tmp_path, make_settings):
 
 def test_the_real_exports_files_read_back_whole_and_every_event_from_its_line(corpus_db):
     """On the real export: each file's kept text is its decompressed content, its events joined again are the
-    file, and they start exactly at the lines parsed_logs names."""
+    file, and they start exactly at the lines the ingest tables name (db/events.py), each event once."""
     from ingest.texts import as_text, events_of
     engine = make_engine(corpus_db)
     with engine.connect() as conn:
         files = conn.execute(text("SELECT file_id, path FROM ingested_files ORDER BY file_id")).all()
         lines: dict[int, set[int]] = {}
-        for file_id, line_no in conn.execute(text("SELECT file_id, line_no FROM parsed_logs")):
+        every = conn.execute(text(f"SELECT file_id, line_no FROM {events_table(engine)}")).all()
+        for file_id, line_no in every:
             lines.setdefault(file_id, set()).add(line_no)
+        assert len(every) == sum(map(len, lines.values()))  # each event once
         assert len(files) == 1672
         for file_id, path in files:
             kept = file_text(conn, file_id)
@@ -245,8 +260,8 @@ def test_an_invocations_events_are_found_without_an_index_by_request_id(realisti
     with make_engine(realistic_db).connect() as conn:
         for request_id in requests:
             expected = [tuple(r) for r in conn.execute(text(
-                "SELECT file_id, line_no FROM parsed_logs WHERE request_id = :r ORDER BY ts_ms, file_id, line_no"),
-                {"r": request_id})]
+                f"SELECT file_id, line_no FROM {events_table(conn.engine)} WHERE request_id = :r "
+                "ORDER BY ts, file_id, line_no"), {"r": request_id})]
             assert expected and request_events(conn, request_id) == expected, request_id
 
 
@@ -259,13 +274,16 @@ def test_a_periods_events_and_the_first_and_last_dates_come_through_file_event_c
     from queries.meta import data_period, latest_business_date
     from reports.queries import PARSED_EVENT_COLUMNS, parsed_events
     engine = make_engine(realistic_db)
-    [(first, last)] = query(realistic_db, "SELECT min(business_date), max(business_date) FROM parsed_logs")
+    [(first, last)] = query(realistic_db, "SELECT min(business_date), max(business_date) FROM {events} "
+                                          "WHERE business_date <> ''")
     assert data_period(engine) == (first, last) and latest_business_date(engine) == last
     start = date.fromisoformat(first)
     period = Filters(date(start.year, start.month, 10), date(start.year, start.month, 16))
-    got = [row[PARSED_EVENT_COLUMNS.index("event_id")] for row in parsed_events(engine, period)]
-    expected = [r for (r,) in query(realistic_db, "SELECT event_id FROM parsed_logs WHERE business_date "
-                                                  "BETWEEN :a AND :b ORDER BY ts, event_id",
-                                    a=period.date_from_text, b=period.date_to_text)]
+    at = [PARSED_EVENT_COLUMNS.index(c) for c in ("file_id", "line_no", "kind")]
+    got = [tuple(row[i] for i in at) for row in parsed_events(engine, period)]
+    expected = query(realistic_db, "SELECT file_id, line_no, kind FROM {events} WHERE business_date "
+                                   "BETWEEN :a AND :b ORDER BY ts, file_id, line_no",
+                     a=period.date_from_text, b=period.date_to_text)
     assert got == expected and len(expected) > 100
+    assert {"sync", "not_in_sync", "start", "end", "report", "processing"} <= {kind for _, _, kind in got}
     engine.dispose()

@@ -128,17 +128,33 @@ def test_weeks_outside_the_data_are_partial(build):
 
 
 def test_raw_events_csv_for_auditors(build):
+    """Every event in the order logged, whichever table holds it (db/events.py): the fixture's parsed_logs rows
+    (event ids 1-3) and its typed rows, formulas neutralised."""
     paths = build("daily-overdrafts", date="2024-01-10", raw_csv=True)
     events = paths[-1]
     assert events.name == "events.csv"
+    formula = "\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\""
     assert events.read_bytes().decode("utf-8") == (
         "event_id,ts,business_date,kind,detail,level,request_id,message_id,transaction_id,user_id,parse_status,"
         "file_id,line_no,text,payload\r\n"
         "1,2024-01-07T21:01:00.200Z,2024-01-08,sync,,INFO,,,,user-b,ok,1,10,Start syncing the balance,"
         "\"{\"\"userId\"\": \"\"user-b\"\"}\"\r\n"
-        "2,2024-01-10T08:00:00.000Z,2024-01-10,sync,,INFO,,,,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\","
+        "901,2024-01-07T21:01:00.300Z,2024-01-08,not_in_sync,,ERROR,,msg-T04,T04,user-b,ok,1,35,,\r\n"
+        "4,2024-01-08T06:00:00.000Z,2024-01-08,sync,,INFO,req-T01,msg-T01,T01,user-a,ok,1,40,,\r\n"
+        "5,2024-01-08T21:01:00.000Z,2024-01-09,sync,,INFO,req-T02,msg-T02,T02,user-a,ok,1,50,,\r\n"
+        "6,2024-01-09T10:00:00.000Z,2024-01-09,sync,,INFO,req-T05,msg-T05,T05,user-b,ok,1,60,,\r\n"
+        "7,2024-01-09T21:01:00.100Z,2024-01-10,sync,,INFO,req-T03,msg-T03,T03,user-c,ok,1,70,,\r\n"
+        f"2,2024-01-10T08:00:00.000Z,2024-01-10,sync,,INFO,,,,{formula},"
         "ok,1,20,\"Start syncing for =HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",\"{\"\"amount\"\": 12}\"\r\n"
-        "3,2024-01-10T08:00:00.050Z,2024-01-10,report,,,,,,,ok,1,30,REPORT RequestId: req-T08 Duration: 12.5 ms,\r\n")
+        f"8,2024-01-10T08:00:00.000Z,2024-01-10,sync,,INFO,req-T08,msg-T08,T08,{formula},ok,1,80,,\r\n"
+        "3,2024-01-10T08:00:00.050Z,2024-01-10,report,,,,,,,ok,1,30,REPORT RequestId: req-T08 Duration: 12.5 ms,\r\n"
+        "9,2024-01-10T10:00:00.000Z,2024-01-10,sync,,INFO,req-T06,msg-T06,T06,user-b,ok,1,90,,\r\n"
+        "10,2024-01-10T12:00:00.000Z,2024-01-10,sync,,INFO,req-T07,msg-T07,T07,user-a,ok,1,100,,\r\n"
+        "900,2024-01-11T09:00:00.000Z,2024-01-11,negative_balance_guard,,INFO,,,T11,user-c,ok,1,90,,\r\n"
+        "11,2024-01-12T09:30:00.000Z,2024-01-12,sync,,INFO,req-T10,msg-T10,T10,random-uuid,ok,1,110,,\r\n"
+        "902,2024-01-12T10:00:00.000Z,2024-01-12,not_in_sync,,ERROR,,msg-U1,,user-c,ok,1,115,,\r\n"
+        f"12,2024-01-14T21:30:00.000Z,2024-01-15,sync,,INFO,req-T15,msg-T15,T15,{formula},ok,1,120,,\r\n"
+        "13,2024-01-15T07:00:00.000Z,2024-01-15,sync,,INFO,req-T09,msg-T09,T09,user-a,ok,1,130,,\r\n")
 
 
 def test_pseudonymised_csvs(build):

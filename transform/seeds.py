@@ -50,11 +50,12 @@ def tz_offsets(conn: Connection, params: Params) -> list[dict]:
     tz = _parse_tz(params.business_tz)
     if isinstance(tz, timezone):
         return [{"valid_from_ms": MIN_MS, "valid_to_ms": MAX_MS, "offset_ms": _offset_ms(tz, datetime.now(timezone.utc))}]
-    lo, hi = conn.execute(text("SELECT MIN(ts_ms), MAX(ts_ms) FROM parsed_logs")).one()
-    if lo is None:
-        lo = hi = int(datetime.now(timezone.utc).timestamp() * 1000)
-    day = datetime.fromtimestamp(lo / 1000, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - DAY
-    end = datetime.fromtimestamp(hi / 1000, timezone.utc) + DAY
+    # the data's business days (every event is counted in file_event_counts), a day wider each side for the UTC day
+    lo, hi = conn.execute(text("SELECT MIN(business_date), MAX(business_date) FROM file_event_counts "
+                               "WHERE business_date <> ''")).one()
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = (datetime.fromisoformat(lo).replace(tzinfo=timezone.utc) if lo else today) - 2 * DAY
+    end = (datetime.fromisoformat(hi).replace(tzinfo=timezone.utc) if hi else today) + 2 * DAY
     rows, start_ms, current = [], MIN_MS, _offset_ms(tz, day)
     while day < end:
         nxt = day + DAY
