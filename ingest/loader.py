@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from operator import itemgetter
 
 from sqlalchemy import bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.engine import Connection
@@ -64,7 +65,10 @@ class FileRows:
     damage: str | None
     replaced_chars: int
     kept: bytes  # the file's text, compressed, for file_texts
-    events: list[dict]
+    count_events: int
+    events: list[dict]  # parsed_logs rows, but for the events below and those a typed row holds whole
+    sync_events: list[dict]  # parsed_logs rows of transactions: written for the copies not applied
+    line_events: list[dict]  # of START, END and REPORT lines: written unless the only one of their kind
     unknown: list[dict]
     quarantine: list[dict]
     transactions: list[dict]
@@ -72,7 +76,6 @@ class FileRows:
     guards: list[dict]
     invocations: list[dict]
     event_counts: list[dict]  # per business date, kind and detail
-    held: dict[int, str]  # events a typed row may hold whole, by index (_held)
 
 
 @dataclasses.dataclass
@@ -96,7 +99,7 @@ class FileOutcome:
             return cls(source, size, error)
         if twin:
             return cls(source, size, error, twin=True, hash=rows.hash)
-        return cls(source, size, error, False, rows.hash, len(rows.events), len(rows.quarantine), len(rows.unknown),
+        return cls(source, size, error, False, rows.hash, rows.count_events, len(rows.quarantine), len(rows.unknown),
                    rows.damage, rows.replaced_chars, _kinds(rows.event_counts))
 
 
@@ -125,9 +128,9 @@ _SHARED = ("ts", "ts_ms", "business_date", "request_id", "message_id", "transact
 
 def _held(events: list[dict], parsed: ParsedFile) -> dict[int, str]:
     """The events whose typed row will hold every value of their parsed_logs row, which is then left out
-    (db/events.py): by index, "typed" for a not-in-sync error or a guard refusal, "sync" for a transaction
-    (left out if its copy is the one applied), "platform" for a START, END or REPORT line, the only one of its
-    kind of its request in the file (left out if the invocation's row is written in one piece)."""
+    (db/events.py), by index: "typed" for a not-in-sync error or a guard refusal, "sync" for a transaction
+    (left out if its copy is the one applied), "line" for a START, END or REPORT line that is the only one of its
+    kind of its request in the file (left out if it is the only one stored, too)."""
     held = {}
     for kind, pairs in (("sync", parsed.transactions), ("typed", parsed.not_in_sync), ("typed", parsed.guards)):
         for ev, row in pairs:
@@ -141,7 +144,7 @@ def _held(events: list[dict], parsed: ParsedFile) -> dict[int, str]:
     for row in platform:
         if (lines[row["request_id"], row["kind"]] == 1 and row["level"] is None and row["detail"] is None
                 and row["message_id"] is None and row["transaction_id"] is None and row["user_id"] is None):
-            held[row["event_id"]] = "platform"
+            held[row["event_id"]] = "line"
     return held
 
 
@@ -167,6 +170,9 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
     not_in_sync = [_typed(row, ev) for ev, row in parsed.not_in_sync]
     guards = [_typed(row, ev) for ev, row in parsed.guards]
     held = _held(events, parsed)  # after _typed: the typed rows hold the event's values now
+    written = [row for row in events if row["event_id"] not in held]
+    sync_events = [row for row in events if held.get(row["event_id"]) == "sync"]
+    line_events = [row for row in events if held.get(row["event_id"]) == "line"]
     damage = "; ".join(filter(None, (decoded_meta["damage"], parsed.error))) or None
     if decoded_meta["damage"]:
         last_line = (parsed.events[-1].line_no if parsed.events else 0) + 1
@@ -174,11 +180,11 @@ def prepare(parsed: ParsedFile, decoded_meta: dict) -> FileRows:
                            "reason": decoded_meta["damage"], "raw": ""})
     return FileRows(
         decoded_meta["hash"], decoded_meta["size_bytes"], "aws-json" if parsed.is_aws_json else decoded_meta["format"],
-        damage, decoded_meta["replaced_chars"], decoded_meta["kept"], events, unknown, quarantine,
+        damage, decoded_meta["replaced_chars"], decoded_meta["kept"], len(events), written, sync_events,
+        line_events, unknown, quarantine,
         transactions, not_in_sync, guards, parsed.invocations,
         [{"business_date": day, "kind": kind, "detail": detail, "count_events": n}
-         for (day, kind, detail), n in Counter((ev.business_date, ev.kind, ev.detail) for ev in parsed.events).items()],
-        held)
+         for (day, kind, detail), n in Counter((ev.business_date, ev.kind, ev.detail) for ev in parsed.events).items()])
 
 
 class BatchWriter:
@@ -191,14 +197,15 @@ class BatchWriter:
     def __init__(self, conn: Connection, run_id: int):
         self.conn, self.run_id = conn, run_id
         self.next_file_id = (conn.execute(select(func.max(s.ingested_files.c.file_id))).scalar() or 0) + 1
-        f = s.ingested_files.c  # ids go on from the last file's, whichever table holds its last events
-        self.next_event_id = max(conn.execute(select(func.max(f.first_event_id + f.count_events))).scalar() or 1,
+        # ids go on from the last file's (ids grow with file ids), whichever table holds its last events
+        f = s.ingested_files.c
+        last = select(f.first_event_id + f.count_events).where(f.first_event_id.is_not(None))
+        self.next_event_id = max(conn.execute(last.order_by(f.file_id.desc()).limit(1)).scalar() or 1,
                                  (conn.execute(select(func.max(s.parsed_logs.c.event_id))).scalar() or 0) + 1)
         self.files: list[dict] = []
         self.tables: dict[str, list[dict]] = {t: [] for t in (
-            "file_texts", "parsed_logs", "file_event_counts", "unknown", "quarantine", "balance_events",
-            "not_in_sync_events", "negative_balance_guards", "invocations")}
-        self.held: dict[int, str] = {}  # event id -> what may hold it (_held)
+            "file_texts", "parsed_logs", "sync_events", "line_events", "file_event_counts", "unknown", "quarantine",
+            "balance_events", "not_in_sync_events", "negative_balance_guards", "invocations")}
         self.events = 0
         self.checkpoints: list = []  # how far log streams are read, written with their events
         self.continued: set[int] = set()  # files of a log stream's later part, read through the API
@@ -213,8 +220,8 @@ class BatchWriter:
     def add(self, source: Source, rows: FileRows) -> None:
         file_id, base = self.next_file_id, self.next_event_id
         self.next_file_id += 1
-        self.next_event_id += len(rows.events)
-        self.events += len(rows.events)
+        self.next_event_id += rows.count_events
+        self.events += rows.count_events
         self.files.append({
             "file_id": file_id, "path": str(source.path), "relative_path": source.relative_path,
             "member": source.member,
@@ -222,7 +229,7 @@ class BatchWriter:
             "mtime_ns": source.mtime_ns, "etag": source.etag, "size_bytes": rows.size_bytes, "format": rows.format,
             "status": "damaged" if rows.damage else "ok", "error": rows.damage, "run_id": self.run_id,
             "ingested_at": now_iso(), "count_replaced_chars": rows.replaced_chars,
-            "count_events": len(rows.events), "first_event_id": base, "count_quarantined": len(rows.quarantine),
+            "count_events": rows.count_events, "first_event_id": base, "count_quarantined": len(rows.quarantine),
             "count_unknown": len(rows.unknown), "count_transactions": 0})
         self.tables["file_texts"].append({"file_id": file_id, "gzip": rows.kept})
         if source.checkpoint is not None:
@@ -230,7 +237,8 @@ class BatchWriter:
                 self.cold.add(source.stream_name)
             else:
                 self.continued.add(file_id)
-        for name, items in (("parsed_logs", rows.events), ("file_event_counts", rows.event_counts),
+        for name, items in (("parsed_logs", rows.events), ("sync_events", rows.sync_events),
+                            ("line_events", rows.line_events), ("file_event_counts", rows.event_counts),
                             ("unknown", rows.unknown),
                             ("quarantine", rows.quarantine), ("balance_events", rows.transactions),
                             ("not_in_sync_events", rows.not_in_sync), ("negative_balance_guards", rows.guards),
@@ -243,7 +251,6 @@ class BatchWriter:
         for row in rows.invocations:
             row["end_file_id"] = file_id if row["end_line_no"] is not None else None
             row["report_file_id"] = file_id if row["report_line_no"] is not None else None
-        self.held.update((index + base, tag) for index, tag in rows.held.items())
 
     def flush(self) -> dict[int, dict]:
         """Write everything collected; return per-file counts of new transactions and of copies logged again."""
@@ -284,14 +291,15 @@ class BatchWriter:
             if request in stored:
                 lines[request, kind] += stored[request][f"count_{kind}s"] or 0
         applied_ids = {row["event_id"] for row in plan.applied}
-        held = {row["event_id"] for row in self.tables["parsed_logs"] if (tag := self.held.get(row["event_id"])) and (
-            tag == "typed" or (tag == "sync" and row["event_id"] in applied_ids)
-            or (tag == "platform" and lines[row["request_id"], row["kind"]] == 1))}
+        logged = self.tables["parsed_logs"]
+        logged += [row for row in self.tables["sync_events"] if row["event_id"] not in applied_ids]
+        logged += [row for row in self.tables["line_events"] if lines[row["request_id"], row["kind"]] > 1]
+        logged.sort(key=itemgetter("event_id"))  # stored in event order, as one file's rows come
         _restore_platform_lines(conn, [(inv, kind) for request, inv in stored.items() for kind in INVOCATION_LINES
                                        if inv[f"count_{kind}s"] == 1 and lines[request, kind] > 1])
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.file_texts, self.tables["file_texts"])
-        insert_rows(conn, s.parsed_logs, [row for row in self.tables["parsed_logs"] if row["event_id"] not in held])
+        insert_rows(conn, s.parsed_logs, logged)
         insert_rows(conn, s.file_event_counts, self.tables["file_event_counts"])
         insert_rows(conn, s.unknown, self.tables["unknown"])
         insert_rows(conn, s.quarantine, self.tables["quarantine"])
@@ -311,7 +319,6 @@ class BatchWriter:
         pending.note(conn, users, days)
         self.files = []
         self.tables = {t: [] for t in self.tables}
-        self.held = {}
         self.events = 0
         self.continued, self.cold = set(), set()
         return per_file

@@ -45,7 +45,7 @@ def parts(prepared: Iterable[Prepared]) -> Iterable[list[Prepared]]:
     try:
         for item in prepared:
             part.append(item)
-            events += len(item[1].events) if item[1] is not None else 0
+            events += item[1].count_events if item[1] is not None else 0
             del item  # (a loop variable would keep the last file alive while the next one is parsed)
             if events >= PART_EVENTS:
                 yield part

@@ -93,7 +93,7 @@ _COLS = [
         "dropped).", 20),
     Col("request_id", "text", "Request id", "The Lambda invocation that logged the event.", 37),
     Col("message_id", "text", "SQS message id", "The SQS message that carried the transaction.", 37),
-    Col("event_id", "text", "Event id", "Row number of the log event in parsed_logs.", 10),
+    Col("event_id", "text", "Event id", "The log event's id; empty for START, END and REPORT lines.", 10),
     Col("file_id", "text", "File id", "The ingested file the event came from (see ingested_files).", 8),
     Col("line_no", "int", "Line", "Line of that file where the event starts.", 8),
     Col("file", "text", "File", "The file the row comes from (see line_no): its path below the folder that was "
