@@ -16,9 +16,10 @@ are copied too when the source was transformed.)
 `--layout texts` measures the layout of docs/ingest.md, "How events are stored": `parsed_logs` without the
 first line of text, with a payload only for the kinds no typed table holds, and each file's text kept once,
 compressed, in `file_texts` (the original bytes of a gzip file, read from `ingested_files.path`, else the
-text compressed here). The reading of those files is timed with the copy. `--layout lean` measures the next
-step proposed in docs/benchmarks.md ("Storage: where the bytes go"): the same, and no `parsed_logs` row for an
-event a typed table holds, and no `ix_parsed_logs_request`.
+text compressed here). The reading of those files is timed with the copy. `--layout lean` measures the step
+proposed in docs/benchmarks.md ("Storage: where the bytes go"), since made (migration 0015): the same, and no
+`parsed_logs` row for an event a typed table holds, and no `ix_parsed_logs_request`. On a database of migration
+0015 or later, `current` is already that layout.
 """
 from __future__ import annotations
 

@@ -19,16 +19,16 @@ from sqlalchemy.engine import Connection
 
 from db import generation, pending
 from db import schema as s
+from db.events import TYPED_LEVELS
 from db.writer import insert_rows, upsert_rows
 from ingest import copies
-from db.events import TYPED_LEVELS
 from ingest.classify import Event
 from ingest.clock import now_iso, ts_to_ms
 from ingest.inspect_parser import to_json_fast
 from ingest.parse_file import ParsedFile
-from ingest.texts import events_of
 from ingest.reader import Source
 from ingest.sources import checkpoints
+from ingest.texts import events_of
 
 _IN_BATCH = 500
 
@@ -138,10 +138,10 @@ def _held(events: list[dict], parsed: ParsedFile) -> dict[int, str]:
             if (logged["level"] == TYPED_LEVELS[logged["kind"]] and logged["detail"] is None
                     and all(logged[c] == row[c] for c in _SHARED)):
                 held[ev.index] = kind
-    platform = [row for row in events if row["kind"] in ("start", "end", "report") and row["parse_status"] == "ok"
+    readable = [row for row in events if row["kind"] in INVOCATION_LINES and row["parse_status"] == "ok"
                 and row["request_id"] is not None]
-    lines = Counter((row["request_id"], row["kind"]) for row in platform)
-    for row in platform:
+    lines = Counter((row["request_id"], row["kind"]) for row in readable)
+    for row in readable:
         if (lines[row["request_id"], row["kind"]] == 1 and row["level"] is None and row["detail"] is None
                 and row["message_id"] is None and row["transaction_id"] is None and row["user_id"] is None):
             held[row["event_id"]] = "line"
@@ -283,20 +283,17 @@ class BatchWriter:
         days |= {inv["business_date"] for inv in stored.values() if inv["business_date"] is not None}
         # an event a typed row holds whole has no parsed_logs row (db/events.py): a transaction's applied copy, and
         # a START, END or REPORT line that is the only one of its kind of its request, stored or in this batch
-        lines = Counter()
-        for row in self.tables["invocations"]:
+        lines = Counter()  # (request, kind): its START, END or REPORT lines, stored and in this batch
+        for row in [*self.tables["invocations"], *stored.values()]:
             for kind in INVOCATION_LINES:
-                lines[row["request_id"], kind] += row[f"count_{kind}s"]
-        for (request, kind), n in lines.items():
-            if request in stored:
-                lines[request, kind] += stored[request][f"count_{kind}s"] or 0
+                lines[row["request_id"], kind] += row[f"count_{kind}s"] or 0
         applied_ids = {row["event_id"] for row in plan.applied}
         logged = self.tables["parsed_logs"]
         logged += [row for row in self.tables["sync_events"] if row["event_id"] not in applied_ids]
         logged += [row for row in self.tables["line_events"] if lines[row["request_id"], row["kind"]] > 1]
         logged.sort(key=itemgetter("event_id"))  # stored in event order, as one file's rows come
-        _restore_platform_lines(conn, [(inv, kind) for request, inv in stored.items() for kind in INVOCATION_LINES
-                                       if inv[f"count_{kind}s"] == 1 and lines[request, kind] > 1])
+        _restore_lines(conn, [(inv, kind) for request, inv in stored.items() for kind in INVOCATION_LINES
+                              if inv[f"count_{kind}s"] == 1 and lines[request, kind] > 1])
         insert_rows(conn, s.ingested_files, self.files)
         insert_rows(conn, s.file_texts, self.tables["file_texts"])
         insert_rows(conn, s.parsed_logs, logged)
@@ -375,7 +372,7 @@ def _stored_invocations(conn: Connection, request_ids: list[str]) -> dict[str, d
             for r in conn.execute(select(*cols).where(c.request_id.in_(chunk))).mappings()}
 
 
-def _restore_platform_lines(conn: Connection, lines: list[tuple[dict, str]]) -> None:
+def _restore_lines(conn: Connection, lines: list[tuple[dict, str]]) -> None:
     """START, END or REPORT lines stored as the only one of their kind of their request, which are no longer:
     they get their parsed_logs row back, under the event id they were logged with (the file's first event id
     and their place in the file)."""
