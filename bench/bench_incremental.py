@@ -5,8 +5,9 @@
 `--kept` is a SQLite database holding every day before, ingested and built (see docs/benchmarks.md for how the
 ~100x sample's is made); `--day` a folder with the next day's streams. Each repeat copies the kept database to
 a scratch file beside it, then runs `ingest.py DAY` on the copy as engineers do (ingest, the incremental build
-of the derived tables, alerts), a process of its own: wall and CPU time and the peak memory of its process tree,
-with the build's own line from the run summary. Budget: 5 s wall (median), 300 MB.
+of the derived tables, alerts), a process of its own: wall and CPU time and the peak memory of its process
+tree (RSS sum and PSS sum, bench/measure.py), with the build's own line from the run summary. Budget: 5 s wall
+(median), 300 MB.
 """
 from __future__ import annotations
 
@@ -60,10 +61,13 @@ def main() -> int:
     for n in range(args.repeat):
         r = one_run(args.kept, args.day)
         runs.append(r)
-        print(f"run {n + 1}: {r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s CPU, {r['peak_mb']} MB; {r['build']}")
+        print(f"run {n + 1}: {r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s CPU, {r['peak_mb']} MB RSS sum, "
+              f"{r['peak_pss_mb']} MB PSS; {r['build']}")
     wall = statistics.median(r["seconds"] for r in runs)
     peak = max(r["peak_mb"] for r in runs)
-    print(f"add a day: median {wall:.2f} s wall (budget {BUDGET_S} s), peak {peak} MB (budget {BUDGET_MB} MB), "
+    pss = max((r["peak_pss_mb"] or 0) for r in runs) or None
+    print(f"add a day: median {wall:.2f} s wall (budget {BUDGET_S} s), peak {peak} MB RSS sum, {pss} MB PSS "
+          f"(budget {BUDGET_MB} MB), "
           f"load average {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -64,7 +64,8 @@ def main() -> None:
         if args.sample:
             results["sample, ingest only"] = ingest([args.sample], tmp / "sample.db", "--no-transform", *workers)
     for name, r in results.items():
-        print(f"{name:40s} {r['seconds']:8.2f} s  cpu {r['cpu_seconds']:7.2f} s  peak {r['peak_mb']:7.1f} MB  "
+        print(f"{name:40s} {r['seconds']:8.2f} s  cpu {r['cpu_seconds']:7.2f} s  peak {r['peak_mb']:7.1f} MB "
+              f"(PSS {r['peak_pss_mb'] or 0:7.1f} MB)  "
               f"{r['mb']:8.1f} MB  {r['mb_per_s'] or 0:6.1f} MB/s  {r['events']} events")
 
 
