@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, inspect, select, text
+from sqlalchemy import Column, MetaData, Table, bindparam, func, inspect, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateTable
 
 from db import pending
 from db.writer import insert_rows
@@ -36,6 +38,7 @@ BALANCE_EVENT_COLUMNS = (
 
 INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build
 
+_DIALECTS = {"sqlite": sqlite.dialect, "postgresql": postgresql.dialect}
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
 _ORDER = re.compile(re.escape(ORDER_MARK) + r"(.*?) \*/")
 
@@ -63,7 +66,8 @@ class Step:
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
     # what an incremental build rewrites of a public table (transform/scope.py): the rows of the changed users
-    # ("user"), or of the changed business days ("day"); None: the whole table, as a full build does
+    # ("user"), of the changed business days ("day"), or only those of its rows that differ from the stored ones
+    # ("row"); None: the whole table, as a full build does
     grain: str | None = None
     incremental_only: bool = False  # a step that only an incremental build runs
 
@@ -104,7 +108,9 @@ def steps() -> list[Step]:
     out.append(Step("detector error_days", "int_anomaly_findings", "python", func=robust.error_days))
     # an incremental build keeps the stored findings of the users it does not rebuild: anomalies numbers them all
     out.append(Step("kept findings", "int_anomaly_findings", "append", "kept_findings.sql", incremental_only=True))
-    out.append(Step("anomalies", "anomalies", "rebuild", "anomalies.sql"))
+    # numbered over every finding, so computed whole; a run of a few users changes a few rows, and writing only
+    # those spares rewriting the table and its four indexes
+    out.append(Step("anomalies", "anomalies", "rebuild", "anomalies.sql", grain="row"))
     out.append(Step("user_balances", "user_balances", "rebuild", "user_balances.sql", grain="user"))
     return out
 
@@ -127,6 +133,8 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
     rebuilt table's rows only. `scoped` ("seek" or "scan", transform/scope.py): for an incremental build, which
     reads the changed users and days only and, for a table with a grain, replaces their rows instead of
     rebuilding it."""
+    if scoped and step.grain == "row":
+        return _difference_statements(step, dialect, bind, scoped)
     if scoped and step.grain and step.kind == "rebuild":
         return _replace_statements(step, dialect, bind, scoped)
     if step.kind == "update":
@@ -148,10 +156,10 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
     return []
 
 
-def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str) -> Statement:
+def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str, into: str = "") -> Statement:
     body = _select_sql(step, dialect, scoped)
     listed = ", ".join(_columns(step.table))
-    sql = f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
+    sql = f"INSERT INTO {into or step.table} ({listed})\nSELECT {listed} FROM (\n{body}\n) AS final_rows"
     numbered = _ORDER.search(body)
     if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
         sql += f"\nORDER BY {numbered.group(1)}"
@@ -174,6 +182,26 @@ def _replace_statements(step: Step, dialect: str, bind: dict, scoped: str) -> li
     if step.table == "discrepancy_report":
         out.append(Statement(step.name, render(_AGES, dialect), {}))
     return out
+
+
+def _difference_statements(step: Step, dialect: str, bind: dict, scoped: str) -> list[Statement]:
+    """The table's rows computed into a temporary table (`next_<table>`, without indexes), then the stored rows
+    that differ from them deleted and the missing ones inserted: the rows a rebuild gives, ids included."""
+    columns = _columns(step.table)
+    key, listed, scratch = columns[0], ", ".join(columns), f"next_{step.table}"
+    shape = Table(scratch, MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key, autoincrement=False)
+                                         for c in BY_NAME[step.table].columns), prefixes=["TEMPORARY"])
+    same = " AND ".join([f"fresh.{key} = {step.table}.{key}"] + [
+        f"NOT ({is_distinct(f'fresh.{c}', f'{step.table}.{c}', dialect)})" for c in columns[1:]])
+    return [Statement(step.name, f"DROP TABLE IF EXISTS {scratch}", {}),
+            Statement(step.name, str(CreateTable(shape).compile(dialect=_DIALECTS[dialect]())).strip(), {}),
+            _insert_statement(step, dialect, bind, scoped, into=scratch),
+            Statement(step.name, f"DELETE FROM {step.table} WHERE NOT EXISTS (\n"
+                                 f"    SELECT 1 FROM {scratch} fresh WHERE {same})", {}),
+            Statement(step.name, f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM {scratch} fresh\n"
+                                 f"WHERE NOT EXISTS (\n"
+                                 f"    SELECT 1 FROM {step.table} stored WHERE stored.{key} = fresh.{key})", {}),
+            Statement(step.name, f"DROP TABLE {scratch}", {})]
 
 
 def index_statements(step: Step) -> list[Statement]:
