@@ -73,15 +73,15 @@ def _pss_kb(pids: list[int]) -> int:
 
 
 def measure(cmd: list[str], env: dict | None = None, cwd: str | None = None, memory: bool = True) -> dict:
-    """Wall and CPU seconds, and with `memory` the peaks (`peak_mb`, RSS sum, and `peak_pss_mb`; None without,
-    and `peak_pss_mb` None where /proc has no smaps_rollup). The sampler costs the command
+    """Wall and CPU seconds, and with `memory` the peaks (`peak_mb`, RSS sum, and `peak_pss_mb`, PSS sum; None
+    without, and `peak_pss_mb` None where /proc has no smaps_rollup). The sampler costs the command
     about 3 % of a core, which shows in the wall time of one that keeps every core busy (the real export's
     ingest: 60 ms of its 2 s at the median), so wall times that matter are taken with `memory=False`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, peak_pss, tree, tree_at = 0, 0, [proc.pid], start
+    peak, peak_pss, tree, tree_at = 0, 0, [proc.pid], start - TREE_EVERY_S  # (the first sample reads both)
     while memory and proc.poll() is None:
         now = time.perf_counter()
         if now - tree_at >= TREE_EVERY_S:
