@@ -27,8 +27,9 @@ def window(data: bytes, start: bytes, end: bytes) -> bytes:
     """The events of `data` whose timestamp is in [start, end), in their order, byte for byte."""
     kept, keep = [], False
     for line in data.splitlines(keepends=True):
-        if _starts_event(line):
-            keep = start <= line[:24] < end
+        event = _starts_event(line)
+        if event:
+            keep = start <= event.group(1) < end
         if keep:
             kept.append(line)
     return b"".join(kept)
