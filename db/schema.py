@@ -303,11 +303,16 @@ ingest_generation = Table(
 
 # What changed since the last build of the derived tables (db/pending.py): every user and business day whose
 # rows a write of the ingest tables touched, noted in the same transaction. A build rebuilds the derived rows of
-# those keys only and clears them; kind 'all' (a --full-refresh) makes it rebuild everything.
+# those keys only and clears them; kind 'all' (a --full-refresh) makes it rebuild everything. A user's row also
+# says where in their ledger (ordered by time, then transaction id) the first change is: every transaction
+# before it is as the last build saw it, so a build may take that part's derived rows as they are.
 pending_changes = Table(
     "pending_changes", metadata,
     Column("kind", String(8), primary_key=True),  # user | day | all
     Column("key", String(72), primary_key=True),  # '+' || user_id ('-': no user) | YYYY-MM-DD | all
+    # a user's earliest changed point (ts, transaction_id); NULL: the whole ledger (and for days)
+    Column("since_ts", String(24)),
+    Column("since_tx", String(40)),
 )
 
 # How far each log stream has been read through the CloudWatch Logs API (ingest/sources/logs.py): every event

@@ -273,11 +273,14 @@ class BatchWriter:
             f["count_transactions"] = applied[f["file_id"]]
         conn = self.conn
         generation.bump(conn)  # the derived tables no longer describe the ingest tables
-        # the users and days whose derived rows change: read before the rows that go or merge change
-        users = {row["user_id"] for row in plan.applied}
+        # the users and days whose derived rows change, and where each user's ledger first changes: read before
+        # the rows that go or merge change
+        users = {}
+        for row in plan.applied:
+            pending.earliest(users, row["user_id"], row["ts"], row["transaction_id"])
         days = {row["business_date"] for row in self.tables["file_event_counts"]}
-        for user_id, day in _stored_keys(conn, sorted(plan.replaced)):
-            users.add(user_id)
+        for user_id, day, ts, transaction_id in _stored_keys(conn, sorted(plan.replaced)):
+            pending.earliest(users, user_id, ts, transaction_id)
             days.add(day)
         stored = _stored_invocations(conn, sorted({row["request_id"] for row in self.tables["invocations"]}))
         days |= {inv["business_date"] for inv in stored.values() if inv["business_date"] is not None}
@@ -310,9 +313,12 @@ class BatchWriter:
         _runtime_to_later_parts(conn, self.cold)
         # an error or another copy of a transaction stored before changes that transaction's user's rows
         errors = self.tables["not_in_sync_events"]
-        users |= _users_of(conn, sorted({row["transaction_id"] for row in errors + plan.conflicts
-                                         if row["transaction_id"] is not None}))
-        users |= {row["user_id"] for row in errors if row["user_id"] is not None}  # untied ones count for it
+        for user_id, _day, ts, transaction_id in _stored_keys(conn, sorted(
+                {row["transaction_id"] for row in errors + plan.conflicts if row["transaction_id"] is not None})):
+            pending.earliest(users, user_id, ts, transaction_id)
+        for row in errors:  # untied ones count for their user: from the error's time on ("" sorts first)
+            if row["user_id"] is not None:
+                pending.earliest(users, row["user_id"], row["ts"], "")
         pending.note(conn, users, days)
         self.files = []
         self.tables = {t: [] for t in self.tables}
@@ -350,14 +356,10 @@ def _runtime_to_later_parts(conn: Connection, streams: set[str]) -> None:
 
 
 def _stored_keys(conn: Connection, transaction_ids: list[str]) -> set[tuple]:
-    """(user_id, business_date) of the stored rows of these transactions."""
+    """(user_id, business_date, ts, transaction_id) of the stored rows of these transactions."""
     b = s.balance_events.c
-    return {tuple(r) for chunk in _chunks(transaction_ids)
-            for r in conn.execute(select(b.user_id, b.business_date).where(b.transaction_id.in_(chunk)))}
-
-
-def _users_of(conn: Connection, transaction_ids: list[str]) -> set[str | None]:
-    return {user_id for user_id, _day in _stored_keys(conn, transaction_ids)}
+    return {tuple(r) for chunk in _chunks(transaction_ids) for r in conn.execute(
+        select(b.user_id, b.business_date, b.ts, b.transaction_id).where(b.transaction_id.in_(chunk)))}
 
 
 def _stored_invocations(conn: Connection, request_ids: list[str]) -> dict[str, dict]:

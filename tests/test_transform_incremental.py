@@ -201,6 +201,80 @@ def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_se
     assert_same(incremental, derived(settings.database_url))
 
 
+def test_an_error_on_an_earlier_transaction_reopens_its_episode(make_settings, tmp_path):
+    """A later run brings the user a new transaction and a copy of an old one logged again with a not-in-sync
+    error: the old transaction, before the new one, is now out of sync, so the build derives the user's rows again
+    from it (the loader notes the earliest point it touched, db/pending.py), not from the new transaction."""
+    from datetime import datetime, timedelta, timezone
+    from tests.test_ingest_redelivery import USER, invocation
+    a = "00000000-0000-4000-8000-000000000001"
+    at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-02-13-[$LATEST]first", [
+        (1, "TX-1", a, at, "5", "100", "95"), (2, "TX-2", a, at + timedelta(hours=1), "5", "95", "90")])
+    again = invocation(3, "TX-1", at + timedelta(hours=2), "DEBIT", "5", "100", "95").replace(USER, a)
+    end = again.index(" END RequestId")
+    error_at = (at + timedelta(hours=2, milliseconds=350)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    request = "405bb962-f57b-521d-81a1-000000000003"
+    again = (again[:end - 24] + f"{error_at} {error_at}\t{request}\tERROR\tSubscription balance and payment "
+             f"balance are not in sync {{\n  userId: '{a}',\n  subscriptionBalance: 95,\n  paymentBalance: 90\n}}"
+             "\n\n" + again[end - 24:])
+    later = group / "2024-02-14-[$LATEST]later"
+    _sync_file(later, [(4, "TX-3", a, at + timedelta(days=1), "5", "90", "85")])
+    (later / "000001.gz").write_bytes(__import__("gzip").compress(again.encode()))
+    settings = make_settings()
+    builds = ingest_in_runs([[first], [later]], settings)
+    assert builds[1].startswith("incremental"), builds
+    incremental = derived(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        build_all(engine, settings, mode="full")
+    finally:
+        engine.dispose()
+    full = derived(settings.database_url)
+    assert [(row[0], row[2]) for row in full["discrepancy_transactions"]] == [
+        ("out_of_sync:TX-1", "out_of_sync"), ("out_of_sync:TX-1", "resolving")]
+    assert_same(incremental, full)
+
+
+def test_an_episode_open_at_the_last_build_goes_on_or_is_resolved(make_settings, tmp_path):
+    """The nightly batch's case: a user's last transaction was out of sync, and the next run brings a later one.
+    The build derives the new rows only, and they continue the stored episode (its id, the next position) or
+    resolve it."""
+    from datetime import datetime, timedelta, timezone
+    b, c = "00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"
+    at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+
+    def apart(folder: Path) -> Path:  # every transaction's wallet printed 1 short of its balance
+        path = folder / "000000.gz"
+        body = __import__("gzip").decompress(path.read_bytes()).decode()
+        body = __import__("re").sub(r"paymentBalance: (\d+)", lambda m: f"paymentBalance: {int(m[1]) - 1}", body)
+        path.write_bytes(__import__("gzip").compress(body.encode()))
+        return folder
+    first = apart(_sync_file(group / "2024-02-13-[$LATEST]first", [
+        (1, "TX-B1", b, at, "5", "100", "95"), (2, "TX-C1", c, at, "5", "50", "45"),
+        (3, "TX-C2", c, at + timedelta(hours=1), "5", "45", "40")]))
+    next_day = at + timedelta(days=1)
+    resolved = _sync_file(group / "2024-02-14-[$LATEST]resolved", [(4, "TX-B2", b, next_day, "5", "95", "90")])
+    still = apart(_sync_file(group / "2024-02-14-[$LATEST]still", [(5, "TX-C3", c, next_day, "5", "40", "35")]))
+    settings = make_settings()
+    builds = ingest_in_runs([[first], [resolved, still]], settings)
+    assert builds[1].startswith("incremental"), builds
+    incremental = derived(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        build_all(engine, settings, mode="full")
+    finally:
+        engine.dispose()
+    full = derived(settings.database_url)
+    assert sorted(row[:4] for row in full["discrepancy_transactions"]) == [
+        ("out_of_sync:TX-B1", 1, "out_of_sync", "TX-B1"), ("out_of_sync:TX-B1", 2, "resolving", "TX-B2"),
+        ("out_of_sync:TX-C1", 1, "out_of_sync", "TX-C1"), ("out_of_sync:TX-C1", 2, "out_of_sync", "TX-C2"),
+        ("out_of_sync:TX-C1", 3, "out_of_sync", "TX-C3")]
+    assert_same(incremental, full)
+
+
 def test_readers_see_the_previous_build_until_an_incremental_one_commits(make_settings, tmp_path):
     from datetime import datetime, timedelta, timezone
     a, b = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

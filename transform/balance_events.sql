@@ -13,6 +13,10 @@ ledger as (
            suggested_adjustment, user_seq, prev_new_balance, is_continuity_break, continuity_gap,
            is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason
     from int_ledger
+    {%- if scoped %}
+    -- an incremental build: the rows before a changed user's restart point are as the last build left them
+    where is_tail
+    {%- endif %}
 )
 
 select

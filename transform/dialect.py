@@ -141,6 +141,15 @@ def user_in_scope(column: str) -> str:
             f"AND EXISTS (SELECT 1 FROM {SCOPE_USERS} WHERE user_id IS NULL)))")
 
 
+def in_tail(table: str) -> str:
+    """True for a stored row (with user_id, ts and transaction_id) that an incremental build derives again: at or
+    after its user's first change (scope_users.since_ts, since_tx). The rows before it stay as they are.
+    (int_ledger says it of its own rows: int_ledger.is_tail.)"""
+    return (f"NOT EXISTS (SELECT 1 FROM {SCOPE_USERS} restart WHERE restart.user_id = {table}.user_id "
+            f"AND restart.since_ts IS NOT NULL "
+            f"AND ({table}.ts, {table}.transaction_id) < (restart.since_ts, restart.since_tx))")
+
+
 def day_in_scope(column: str) -> str:
     """True for the rows of a business day an incremental build rebuilds."""
     return f"{column} IN (SELECT business_date FROM {SCOPE_DAYS})"
@@ -167,6 +176,7 @@ def environment(dialect: str) -> jinja2.Environment:
         local_weekday=local_weekday,
         tz_join=tz_join,
         user_in_scope=user_in_scope,
+        in_tail=in_tail,
         day_in_scope=day_in_scope,
     )
     return env

@@ -10,8 +10,37 @@
 
 with
 
+{%- if scoped %}
+
+continued as (
+    -- an incremental build derives each changed user's rows from their first change on (int_ledger.is_tail) and
+    -- keeps the stored ones before it. When the last stored row before it is out of sync, its episode was still
+    -- open there: the tail's first episode continues it (its id, and its positions after the stored ones)
+    select user_id, discrepancy_id, position
+    from (
+        select stored.user_id, stored.discrepancy_id, stored.position, stored.role,
+               row_number() over (partition by stored.user_id
+                                  order by stored.ts desc, stored.transaction_id desc) as from_last
+        from discrepancy_transactions stored
+        join scope_users changes on changes.user_id = stored.user_id
+        where (stored.ts, stored.transaction_id) < (changes.since_ts, changes.since_tx)
+    ) before_change
+    where from_last = 1 and role = 'out_of_sync'
+),
+
+tail as materialized (  -- the changed users' rows from their first change on: few, read once rather than by user
+    select * from int_ledger where is_tail
+),
+{%- endif %}
+
 users as (
-    select distinct user_key from int_ledger where is_out_of_sync and is_applied
+    {%- if scoped %}
+    select distinct user_key from tail
+    where is_out_of_sync and is_applied or user_id in (select user_id from continued)
+    {%- else %}
+    select distinct user_key from int_ledger
+    where is_out_of_sync and is_applied
+    {%- endif %}
 ),
 
 applied as (
@@ -21,7 +50,7 @@ applied as (
         ledger.*,
         sum(case when is_out_of_sync then 0 else 1 end) over (
             partition by user_key order by ledger_seq rows between unbounded preceding and current row) as island
-    from int_ledger ledger
+    from {{ 'tail' if scoped else 'int_ledger' }} ledger
     where is_applied and user_key in (select user_key from users)
 ),
 
@@ -45,23 +74,44 @@ grouped as (
                           rows between unbounded preceding and current row)
 ),
 
+{%- if scoped %}
+
+placed as (
+    -- the tail's first episode (0) of a user whose stored episode was open goes on with it
+    select
+        grouped.*,
+        coalesce(continued.discrepancy_id, 'out_of_sync:' || grouped.first_transaction_id) as discrepancy_id,
+        grouped.position + coalesce(continued.position, 0) as episode_position,
+        continued.user_id is not null as is_continued
+    from grouped
+    left join continued on continued.user_id = grouped.user_id and grouped.episode = 0
+),
+{%- else %}
+
+placed as (
+    select grouped.*, 'out_of_sync:' || grouped.first_transaction_id as discrepancy_id,
+           grouped.position as episode_position, false as is_continued
+    from grouped
+),
+{%- endif %}
+
 final as (
     select
-        'out_of_sync:' || grouped.first_transaction_id as discrepancy_id,
-        grouped.position,
-        case when grouped.is_out_of_sync then 'out_of_sync' else 'resolving' end as role,
-        grouped.transaction_id, grouped.user_id, grouped.currency, grouped.ts, grouped.business_date,
-        grouped.new_balance as subscription_balance,
-        grouped.payment_balance,
-        grouped.new_balance - grouped.payment_balance as gap,
+        placed.discrepancy_id,
+        placed.episode_position as position,
+        case when placed.is_out_of_sync then 'out_of_sync' else 'resolving' end as role,
+        placed.transaction_id, placed.user_id, placed.currency, placed.ts, placed.business_date,
+        placed.new_balance as subscription_balance,
+        placed.payment_balance,
+        placed.new_balance - placed.payment_balance as gap,
         -- a seek in ix_not_in_sync_tx per row (joined to a grouped CTE, SQLite scanned it for every row)
         (select count(*) from not_in_sync_events errors
-         where errors.transaction_id = grouped.transaction_id) as count_lambda_errors,
-        grouped.event_id, grouped.file_id, grouped.line_no
-    from grouped
+         where errors.transaction_id = placed.transaction_id) as count_lambda_errors,
+        placed.event_id, placed.file_id, placed.line_no
+    from placed
     -- (episode_size over the frame so far: the first row of a run is out of sync, so a run with none is
-    -- the in-sync transaction alone)
-    where grouped.episode_size > 0
+    -- the in-sync transaction alone, unless it resolves the stored episode it continues)
+    where placed.episode_size > 0 or placed.is_continued
 )
 
 select

@@ -28,14 +28,30 @@ currencies as (
     select currency, unit_micros from ref_currencies
 ),
 
+{%- if scoped %}
+
+changes as (
+    -- where each changed user's ledger first changed (transform/scope_users.sql; NULL: the whole ledger)
+    select user_id, since_ts, since_tx from scope_users where user_id is not null and since_ts is not null
+),
+{%- endif %}
+
 sequenced as (
     select
         events.*,
         coalesce(currencies.unit_micros, 10000) as unit_micros,
-        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms
+        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms,
+        {%- if scoped %}
+        changes.since_ts is null or (events.ts, events.transaction_id) >= (changes.since_ts, changes.since_tx)
+        {%- else %}
+        true
+        {%- endif %} as is_tail
     from events
     join int_ledger_order ordered on ordered.event_id = events.event_id  -- event_id is unique in balance_events
     left join currencies on currencies.currency = events.currency
+    {%- if scoped %}
+    left join changes on changes.user_id = events.user_id
+    {%- endif %}
 ),
 
 arithmetic as (
@@ -101,5 +117,5 @@ select
     user_seq, user_prev_new_balance as prev_new_balance, user_is_continuity_break as is_continuity_break,
     user_continuity_gap as continuity_gap,
     is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason,
-    prev_ts, prev_ts_ms, is_out_of_sync, user_key, ledger_seq
+    prev_ts, prev_ts_ms, is_out_of_sync, user_key, ledger_seq, is_tail
 from published

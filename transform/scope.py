@@ -3,7 +3,9 @@
 The loader notes each user and business day whose rows it writes (db/pending.py). When the last build was made
 by this code with these settings, the next one can rebuild those keys only: every step that follows a user's
 ledger reads that user's transactions alone (its windows are partitioned by user), so it reads the changed
-users' whole ledgers and replaces their rows; the per-day tables replace the changed days' rows; the rest (the
+users' whole ledgers and replaces their rows, or, for the steps that can, only the rows from the user's first
+change on (the tail: int_ledger.is_tail; transform/scope_users.sql); the per-day tables replace the changed
+days' rows; the rest (the
 roll-forward, the error-day detector, the anomalies' numbering, the small ref_* tables) is rebuilt whole from
 tables that are already per user or per day. The result is the same as a full build's, row for row
 (tests/test_transform_incremental.py); `decide()` says which build is due and why.
@@ -11,14 +13,17 @@ tables that are already per user or per day. The result is the same as a full bu
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db import pending
-from transform.dialect import SCOPE_DAYS, SCOPE_USERS
+from transform.dialect import SCOPE_DAYS, SCOPE_USERS, render
 from transform.params import Params
 from transform.state import built_from, fingerprint_parts
+
+HERE = Path(__file__).resolve().parent
 
 # When the changed users hold more than this share of the transactions, a full build (on two lanes on SQLite)
 # costs about as much; at 39 % an incremental one took 28-30 s against 47 s (docs/benchmarks.md).
@@ -76,12 +81,15 @@ def _count(n: int, noun: str) -> str:
 
 
 def open_scope(conn: Connection) -> None:
-    """The changed keys as the two tables the scoped SQL reads (transform/dialect.py: user_in_scope,
-    day_in_scope), temporary: private to the build's connection."""
+    """The changed keys as the two tables the scoped SQL reads (transform/dialect.py: user_in_scope, in_tail,
+    day_in_scope), temporary: private to the build's connection. scope_users (transform/scope_users.sql) also
+    holds each user's restart point, read from the derived rows as they are before the build rewrites any."""
     close_scope(conn)
-    conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS SELECT CASE WHEN key = :none THEN NULL "
-                      f"ELSE SUBSTR(key, 2) END AS user_id FROM pending_changes WHERE kind = :user"),
-                 {"none": pending.NO_USER, "user": pending.USER})
+    dialect = conn.dialect.name
+    conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"
+                      + render((HERE / "scope_users.sql").read_text(), dialect).strip().rstrip(";")),
+                 {"no_user": pending.NO_USER, "user_kind": pending.USER})
+    conn.execute(text(f"CREATE INDEX ix_{SCOPE_USERS} ON {SCOPE_USERS} (user_id)"))
     conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_DAYS} AS SELECT key AS business_date FROM pending_changes "
                       f"WHERE kind = :day"), {"day": pending.DAY})
 

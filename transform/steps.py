@@ -22,7 +22,7 @@ from sqlalchemy.schema import CreateTable
 from db import pending
 from db.writer import insert_rows
 from transform import robust, seeds
-from transform.dialect import ORDER_MARK, day_in_scope, is_distinct, render, user_in_scope
+from transform.dialect import ORDER_MARK, day_in_scope, in_tail, is_distinct, render, user_in_scope
 from transform.params import Params
 from transform.state import record_state
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
@@ -66,8 +66,8 @@ class Step:
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
     # what an incremental build rewrites of a public table (transform/scope.py): the rows of the changed users
-    # ("user"), of the changed business days ("day"), or only those of its rows that differ from the stored ones
-    # ("row"); None: the whole table, as a full build does
+    # ("user"), those from each changed user's restart point on ("tail"), the rows of the changed business days
+    # ("day"), or only those of its rows that differ from the stored ones ("row"); None: the whole table
     grain: str | None = None
     incremental_only: bool = False  # a step that only an incremental build runs
 
@@ -91,8 +91,10 @@ def steps() -> list[Step]:
     out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
     out.append(Step("int_ledger", "int_ledger", "rebuild", "int_ledger.sql", lane="ledger"))
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
+    out.append(Step("discrepancy_transactions", "discrepancy_transactions", "rebuild", "discrepancy_transactions.sql",
+                    grain="tail"))
     out += [Step(name, name, "rebuild", f"{name}.sql", grain="user")
-            for name in ("discrepancy_transactions", "discrepancy_report", "balance_rollforward_users")]
+            for name in ("discrepancy_report", "balance_rollforward_users")]
     out.append(Step("balance_rollforward", "balance_rollforward", "rebuild", "balance_rollforward.sql"))
     # a public table, small: on two lanes the side lane builds it and the main lane copies it in
     out.append(Step("daily_flows", "daily_flows", "rebuild", "daily_flows.sql", lane="side", grain="day"))
@@ -145,8 +147,8 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
         sql = (f"UPDATE balance_events SET\n    {assignments}\nFROM (\n{body}\n) AS derived\n"
                f"WHERE balance_events.event_id = derived.event_id\n"
                f"  AND balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
-        if scoped:  # the changed users' rows, found by key: walking all of balance_events would cost more
-            sql += "\n  AND balance_events.transaction_id IN (SELECT transaction_id FROM int_ledger)"
+        if scoped:  # the rows derived again, found by key: walking all of balance_events would cost more
+            sql += "\n  AND balance_events.transaction_id IN (SELECT transaction_id FROM int_ledger WHERE is_tail)"
         return [Statement(step.name, sql, _used(sql, bind))]
     if step.kind in ("rebuild", "append"):
         if step.incremental_only and not scoped:
@@ -169,7 +171,8 @@ def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str, into: s
 # Rows an incremental build replaces in a table with a grain. Untied errors belong to no user's ledger: they are
 # all rebuilt every time (there are few).
 _REPLACED = {"user": user_in_scope("user_id"), "day": day_in_scope("business_date")}
-_REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id")}
+_REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id"),
+                "discrepancy_transactions": f"{user_in_scope('user_id')} AND {in_tail('discrepancy_transactions')}"}
 # An open issue's age counts to the last business day of the data, which new logs move for every user.
 _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_date', "
          "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")

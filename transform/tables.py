@@ -98,6 +98,9 @@ def _int_ledger_columns() -> list[Column]:
         # transaction; the transactions without a user form one partition and have one key
         Column("user_key", BigInteger, nullable=False),
         Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
+        # at or after the user's first change (transform/scope_users.sql): an incremental build derives these rows
+        # again and keeps the stored ones before; every row in a full build
+        Column("is_tail", Boolean, nullable=False),
     ]
 
 
