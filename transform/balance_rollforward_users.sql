@@ -22,7 +22,9 @@ applied as (
         lead(substr(business_date, 1, 7)) over by_chain as next_month
     from int_ledger
     where is_applied and user_id is not null
-    window by_chain as (partition by user_key, currency order by ledger_seq)
+    -- (+user_key: SQLite then reads the table in one pass and sorts it, instead of walking ix_int_ledger_user and
+    -- looking each row up, which cost 0.65 s more for the nightly batch's 635,000 transactions)
+    window by_chain as (partition by +user_key, currency order by ledger_seq)
 ),
 
 months as (

@@ -18,7 +18,11 @@ events as (
         case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
             as balance_after
     from balance_events
-    {%- if scoped %}
+    {%- if scoped == 'scan' and dialect == 'sqlite' %}
+    -- an incremental build: the changed users' whole ledgers, here in one pass over the table ("+" keeps SQLite
+    -- from seeking each user in ix_balance_events_user_ts, which cost 0.7 s more for the nightly batch's users)
+    where {{ user_in_scope('+user_id') }}
+    {%- elif scoped %}
     where {{ user_in_scope('user_id') }}  -- an incremental build: the changed users' whole ledgers
     {%- endif %}
 ),
