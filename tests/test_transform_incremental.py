@@ -275,6 +275,43 @@ def test_an_episode_open_at_the_last_build_goes_on_or_is_resolved(make_settings,
     assert_same(incremental, full)
 
 
+def test_the_next_run_continues_from_the_balance_a_refused_transaction_left(make_settings, tmp_path):
+    """The last transaction a build saw was refused (the negative-balance guard): the balance the next run's
+    transactions continue from is its old balance, not the new one it printed."""
+    import gzip
+    from datetime import datetime, timedelta, timezone
+    a = "00000000-0000-4000-8000-000000000001"
+    at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-02-13-[$LATEST]first", [
+        (1, "TX-1", a, at, "5", "100", "95"), (2, "TX-2", a, at + timedelta(hours=1), "100", "95", "-5")])
+    path = first / "000000.gz"
+    request = "405bb962-f57b-521d-81a1-000000000002"
+    published = f"\t{request}\tINFO\tSubscriptionBalanceUpdated event published"
+    guard = (f"\t{request}\tINFO\t{{\n  message: 'Subscriber will have a negative balance due to this action, the "
+             f"process will terminate.',\n  data: {{\n    transactionId: 'TX-2',\n    userId: '{a}',\n"
+             f"    currentBalance: 95,\n    newBalance: -5\n  }}\n}}")
+    body = gzip.decompress(path.read_bytes()).decode()
+    assert body.count(published) == 1
+    path.write_bytes(gzip.compress(body.replace(published, guard).encode()))
+    later = _sync_file(group / "2024-02-14-[$LATEST]later", [(3, "TX-3", a, at + timedelta(days=1), "5", "95", "90")])
+    settings = make_settings()
+    builds = ingest_in_runs([[first], [later]], settings)
+    assert builds[1].startswith("incremental"), builds
+    incremental = derived(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        build_all(engine, settings, mode="full")
+        with engine.connect() as conn:
+            ledger = conn.execute(text("SELECT transaction_id, user_seq, prev_new_balance, is_continuity_break "
+                                       "FROM balance_events ORDER BY user_seq")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in ledger] == [
+        ("TX-1", 1, None, False), ("TX-2", 2, 95_000_000, False), ("TX-3", 3, 95_000_000, False)]
+    assert_same(incremental, derived(settings.database_url))
+
+
 def test_readers_see_the_previous_build_until_an_incremental_one_commits(make_settings, tmp_path):
     from datetime import datetime, timedelta, timezone
     a, b = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

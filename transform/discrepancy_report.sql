@@ -114,10 +114,12 @@ continuity_ledger as materialized (
         ledger.transaction_id as first_transaction_id, ledger.transaction_id as last_transaction_id,
         resolving.transaction_id as resolving_transaction_id,
         ledger.business_date, ledger.ts as first_seen_at,
-        -- unresolved: last seen at the user's latest transaction, looked up for these few rows (not a GROUP BY
-        -- of the whole ledger)
-        coalesce(resolving.prev_ts, (select max(latest.ts) from int_ledger latest
-                                     where latest.user_key = ledger.user_key)) as last_seen_at,
+        -- last seen at the transaction before the resolving one or, unresolved, at the user's latest: looked up for
+        -- these few rows (not a GROUP BY of the whole ledger)
+        coalesce((select previous.ts from int_ledger previous
+                  where previous.user_key = resolving.user_key and previous.ledger_seq = resolving.ledger_seq - 1),
+                 (select max(latest.ts) from int_ledger latest
+                  where latest.user_key = ledger.user_key)) as last_seen_at,
         resolving.ts as resolved_at, resolving.business_date as resolved_date,
         1 as count_transactions, 0 as count_lambda_errors,
         {{ balance }} as subscription_balance, ledger.payment_balance, {{ expected }} as expected_balance,

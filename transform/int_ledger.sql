@@ -16,11 +16,18 @@ events as (
     select transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance,
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
            coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
+           {%- if scoped %},
+           -- what the last build derived (kept for the transactions before the user's first change)
+           user_seq as kept_seq, prev_new_balance as kept_prev_new_balance, prev_ts_ms as kept_prev_ts_ms
+           {%- endif %}
     from balance_events
     {%- if scoped == 'seek' %}
-    -- an incremental build of few users: their rows by seeks in the user index (else all are read, in order,
-    -- and the join below keeps the changed users' only, as int_ledger_order holds them only)
+    -- an incremental build of few users: their rows by seeks in the user index
     where {{ user_in_scope('user_id') }}
+    {%- elif scoped == 'scan' %}
+    -- an incremental build of many users: their rows in one pass over the table ("+": not by seeks in the user
+    -- index, which costs more per row once they hold about a tenth of the transactions)
+    where {{ user_in_scope('+user_id' if dialect == 'sqlite' else 'user_id') }}
     {%- endif %}
 ),
 
@@ -30,29 +37,36 @@ currencies as (
 
 {%- if scoped %}
 
-changes as (
-    -- where each changed user's ledger first changed (transform/scope_users.sql; NULL: the whole ledger)
-    select user_id, since_ts, since_tx from scope_users where user_id is not null and since_ts is not null
+sequenced as (
+    -- the tail (from the user's first change on, transform/scope_users.sql) as int_ledger_order placed it; the
+    -- transactions before it where the last build placed them
+    select
+        events.*,
+        coalesce(currencies.unit_micros, 10000) as unit_micros,
+        coalesce(changes.user_key, (select user_key from scope_users where user_id is null)) as user_key,
+        coalesce(ordered.ledger_seq, events.kept_seq) as ledger_seq,
+        case when ordered.event_id is null then events.kept_prev_new_balance
+             else ordered.prev_new_balance end as prev_new_balance,
+        case when ordered.event_id is null then events.kept_prev_ts_ms else ordered.prev_ts_ms end as prev_ts_ms,
+        ordered.event_id is not null as is_tail
+    from events
+    left join scope_users changes on changes.user_id = events.user_id  -- (the rows without a user: below)
+    left join int_ledger_order ordered on ordered.event_id = events.event_id
+    left join currencies on currencies.currency = events.currency
 ),
-{%- endif %}
+{%- else %}
 
 sequenced as (
     select
         events.*,
         coalesce(currencies.unit_micros, 10000) as unit_micros,
-        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts, ordered.prev_ts_ms,
-        {%- if scoped %}
-        changes.since_ts is null or (events.ts, events.transaction_id) >= (changes.since_ts, changes.since_tx)
-        {%- else %}
-        true
-        {%- endif %} as is_tail
+        ordered.user_key, ordered.ledger_seq, ordered.prev_new_balance, ordered.prev_ts_ms,
+        true as is_tail
     from events
     join int_ledger_order ordered on ordered.event_id = events.event_id  -- event_id is unique in balance_events
     left join currencies on currencies.currency = events.currency
-    {%- if scoped %}
-    left join changes on changes.user_id = events.user_id
-    {%- endif %}
 ),
+{%- endif %}
 
 arithmetic as (
     select
@@ -117,5 +131,5 @@ select
     user_seq, user_prev_new_balance as prev_new_balance, user_is_continuity_break as is_continuity_break,
     user_continuity_gap as continuity_gap,
     is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason,
-    prev_ts, prev_ts_ms, is_out_of_sync, user_key, ledger_seq, is_tail
+    prev_ts_ms, is_out_of_sync, user_key, ledger_seq, is_tail
 from published

@@ -6,6 +6,69 @@
 -- A transaction the Lambda refused (outcome 'refused_negative_balance') never changed the balance: the balance
 -- after it, which the next transaction continues from, is its old_balance.
 
+{%- if scoped %}
+-- An incremental build: each changed user's transactions before their first change (transform/scope_users.sql)
+-- keep the place and previous values the last build gave them (balance_events' user_seq, prev_new_balance and
+-- prev_ts_ms, which int_ledger reads); the window runs over the rest, the tail, after the last kept transaction
+-- (the seed). Both are read by seeks in ix_balance_events_user_ts (user_id, ts, transaction_id).
+
+with
+
+changed as (
+    -- (no point noted: the whole ledger, from before its first transaction)
+    select user_id, coalesce(since_ts, '') as since_ts, coalesce(since_tx, '') as since_tx, user_key
+    from scope_users
+),
+
+seeds as (
+    select
+        changed.user_id, seed.user_seq, seed.ts_ms,
+        case when coalesce(seed.outcome, 'unknown') = 'refused_negative_balance' then seed.old_balance
+             else seed.new_balance end as balance_after
+    from changed
+    join balance_events seed on seed.transaction_id = (
+        select kept.transaction_id from balance_events kept
+        where kept.user_id = changed.user_id and (kept.ts, kept.transaction_id) < (changed.since_ts, changed.since_tx)
+        order by kept.ts desc, kept.transaction_id desc
+        limit 1)
+),
+
+events as (
+    select
+        tail.event_id, tail.transaction_id, tail.ts, tail.ts_ms, changed.user_id, changed.user_key,
+        case when coalesce(tail.outcome, 'unknown') = 'refused_negative_balance' then tail.old_balance
+             else tail.new_balance end as balance_after
+    from changed
+    join balance_events tail
+      on tail.user_id = changed.user_id and (tail.ts, tail.transaction_id) >= (changed.since_ts, changed.since_tx)
+    union all
+    -- the transactions without a user, when they changed: all of them
+    select
+        event_id, transaction_id, ts, ts_ms, null, (select user_key from changed where user_id is null),
+        case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
+    from balance_events
+    where user_id is null and exists (select 1 from changed where user_id is null)
+),
+
+sequenced as (
+    select
+        events.event_id,
+        events.user_key,
+        coalesce(seeds.user_seq, 0) + row_number() over by_user as ledger_seq,
+        case when row_number() over by_user = 1 then seeds.balance_after
+             else lag(events.balance_after) over by_user end as prev_new_balance,
+        case when row_number() over by_user = 1 then seeds.ts_ms
+             else lag(events.ts_ms) over by_user end as prev_ts_ms
+    from events
+    left join seeds on seeds.user_id = events.user_id
+    window by_user as (partition by events.user_key order by events.ts, events.transaction_id)
+)
+
+select event_id, user_key, ledger_seq, prev_new_balance, prev_ts_ms
+from sequenced
+order by event_id
+{%- else %}
+
 with
 
 events as (
@@ -18,13 +81,6 @@ events as (
         case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
             as balance_after
     from balance_events
-    {%- if scoped == 'scan' and dialect == 'sqlite' %}
-    -- an incremental build: the changed users' whole ledgers, here in one pass over the table ("+" keeps SQLite
-    -- from seeking each user in ix_balance_events_user_ts, which cost 0.7 s more for the nightly batch's users)
-    where {{ user_in_scope('+user_id') }}
-    {%- elif scoped %}
-    where {{ user_in_scope('user_id') }}  -- an incremental build: the changed users' whole ledgers
-    {%- endif %}
 ),
 
 sequenced as (
@@ -36,7 +92,6 @@ sequenced as (
         first_value(event_id) over by_user as user_key,
         row_number() over by_user as ledger_seq,
         lag(balance_after) over by_user as prev_new_balance,
-        lag(ts) over by_user as prev_ts,
         lag(ts_ms) over by_user as prev_ts_ms
     from events
     -- ROWS, not the default RANGE frame: first_value then takes the partition's first row without SQLite looking
@@ -48,6 +103,7 @@ sequenced as (
 
 -- only what int_ledger cannot take from balance_events itself: the rows are sorted once more, by event_id, so
 -- every byte counts (carrying transaction_id and the text key, 74 bytes a row, cost 2.7 CPU s on the 100x sample)
-select event_id, user_key, ledger_seq, prev_new_balance, prev_ts, prev_ts_ms
+select event_id, user_key, ledger_seq, prev_new_balance, prev_ts_ms
 from sequenced
 order by event_id
+{%- endif %}

@@ -65,7 +65,7 @@ def _int_ledger_order_columns() -> list[Column]:
         Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
         # (no prev_transaction_id: the few rows that show it look it up at ledger_seq - 1; 26 bytes a row less to
         # sort, write and read back in int_ledger_order and int_ledger)
-        Column("prev_new_balance", Money), Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
+        Column("prev_new_balance", Money), Column("prev_ts_ms", BigInteger),
     ]
 
 
@@ -92,7 +92,7 @@ def _int_ledger_columns() -> list[Column]:
         Column("is_overdraft_wallet", Boolean), Column("is_overdraft_crossing", Boolean),
         Column("overdraft_reason", String(64)),
         # the per-user window the later steps share
-        Column("prev_ts", String(24)), Column("prev_ts_ms", BigInteger),
+        Column("prev_ts_ms", BigInteger),
         Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
         # the window's partition as an integer (int_ledger_order.user_key): the event_id of the user's first
         # transaction; the transactions without a user form one partition and have one key
@@ -293,7 +293,7 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
                    # the two flags, finding the next one without a calculation or continuity break reads the index
                    # alone, with no row lookup per later transaction of the user;
                    # multi_currency reads the users' currencies from it in user order, without a sort
-                   ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, prev_ts, is_calc_mismatch, "
+                   ("ix_int_ledger_user", "user_key, is_out_of_sync, ledger_seq, ts, is_calc_mismatch, "
                                           "is_continuity_break, currency", False)],
     "discrepancy_transactions": [("ux_discrepancy_transactions", "discrepancy_id, position", True),
                                  ("ix_discrepancy_transactions_tx", "transaction_id", False),
