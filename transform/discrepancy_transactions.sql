@@ -15,17 +15,17 @@ with
 continued as (
     -- an incremental build derives each changed user's rows from their first change on (int_ledger.is_tail) and
     -- keeps the stored ones before it. When the last stored row before it is out of sync, its episode was still
-    -- open there: the tail's first episode continues it (its id, and its positions after the stored ones)
-    select user_id, discrepancy_id, position
-    from (
-        select stored.user_id, stored.discrepancy_id, stored.position, stored.role,
-               row_number() over (partition by stored.user_id
-                                  order by stored.ts desc, stored.transaction_id desc) as from_last
-        from discrepancy_transactions stored
-        join scope_users changes on changes.user_id = stored.user_id
-        where (stored.ts, stored.transaction_id) < (changes.since_ts, changes.since_tx)
-    ) before_change
-    where from_last = 1 and role = 'out_of_sync'
+    -- open there: the tail's first episode continues it (its id, and its positions after the stored ones). That
+    -- row is found by a seek per changed user (transaction_id is unique in this table)
+    select stored.user_id, stored.discrepancy_id, stored.position
+    from discrepancy_transactions stored
+    where stored.role = 'out_of_sync' and stored.transaction_id in (
+        select (select last_kept.transaction_id from discrepancy_transactions last_kept
+                where last_kept.user_id = changes.user_id
+                  and (last_kept.ts, last_kept.transaction_id) < (changes.since_ts, changes.since_tx)
+                order by last_kept.ts desc, last_kept.transaction_id desc
+                limit 1)
+        from scope_users changes)
 ),
 
 tail as materialized (  -- the changed users' rows from their first change on: few, read once rather than by user
