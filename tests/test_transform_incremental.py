@@ -80,6 +80,20 @@ def ingest_in_runs(runs: list[list[Path]], settings, reads: list | None = None) 
     return builds
 
 
+def incremental_then_full(runs: list[list[Path]], settings) -> tuple[dict, dict]:
+    """The runs ingested with an incremental build after each (the first is full): the derived tables then, and
+    after a full build of the same database."""
+    builds = ingest_in_runs(runs, settings)
+    assert all(b.startswith("incremental") for b in builds[1:]), builds
+    incremental = derived(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        build_all(engine, settings, mode="full")
+    finally:
+        engine.dispose()
+    return incremental, derived(settings.database_url)
+
+
 def streams_of(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*/*") if p.is_dir())
 
@@ -222,16 +236,7 @@ def test_an_error_on_an_earlier_transaction_reopens_its_episode(make_settings, t
     later = group / "2024-02-14-[$LATEST]later"
     _sync_file(later, [(4, "TX-3", a, at + timedelta(days=1), "5", "90", "85")])
     (later / "000001.gz").write_bytes(__import__("gzip").compress(again.encode()))
-    settings = make_settings()
-    builds = ingest_in_runs([[first], [later]], settings)
-    assert builds[1].startswith("incremental"), builds
-    incremental = derived(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        build_all(engine, settings, mode="full")
-    finally:
-        engine.dispose()
-    full = derived(settings.database_url)
+    incremental, full = incremental_then_full([[first], [later]], make_settings())
     assert [(row[0], row[2]) for row in full["discrepancy_transactions"]] == [
         ("out_of_sync:TX-1", "out_of_sync"), ("out_of_sync:TX-1", "resolving")]
     assert_same(incremental, full)
@@ -258,16 +263,7 @@ def test_an_episode_open_at_the_last_build_goes_on_or_is_resolved(make_settings,
     next_day = at + timedelta(days=1)
     resolved = _sync_file(group / "2024-02-14-[$LATEST]resolved", [(4, "TX-B2", b, next_day, "5", "95", "90")])
     still = apart(_sync_file(group / "2024-02-14-[$LATEST]still", [(5, "TX-C3", c, next_day, "5", "40", "35")]))
-    settings = make_settings()
-    builds = ingest_in_runs([[first], [resolved, still]], settings)
-    assert builds[1].startswith("incremental"), builds
-    incremental = derived(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        build_all(engine, settings, mode="full")
-    finally:
-        engine.dispose()
-    full = derived(settings.database_url)
+    incremental, full = incremental_then_full([[first], [resolved, still]], make_settings())
     assert sorted(row[:4] for row in full["discrepancy_transactions"]) == [
         ("out_of_sync:TX-B1", 1, "out_of_sync", "TX-B1"), ("out_of_sync:TX-B1", 2, "resolving", "TX-B2"),
         ("out_of_sync:TX-C1", 1, "out_of_sync", "TX-C1"), ("out_of_sync:TX-C1", 2, "out_of_sync", "TX-C2"),
@@ -296,12 +292,9 @@ def test_the_next_run_continues_from_the_balance_a_refused_transaction_left(make
     path.write_bytes(gzip.compress(body.replace(published, guard).encode()))
     later = _sync_file(group / "2024-02-14-[$LATEST]later", [(3, "TX-3", a, at + timedelta(days=1), "5", "95", "90")])
     settings = make_settings()
-    builds = ingest_in_runs([[first], [later]], settings)
-    assert builds[1].startswith("incremental"), builds
-    incremental = derived(settings.database_url)
+    incremental, full = incremental_then_full([[first], [later]], settings)
     engine = make_engine(settings.database_url)
     try:
-        build_all(engine, settings, mode="full")
         with engine.connect() as conn:
             ledger = conn.execute(text("SELECT transaction_id, user_seq, prev_new_balance, is_continuity_break "
                                        "FROM balance_events ORDER BY user_seq")).all()
@@ -309,7 +302,7 @@ def test_the_next_run_continues_from_the_balance_a_refused_transaction_left(make
         engine.dispose()
     assert [tuple(row) for row in ledger] == [
         ("TX-1", 1, None, False), ("TX-2", 2, 95_000_000, False), ("TX-3", 3, 95_000_000, False)]
-    assert_same(incremental, derived(settings.database_url))
+    assert_same(incremental, full)
 
 
 def test_readers_see_the_previous_build_until_an_incremental_one_commits(make_settings, tmp_path):
