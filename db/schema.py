@@ -173,9 +173,6 @@ balance_events = Table(
     Column("suggested_adjustment", Money),
     Column("user_seq", Integer),
     Column("prev_new_balance", Money),
-    # the previous transaction's time (epoch ms): with user_seq and prev_new_balance, what an incremental build
-    # takes from the last build for the transactions before a user's first change (transform/int_ledger.sql)
-    Column("prev_ts_ms", BigInteger),
     Column("is_continuity_break", Boolean),
     Column("continuity_gap", Money),
     Column("is_overdraft_actual", Boolean),

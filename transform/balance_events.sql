@@ -10,7 +10,7 @@ with
 
 ledger as (
     select event_id, transaction_id, net_change, expected_new_balance, calc_difference, is_calc_mismatch,
-           suggested_adjustment, user_seq, prev_new_balance, prev_ts_ms, is_continuity_break, continuity_gap,
+           suggested_adjustment, user_seq, prev_new_balance, is_continuity_break, continuity_gap,
            is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason
     from int_ledger
     {%- if scoped %}
@@ -21,6 +21,6 @@ ledger as (
 
 select
     event_id, transaction_id, net_change, expected_new_balance, calc_difference, is_calc_mismatch, suggested_adjustment,
-    user_seq, prev_new_balance, prev_ts_ms, is_continuity_break, continuity_gap, is_overdraft_actual,
+    user_seq, prev_new_balance, is_continuity_break, continuity_gap, is_overdraft_actual,
     is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason
 from ledger

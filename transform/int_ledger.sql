@@ -18,7 +18,7 @@ events as (
            coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
            {%- if scoped %},
            -- what the last build derived (kept for the transactions before the user's first change)
-           user_seq as kept_seq, prev_new_balance as kept_prev_new_balance, prev_ts_ms as kept_prev_ts_ms
+           user_seq as kept_seq, prev_new_balance as kept_prev_new_balance
            {%- endif %}
     from balance_events
     {%- if scoped == 'seek' %}
@@ -47,7 +47,9 @@ sequenced as (
         coalesce(ordered.ledger_seq, events.kept_seq) as ledger_seq,
         case when ordered.event_id is null then events.kept_prev_new_balance
              else ordered.prev_new_balance end as prev_new_balance,
-        case when ordered.event_id is null then events.kept_prev_ts_ms else ordered.prev_ts_ms end as prev_ts_ms,
+        -- (the previous transaction's time: the tail's only. The steps that read it, burst and rapid_deduction,
+        -- look at the tail and keep their findings on the transactions before it: kept_findings.sql)
+        ordered.prev_ts_ms,
         ordered.event_id is not null as is_tail
     from events
     left join scope_users changes on changes.user_id = events.user_id  -- (the rows without a user: below)

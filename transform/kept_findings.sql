@@ -1,8 +1,14 @@
 -- kept findings (incremental builds only, transform/scope.py): the stored anomalies of the users the build does not
 -- rebuild, put back beside the new findings, so that anomalies.sql numbers every finding as a full build does.
--- error_day findings are never kept: that detector reads every day's counts and runs whole each time.
+-- error_day findings are never kept: that detector reads every day's counts and runs whole each time. Of the
+-- users it rebuilds, the burst and rapid_deduction findings on transactions before their first change are kept:
+-- those two detectors look at the tail only (each finding depends on its transaction and earlier ones).
 
 select fingerprint, detector, severity, user_id, currency, transaction_id, detected_at, business_date, score,
        amount, parameters, explanation, file_id, line_no
 from anomalies
 where not coalesce(detector = 'error_day' or {{ user_in_scope('user_id') }}, false)
+   or detector in ('burst', 'rapid_deduction') and exists (
+          select 1 from scope_users changes
+          where changes.user_id = anomalies.user_id
+            and (anomalies.detected_at, anomalies.transaction_id) < (changes.since_ts, changes.since_tx))

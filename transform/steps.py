@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 # The columns of balance_events that transform/balance_events.sql fills.
 BALANCE_EVENT_COLUMNS = (
     "net_change", "expected_new_balance", "calc_difference", "is_calc_mismatch", "suggested_adjustment",
-    "user_seq", "prev_new_balance", "prev_ts_ms", "is_continuity_break", "continuity_gap", "is_overdraft_actual",
+    "user_seq", "prev_new_balance", "is_continuity_break", "continuity_gap", "is_overdraft_actual",
     "is_overdraft_expected", "is_overdraft_wallet", "is_overdraft_crossing", "overdraft_reason")
 
 INTERMEDIATE_TABLES = ("int_ledger_order", "int_ledger", "int_anomaly_findings")  # dropped at the end of a build

@@ -10,6 +10,9 @@ bursts as materialized (  -- only these few rows are kept
            line_no, prev_ts_ms as previous_ts_ms
     from int_ledger
     where user_id is not null and prev_ts_ms is not null and ts_ms - prev_ts_ms < :burst_ms
+    {%- if scoped %}
+      and is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+    {%- endif %}
 ),
 
 paired as (

@@ -13,6 +13,9 @@ candidates as (
     from int_ledger
     where type = 'DEBIT' and amount > 0 and user_id is not null
       and prev_ts_ms is not null and ts_ms - prev_ts_ms <= :rapid_window_ms
+      {%- if scoped %}
+      and is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+      {%- endif %}
 ),
 
 paired as materialized (  -- only these few rows are kept

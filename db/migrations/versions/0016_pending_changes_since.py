@@ -1,13 +1,11 @@
-"""pending_changes says where each changed user's ledger first changed; balance_events keeps prev_ts_ms
+"""pending_changes says where each changed user's ledger first changed
 
 Revision ID: 0016
 Revises: 0015
 
 A changed user's row gains since_ts and since_tx: the earliest (time, transaction id) of their ledger that a
 write touched. A build then keeps the derived rows that only depend on the transactions before it
-(transform/scope.py). Rows noted before the upgrade have none, which means the whole ledger. balance_events gains
-the derived column prev_ts_ms (the previous transaction's time), filled by the next build, which is a full one:
-the transforms changed.
+(transform/scope.py). Rows noted before the upgrade have none, which means the whole ledger.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -23,13 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table('pending_changes') as batch:
         batch.add_column(sa.Column('since_ts', sa.String(length=24), nullable=True))
         batch.add_column(sa.Column('since_tx', sa.String(length=40), nullable=True))
-    with op.batch_alter_table('balance_events') as batch:  # (on SQLite an ALTER TABLE: no copy of the table)
-        batch.add_column(sa.Column('prev_ts_ms', sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('balance_events') as batch:
-        batch.drop_column('prev_ts_ms')
     with op.batch_alter_table('pending_changes') as batch:
         batch.drop_column('since_tx')
         batch.drop_column('since_ts')
