@@ -14,7 +14,7 @@ ledger as (
            is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason
     from int_ledger
     {%- if scoped %}
-    -- an incremental build: the rows before a changed user's restart point are as the last build left them
+    -- an incremental build: the rows before a changed user's first change are as the last build left them
     where is_tail
     {%- endif %}
 )

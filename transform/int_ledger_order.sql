@@ -6,25 +6,26 @@
 -- A transaction the Lambda refused (outcome 'refused_negative_balance') never changed the balance: the balance
 -- after it, which the next transaction continues from, is its old_balance.
 
+{%- macro balance_after(row) -%}
+case when coalesce({{ row }}.outcome, 'unknown') = 'refused_negative_balance' then {{ row }}.old_balance
+     else {{ row }}.new_balance end
+{%- endmacro %}
+
 {%- if scoped %}
 -- An incremental build: each changed user's transactions before their first change (transform/scope_users.sql)
--- keep the place and previous values the last build gave them (balance_events' user_seq, prev_new_balance and
--- prev_ts_ms, which int_ledger reads); the window runs over the rest, the tail, after the last kept transaction
--- (the seed). Both are read by seeks in ix_balance_events_user_ts (user_id, ts, transaction_id).
+-- keep the place and previous balance the last build gave them (balance_events' user_seq and prev_new_balance,
+-- which int_ledger reads); the window runs over the rest, the tail, after the last kept transaction (the seed).
+-- Both are read by seeks in ix_balance_events_user_ts (user_id, ts, transaction_id).
 
 with
 
 changed as (
-    -- (no point noted: the whole ledger, from before its first transaction)
-    select user_id, coalesce(since_ts, '') as since_ts, coalesce(since_tx, '') as since_tx, user_key
-    from scope_users
+    select user_id, since_ts, since_tx, user_key from scope_users
 ),
 
 seeds as (
     select
-        changed.user_id, seed.user_seq, seed.ts_ms,
-        case when coalesce(seed.outcome, 'unknown') = 'refused_negative_balance' then seed.old_balance
-             else seed.new_balance end as balance_after
+        changed.user_id, seed.user_seq, seed.ts_ms, {{ balance_after('seed') }} as balance_after
     from changed
     join balance_events seed on seed.transaction_id = (
         select kept.transaction_id from balance_events kept
@@ -36,8 +37,7 @@ seeds as (
 events as (
     select
         tail.event_id, tail.transaction_id, tail.ts, tail.ts_ms, changed.user_id, changed.user_key,
-        case when coalesce(tail.outcome, 'unknown') = 'refused_negative_balance' then tail.old_balance
-             else tail.new_balance end as balance_after
+        {{ balance_after('tail') }} as balance_after
     from changed
     join balance_events tail
       on tail.user_id = changed.user_id and (tail.ts, tail.transaction_id) >= (changed.since_ts, changed.since_tx)
@@ -45,7 +45,7 @@ events as (
     -- the transactions without a user, when they changed: all of them
     select
         event_id, transaction_id, ts, ts_ms, null, (select user_key from changed where user_id is null),
-        case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
+        {{ balance_after('balance_events') }}
     from balance_events
     where user_id is null and exists (select 1 from changed where user_id is null)
 ),
@@ -78,8 +78,7 @@ events as (
         -- user_id would make them. Being an expression, it also keeps SQLite from walking
         -- ix_balance_events_user_ts (a random row lookup per transaction costs more than the sort).
         case when user_id is null then '-' else '+' || user_id end as user_partition,
-        case when coalesce(outcome, 'unknown') = 'refused_negative_balance' then old_balance else new_balance end
-            as balance_after
+        {{ balance_after('balance_events') }} as balance_after
     from balance_events
 ),
 

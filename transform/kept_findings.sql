@@ -8,7 +8,4 @@ select fingerprint, detector, severity, user_id, currency, transaction_id, detec
        amount, parameters, explanation, file_id, line_no
 from anomalies
 where not coalesce(detector = 'error_day' or {{ user_in_scope('user_id') }}, false)
-   or detector in ('burst', 'rapid_deduction') and exists (
-          select 1 from scope_users changes
-          where changes.user_id = anomalies.user_id
-            and (anomalies.detected_at, anomalies.transaction_id) < (changes.since_ts, changes.since_tx))
+   or detector in ('burst', 'rapid_deduction') and not {{ in_tail('anomalies', 'detected_at') }}

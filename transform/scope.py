@@ -5,9 +5,8 @@ by this code with these settings, the next one can rebuild those keys only: ever
 ledger reads that user's transactions alone (its windows are partitioned by user), so it reads the changed
 users' whole ledgers and replaces their rows, or, for the steps that can, only the rows from the user's first
 change on (the tail: int_ledger.is_tail; transform/scope_users.sql); the per-day tables replace the changed
-days' rows; the rest (the
-roll-forward, the error-day detector, the anomalies' numbering, the small ref_* tables) is rebuilt whole from
-tables that are already per user or per day. The result is the same as a full build's, row for row
+days' rows; the rest (the roll-forward, the error-day detector, the anomalies' numbering, the small ref_* tables)
+is rebuilt whole from tables that are already per user or per day. The result is the same as a full build's, row for row
 (tests/test_transform_incremental.py); `decide()` says which build is due and why.
 """
 from __future__ import annotations
@@ -83,7 +82,7 @@ def _count(n: int, noun: str) -> str:
 def open_scope(conn: Connection) -> None:
     """The changed keys as the two tables the scoped SQL reads (transform/dialect.py: user_in_scope, in_tail,
     day_in_scope), temporary: private to the build's connection. scope_users (transform/scope_users.sql) also
-    holds each user's restart point, read from the derived rows as they are before the build rewrites any."""
+    holds where each user's ledger first changed, and the integer that stands for the user in int_ledger."""
     close_scope(conn)
     dialect = conn.dialect.name
     conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"

@@ -66,7 +66,7 @@ class Step:
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
     # what an incremental build rewrites of a public table (transform/scope.py): the rows of the changed users
-    # ("user"), those from each changed user's restart point on ("tail"), the rows of the changed business days
+    # ("user"), those from each changed user's first change on ("tail"), the rows of the changed business days
     # ("day"), or only those of its rows that differ from the stored ones ("row"); None: the whole table
     grain: str | None = None
     incremental_only: bool = False  # a step that only an incremental build runs

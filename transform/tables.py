@@ -60,7 +60,8 @@ def _int_ledger_order_columns() -> list[Column]:
         # the rowid on SQLite: rows stored in event_id order, the order int_ledger reads balance_events in
         Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
         # (no transaction_id nor the text partition key: the sort by event_id moves 74 bytes a row less)
-        # the user (NULL users: one more), as an integer: the event_id of the user's first transaction
+        # the user (NULL users: one more), as an integer: the event_id of the user's first transaction (in an
+        # incremental build, scope_users.user_key)
         Column("user_key", BigInteger, nullable=False),
         Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
         # (no prev_transaction_id: the few rows that show it look it up at ledger_seq - 1; 26 bytes a row less to
@@ -94,8 +95,8 @@ def _int_ledger_columns() -> list[Column]:
         # the per-user window the later steps share
         Column("prev_ts_ms", BigInteger),
         Column("is_out_of_sync", Boolean),  # a not-in-sync error on it, or payment_balance ≠ new_balance
-        # the window's partition as an integer (int_ledger_order.user_key): the event_id of the user's first
-        # transaction; the transactions without a user form one partition and have one key
+        # the window's partition as an integer (int_ledger_order.user_key, or scope_users.user_key in an
+        # incremental build); the transactions without a user form one partition and have one key
         Column("user_key", BigInteger, nullable=False),
         Column("ledger_seq", Integer, nullable=False),  # position in the partition (user_seq, also without a user)
         # at or after the user's first change (transform/scope_users.sql): an incremental build derives these rows
