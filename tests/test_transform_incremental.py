@@ -305,6 +305,32 @@ def test_the_next_run_continues_from_the_balance_a_refused_transaction_left(make
     assert_same(incremental, full)
 
 
+def test_the_roll_forward_keeps_the_months_before_the_first_change_in_any_business_time_zone(make_settings, tmp_path):
+    """The roll-forward derives each changed user's months from the first one a change can be in, and keeps the
+    rows before it. West of UTC a transaction logged early on the 1st belongs to the month before: that month
+    changes too. The next month then opens at the kept month's closing."""
+    from datetime import datetime, timezone
+    a = "00000000-0000-4000-8000-000000000001"
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-04-20-[$LATEST]first", [
+        (1, "TX-1", a, datetime(2024, 4, 20, 12, tzinfo=timezone.utc), "5", "100", "95"),
+        (2, "TX-2", a, datetime(2024, 5, 20, 12, tzinfo=timezone.utc), "5", "95", "90")])
+    # 02:00 and 03:00 UTC on 1 June: 31 May in business time
+    later = _sync_file(group / "2024-06-01-[$LATEST]later", [
+        (3, "TX-3", a, datetime(2024, 6, 1, 2, tzinfo=timezone.utc), "5", "90", "85")])
+    last = _sync_file(group / "2024-06-01-[$LATEST]last", [
+        (4, "TX-4", a, datetime(2024, 6, 1, 3, tzinfo=timezone.utc), "5", "80", "75"),
+        (5, "TX-5", a, datetime(2024, 6, 2, 12, tzinfo=timezone.utc), "5", "75", "70")])
+    incremental, full = incremental_then_full([[first], [later], [last]], make_settings(BUSINESS_TZ="-05:00"))
+    # (user, currency, month, opening, first seen, credits, debits, ..., continuity gaps, closing, count, new user)
+    assert [(row[2], row[3], row[4], row[6], row[10], row[11], row[12], row[13])
+            for row in full["balance_rollforward_users"]] == [
+        ("2024-04", 0, 100_000_000, 5_000_000, 0, 95_000_000, 1, True),
+        ("2024-05", 95_000_000, 0, 15_000_000, -5_000_000, 75_000_000, 3, False),
+        ("2024-06", 75_000_000, 0, 5_000_000, 0, 70_000_000, 1, False)]
+    assert_same(incremental, full)
+
+
 def test_readers_see_the_previous_build_until_an_incremental_one_commits(make_settings, tmp_path):
     from datetime import datetime, timedelta, timezone
     a, b = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

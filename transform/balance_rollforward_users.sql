@@ -6,25 +6,61 @@
 --     = closing_balance
 -- where opening_balance is the user's closing balance of their previous month in this currency (0 before
 -- their first) and closing_balance the balance after their last applied transaction of the month.
--- One chain per user and currency, in the user's order (by time, then transaction id): a user seen in two
--- currencies keeps a balance in each. The first transaction of a chain brings in its old_balance
--- (first_seen_balance: the balance from before the logs); a transaction without a direction or amount moves
--- the balance by new - old, all of it counted as calculation difference.
+-- One chain per user and currency, month by month and within a month in the user's order (by time, then
+-- transaction id): a user seen in two currencies keeps a balance in each. The first transaction of a chain
+-- brings in its old_balance (first_seen_balance: the balance from before the logs); a transaction without a
+-- direction or amount moves the balance by new - old, all of it counted as calculation difference.
 
 with
 
+{%- if scoped %}
+
+last_kept as (
+    -- each changed chain's last month before its user's first month that can have changed (scope_users.since_month):
+    -- the rows up to it stay as stored, and the chain goes on from its closing balance
+    select stored.user_id, stored.currency, max(stored.month) as month
+    from balance_rollforward_users stored
+    join scope_users changes on changes.user_id = stored.user_id
+    where stored.month < changes.since_month
+    group by stored.user_id, stored.currency
+),
+
+kept as (
+    select changes.user_key, stored.user_id, stored.currency, stored.month, stored.closing_balance
+    from last_kept
+    join balance_rollforward_users stored
+      on stored.user_id = last_kept.user_id and stored.currency = last_kept.currency and stored.month = last_kept.month
+    join scope_users changes on changes.user_id = stored.user_id
+),
+{%- endif %}
+
+ledger as (
+    select
+        int_ledger.user_key, int_ledger.user_id, currency, substr(business_date, 1, 7) as month, type, amount, vat,
+        old_balance, new_balance, expected_new_balance, ledger_seq, false as is_kept
+    from int_ledger
+    {%- if scoped %}
+    join scope_users changes on changes.user_id = int_ledger.user_id
+    where is_applied and substr(business_date, 1, 7) >= changes.since_month
+    union all
+    -- the kept month as the chain's row before the ones derived again
+    select user_key, user_id, currency, month, null, null, null, null, closing_balance, null, 0, true
+    from kept
+    {%- else %}
+    where is_applied and user_id is not null
+    {%- endif %}
+),
+
 applied as (
     select
-        user_key, user_id, currency, substr(business_date, 1, 7) as month, type, amount, vat, old_balance,
-        new_balance, expected_new_balance,
+        ledger.*,
         row_number() over by_chain as chain_seq,
         lag(new_balance) over by_chain as prev_new_balance,
-        lead(substr(business_date, 1, 7)) over by_chain as next_month
-    from int_ledger
-    where is_applied and user_id is not null
+        lead(month) over by_chain as next_month
+    from ledger
     -- (+user_key: SQLite then reads the table in one pass and sorts it, instead of walking ix_int_ledger_user and
     -- looking each row up, which cost 0.65 s more for the nightly batch's 635,000 transactions)
-    window by_chain as (partition by +user_key, currency order by ledger_seq)
+    window by_chain as (partition by +user_key, currency order by month, ledger_seq)
 ),
 
 months as (
@@ -39,15 +75,28 @@ months as (
         sum(case when chain_seq > 1 then old_balance - prev_new_balance else 0 end) as continuity_gaps,
         count(*) as count_transactions,
         max(case when chain_seq = 1 then 1 else 0 end) = 1 as is_new_user,
-        -- the month's last transaction of the chain: the only one whose next is in another month, or none
-        max(case when next_month is null or next_month <> month then new_balance end) as closing_balance
+        -- the month's last transaction of the chain: the one whose next is in another month, or none
+        max(case when next_month is null or next_month <> month then new_balance end) as closing_balance,
+        false as is_kept
     from applied
+    where not is_kept
     group by user_key, user_id, currency, month
+    {%- if scoped %}
+    union all
+    select user_key, user_id, currency, month, 0, 0, 0, 0, 0, 0, 0, 0, false, closing_balance, true
+    from kept
+    {%- endif %}
+),
+
+opened as (
+    select
+        months.*,
+        coalesce(lag(closing_balance) over (partition by user_key, currency order by month), 0) as opening_balance
+    from months
 )
 
 select
-    user_id, currency, month,
-    coalesce(lag(closing_balance) over (partition by user_key, currency order by month), 0) as opening_balance,
-    first_seen_balance, credits, debits, credit_vat, debit_vat, calculation_differences, continuity_gaps,
-    closing_balance, count_transactions, is_new_user
-from months
+    user_id, currency, month, opening_balance, first_seen_balance, credits, debits, credit_vat, debit_vat,
+    calculation_differences, continuity_gaps, closing_balance, count_transactions, is_new_user
+from opened
+where not is_kept

@@ -103,6 +103,16 @@ def days_between(start: str, end: str, dialect: str) -> str:
     return f"CAST(JULIANDAY({end}) - JULIANDAY({start}) AS INTEGER)"
 
 
+def first_month_from(ts: str, dialect: str) -> str:
+    """The earliest business month ('YYYY-MM') of any time at or after the ISO time `ts` ('' for ''): the month
+    of the day before its UTC date, since a business time is less than a day from UTC."""
+    if dialect == "postgresql":
+        before = f"TO_CHAR(CAST(SUBSTR({ts}, 1, 10) AS DATE) - 1, 'YYYY-MM')"
+    else:
+        before = f"SUBSTR(DATE(SUBSTR({ts}, 1, 10), '-1 day'), 1, 7)"
+    return f"(CASE WHEN {ts} = '' THEN '' ELSE {before} END)"
+
+
 def int_text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -165,6 +175,7 @@ def environment(dialect: str) -> jinja2.Environment:
         string_agg=lambda expr, sep=",": string_agg(expr, sep, dialect),
         int_text=int_text,
         days_between=lambda start, end: days_between(start, end, dialect),
+        first_month_from=lambda ts: first_month_from(ts, dialect),
         pair=pair,
         pair_first=lambda expr: pair_first(expr, dialect),
         pair_second=lambda expr: pair_second(expr, dialect),

@@ -22,7 +22,7 @@ from sqlalchemy.schema import CreateTable
 from db import pending
 from db.writer import insert_rows
 from transform import robust, seeds
-from transform.dialect import ORDER_MARK, day_in_scope, in_tail, is_distinct, render, user_in_scope
+from transform.dialect import ORDER_MARK, SCOPE_USERS, day_in_scope, in_tail, is_distinct, render, user_in_scope
 from transform.params import Params
 from transform.state import record_state
 from transform.tables import BY_NAME, INDEXES, PUBLIC_TABLES
@@ -66,8 +66,9 @@ class Step:
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
     # what an incremental build rewrites of a public table (transform/scope.py): the rows of the changed users
-    # ("user"), those from each changed user's first change on ("tail"), the rows of the changed business days
-    # ("day"), or only those of its rows that differ from the stored ones ("row"); None: the whole table
+    # ("user"), those from each changed user's first change on ("tail"; for the roll-forward, from its month),
+    # the rows of the changed business days ("day"), or only those of its rows that differ from the stored ones
+    # ("row"); None: the whole table
     grain: str | None = None
     incremental_only: bool = False  # a step that only an incremental build runs
 
@@ -93,8 +94,9 @@ def steps() -> list[Step]:
     out.append(Step("balance_events", "balance_events", "update", "balance_events.sql"))
     out.append(Step("discrepancy_transactions", "discrepancy_transactions", "rebuild", "discrepancy_transactions.sql",
                     grain="tail"))
-    out += [Step(name, name, "rebuild", f"{name}.sql", grain="user")
-            for name in ("discrepancy_report", "balance_rollforward_users")]
+    out.append(Step("discrepancy_report", "discrepancy_report", "rebuild", "discrepancy_report.sql", grain="user"))
+    out.append(Step("balance_rollforward_users", "balance_rollforward_users", "rebuild",
+                    "balance_rollforward_users.sql", grain="tail"))
     out.append(Step("balance_rollforward", "balance_rollforward", "rebuild", "balance_rollforward.sql"))
     # a public table, small: on two lanes the side lane builds it and the main lane copies it in
     out.append(Step("daily_flows", "daily_flows", "rebuild", "daily_flows.sql", lane="side", grain="day"))
@@ -172,7 +174,10 @@ def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str, into: s
 # all rebuilt every time (there are few).
 _REPLACED = {"user": user_in_scope("user_id"), "day": day_in_scope("business_date")}
 _REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id"),
-                "discrepancy_transactions": f"{user_in_scope('user_id')} AND {in_tail('discrepancy_transactions')}"}
+                "discrepancy_transactions": f"{user_in_scope('user_id')} AND {in_tail('discrepancy_transactions')}",
+                "balance_rollforward_users": f"{user_in_scope('user_id')} AND month >= (SELECT since_month FROM "
+                                             f"{SCOPE_USERS} changes "
+                                             f"WHERE changes.user_id = balance_rollforward_users.user_id)"}
 # An open issue's age counts to the last business day of the data, which new logs move for every user.
 _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_date', "
          "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")
