@@ -331,6 +331,31 @@ def test_the_roll_forward_keeps_the_months_before_the_first_change_in_any_busine
     assert_same(incremental, full)
 
 
+def test_a_user_overdrawn_at_the_last_build_is_overdrawn_since_the_first_transaction_of_the_run(make_settings,
+                                                                                                  tmp_path):
+    """user_balances carries a user's stored row on when the next run brings later transactions only: a negative
+    run that goes on began where the stored row says; one that ends and starts again begins in the new ones."""
+    from datetime import datetime, timedelta, timezone
+    a, b, c = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
+    at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-02-13-[$LATEST]first", [
+        (1, "TX-A1", a, at, "15", "10", "-5"), (2, "TX-B1", b, at, "15", "10", "-5"),
+        (3, "TX-C1", c, at, "15", "10", "-5")])
+    day = at + timedelta(days=1)
+    later = _sync_file(group / "2024-02-14-[$LATEST]later", [
+        (4, "TX-A2", a, day, "5", "-5", "-10"),  # the run goes on
+        (5, "TX-B2", b, day, "-20", "-5", "15"), (6, "TX-B3", b, day + timedelta(hours=1), "20", "15", "-5"),
+        (7, "TX-C2", c, day, "-20", "-5", "15")])  # back above zero
+    incremental, full = incremental_then_full([[first], [later]], make_settings())
+    # (user, balance, is_overdrawn, overdrawn_since, wallet_overdrawn_since)
+    assert [(row[0][-1], row[2], row[13], (row[14] or "")[:10], (row[15] or "")[:10])
+            for row in sorted(full["user_balances"])] == [
+        ("1", -10_000_000, True, "2024-02-13", "2024-02-13"), ("2", -5_000_000, True, "2024-02-14", "2024-02-14"),
+        ("3", 15_000_000, False, "", "")]
+    assert_same(incremental, full)
+
+
 def test_readers_see_the_previous_build_until_an_incremental_one_commits(make_settings, tmp_path):
     from datetime import datetime, timedelta, timezone
     a, b = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

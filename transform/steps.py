@@ -183,10 +183,21 @@ _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_dat
          "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")
 
 
+# Tables whose incremental select reads the stored rows it replaces (user_balances carries a user's row on): their
+# new rows are computed into a temporary table before the stored ones are deleted.
+_READS_ITS_ROWS = ("user_balances",)
+
+
 def _replace_statements(step: Step, dialect: str, bind: dict, scoped: str) -> list[Statement]:
     where = _REPLACED_IN.get(step.table) or _REPLACED[step.grain]
-    out = [Statement(step.name, f"DELETE FROM {step.table} WHERE {where}", {}),
-           _insert_statement(step, dialect, bind, scoped)]
+    delete = Statement(step.name, f"DELETE FROM {step.table} WHERE {where}", {})
+    if step.table in _READS_ITS_ROWS:
+        listed, scratch = ", ".join(_columns(step.table)), f"next_{step.table}"
+        out = [*_scratch_statements(step, dialect), _insert_statement(step, dialect, bind, scoped, into=scratch),
+               delete, Statement(step.name, f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM {scratch}", {}),
+               Statement(step.name, f"DROP TABLE {scratch}", {})]
+    else:
+        out = [delete, _insert_statement(step, dialect, bind, scoped)]
     if step.table == "discrepancy_report":
         out.append(Statement(step.name, render(_AGES, dialect), {}))
     return out
@@ -197,12 +208,9 @@ def _difference_statements(step: Step, dialect: str, bind: dict, scoped: str) ->
     that differ from them deleted and the missing ones inserted: the rows a rebuild gives, ids included."""
     columns = _columns(step.table)
     key, listed, scratch = columns[0], ", ".join(columns), f"next_{step.table}"
-    shape = Table(scratch, MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key, autoincrement=False)
-                                         for c in BY_NAME[step.table].columns), prefixes=["TEMPORARY"])
     same = " AND ".join([f"fresh.{key} = {step.table}.{key}"] + [
         f"NOT ({is_distinct(f'fresh.{c}', f'{step.table}.{c}', dialect)})" for c in columns[1:]])
-    return [Statement(step.name, f"DROP TABLE IF EXISTS {scratch}", {}),
-            Statement(step.name, str(CreateTable(shape).compile(dialect=_DIALECTS[dialect]())).strip(), {}),
+    return [*_scratch_statements(step, dialect),
             _insert_statement(step, dialect, bind, scoped, into=scratch),
             Statement(step.name, f"DELETE FROM {step.table} WHERE NOT EXISTS (\n"
                                  f"    SELECT 1 FROM {scratch} fresh WHERE {same})", {}),
@@ -210,6 +218,15 @@ def _difference_statements(step: Step, dialect: str, bind: dict, scoped: str) ->
                                  f"WHERE NOT EXISTS (\n"
                                  f"    SELECT 1 FROM {step.table} stored WHERE stored.{key} = fresh.{key})", {}),
             Statement(step.name, f"DROP TABLE {scratch}", {})]
+
+
+def _scratch_statements(step: Step, dialect: str) -> list[Statement]:
+    """An empty temporary table `next_<table>` of the table's shape, without indexes."""
+    scratch = f"next_{step.table}"
+    shape = Table(scratch, MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key, autoincrement=False)
+                                         for c in BY_NAME[step.table].columns), prefixes=["TEMPORARY"])
+    return [Statement(step.name, f"DROP TABLE IF EXISTS {scratch}", {}),
+            Statement(step.name, str(CreateTable(shape).compile(dialect=_DIALECTS[dialect]())).strip(), {})]
 
 
 def index_statements(step: Step) -> list[Statement]:

@@ -22,6 +22,90 @@ findings as (
     {%- endif %}
 ),
 
+{%- if scoped %}
+
+tails as (
+    -- the changed users' applied transactions from their first change on: what a carried row adds (+user_key:
+    -- SQLite then reads the table once and sorts these few rows, instead of walking ix_int_ledger_user)
+    select
+        +user_key as user_key,
+        count(*) as count_transactions,
+        sum(case when type = 'DEBIT' then 1 else 0 end) as count_debits,
+        sum(case when type = 'CREDIT' then 1 else 0 end) as count_credits,
+        sum(case when type = 'DEBIT' then amount else 0 end) as total_debit,
+        sum(case when type = 'CREDIT' then amount else 0 end) as total_credit,
+        sum(coalesce(vat, 0)) as total_vat,
+        sum(case when is_continuity_break then 1 else 0 end) as count_continuity_breaks,
+        count(currency) as count_with_currency, min(currency) as min_currency, max(currency) as max_currency,
+        max(ledger_seq) as last_seq,
+        max(case when payment_balance is not null then ledger_seq end) as last_printed_seq,
+        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq,
+        max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
+    from int_ledger
+    where is_tail and is_applied and user_id is not null
+    group by +user_key
+),
+
+carried as (
+    -- a changed user whose stored row counts only transactions before the first change (its last one is
+    -- earlier), and whose tail is all in the row's currency: the row carries on from what it holds. The others
+    -- are read whole, below.
+    select stored.*, changes.user_key
+    from user_balances stored
+    join scope_users changes on changes.user_id = stored.user_id
+    left join tails on tails.user_key = changes.user_key
+    where (stored.last_seen_at, stored.last_transaction_id) < (changes.since_ts, changes.since_tx)
+      and stored.balance is not null and stored.currency is not null
+      and (tails.user_key is null
+           or tails.count_with_currency = tails.count_transactions
+              and tails.min_currency = stored.currency and tails.max_currency = stored.currency)
+),
+
+{%- macro plus(a, b) -%}
+case when {{ a }} is null and {{ b }} is null then null else coalesce({{ a }}, 0) + coalesce({{ b }}, 0) end
+{%- endmacro %}
+
+carried_balances as (
+    select
+        carried.user_id, carried.currency,
+        coalesce(last_row.new_balance, carried.balance) as balance,
+        coalesce(printed_row.payment_balance, carried.payment_balance) as payment_balance,
+        carried.first_seen_at,
+        coalesce(last_row.ts, carried.last_seen_at) as last_seen_at,
+        coalesce(last_row.transaction_id, carried.last_transaction_id) as last_transaction_id,
+        carried.count_transactions + coalesce(tails.count_transactions, 0) as count_transactions,
+        carried.count_debits + coalesce(tails.count_debits, 0) as count_debits,
+        carried.count_credits + coalesce(tails.count_credits, 0) as count_credits,
+        {{ plus('carried.total_debit', 'tails.total_debit') }} as total_debit,
+        {{ plus('carried.total_credit', 'tails.total_credit') }} as total_credit,
+        {{ plus('carried.total_vat', 'tails.total_vat') }} as total_vat,
+        -- a negative run with no non-negative balance in the tail began where the stored row says; else in it
+        case when coalesce(last_row.new_balance, carried.balance) < 0 then
+            case when tails.last_non_negative_seq is null and carried.balance < 0 then carried.overdrawn_since
+            else (select min(run.ts) from int_ledger run
+                  where run.user_key = carried.user_key and run.is_tail and run.is_applied
+                    and run.ledger_seq > coalesce(tails.last_non_negative_seq, 0))
+            end
+        end as overdrawn_since,
+        case when coalesce(printed_row.payment_balance, carried.payment_balance) < 0 then
+            case when tails.last_non_negative_wallet_seq is null and carried.payment_balance < 0
+                then carried.wallet_overdrawn_since
+            else (select min(run.ts) from int_ledger run
+                  where run.user_key = carried.user_key and run.is_tail and run.is_applied
+                    and run.payment_balance is not null
+                    and run.ledger_seq > coalesce(tails.last_non_negative_wallet_seq, 0))
+            end
+        end as wallet_overdrawn_since,
+        carried.count_continuity_breaks + coalesce(tails.count_continuity_breaks, 0) as count_continuity_breaks,
+        carried.count_currencies
+    from carried
+    left join tails on tails.user_key = carried.user_key
+    left join int_ledger last_row on last_row.user_key = carried.user_key and last_row.ledger_seq = tails.last_seq
+    left join int_ledger printed_row
+      on printed_row.user_key = carried.user_key and printed_row.ledger_seq = tails.last_printed_seq
+),
+{%- endif %}
+
 per_currency as (
     -- one pass over the user's applied transactions (grouped by currency first: SQLite then sorts the rows instead of reading
     -- them in index order one by one): totals per user and currency (the user's current currency is only known
@@ -42,6 +126,9 @@ per_currency as (
         max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
     from int_ledger
     where user_id is not null and is_applied
+    {%- if scoped %}
+      and user_key not in (select user_key from carried)
+    {%- endif %}
     group by currency, user_key, user_id
 ),
 
@@ -101,7 +188,7 @@ findings_per_user as (
     select user_id, count(*) as count_anomalies from findings group by user_id
 ),
 
-final as (
+whole_balances as (
     select
         totals.user_id,
         totals.currency,
@@ -116,7 +203,6 @@ final as (
         {{ current_total('total_debit') }} as total_debit,
         {{ current_total('total_credit') }} as total_credit,
         {{ current_total('total_vat') }} as total_vat,
-        coalesce(totals.balance < 0, false) as is_overdrawn,
         -- the first transaction of the unbroken negative run (ts grows with ledger_seq)
         case when totals.balance < 0 then
             (select min(run.ts) from int_ledger run
@@ -128,15 +214,30 @@ final as (
              where run.user_key = totals.user_key and run.is_applied and run.payment_balance is not null
                and run.ledger_seq > coalesce(totals.last_non_negative_wallet_seq, 0))
         end as wallet_overdrawn_since,
-        coalesce(discrepancies_per_user.count_discrepancies, 0) as count_discrepancies,
-        coalesce(discrepancies_per_user.count_open_discrepancies, 0) as count_open_discrepancies,
         totals.count_continuity_breaks,
-        coalesce(findings_per_user.count_anomalies, 0) as count_anomalies,
-        (totals.user_id in :test_user_ids or totals.user_id not like :uuid_shape) as is_test_user,
         totals.count_currencies
     from totals
-    left join discrepancies_per_user on discrepancies_per_user.user_id = totals.user_id
-    left join findings_per_user on findings_per_user.user_id = totals.user_id
+),
+
+balances as (
+    select * from whole_balances
+    {%- if scoped %}
+    union all
+    select * from carried_balances
+    {%- endif %}
+),
+
+final as (
+    select
+        balances.*,
+        coalesce(balances.balance < 0, false) as is_overdrawn,
+        coalesce(discrepancies_per_user.count_discrepancies, 0) as count_discrepancies,
+        coalesce(discrepancies_per_user.count_open_discrepancies, 0) as count_open_discrepancies,
+        coalesce(findings_per_user.count_anomalies, 0) as count_anomalies,
+        (balances.user_id in :test_user_ids or balances.user_id not like :uuid_shape) as is_test_user
+    from balances
+    left join discrepancies_per_user on discrepancies_per_user.user_id = balances.user_id
+    left join findings_per_user on findings_per_user.user_id = balances.user_id
 )
 
 select user_id, currency, balance, payment_balance, first_seen_at, last_seen_at, last_transaction_id,
