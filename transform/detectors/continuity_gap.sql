@@ -10,6 +10,9 @@ transactions as (
            file_id, line_no
     from int_ledger
     where is_continuity_break
+    {%- if scoped %}
+      and is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+    {%- endif %}
 ),
 
 final as (

@@ -8,9 +8,10 @@ transactions as (
     select transaction_id, user_id, currency, amount, ts, business_date, amount_text, vat_text, old_balance_text,
            new_balance_text, payment_balance_text, file_id, line_no
     from balance_events
-    -- the few flagged ones, found in int_ledger (narrow; in an incremental build the changed users' only) and
-    -- read by their key
-    where transaction_id in (select transaction_id from int_ledger where is_float_noise)
+    -- the few flagged ones, found in int_ledger (narrow; in an incremental build the changed users' tails only:
+    -- the findings before them are kept, kept_findings.sql) and read by their key
+    where transaction_id in (select transaction_id from int_ledger where is_float_noise
+                             {%- if scoped %} and is_tail{% endif %})
 ),
 
 final as (

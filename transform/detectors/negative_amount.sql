@@ -8,6 +8,9 @@ transactions as (
     select transaction_id, user_id, currency, type, amount, ts, business_date, file_id, line_no
     from int_ledger
     where amount < 0
+    {%- if scoped %}
+      and is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+    {%- endif %}
 ),
 
 final as (

@@ -8,6 +8,9 @@ postings as (
     select transaction_id, user_id, currency, source, action, amount, ts, ts_ms, business_date, file_id, line_no
     from int_ledger
     where source in :manual_sources and (action is null or action not in :automated_actions)
+    {%- if scoped %}
+      and is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+    {%- endif %}
 ),
 
 offsets as (

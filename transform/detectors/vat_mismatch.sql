@@ -14,6 +14,9 @@ transactions as not materialized (  -- read by both rules through checked
            business_date, is_calc_mismatch, file_id, line_no
     from int_ledger
     where amount is not null and vat is not null
+    {%- if scoped %}
+      and is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+    {%- endif %}
 ),
 
 currencies as (
