@@ -49,7 +49,8 @@ tails as (
 carried as (
     -- a changed user whose stored row counts only transactions before the first change (its last one is
     -- earlier), and whose tail is all in the row's currency: the row carries on from what it holds. The others
-    -- are read whole, below.
+    -- are read whole, below, and so is a row without a balance or currency (where a negative run began, or
+    -- which currency the totals are in, is then not in the row).
     select stored.*, changes.user_key
     from user_balances stored
     join scope_users changes on changes.user_id = stored.user_id
@@ -68,7 +69,7 @@ case when {{ a }} is null and {{ b }} is null then null else coalesce({{ a }}, 0
 carried_balances as (
     select
         carried.user_id, carried.currency,
-        coalesce(last_row.new_balance, carried.balance) as balance,
+        case when tails.last_seq is null then carried.balance else last_row.new_balance end as balance,
         coalesce(printed_row.payment_balance, carried.payment_balance) as payment_balance,
         carried.first_seen_at,
         coalesce(last_row.ts, carried.last_seen_at) as last_seen_at,
@@ -80,7 +81,7 @@ carried_balances as (
         {{ plus('carried.total_credit', 'tails.total_credit') }} as total_credit,
         {{ plus('carried.total_vat', 'tails.total_vat') }} as total_vat,
         -- a negative run with no non-negative balance in the tail began where the stored row says; else in it
-        case when coalesce(last_row.new_balance, carried.balance) < 0 then
+        case when (case when tails.last_seq is null then carried.balance else last_row.new_balance end) < 0 then
             case when tails.last_non_negative_seq is null and carried.balance < 0 then carried.overdrawn_since
             else (select min(run.ts) from int_ledger run
                   where run.user_key = carried.user_key and run.is_tail and run.is_applied
