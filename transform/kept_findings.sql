@@ -11,3 +11,6 @@ where not coalesce(detector = 'error_day' or {{ user_in_scope('user_id') }}, fal
    or detector in ('burst', 'rapid_deduction', 'continuity_gap', 'float_noise', 'negative_amount', 'off_hours_manual',
                    'vat_mismatch')
       and not {{ in_tail('anomalies', 'detected_at') }}
+   -- (it looks back in time: the findings before the time of the user's first change)
+   or detector = 'frequent_discrepancies'
+      and detected_at < (select changes.since_ts from scope_users changes where changes.user_id = anomalies.user_id)

@@ -1,9 +1,33 @@
 -- detector frequent_discrepancies: a user whose discrepant transactions (any kind in discrepancy_report)
 -- reach FREQUENT_DISCREPANCY_COUNT within FREQUENT_DISCREPANCY_DAYS. One finding per episode: it fires on
 -- the transaction that reaches the count, and again only after the user's count fell below it.
--- Severity medium.
+-- Severity medium. An incremental build finds them from the time of each changed user's first change on, and
+-- keeps the findings before it (kept_findings.sql).
 
 with
+
+{%- if scoped %}
+
+previous as materialized (  -- (so that the subquery runs once per user, not once per row it is compared with)
+    -- each changed user's last discrepant transaction before the time of their first change: the windows start
+    -- at its window's start, so that its count (which says whether the next one reaches the count) and every
+    -- later one are a full build's (its place read from ix_int_ledger_user alone)
+    select
+        changes.user_key, changes.since_ts,
+        (select max(earlier.ledger_seq) from int_ledger earlier
+         where earlier.user_key = changes.user_key and earlier.ts < changes.since_ts
+           and (earlier.is_out_of_sync or earlier.is_calc_mismatch or earlier.is_continuity_break)) as ledger_seq
+    from scope_users changes
+    where changes.user_id is not null
+),
+
+starts as materialized (  -- one row per user, looked up by each discrepant transaction
+    select previous.user_key, previous.since_ts, last_one.ts_ms - :frequent_window_ms as window_start_ms
+    from previous
+    left join int_ledger last_one
+      on last_one.user_key = previous.user_key and last_one.ledger_seq = previous.ledger_seq
+),
+{%- endif %}
 
 discrepant_transactions as (
     -- the windows run over these three narrow columns; the few crossings then fetch the rest by transaction id.
@@ -11,8 +35,16 @@ discrepant_transactions as (
     -- (sync and wallet: is_out_of_sync; calculation; continuity), so the flags are read here: one pass over
     -- int_ledger instead of every discrepancy_report row and a lookup of its transaction.
     select event_id, transaction_id, user_id, ts_ms
+    {%- if scoped %}, ts >= starts.since_ts as is_recent {%- endif %}
     from int_ledger
+    {%- if scoped %}
+    -- (+: SQLite reads int_ledger in one pass, not user by user through its index)
+    join starts on starts.user_key = +int_ledger.user_key
+    {%- endif %}
     where user_id is not null and (is_out_of_sync or is_calc_mismatch or is_continuity_break)
+    {%- if scoped %}
+      and (ts >= starts.since_ts or ts_ms >= starts.window_start_ms)
+    {%- endif %}
 ),
 
 windowed as (
@@ -34,6 +66,9 @@ reaching as materialized (  -- only these few rows are kept, not every discrepan
     select event_id, count_in_window
     from crossings
     where count_in_window >= :frequent_count and coalesce(previous_count, 0) < :frequent_count
+    {%- if scoped %}
+      and is_recent
+    {%- endif %}
 ),
 
 reached as (
