@@ -6,6 +6,22 @@
 -- the latest printed payment balance is below zero, since the first transaction of its unbroken negative streak
 -- (transactions that print no wallet, the legacy schema, neither break nor start it).
 
+{#- the counts and sums of a set of applied transactions, and the places (ledger_seq) of the ones looked up after:
+    the last, the last with a payment balance, the last with a balance (a payment balance) at or above zero -#}
+{%- macro sums_and_places() -%}
+count(*) as count_transactions,
+        sum(case when type = 'DEBIT' then 1 else 0 end) as count_debits,
+        sum(case when type = 'CREDIT' then 1 else 0 end) as count_credits,
+        sum(case when type = 'DEBIT' then amount else 0 end) as total_debit,
+        sum(case when type = 'CREDIT' then amount else 0 end) as total_credit,
+        sum(coalesce(vat, 0)) as total_vat,
+        sum(case when is_continuity_break then 1 else 0 end) as count_continuity_breaks,
+        max(ledger_seq) as last_seq,
+        max(case when payment_balance is not null then ledger_seq end) as last_printed_seq,
+        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq,
+        max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
+{%- endmacro %}
+
 with
 
 discrepancies as (
@@ -29,18 +45,8 @@ tails as (
     -- SQLite then reads the table once and sorts these few rows, instead of walking ix_int_ledger_user)
     select
         +user_key as user_key,
-        count(*) as count_transactions,
-        sum(case when type = 'DEBIT' then 1 else 0 end) as count_debits,
-        sum(case when type = 'CREDIT' then 1 else 0 end) as count_credits,
-        sum(case when type = 'DEBIT' then amount else 0 end) as total_debit,
-        sum(case when type = 'CREDIT' then amount else 0 end) as total_credit,
-        sum(coalesce(vat, 0)) as total_vat,
-        sum(case when is_continuity_break then 1 else 0 end) as count_continuity_breaks,
-        count(currency) as count_with_currency, min(currency) as min_currency, max(currency) as max_currency,
-        max(ledger_seq) as last_seq,
-        max(case when payment_balance is not null then ledger_seq end) as last_printed_seq,
-        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq,
-        max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
+        {{ sums_and_places() }},
+        count(currency) as count_with_currency, min(currency) as min_currency, max(currency) as max_currency
     from int_ledger
     where is_tail and is_applied and user_id is not null
     group by +user_key
@@ -114,17 +120,7 @@ per_currency as (
     select
         user_key, user_id, currency,
         min(ts) as first_seen_at,
-        count(*) as count_transactions,
-        sum(case when type = 'DEBIT' then 1 else 0 end) as count_debits,
-        sum(case when type = 'CREDIT' then 1 else 0 end) as count_credits,
-        sum(case when type = 'DEBIT' then amount else 0 end) as total_debit,
-        sum(case when type = 'CREDIT' then amount else 0 end) as total_credit,
-        sum(coalesce(vat, 0)) as total_vat,
-        sum(case when is_continuity_break then 1 else 0 end) as count_continuity_breaks,
-        max(ledger_seq) as last_seq,
-        max(case when payment_balance is not null then ledger_seq end) as last_printed_seq,
-        max(case when new_balance >= 0 then ledger_seq end) as last_non_negative_seq,
-        max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
+        {{ sums_and_places() }}
     from int_ledger
     where user_id is not null and is_applied
     {%- if scoped %}
