@@ -331,6 +331,27 @@ def test_the_roll_forward_keeps_the_months_before_the_first_change_in_any_busine
     assert_same(incremental, full)
 
 
+def test_the_roll_forward_when_business_time_goes_back_across_the_start_of_a_month(make_settings, tmp_path):
+    """St John's clocks went back from 00:01 on 1 November 2009 to 23:01 on 31 October: a transaction logged
+    after one of 1 November belongs to October. Chains run month by month, so October's row takes it, and the
+    run that brings it derives the user's months again from October on (the month of the day before its UTC
+    date)."""
+    from datetime import datetime, timezone
+    a = "00000000-0000-4000-8000-000000000001"
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2009-10-20-[$LATEST]first", [
+        (1, "TX-1", a, datetime(2009, 10, 20, 12, tzinfo=timezone.utc), "5", "100", "95"),
+        (2, "TX-2", a, datetime(2009, 11, 1, 2, 30, 30, tzinfo=timezone.utc), "5", "95", "90")])  # 1 Nov, 00:00
+    later = _sync_file(group / "2009-10-31-[$LATEST]later", [
+        (3, "TX-3", a, datetime(2009, 11, 1, 2, 45, tzinfo=timezone.utc), "5", "90", "85")])  # 31 Oct, 23:15
+    incremental, full = incremental_then_full([[first], [later]], make_settings(BUSINESS_TZ="America/St_Johns"))
+    # (month, opening, debits, continuity gaps, closing, count)
+    assert [(row[2], row[3], row[6], row[10], row[11], row[12]) for row in full["balance_rollforward_users"]] == [
+        ("2009-10", 0, 10_000_000, -5_000_000, 85_000_000, 2), ("2009-11", 85_000_000, 5_000_000, 10_000_000,
+                                                                90_000_000, 1)]
+    assert_same(incremental, full)
+
+
 def test_a_user_overdrawn_at_the_last_build_is_overdrawn_since_the_first_transaction_of_the_run(make_settings,
                                                                                                   tmp_path):
     """user_balances carries a user's stored row on when the next run brings later transactions only: a negative
