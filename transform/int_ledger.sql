@@ -9,6 +9,20 @@
 -- A transaction the Lambda refused (negative-balance guard after its sync block, outcome
 -- 'refused_negative_balance') never changed the balance: it is kept and checked, but the balance after it is
 -- its old_balance (what the next transaction continues from) and it is never an 'actual'/'crossing' overdraft.
+-- An incremental build derives the tail's rows only (is_tail); the rows before it keep the derived columns of
+-- balance_events that the last build (the same code and settings) wrote, rather than work them out again.
+
+{%- set derived = {
+    'net_change': 'net_change', 'expected_new_balance': 'expected_new_balance', 'calc_difference': 'calc_difference',
+    'is_calc_mismatch': 'is_calc_mismatch', 'suggested_adjustment': 'suggested_adjustment',
+    'is_continuity_break': 'user_is_continuity_break', 'continuity_gap': 'user_continuity_gap',
+    'is_overdraft_actual': 'is_overdraft_actual', 'is_overdraft_expected': 'is_overdraft_expected',
+    'is_overdraft_wallet': 'is_overdraft_wallet', 'is_overdraft_crossing': 'is_overdraft_crossing',
+    'overdraft_reason': 'overdraft_reason'} %}
+
+{%- macro kept_before_tail(computed, column) -%}
+{% if scoped %}case when is_tail then {{ computed }} else kept_{{ column }} end{% else %}{{ computed }}{% endif %}
+{%- endmacro %}
 
 with
 
@@ -19,6 +33,7 @@ events as (
            {%- if scoped %},
            -- what the last build derived (kept for the transactions before the user's first change)
            user_seq as kept_seq, prev_new_balance as kept_prev_new_balance
+           {%- for column in derived %}, {{ column }} as kept_{{ column }}{% endfor %}
            {%- endif %}
     from balance_events
     {%- if scoped == 'seek' %}
@@ -129,9 +144,8 @@ published as (
 select
     transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance, new_balance,
     payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no, is_applied,
-    net_change, expected_new_balance, calc_difference, is_calc_mismatch, suggested_adjustment,
-    user_seq, user_prev_new_balance as prev_new_balance, user_is_continuity_break as is_continuity_break,
-    user_continuity_gap as continuity_gap,
-    is_overdraft_actual, is_overdraft_expected, is_overdraft_wallet, is_overdraft_crossing, overdraft_reason,
-    prev_ts_ms, is_out_of_sync, user_key, ledger_seq, is_tail
+    {%- for column, computed in derived.items() %}
+    {{ kept_before_tail(computed, column) }} as {{ column }},
+    {%- endfor %}
+    user_seq, user_prev_new_balance as prev_new_balance, prev_ts_ms, is_out_of_sync, user_key, ledger_seq, is_tail
 from published
