@@ -12,6 +12,7 @@
 -- An incremental build derives the tail's rows only (is_tail); the rows before it keep the derived columns of
 -- balance_events that the last build (the same code and settings) wrote, rather than work them out again.
 
+{#- each derived column of balance_events, and the name this file works it out under -#}
 {%- set derived = {
     'net_change': 'net_change', 'expected_new_balance': 'expected_new_balance', 'calc_difference': 'calc_difference',
     'is_calc_mismatch': 'is_calc_mismatch', 'suggested_adjustment': 'suggested_adjustment',
