@@ -22,6 +22,14 @@ count(*) as count_transactions,
         max(case when payment_balance >= 0 then ledger_seq end) as last_non_negative_wallet_seq
 {%- endmacro %}
 
+{#- when the user's unbroken negative run began: the first of their applied transactions (that meet `condition`)
+    after the place `after_seq` (ts grows with ledger_seq) -#}
+{%- macro run_start(user_key, after_seq, condition='') -%}
+(select min(run.ts) from int_ledger run
+             where run.user_key = {{ user_key }} and run.is_applied{{ condition }}
+               and run.ledger_seq > coalesce({{ after_seq }}, 0))
+{%- endmacro %}
+
 with
 
 discrepancies as (
@@ -89,18 +97,14 @@ carried_balances as (
         -- a negative run with no non-negative balance in the tail began where the stored row says; else in it
         case when (case when tails.last_seq is null then carried.balance else last_row.new_balance end) < 0 then
             case when tails.last_non_negative_seq is null and carried.balance < 0 then carried.overdrawn_since
-            else (select min(run.ts) from int_ledger run
-                  where run.user_key = carried.user_key and run.is_tail and run.is_applied
-                    and run.ledger_seq > coalesce(tails.last_non_negative_seq, 0))
+            else {{ run_start('carried.user_key', 'tails.last_non_negative_seq', ' and run.is_tail') }}
             end
         end as overdrawn_since,
         case when coalesce(printed_row.payment_balance, carried.payment_balance) < 0 then
             case when tails.last_non_negative_wallet_seq is null and carried.payment_balance < 0
                 then carried.wallet_overdrawn_since
-            else (select min(run.ts) from int_ledger run
-                  where run.user_key = carried.user_key and run.is_tail and run.is_applied
-                    and run.payment_balance is not null
-                    and run.ledger_seq > coalesce(tails.last_non_negative_wallet_seq, 0))
+            else {{ run_start('carried.user_key', 'tails.last_non_negative_wallet_seq',
+                              ' and run.is_tail and run.payment_balance is not null') }}
             end
         end as wallet_overdrawn_since,
         carried.count_continuity_breaks + coalesce(tails.count_continuity_breaks, 0) as count_continuity_breaks,
@@ -200,16 +204,12 @@ whole_balances as (
         {{ current_total('total_debit') }} as total_debit,
         {{ current_total('total_credit') }} as total_credit,
         {{ current_total('total_vat') }} as total_vat,
-        -- the first transaction of the unbroken negative run (ts grows with ledger_seq)
         case when totals.balance < 0 then
-            (select min(run.ts) from int_ledger run
-             where run.user_key = totals.user_key and run.is_applied
-               and run.ledger_seq > coalesce(totals.last_non_negative_seq, 0))
+            {{ run_start('totals.user_key', 'totals.last_non_negative_seq') }}
         end as overdrawn_since,
         case when totals.payment_balance < 0 then
-            (select min(run.ts) from int_ledger run
-             where run.user_key = totals.user_key and run.is_applied and run.payment_balance is not null
-               and run.ledger_seq > coalesce(totals.last_non_negative_wallet_seq, 0))
+            {{ run_start('totals.user_key', 'totals.last_non_negative_wallet_seq',
+                         ' and run.payment_balance is not null') }}
         end as wallet_overdrawn_since,
         totals.count_continuity_breaks,
         totals.count_currencies
