@@ -127,9 +127,11 @@ def test_a_day_at_a_time_equals_a_full_build(realistic_dir, make_settings, tmp_p
 
 def random_runs(base: Path, seed: int, data) -> list[list[Path]]:
     """A sample corpus of the seed, every detector and discrepancy case injected, its streams dealt at random
-    into 2 to 4 runs (a run may get none)."""
+    into 2 to 4 runs (a run may get none). Its four days straddle the turn of a month, so that a run whose
+    changes are all in the new month leaves out, of what an incremental build reads, the transactions of the
+    month before that no step needs (transform/scope_users.sql)."""
     export = base / "export"
-    generate(export, days=4, users=40, seed=seed, workers=1, truth=base / "truth.csv")
+    generate(export, days=4, users=40, seed=seed, start="2024-01-31", workers=1, truth=base / "truth.csv")
     streams = streams_of(export)
     count = data.draw(st.integers(min_value=2, max_value=4), label="runs")
     where = data.draw(st.lists(st.integers(min_value=0, max_value=count - 1), min_size=len(streams),
@@ -184,6 +186,50 @@ def _sync_file(folder: Path, blocks: list[tuple]) -> Path:
                     for n, tx, user, at, amount, old, new in blocks)
     (folder / "000000.gz").write_bytes(__import__("gzip").compress(text_.encode()))
     return folder
+
+
+def test_what_an_incremental_build_reads_of_the_months_before_the_change(make_settings, tmp_path):
+    """An incremental build reads, of a changed user's transactions before the change, only those some step needs
+    (transform/scope_users.sql). Each user here has January transactions that the month of the change (February)
+    leaves out, and a reason for some step to read them: the whole ledger of a test account, of a user seen in
+    two currencies, of one whose new transaction is in another currency, and of one whose new transaction comes
+    before a stored one; and a same-amount debit 47 hours before the change, within RAPID_DEDUCTION_SECONDS."""
+    from datetime import datetime, timedelta, timezone
+    from tests.test_ingest_redelivery import USER, invocation
+    test, multi, switch, late, rapid = ("random-uuid", *(f"00000000-0000-4000-8000-00000000000{n}" for n in range(4)))
+    jan, feb = datetime(2024, 1, 10, 9, 0, tzinfo=timezone.utc), datetime(2024, 2, 20, 9, 0, tzinfo=timezone.utc)
+
+    def stream(folder: Path, blocks: list[tuple]) -> Path:  # (n, transaction, user, time, currency, amount, old, new)
+        folder.mkdir(parents=True)
+        text_ = "".join(invocation(n, tx, at, "DEBIT", amount, old, new).replace(USER, user)
+                        .replace("currency: 'BHD'", f"currency: '{currency}'")
+                        for n, tx, user, at, currency, amount, old, new in blocks)
+        (folder / "000000.gz").write_bytes(__import__("gzip").compress(text_.encode()))
+        return folder
+
+    # each user's last transaction before the change is on 10 January (31 January for the rapid debits), and the
+    # one before it more than RAPID_DEDUCTION_SECONDS earlier
+    early, jan31 = jan - timedelta(days=8), datetime(2024, 1, 31, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = stream(group / "2024-01-10-[$LATEST]first", [
+        (1, "TX-T1", test, early, "BHD", "5", "100", "95"), (2, "TX-T2", test, jan, "BHD", "5", "95", "90"),
+        (3, "TX-M1", multi, early, "SAR", "5", "100", "95"), (4, "TX-M2", multi, jan, "BHD", "5", "95", "90"),
+        (5, "TX-S0", switch, early, "BHD", "5", "100", "95"), (6, "TX-S1", switch, jan, "BHD", "5", "95", "90"),
+        (7, "TX-L0", late, early, "BHD", "5", "100", "95"), (8, "TX-L1", late, jan, "BHD", "5", "95", "90"),
+        (9, "TX-L3", late, feb, "BHD", "5", "89", "84"),
+        (10, "TX-R1", rapid, early, "BHD", "5", "100", "95"), (11, "TX-R2", rapid, jan31, "BHD", "7", "95", "88")])
+    second = stream(group / "2024-02-20-[$LATEST]second", [
+        (12, "TX-T3", test, feb, "BHD", "5", "90", "85"), (13, "TX-M3", multi, feb, "BHD", "5", "90", "85"),
+        (14, "TX-S2", switch, feb, "SAR", "5", "90", "85"),
+        (15, "TX-L2", late, feb - timedelta(days=5), "BHD", "1", "90", "89"),
+        (16, "TX-R3", rapid, jan31 + timedelta(days=1, hours=23), "BHD", "7", "88", "81")])
+    settings = make_settings(RAPID_DEDUCTION_SECONDS=str(3 * 86_400))
+    incremental, full = incremental_then_full([[first], [second]], settings)
+    assert {(row[2], row[4]) for row in full["anomalies"]} >= {
+        ("test_user", test), ("multi_currency", multi), ("multi_currency", switch), ("rapid_deduction", rapid)}
+    counts = {row[0]: row[7] for row in full["user_balances"]}  # count_transactions
+    assert (counts[late], counts[switch]) == (4, 3)
+    assert_same(incremental, full)
 
 
 def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_settings, tmp_path):

@@ -28,7 +28,7 @@
 with
 
 events as (
-    select transaction_id, user_id, currency, type, schema, source, action, amount, vat, old_balance,
+    select transaction_id, balance_events.user_id, currency, type, schema, source, action, amount, vat, old_balance,
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
            coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
            {%- if scoped %},
@@ -37,13 +37,23 @@ events as (
            {%- for column in derived %}, {{ column }} as kept_{{ column }}{% endfor %}
            {%- endif %}
     from balance_events
+    {%- if scoped %}
+    left join scope_users changes on changes.user_id = balance_events.user_id
+    {%- endif %}
     {%- if scoped == 'seek' %}
     -- an incremental build of few users: their rows by seeks in the user index
-    where {{ user_in_scope('user_id') }}
+    where {{ user_in_scope('balance_events.user_id') }}
     {%- elif scoped == 'scan' %}
     -- an incremental build of many users: their rows in one pass over the table ("+": not by seeks in the user
     -- index, which costs more per row once they hold about a tenth of the transactions)
-    where {{ user_in_scope('+user_id' if dialect == 'sqlite' else 'user_id') }}
+    where {{ user_in_scope('+balance_events.user_id' if dialect == 'sqlite' else 'balance_events.user_id') }}
+    {%- endif %}
+    {%- if scoped %}
+      -- the tail (all of it in since_month or later), and of the transactions before it those a later step
+      -- reads (transform/scope_users.sql); the transactions without a user are all read
+      and (changes.user_id is null or changes.reads_whole or balance_events.ts_ms >= changes.from_ms
+           or substr(balance_events.business_date, 1, 7) >= changes.since_month
+           or balance_events.user_seq >= changes.from_seq)
     {%- endif %}
 ),
 

@@ -9,7 +9,7 @@ select fingerprint, detector, severity, user_id, currency, transaction_id, detec
 from anomalies
 where not coalesce(detector = 'error_day' or {{ user_in_scope('user_id') }}, false)
    or detector in ('burst', 'rapid_deduction', 'continuity_gap', 'float_noise', 'negative_amount', 'off_hours_manual',
-                   'vat_mismatch')
+                   'vat_mismatch', 'unknown_action')
       and not {{ in_tail('anomalies', 'detected_at') }}
    -- (it looks back in time: the findings before the time of the user's first change)
    or detector = 'frequent_discrepancies'

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from db.money import SCALE, from_micros, quantize
+from transform.dialect import user_in_scope
 from transform.params import Params
 from vocabulary import ERROR_KINDS
 
@@ -83,13 +84,15 @@ def _money(micros, currency: str | None, params: Params) -> str:
     return f"{quantize(value, currency, params.precision)} {currency or '?'}"
 
 
-def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
+def amount_spikes(conn: Connection, params: Params, scoped: str = "") -> Iterator[dict]:
     """Amount spikes, like against like: per user, type, source and action, robust z above
     AMOUNT_SPIKE_THRESHOLD and the amount at least AMOUNT_SPIKE_MIN_RATIO times the group's median.
 
     A renewal is compared with the user's renewals, a refund with their refunds, a nightly deduction with their
     nightly deductions; a transaction without a source or an action (the legacy schema) has no group to be
-    compared with, and is not scored.
+    compared with, and is not scored. An incremental build (`scoped`, transform/scope.py) reads its users'
+    transactions from balance_events: a spike is judged against the user's whole group, and int_ledger holds only
+    the part of their ledgers that the other steps read.
     """
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
@@ -98,15 +101,19 @@ def amount_spikes(conn: Connection, params: Params) -> Iterator[dict]:
     # the rest by event id.
     cursor = conn.connection.cursor()
     # Equal amounts of a group need no order among themselves: they have the same z, so either all of them are
-    # spikes or none is (a shorter sort key than with transaction_id). event_id (int_ledger's key) finds the rest.
+    # spikes or none is (a shorter sort key than with transaction_id). The table's key finds the rest.
+    source, key, users = "int_ledger", "event_id", "TRUE"
+    if scoped:  # balance_events' key; "+": as int_ledger.sql reads the users of a "scan" in one pass
+        source, key = "balance_events", "transaction_id"
+        users = user_in_scope("+user_id" if scoped == "scan" and conn.dialect.name == "sqlite" else "user_id")
     cursor.execute(
-        "SELECT user_id, type, source, action, amount, event_id FROM int_ledger "
-        "WHERE user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
+        f"SELECT user_id, type, source, action, amount, {key} FROM {source} "
+        f"WHERE {users} AND user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
         "AND amount IS NOT NULL "
         "ORDER BY user_id, type, source, action, amount")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
-    details = text("SELECT event_id, transaction_id, ts, business_date, currency, file_id, line_no FROM int_ledger "
-                   "WHERE event_id IN :ids").bindparams(bindparam("ids", expanding=True))
+    details = text(f"SELECT {key}, transaction_id, ts, business_date, currency, file_id, line_no FROM {source} "
+                   f"WHERE {key} IN :ids").bindparams(bindparam("ids", expanding=True))
     pending: list[tuple] = []
     try:
         for spike in _spikes(params, groupby(rows, key=lambda r: r[:4]), threshold, ratio):
@@ -128,8 +135,8 @@ def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[di
         return
     found = {r[0]: r[1:] for r in conn.execute(details, {"ids": [s[1] for s in spikes]})}
     threshold = Fraction(params.spike_threshold)
-    for (user_id, type_, source, action), event_id, amount, z, stats in spikes:
-        tx, ts, day, currency, file_id, line_no = found[event_id]
+    for (user_id, type_, source, action), key, amount, z, stats in spikes:
+        tx, ts, day, currency, file_id, line_no = found[key]
         kind = type_.lower()
         times = Fraction(amount) / stats.median if stats.median > 0 else None
         yield {
@@ -150,7 +157,7 @@ def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[di
 
 
 def _spikes(params, groups, threshold, ratio) -> Iterator[tuple]:
-    """(group, event_id, amount, z, stats) of every spike, from the groups of sorted rows."""
+    """(group, key, amount, z, stats) of every spike, from the groups of sorted rows."""
     for group_key, group in groups:
         group = list(group)
         if len(group) < params.spike_min_samples:
@@ -161,11 +168,11 @@ def _spikes(params, groups, threshold, ratio) -> Iterator[tuple]:
         stats = RobustScale([r[4] for r in group])
         if not stats.scale:
             continue
-        for *_, amount, event_id in reversed(group):  # largest first
+        for *_, amount, key in reversed(group):  # largest first
             z = stats.z(amount)
             if z is None or z <= threshold or (stats.median > 0 and amount < ratio * stats.median):
                 break
-            yield group_key, event_id, amount, z, stats
+            yield group_key, key, amount, z, stats
 
 
 def _error_kinds(sql: str):
@@ -180,7 +187,7 @@ BEGUN_THAT_DAY = ("WHERE discrepancy_id NOT IN (SELECT issues.discrepancy_id FRO
                   "WHERE issues.kind = 'out_of_sync' AND first.user_seq = 1)")
 
 
-def error_days(conn: Connection, params: Params) -> Iterator[dict]:
+def error_days(conn: Connection, params: Params, scoped: str = "") -> Iterator[dict]:
     """Days whose error or discrepancy count is far above normal (robust z over all days with events)."""
     days = [r[0] for r in conn.execute(text("SELECT DISTINCT business_date FROM daily_event_counts "
                                             "ORDER BY business_date"))]

@@ -63,7 +63,7 @@ def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside, mode:
             if alongside:
                 alongside(conn)
             if scoped:
-                scope.open_scope(conn)
+                scope.open_scope(conn, params)
             for step in steps():
                 t0 = time.perf_counter()
                 run_step(conn, step, params, bind, scoped=scoped)

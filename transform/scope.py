@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from db import pending
@@ -79,15 +79,20 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def open_scope(conn: Connection) -> None:
+def open_scope(conn: Connection, params: Params) -> None:
     """The changed keys as the two tables the scoped SQL reads (transform/dialect.py: user_in_scope, in_tail,
     day_in_scope), temporary: private to the build's connection. scope_users (transform/scope_users.sql) also
-    holds where each user's ledger first changed, and the integer that stands for the user in int_ledger."""
+    holds where each user's ledger first changed, the integer that stands for the user in int_ledger, and which
+    of the user's earlier transactions int_ledger reads."""
     close_scope(conn)
     dialect = conn.dialect.name
-    conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"
-                      + render((HERE / "scope_users.sql").read_text(), dialect).strip().rstrip(";")),
-                 {"no_user": pending.NO_USER, "user_kind": pending.USER})
+    bind = params.bind()
+    sql = text(f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"
+               + render((HERE / "scope_users.sql").read_text(), dialect).strip().rstrip(";"))
+    conn.execute(sql.bindparams(bindparam("test_user_ids", expanding=True)),
+                 {"no_user": pending.NO_USER, "user_kind": pending.USER, "test_user_ids": bind["test_user_ids"],
+                  "uuid_shape": bind["uuid_shape"], "rapid_window_ms": bind["rapid_window_ms"],
+                  "frequent_window_ms": bind["frequent_window_ms"]})
     conn.execute(text(f"CREATE INDEX ix_{SCOPE_USERS} ON {SCOPE_USERS} (user_id)"))
     conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_DAYS} AS SELECT key AS business_date FROM pending_changes "
                       f"WHERE kind = :day"), {"day": pending.DAY})

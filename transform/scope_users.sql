@@ -4,6 +4,16 @@
 -- before every transaction: the whole ledger is derived again. since_month: the first business month a change
 -- can be in (balance_rollforward_users keeps the months before it).
 -- user_key stands for the user in int_ledger (an integer, as a full build's event id of the first transaction).
+-- Which of the user's transactions before the change int_ledger reads (int_ledger.sql), from what the last build
+-- stored (the same code and settings, or the build would be full):
+--   reads_whole  all of them: a test-shaped id (test_user), a user seen in another currency (multi_currency),
+--                or a stored user_balances row that cannot be carried on (user_balances.sql: carried)
+--   from_seq     from the transaction before the user's first calculation or continuity break
+--                (discrepancy_report: a break's resolution and the transaction before it)
+--   from_ms      from the time of the last transaction before the change less RAPID_DEDUCTION_SECONDS (burst,
+--                rapid_deduction), and from that of the last discrepant transaction before since_ts less
+--                FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies)
+-- and, whatever these say, those at or after since_ts and those of since_month on (the roll-forward).
 
 with
 
@@ -15,7 +25,56 @@ changes as (
         row_number() over (order by key) as user_key
     from pending_changes
     where kind = :user_kind
+),
+
+stored as (
+    select
+        changes.*,
+        {{ first_month_from('changes.since_ts') }} as since_month,
+        balances.currency as stored_currency,
+        coalesce(balances.balance is not null and balances.currency is not null
+                 and (balances.last_seen_at, balances.last_transaction_id) < (changes.since_ts, changes.since_tx),
+                 false) as can_carry,
+        -- the time of the transaction just before the change
+        (select kept.ts_ms from balance_events kept
+         where kept.user_id = changes.user_id and (kept.ts, kept.transaction_id) < (changes.since_ts, changes.since_tx)
+         order by kept.ts desc, kept.transaction_id desc
+         limit 1) as seed_ms,
+        -- the user's transactions with a row in discrepancy_report: out of sync (applied), or a break
+        (select max(discrepant.ts_ms) from balance_events discrepant
+         where discrepant.transaction_id in (
+             select episode.transaction_id from discrepancy_transactions episode
+             where episode.user_id = changes.user_id and episode.role = 'out_of_sync' and episode.ts < changes.since_ts
+             union all
+             select break.first_transaction_id from discrepancy_report break
+             where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
+               and break.first_seen_at < changes.since_ts)) as discrepant_ms,
+        (select min(first_break.user_seq) - 1 from discrepancy_report break
+         join balance_events first_break on first_break.transaction_id = break.first_transaction_id
+         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')) as from_seq
+    from changes
+    left join user_balances balances on balances.user_id = changes.user_id
+),
+
+reads as (
+    select
+        stored.*,
+        stored.since_ts = ''
+            or stored.user_id in :test_user_ids or stored.user_id not like :uuid_shape
+            or not stored.can_carry
+            or exists (select 1 from anomalies found
+                       where found.user_id = stored.user_id and found.detector = 'multi_currency')
+            -- a transaction of the tail in another currency (or none)
+            or exists (select 1 from balance_events tail
+                       where tail.user_id = stored.user_id
+                         and (tail.ts, tail.transaction_id) >= (stored.since_ts, stored.since_tx)
+                         and {{ is_distinct('tail.currency', 'stored.stored_currency') }}) as reads_whole,
+        stored.seed_ms - :rapid_window_ms as recent_ms,
+        stored.discrepant_ms - :frequent_window_ms as window_ms
+    from stored
 )
 
-select user_id, since_ts, since_tx, {{ first_month_from('since_ts') }} as since_month, user_key
-from changes
+select
+    user_id, since_ts, since_tx, since_month, user_key, reads_whole, from_seq,
+    case when window_ms is null or recent_ms < window_ms then recent_ms else window_ms end as from_ms
+from reads

@@ -279,7 +279,7 @@ def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=No
     elif step.kind == "rebuild-empty" or (step.kind == "rebuild" and not (scoped and step.grain)):
         create(conn, step.table)
     elif step.kind == "python":
-        _insert(conn, step.table, step.func(conn, params))
+        _insert(conn, step.table, step.func(conn, params, scoped))
     for stmt in statements(step, dialect, bind, indexes, scoped):
         conn.execute(stmt.executable(), stmt.params)
 

@@ -16,7 +16,8 @@ previous as materialized (  -- (so that the subquery runs once per user, not onc
         changes.user_key, changes.since_ts,
         (select max(earlier.ledger_seq) from int_ledger earlier
          where earlier.user_key = changes.user_key and earlier.ts < changes.since_ts
-           and (earlier.is_out_of_sync or earlier.is_calc_mismatch or earlier.is_continuity_break)) as ledger_seq
+           and (earlier.is_out_of_sync and earlier.is_applied or earlier.is_calc_mismatch
+                or earlier.is_continuity_break)) as ledger_seq
     from scope_users changes
     where changes.user_id is not null
 ),
@@ -32,8 +33,9 @@ starts as materialized (  -- one row per user, looked up by each discrepant tran
 discrepant_transactions as (
     -- the windows run over these three narrow columns; the few crossings then fetch the rest by transaction id.
     -- The transactions with a row in discrepancy_report are exactly those int_ledger flags for one of its kinds
-    -- (sync and wallet: is_out_of_sync; calculation; continuity), so the flags are read here: one pass over
-    -- int_ledger instead of every discrepancy_report row and a lookup of its transaction.
+    -- (sync and wallet: is_out_of_sync, applied ones only, as in discrepancy_transactions.sql; calculation;
+    -- continuity), so the flags are read here: one pass over int_ledger instead of every discrepancy_report row
+    -- and a lookup of its transaction.
     select event_id, transaction_id, user_id, ts_ms
     {%- if scoped %}, ts >= starts.since_ts as is_recent {%- endif %}
     from int_ledger
@@ -41,7 +43,7 @@ discrepant_transactions as (
     -- (+: SQLite reads int_ledger in one pass, not user by user through its index)
     join starts on starts.user_key = +int_ledger.user_key
     {%- endif %}
-    where user_id is not null and (is_out_of_sync or is_calc_mismatch or is_continuity_break)
+    where user_id is not null and (is_out_of_sync and is_applied or is_calc_mismatch or is_continuity_break)
     {%- if scoped %}
       and (ts >= starts.since_ts or ts_ms >= starts.window_start_ms)
     {%- endif %}

@@ -9,6 +9,9 @@ with
 transactions as (
     select transaction_id, user_id, currency, schema, action, amount, ts, business_date, file_id, line_no
     from int_ledger
+    {%- if scoped %}
+    where is_tail  -- an incremental build: the findings before the tail are kept (kept_findings.sql)
+    {%- endif %}
 ),
 
 checks as (
