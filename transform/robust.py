@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from db.money import SCALE, from_micros, quantize
-from transform.dialect import user_in_scope
+from transform.dialect import SCOPE_USERS
 from transform.params import Params
 from vocabulary import ERROR_KINDS
 
@@ -97,23 +97,25 @@ def amount_spikes(conn: Connection, params: Params, scoped: str = "") -> Iterato
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
     # Plain tuples from the driver's own cursor, in batches: this loop sees every transaction, so no per-row
-    # objects beyond them. Only the columns the statistics need are sorted and read; the few spikes fetch
-    # the rest by event id.
+    # objects beyond them. Only the columns the statistics need are sorted and read; the few spikes fetch the rest
+    # by the table's key. Equal amounts of a group need no order among themselves: they have the same z, so either
+    # all of them are spikes or none is. The user is sorted by user_key, the integer that stands for them
+    # (transform/scope_users.sql in an incremental build): a shorter sort key than user_id.
     cursor = conn.connection.cursor()
-    # Equal amounts of a group need no order among themselves: they have the same z, so either all of them are
-    # spikes or none is (a shorter sort key than with transaction_id). The table's key finds the rest.
-    source, key, users = "int_ledger", "event_id", "TRUE"
-    if scoped:  # balance_events' key; "+": as int_ledger.sql reads the users of a "scan" in one pass
+    if scoped:  # "+" on a "scan": balance_events in one pass, as int_ledger.sql reads it
+        plus = "+" if scoped == "scan" and conn.dialect.name == "sqlite" else ""
         source, key = "balance_events", "transaction_id"
-        users = user_in_scope("+user_id" if scoped == "scan" and conn.dialect.name == "sqlite" else "user_id")
+        rows_from = f"balance_events JOIN {SCOPE_USERS} changes ON changes.user_id = {plus}balance_events.user_id"
+    else:
+        source, key, rows_from = "int_ledger", "event_id", "int_ledger"
     cursor.execute(
-        f"SELECT user_id, type, source, action, amount, {key} FROM {source} "
-        f"WHERE {users} AND user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
+        f"SELECT user_key, type, source, action, amount, {key} FROM {rows_from} "
+        f"WHERE {source}.user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
         "AND amount IS NOT NULL "
-        "ORDER BY user_id, type, source, action, amount")
+        "ORDER BY user_key, type, source, action, amount")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
-    details = text(f"SELECT {key}, transaction_id, ts, business_date, currency, file_id, line_no FROM {source} "
-                   f"WHERE {key} IN :ids").bindparams(bindparam("ids", expanding=True))
+    details = text(f"SELECT {key}, user_id, transaction_id, ts, business_date, currency, file_id, line_no "
+                   f"FROM {source} WHERE {key} IN :ids").bindparams(bindparam("ids", expanding=True))
     pending: list[tuple] = []
     try:
         for spike in _spikes(params, groupby(rows, key=lambda r: r[:4]), threshold, ratio):
@@ -135,8 +137,8 @@ def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[di
         return
     found = {r[0]: r[1:] for r in conn.execute(details, {"ids": [s[1] for s in spikes]})}
     threshold = Fraction(params.spike_threshold)
-    for (user_id, type_, source, action), key, amount, z, stats in spikes:
-        tx, ts, day, currency, file_id, line_no = found[key]
+    for (_, type_, source, action), key, amount, z, stats in spikes:
+        user_id, tx, ts, day, currency, file_id, line_no = found[key]
         kind = type_.lower()
         times = Fraction(amount) / stats.median if stats.median > 0 else None
         yield {

@@ -40,15 +40,13 @@ stored as (
          where kept.user_id = changes.user_id and (kept.ts, kept.transaction_id) < (changes.since_ts, changes.since_tx)
          order by kept.ts desc, kept.transaction_id desc
          limit 1) as seed_ms,
-        -- the user's transactions with a row in discrepancy_report: out of sync (applied), or a break
-        (select max(discrepant.ts_ms) from balance_events discrepant
-         where discrepant.transaction_id in (
-             select episode.transaction_id from discrepancy_transactions episode
-             where episode.user_id = changes.user_id and episode.role = 'out_of_sync' and episode.ts < changes.since_ts
-             union all
-             select break.first_transaction_id from discrepancy_report break
-             where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-               and break.first_seen_at < changes.since_ts)) as discrepant_ms,
+        -- the time of the user's last discrepant transaction (out of sync and applied, or a break) before since_ts
+        (select max(episode.ts) from discrepancy_transactions episode
+         where episode.user_id = changes.user_id and episode.role = 'out_of_sync'
+           and episode.ts < changes.since_ts) as episode_ts,
+        (select max(break.first_seen_at) from discrepancy_report break
+         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
+           and break.first_seen_at < changes.since_ts) as break_ts,
         (select min(first_break.user_seq) - 1 from discrepancy_report break
          join balance_events first_break on first_break.transaction_id = break.first_transaction_id
          where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')) as from_seq
@@ -70,7 +68,11 @@ reads as (
                          and (tail.ts, tail.transaction_id) >= (stored.since_ts, stored.since_tx)
                          and {{ is_distinct('tail.currency', 'stored.stored_currency') }}) as reads_whole,
         stored.seed_ms - :rapid_window_ms as recent_ms,
-        stored.discrepant_ms - :frequent_window_ms as window_ms
+        (select discrepant.ts_ms from balance_events discrepant
+         where discrepant.user_id = stored.user_id
+           and discrepant.ts = case when stored.break_ts is null or stored.episode_ts > stored.break_ts
+                                    then stored.episode_ts else stored.break_ts end
+         limit 1) - :frequent_window_ms as window_ms
     from stored
 )
 
