@@ -6,14 +6,16 @@
 -- user_key stands for the user in int_ledger (an integer, as a full build's event id of the first transaction).
 -- Which of the user's transactions before the change int_ledger reads (int_ledger.sql), from what the last build
 -- stored (the same code and settings, or the build would be full):
---   reads_whole  all of them: a test-shaped id (test_user), a user seen in another currency (multi_currency),
---                or a stored user_balances row that cannot be carried on (user_balances.sql: carried)
+--   reads_whole  all of them: a test-shaped id (test_user); a user already seen in two currencies, or whose tail
+--                has a transaction in another currency than their stored row's, or none (multi_currency); or a
+--                stored user_balances row that cannot be carried on (user_balances.sql: carried)
 --   from_seq     from the transaction before the user's first calculation or continuity break
 --                (discrepancy_report: a break's resolution and the transaction before it)
 --   from_ms      from the time of the last transaction before the change less RAPID_DEDUCTION_SECONDS (burst,
---                rapid_deduction), and from that of the last discrepant transaction before since_ts less
---                FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies)
--- and, whatever these say, those at or after since_ts and those of since_month on (the roll-forward).
+--                rapid_deduction), and from that of the last out-of-sync one before since_ts less
+--                FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies: its windows start at the last discrepant
+--                transaction's window; the breaks among them are read from from_seq on)
+-- and, whatever these say, those of since_month on (the roll-forward; the tail is all in it).
 
 with
 
@@ -40,13 +42,10 @@ stored as (
          where kept.user_id = changes.user_id and (kept.ts, kept.transaction_id) < (changes.since_ts, changes.since_tx)
          order by kept.ts desc, kept.transaction_id desc
          limit 1) as seed_ms,
-        -- the time of the user's last discrepant transaction (out of sync and applied, or a break) before since_ts
+        -- the time of the user's last out-of-sync transaction (applied: discrepancy_transactions) before since_ts
         (select max(episode.ts) from discrepancy_transactions episode
          where episode.user_id = changes.user_id and episode.role = 'out_of_sync'
            and episode.ts < changes.since_ts) as episode_ts,
-        (select max(break.first_seen_at) from discrepancy_report break
-         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-           and break.first_seen_at < changes.since_ts) as break_ts,
         (select min(first_break.user_seq) - 1 from discrepancy_report break
          join balance_events first_break on first_break.transaction_id = break.first_transaction_id
          where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')) as from_seq
@@ -68,10 +67,8 @@ reads as (
                          and (tail.ts, tail.transaction_id) >= (stored.since_ts, stored.since_tx)
                          and {{ is_distinct('tail.currency', 'stored.stored_currency') }}) as reads_whole,
         stored.seed_ms - :rapid_window_ms as recent_ms,
-        (select discrepant.ts_ms from balance_events discrepant
-         where discrepant.user_id = stored.user_id
-           and discrepant.ts = case when stored.break_ts is null or stored.episode_ts > stored.break_ts
-                                    then stored.episode_ts else stored.break_ts end
+        (select episode.ts_ms from balance_events episode
+         where episode.user_id = stored.user_id and episode.ts = stored.episode_ts
          limit 1) - :frequent_window_ms as window_ms
     from stored
 )
