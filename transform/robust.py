@@ -102,16 +102,16 @@ def amount_spikes(conn: Connection, params: Params, scoped: str = "") -> Iterato
     # all of them are spikes or none is. The user is sorted by user_key, the integer that stands for them
     # (transform/scope_users.sql in an incremental build): a shorter sort key than user_id.
     cursor = conn.connection.cursor()
-    if scoped:  # "+" on a "scan": balance_events in one pass, as int_ledger.sql reads it
-        plus = "+" if scoped == "scan" and conn.dialect.name == "sqlite" else ""
-        source, key = "balance_events", "transaction_id"
-        rows_from = f"balance_events JOIN {SCOPE_USERS} changes ON changes.user_id = {plus}balance_events.user_id"
-    else:
-        source, key, rows_from = "int_ledger", "event_id", "int_ledger"
+    source, key, rows_from, users = "int_ledger", "event_id", "int_ledger", "int_ledger.user_id IS NOT NULL"
+    if scoped:  # its users, as int_ledger.sql reads them: few by seeks in the user index, many in one pass
+        source, key, users = "balance_events", "transaction_id", "balance_events.user_id = changes.user_id"
+        if scoped == "scan" and conn.dialect.name == "sqlite":
+            rows_from, users = f"balance_events, {SCOPE_USERS} changes", "changes.user_id = +balance_events.user_id"
+        else:  # (SQLite joins a CROSS JOIN in the order written)
+            rows_from = f"{SCOPE_USERS} changes CROSS JOIN balance_events"
     cursor.execute(
         f"SELECT user_key, type, source, action, amount, {key} FROM {rows_from} "
-        f"WHERE {source}.user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
-        "AND amount IS NOT NULL "
+        f"WHERE {users} AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL AND amount IS NOT NULL "
         "ORDER BY user_key, type, source, action, amount")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
     details = text(f"SELECT {key}, user_id, transaction_id, ts, business_date, currency, file_id, line_no "
