@@ -16,12 +16,13 @@ with
 {%- if scoped %}
 
 last_kept as (
-    -- each changed chain's last month before its user's first month that can have changed (scope_users.since_month):
-    -- the rows up to it stay as stored, and the chain goes on from its closing balance
+    -- a changed user read whole (scope_users.reads_whole): each chain's last month before the user's first month
+    -- that can have changed (scope_users.since_month): the rows up to it stay as stored, and the chain goes on
+    -- from its closing balance
     select stored.user_id, stored.currency, max(stored.month) as month
     from balance_rollforward_users stored
     join scope_users changes on changes.user_id = stored.user_id
-    where stored.month < changes.since_month
+    where changes.reads_whole and stored.month < changes.since_month
     group by stored.user_id, stored.currency
 ),
 
@@ -32,6 +33,18 @@ kept as (
       on stored.user_id = last_kept.user_id and stored.currency = last_kept.currency and stored.month = last_kept.month
     join scope_users changes on changes.user_id = stored.user_id
 ),
+
+carried as (
+    -- a changed user read in part: every stored row counts transactions before the tail, which is all in one
+    -- currency and in no month before that chain's last (transform/scope_users.sql). The chain goes on from its
+    -- last month's stored row, which the tail's transactions in that month add to
+    select changes.user_key, stored.*
+    from scope_users changes
+    join balance_rollforward_users stored
+      on stored.user_id = changes.user_id and stored.currency = changes.carry_currency
+     and stored.month = changes.carry_month
+    where not changes.reads_whole
+),
 {%- endif %}
 
 ledger as (
@@ -41,11 +54,15 @@ ledger as (
     from int_ledger
     {%- if scoped %}
     join scope_users changes on changes.user_id = int_ledger.user_id
-    where is_applied and substr(business_date, 1, 7) >= changes.since_month
+    where is_applied and (changes.reads_whole and substr(business_date, 1, 7) >= changes.since_month
+                          or not changes.reads_whole and is_tail)
     union all
-    -- the kept month as the chain's row before the ones derived again
+    -- the kept or carried month as the chain's row before the ones derived again
     select user_key, user_id, currency, month, null, null, null, null, closing_balance, null, 0, true
     from kept
+    union all
+    select user_key, user_id, currency, month, null, null, null, null, closing_balance, null, 0, true
+    from carried
     {%- else %}
     where is_applied and user_id is not null
     {%- endif %}
@@ -85,14 +102,46 @@ months as (
     union all
     select user_key, user_id, currency, month, 0, 0, 0, 0, 0, 0, 0, 0, false, closing_balance, true
     from kept
+),
+
+merged as (
+    -- the carried month: its stored figures and the tail's in it, closing where the tail's last one in it does
+    select
+        user_key, user_id, currency, month,
+        sum(first_seen_balance) as first_seen_balance, sum(credits) as credits, sum(debits) as debits,
+        sum(credit_vat) as credit_vat, sum(debit_vat) as debit_vat,
+        sum(calculation_differences) as calculation_differences, sum(continuity_gaps) as continuity_gaps,
+        sum(count_transactions) as count_transactions,
+        max(case when is_new_user then 1 else 0 end) = 1 as is_new_user,
+        case when max(case when is_carried then 0 else 1 end) = 1
+             then max(case when not is_carried then closing_balance end)
+             else max(closing_balance) end as closing_balance,
+        max(opening_balance) as carried_opening, is_kept
+    from (
+        select months.*, false as is_carried, cast(null as bigint) as opening_balance from months
+        union all
+        select user_key, user_id, currency, month, first_seen_balance, credits, debits, credit_vat, debit_vat,
+               calculation_differences, continuity_gaps, count_transactions, is_new_user, closing_balance, false,
+               true, opening_balance
+        from carried
+    ) parts
+    group by user_key, user_id, currency, month, is_kept
     {%- endif %}
 ),
 
 opened as (
     select
+        {%- if scoped %}
+        merged.*,
+        -- (a carried month's: the stored one)
+        coalesce(lag(closing_balance) over (partition by user_key, currency order by month), carried_opening, 0)
+            as opening_balance
+    from merged
+        {%- else %}
         months.*,
         coalesce(lag(closing_balance) over (partition by user_key, currency order by month), 0) as opening_balance
     from months
+        {%- endif %}
 )
 
 select

@@ -49,11 +49,11 @@ events as (
     where {{ user_in_scope('+balance_events.user_id' if dialect == 'sqlite' else 'balance_events.user_id') }}
     {%- endif %}
     {%- if scoped %}
-      -- the tail (all of it in since_month or later), and of the transactions before it those a later step
-      -- reads (transform/scope_users.sql); the transactions without a user are all read
-      and (changes.user_id is null or changes.reads_whole or balance_events.ts_ms >= changes.from_ms
-           or substr(balance_events.business_date, 1, 7) >= changes.since_month
-           or balance_events.user_seq >= changes.from_seq)
+      -- the tail, and of the transactions before it those a later step reads (transform/scope_users.sql); the
+      -- transactions without a user are all read
+      and (changes.user_id is null or changes.reads_whole
+           or (balance_events.ts, balance_events.transaction_id) >= (changes.since_ts, changes.since_tx)
+           or balance_events.user_seq >= changes.from_seq or balance_events.ts_ms >= changes.from_ms)
     {%- endif %}
 ),
 

@@ -7,15 +7,17 @@
 -- Which of the user's transactions before the change int_ledger reads (int_ledger.sql), from what the last build
 -- stored (the same code and settings, or the build would be full):
 --   reads_whole  all of them: a test-shaped id (test_user); a user already seen in two currencies, or whose tail
---                has a transaction in another currency than their stored row's, or none (multi_currency); or a
---                stored user_balances row that cannot be carried on (user_balances.sql: carried)
+--                has a transaction in another currency than their stored row's, or none (multi_currency); a
+--                stored user_balances row that cannot be carried on (user_balances.sql: carried); or a tail
+--                transaction in a business month before the last of the user's roll-forward chain
 --   from_seq     from the transaction before the user's first calculation or continuity break
 --                (discrepancy_report: a break's resolution and the transaction before it)
 --   from_ms      from the time of the last transaction before the change less RAPID_DEDUCTION_SECONDS (burst,
 --                rapid_deduction), and from that of the last out-of-sync one before since_ts less
 --                FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies: its windows start at the last discrepant
 --                transaction's window; the breaks among them are read from from_seq on)
--- and, whatever these say, those of since_month on (the roll-forward; the tail is all in it).
+-- A user not read whole has all their stored rows before the tail, in one currency: user_balances carries their
+-- row on, and balance_rollforward_users the last month of their chain in carry_currency (carry_month).
 
 with
 
@@ -37,6 +39,9 @@ stored as (
         coalesce(balances.balance is not null and balances.currency is not null
                  and (balances.last_seen_at, balances.last_transaction_id) < (changes.since_ts, changes.since_tx),
                  false) as can_carry,
+        -- the last month of the user's roll-forward chain in that currency (balance_rollforward_users)
+        (select max(chain.month) from balance_rollforward_users chain
+         where chain.user_id = changes.user_id and chain.currency = balances.currency) as carry_month,
         -- the time of the transaction just before the change
         (select kept.ts_ms from balance_events kept
          where kept.user_id = changes.user_id and (kept.ts, kept.transaction_id) < (changes.since_ts, changes.since_tx)
@@ -61,11 +66,13 @@ reads as (
             or not stored.can_carry
             or exists (select 1 from anomalies found
                        where found.user_id = stored.user_id and found.detector = 'multi_currency')
-            -- a transaction of the tail in another currency (or none)
+            -- a transaction of the tail in another currency (or none), or in a business month before the
+            -- chain's last (business time going back at the turn of a month)
             or exists (select 1 from balance_events tail
                        where tail.user_id = stored.user_id
                          and (tail.ts, tail.transaction_id) >= (stored.since_ts, stored.since_tx)
-                         and {{ is_distinct('tail.currency', 'stored.stored_currency') }}) as reads_whole,
+                         and ({{ is_distinct('tail.currency', 'stored.stored_currency') }}
+                              or substr(tail.business_date, 1, 7) < stored.carry_month)) as reads_whole,
         stored.seed_ms - :rapid_window_ms as recent_ms,
         (select episode.ts_ms from balance_events episode
          where episode.user_id = stored.user_id and episode.ts = stored.episode_ts
@@ -74,6 +81,8 @@ reads as (
 )
 
 select
-    user_id, since_ts, since_tx, since_month, user_key, reads_whole, from_seq,
-    case when window_ms is null or recent_ms < window_ms then recent_ms else window_ms end as from_ms
+    user_id, since_ts, since_tx, since_month, user_key, reads_whole,
+    case when not reads_whole then stored_currency end as carry_currency,
+    case when not reads_whole then carry_month end as carry_month,
+    from_seq, case when window_ms is null or recent_ms < window_ms then recent_ms else window_ms end as from_ms
 from reads

@@ -175,17 +175,21 @@ def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str, into: s
 _REPLACED = {"user": user_in_scope("user_id"), "day": day_in_scope("business_date")}
 _REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id"),
                 "discrepancy_transactions": f"{user_in_scope('user_id')} AND {in_tail('discrepancy_transactions')}",
-                "balance_rollforward_users": f"{user_in_scope('user_id')} AND month >= (SELECT since_month FROM "
-                                             f"{SCOPE_USERS} changes "
-                                             f"WHERE changes.user_id = balance_rollforward_users.user_id)"}
+                # a user read whole: from the first month that can have changed; one read in part: the chain it
+                # carries on, from its last month (transform/balance_rollforward_users.sql)
+                "balance_rollforward_users": f"{user_in_scope('user_id')} AND EXISTS (SELECT 1 FROM {SCOPE_USERS} "
+                                             "changes WHERE changes.user_id = balance_rollforward_users.user_id AND "
+                                             "(changes.reads_whole AND month >= changes.since_month OR "
+                                             "currency = changes.carry_currency AND month >= changes.carry_month))"}
 # An open issue's age counts to the last business day of the data, which new logs move for every user.
 _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_date', "
          "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")
 
 
-# Tables whose incremental select reads the stored rows it replaces (user_balances carries a user's row on): their
-# new rows are computed into a temporary table before the stored ones are deleted.
-_READS_ITS_ROWS = ("user_balances",)
+# Tables whose incremental select reads the stored rows it replaces (user_balances carries a user's row on, and
+# balance_rollforward_users a chain's last month): their new rows are computed into a temporary table before
+# the stored ones are deleted.
+_READS_ITS_ROWS = ("user_balances", "balance_rollforward_users")
 
 
 def _replace_statements(step: Step, dialect: str, bind: dict, scoped: str) -> list[Statement]:
