@@ -103,9 +103,11 @@ def test_a_day_at_a_time_equals_a_full_build(realistic_dir, make_settings, tmp_p
     settings = make_settings()
     streams = streams_of(Path(realistic_dir))
     days = sorted({p.name[:10] for p in streams})
-    # the first two thirds at once, then a few days at a time
-    cut = days[len(days) * 2 // 3]
-    runs = [[p for p in streams if p.name[:10] < cut]]
+    # the first two thirds at once but their first week, which comes late (its users' changes are before their
+    # stored transactions: they are read whole), then a few days at a time
+    cut, first_week = days[len(days) * 2 // 3], days[:7]
+    runs = [[p for p in streams if first_week[-1] < p.name[:10] < cut],
+            [p for p in streams if p.name[:10] in first_week]]
     later = [d for d in days if d >= cut]
     # a week at a time, and the last streams one by one: many users (read in one pass) and few (read by seeks)
     runs += [[p for p in streams if p.name[:10] in later[i:i + 7]] for i in range(0, len(later), 7)]
@@ -193,7 +195,8 @@ def test_what_an_incremental_build_reads_of_the_months_before_the_change(make_se
     (transform/scope_users.sql). Each user here has January transactions that the month of the change (February)
     leaves out, and a reason for some step to read them: the whole ledger of a test account, of a user seen in
     two currencies, of one whose new transaction is in another currency, and of one whose new transaction comes
-    before a stored one; and a same-amount debit 47 hours before the change, within RAPID_DEDUCTION_SECONDS."""
+    before a stored one; a same-amount debit 47 hours before the change, within RAPID_DEDUCTION_SECONDS; and the
+    transactions without a user, all of which it reads."""
     from datetime import datetime, timedelta, timezone
     from tests.test_ingest_redelivery import USER, invocation
     test, multi, switch, late, rapid = ("random-uuid", *(f"00000000-0000-4000-8000-00000000000{n}" for n in range(4)))
@@ -201,7 +204,8 @@ def test_what_an_incremental_build_reads_of_the_months_before_the_change(make_se
 
     def stream(folder: Path, blocks: list[tuple]) -> Path:  # (n, transaction, user, time, currency, amount, old, new)
         folder.mkdir(parents=True)
-        text_ = "".join(invocation(n, tx, at, "DEBIT", amount, old, new).replace(USER, user)
+        text_ = "".join(invocation(n, tx, at, "DEBIT", amount, old, new)
+                        .replace(f"    userId: '{USER}',\n" if user is None else USER, "" if user is None else user)
                         .replace("currency: 'BHD'", f"currency: '{currency}'")
                         for n, tx, user, at, currency, amount, old, new in blocks)
         (folder / "000000.gz").write_bytes(__import__("gzip").compress(text_.encode()))
@@ -217,18 +221,21 @@ def test_what_an_incremental_build_reads_of_the_months_before_the_change(make_se
         (5, "TX-S0", switch, early, "BHD", "5", "100", "95"), (6, "TX-S1", switch, jan, "BHD", "5", "95", "90"),
         (7, "TX-L0", late, early, "BHD", "5", "100", "95"), (8, "TX-L1", late, jan, "BHD", "5", "95", "90"),
         (9, "TX-L3", late, feb, "BHD", "5", "89", "84"),
-        (10, "TX-R1", rapid, early, "BHD", "5", "100", "95"), (11, "TX-R2", rapid, jan31, "BHD", "7", "95", "88")])
+        (10, "TX-R1", rapid, early, "BHD", "5", "100", "95"), (11, "TX-R2", rapid, jan31, "BHD", "7", "95", "88"),
+        (17, "TX-N1", None, jan, "BHD", "5", "100", "95")])
     second = stream(group / "2024-02-20-[$LATEST]second", [
         (12, "TX-T3", test, feb, "BHD", "5", "90", "85"), (13, "TX-M3", multi, feb, "BHD", "5", "90", "85"),
         (14, "TX-S2", switch, feb, "SAR", "5", "90", "85"),
         (15, "TX-L2", late, feb - timedelta(days=5), "BHD", "1", "90", "89"),
-        (16, "TX-R3", rapid, jan31 + timedelta(days=1, hours=23), "BHD", "7", "88", "81")])
+        (16, "TX-R3", rapid, jan31 + timedelta(days=1, hours=23), "BHD", "7", "88", "81"),
+        (18, "TX-N2", None, feb, "BHD", "5", "95", "90")])
     settings = make_settings(RAPID_DEDUCTION_SECONDS=str(3 * 86_400))
     incremental, full = incremental_then_full([[first], [second]], settings)
     assert {(row[2], row[4]) for row in full["anomalies"]} >= {
         ("test_user", test), ("multi_currency", multi), ("multi_currency", switch), ("rapid_deduction", rapid)}
     counts = {row[0]: row[7] for row in full["user_balances"]}  # count_transactions
     assert (counts[late], counts[switch]) == (4, 3)
+    assert sum(1 for row in full["balance_events"] if row[0] in ("TX-N1", "TX-N2") and row[4] is None) == 2
     assert_same(incremental, full)
 
 

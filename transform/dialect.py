@@ -113,6 +113,14 @@ def first_month_from(ts: str, dialect: str) -> str:
     return f"(CASE WHEN {ts} = '' THEN '' ELSE {before} END)"
 
 
+def seconds_before(ts: str, seconds: str, dialect: str) -> str:
+    """The ISO time, as `ts` is stored ('YYYY-MM-DDTHH:MM:SS.mmmZ'), `seconds` (an integer) before `ts`."""
+    if dialect == "postgresql":
+        return (f"TO_CHAR(CAST(SUBSTR({ts}, 1, 23) AS TIMESTAMP) - ({seconds}) * INTERVAL '1 second', "
+                "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+    return f"STRFTIME('%Y-%m-%dT%H:%M:%fZ', {ts}, '-' || ({seconds}) || ' seconds')"
+
+
 def int_text(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -176,6 +184,7 @@ def environment(dialect: str) -> jinja2.Environment:
         int_text=int_text,
         days_between=lambda start, end: days_between(start, end, dialect),
         first_month_from=lambda ts: first_month_from(ts, dialect),
+        seconds_before=lambda ts, seconds: seconds_before(ts, seconds, dialect),
         pair=pair,
         pair_first=lambda expr: pair_first(expr, dialect),
         pair_second=lambda expr: pair_second(expr, dialect),

@@ -27,8 +27,8 @@
 
 with
 
-events as (
-    select transaction_id, balance_events.user_id, currency, type, schema, source, action, amount, vat, old_balance,
+{%- macro columns() -%}
+    transaction_id, balance_events.user_id, currency, type, schema, source, action, amount, vat, old_balance,
            new_balance, payment_balance, is_float_noise, ts, ts_ms, business_date, event_id, file_id, line_no,
            coalesce(outcome, 'unknown') <> 'refused_negative_balance' as is_applied
            {%- if scoped %},
@@ -36,24 +36,33 @@ events as (
            user_seq as kept_seq, prev_new_balance as kept_prev_new_balance
            {%- for column in derived %}, {{ column }} as kept_{{ column }}{% endfor %}
            {%- endif %}
-    from balance_events
-    {%- if scoped %}
-    left join scope_users changes on changes.user_id = balance_events.user_id
-    {%- endif %}
+{%- endmacro %}
+
+events as (
+    select {{ columns() }}
     {%- if scoped == 'seek' %}
-    -- an incremental build of few users: their rows by seeks in the user index
-    where {{ user_in_scope('balance_events.user_id') }}
+    -- an incremental build: each changed user's transactions from scope_users.read_from on (the tail, and those
+    -- before it that a later step reads), by a seek in ix_balance_events_user_ts (SQLite joins a CROSS JOIN in
+    -- the order written)
+    from scope_users changes
+    cross join balance_events
+    where balance_events.user_id = changes.user_id and balance_events.ts >= changes.read_from
     {%- elif scoped == 'scan' %}
-    -- an incremental build of many users: their rows in one pass over the table ("+": not by seeks in the user
-    -- index, which costs more per row once they hold about a tenth of the transactions)
-    where {{ user_in_scope('+balance_events.user_id' if dialect == 'sqlite' else 'balance_events.user_id') }}
+    -- the same when the users read whole hold many transactions: in one pass over the table ("+": not by seeks
+    -- in the user index, which cost more per row once they are about a tenth of the transactions)
+    from balance_events
+    join scope_users changes
+      on changes.user_id = {{ '+' if dialect == 'sqlite' }}balance_events.user_id
+    where balance_events.ts >= changes.read_from
+    {%- else %}
+    from balance_events
     {%- endif %}
     {%- if scoped %}
-      -- the tail, and of the transactions before it those a later step reads (transform/scope_users.sql); the
-      -- transactions without a user are all read
-      and (changes.user_id is null or changes.reads_whole
-           or (balance_events.ts, balance_events.transaction_id) >= (changes.since_ts, changes.since_tx)
-           or balance_events.user_seq >= changes.from_seq or balance_events.ts_ms >= changes.from_ms)
+    union all
+    -- the transactions without a user, when they changed: all of them
+    select {{ columns() }}
+    from balance_events
+    where balance_events.user_id is null and exists (select 1 from scope_users where user_id is null)
     {%- endif %}
 ),
 

@@ -4,18 +4,19 @@
 -- before every transaction: the whole ledger is derived again. since_month: the first business month a change
 -- can be in (balance_rollforward_users keeps the months before it).
 -- user_key stands for the user in int_ledger (an integer, as a full build's event id of the first transaction).
--- Which of the user's transactions before the change int_ledger reads (int_ledger.sql), from what the last build
--- stored (the same code and settings, or the build would be full):
---   reads_whole  all of them: a test-shaped id (test_user); a user already seen in two currencies, or whose tail
---                has a transaction in another currency than their stored row's, or none (multi_currency); a
---                stored user_balances row that cannot be carried on (user_balances.sql: carried); or a tail
---                transaction in a business month before the last of the user's roll-forward chain
---   from_seq     from the transaction before the user's first calculation or continuity break
---                (discrepancy_report: a break's resolution and the transaction before it)
---   from_ms      from the time of the last transaction before the change less RAPID_DEDUCTION_SECONDS (burst,
---                rapid_deduction), and from that of the last out-of-sync one before since_ts less
---                FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies: its windows start at the last discrepant
---                transaction's window; the breaks among them are read from from_seq on)
+-- int_ledger (int_ledger.sql) reads the user's transactions from read_from on: the tail, and those before it that
+-- a later step reads, as the last build stored them (the same code and settings, or the build would be full):
+--   all of them ('') when reads_whole: a test-shaped id (test_user); a user already seen in two currencies, or
+--       whose tail has a transaction in another currency than their stored row's, or none (multi_currency); a
+--       stored user_balances row that cannot be carried on (user_balances.sql: carried); or a tail transaction
+--       in a business month before the last of the user's roll-forward chain;
+--   else from the earliest of: the transaction before the user's first calculation or continuity break
+--       (discrepancy_report rebuilds the user's rows: a break, its resolution, the transaction before it); the
+--       time of the last transaction before the change less RAPID_DEDUCTION_SECONDS (burst and rapid_deduction
+--       pair a tail transaction with an earlier one); and that of the last out-of-sync one before since_ts less
+--       FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies: its windows start at the last discrepant transaction's
+--       window; the breaks among them are read from the first break on). One second more of each time: SQLite
+--       works the times out in floating point. A few more transactions than needed change nothing.
 -- A user not read whole has all their stored rows before the tail, in one currency: user_balances carries their
 -- row on, and balance_rollforward_users the last month of their chain in carry_currency (carry_month).
 
@@ -43,17 +44,23 @@ stored as (
         (select max(chain.month) from balance_rollforward_users chain
          where chain.user_id = changes.user_id and chain.currency = balances.currency) as carry_month,
         -- the time of the transaction just before the change
-        (select kept.ts_ms from balance_events kept
+        (select kept.ts from balance_events kept
          where kept.user_id = changes.user_id and (kept.ts, kept.transaction_id) < (changes.since_ts, changes.since_tx)
          order by kept.ts desc, kept.transaction_id desc
-         limit 1) as seed_ms,
+         limit 1) as seed_ts,
         -- the time of the user's last out-of-sync transaction (applied: discrepancy_transactions) before since_ts
         (select max(episode.ts) from discrepancy_transactions episode
          where episode.user_id = changes.user_id and episode.role = 'out_of_sync'
            and episode.ts < changes.since_ts) as episode_ts,
-        (select min(first_break.user_seq) - 1 from discrepancy_report break
-         join balance_events first_break on first_break.transaction_id = break.first_transaction_id
-         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')) as from_seq
+        -- the user's first calculation or continuity break
+        (select break.first_seen_at from discrepancy_report break
+         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
+         order by break.first_seen_at, break.first_transaction_id
+         limit 1) as break_ts,
+        (select break.first_transaction_id from discrepancy_report break
+         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
+         order by break.first_seen_at, break.first_transaction_id
+         limit 1) as break_tx
     from changes
     left join user_balances balances on balances.user_id = changes.user_id
 ),
@@ -73,10 +80,14 @@ reads as (
                          and (tail.ts, tail.transaction_id) >= (stored.since_ts, stored.since_tx)
                          and ({{ is_distinct('tail.currency', 'stored.stored_currency') }}
                               or substr(tail.business_date, 1, 7) < stored.carry_month)) as reads_whole,
-        stored.seed_ms - :rapid_window_ms as recent_ms,
-        (select episode.ts_ms from balance_events episode
-         where episode.user_id = stored.user_id and episode.ts = stored.episode_ts
-         limit 1) - :frequent_window_ms as window_ms
+        -- the transaction before the first break (or the break, when it is the user's first transaction)
+        coalesce((select before.ts from balance_events before
+                  where before.user_id = stored.user_id
+                    and (before.ts, before.transaction_id) < (stored.break_ts, stored.break_tx)
+                  order by before.ts desc, before.transaction_id desc
+                  limit 1), stored.break_ts) as before_break_ts,
+        {{ seconds_before('stored.seed_ts', ':rapid_window_ms / 1000 + 1') }} as recent_ts,
+        {{ seconds_before('stored.episode_ts', ':frequent_window_ms / 1000 + 1') }} as window_ts
     from stored
 )
 
@@ -84,5 +95,8 @@ select
     user_id, since_ts, since_tx, since_month, user_key, reads_whole,
     case when not reads_whole then stored_currency end as carry_currency,
     case when not reads_whole then carry_month end as carry_month,
-    from_seq, case when window_ms is null or recent_ms < window_ms then recent_ms else window_ms end as from_ms
+    case when reads_whole then ''
+         else {{ 'least' if dialect == 'postgresql' else 'min' }}(
+             since_ts, coalesce(before_break_ts, since_ts), coalesce(recent_ts, since_ts),
+             coalesce(window_ts, since_ts)) end as read_from
 from reads
