@@ -48,8 +48,8 @@ events as (
     cross join balance_events
     where balance_events.user_id = changes.user_id and balance_events.ts >= changes.read_from
     {%- elif scoped == 'scan' %}
-    -- the same when the users read whole hold many transactions: in one pass over the table ("+": not by seeks
-    -- in the user index, which cost more per row once they are about a tenth of the transactions)
+    -- the same when the changed users hold many transactions: in one pass over the table ("+": not by seeks in
+    -- the user index, which cost more per row once they hold about a tenth of the transactions)
     from balance_events
     join scope_users changes
       on changes.user_id = {{ '+' if dialect == 'sqlite' }}balance_events.user_id

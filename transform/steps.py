@@ -61,7 +61,7 @@ class Step:
     table: str
     kind: str  # seed | update | rebuild | append | python
     sql_file: str | None = None
-    func: Callable | None = None
+    func: Callable | None = None  # a seed's: (conn, params); a Python step's: (conn, params, scoped)
     # on SQLite, which connection runs it (transform/lanes.py): "main" writes the public tables; "ledger" and
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
