@@ -274,6 +274,22 @@ def test_frequent_discrepancies(ledger):
         "frequent_discrepancies:H3", "frequent_discrepancies:T5", "frequent_discrepancies:V2"}
 
 
+@pytest.mark.parametrize("outcome, found", [(None, {"frequent_discrepancies:X3"}),
+                                            ("refused_negative_balance", set())])
+def test_frequent_discrepancies_count_applied_transactions_only(tmp_path, outcome, found):
+    # X's third wallet mismatch within 7 days: applied, it reaches the count; refused by the negative-balance
+    # guard, it is no discrepancy (no episode has it, as discrepancy_transactions.sql counts them)
+    db = LedgerDB(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        for n, day in enumerate((4, 5, 6), start=1):
+            db.tx(f"X{n}", uid(99), night(day), "DEBIT", "1", "0", str(100 - n + 1), str(100 - n), payment="7",
+                  outcome=outcome if n == 3 else None)
+        db.build()
+        assert fingerprints(db, "frequent_discrepancies") == found
+    finally:
+        db.close()
+
+
 def test_vat_mismatch(ledger):
     assert fingerprints(ledger, "vat_mismatch") == {"vat_mismatch:I1", "vat_mismatch:B2"}
     rules = dict(ledger.query("SELECT transaction_id, parameters FROM anomalies WHERE detector = 'vat_mismatch'"))
