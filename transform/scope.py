@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db import pending
 from transform.dialect import SCOPE_DAYS, SCOPE_USERS, render
 from transform.params import Params
 from transform.state import built_from, fingerprint_parts
+from transform.steps import Statement, used_params
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,14 +86,11 @@ def open_scope(conn: Connection, params: Params) -> None:
     holds where each user's ledger first changed, the integer that stands for the user in int_ledger, and which
     of the user's earlier transactions int_ledger reads."""
     close_scope(conn)
-    dialect = conn.dialect.name
-    bind = params.bind()
-    sql = text(f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"
-               + render((HERE / "scope_users.sql").read_text(), dialect).strip().rstrip(";"))
-    conn.execute(sql.bindparams(bindparam("test_user_ids", expanding=True)),
-                 {"no_user": pending.NO_USER, "user_kind": pending.USER, "test_user_ids": bind["test_user_ids"],
-                  "uuid_shape": bind["uuid_shape"], "rapid_window_ms": bind["rapid_window_ms"],
-                  "frequent_window_ms": bind["frequent_window_ms"]})
+    sql = (f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"
+           + render((HERE / "scope_users.sql").read_text(), conn.dialect.name).strip().rstrip(";"))
+    users = Statement("scope_users", sql, used_params(sql, {
+        **params.bind(), "no_user": pending.NO_USER, "user_kind": pending.USER}))
+    conn.execute(users.executable(), users.params)
     conn.execute(text(f"CREATE INDEX ix_{SCOPE_USERS} ON {SCOPE_USERS} (user_id)"))
     conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_DAYS} AS SELECT key AS business_date FROM pending_changes "
                       f"WHERE kind = :day"), {"day": pending.DAY})

@@ -52,15 +52,9 @@ stored as (
         (select max(episode.ts) from discrepancy_transactions episode
          where episode.user_id = changes.user_id and episode.role = 'out_of_sync'
            and episode.ts < changes.since_ts) as episode_ts,
-        -- the user's first calculation or continuity break
-        (select break.first_seen_at from discrepancy_report break
-         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-         order by break.first_seen_at, break.first_transaction_id
-         limit 1) as break_ts,
-        (select break.first_transaction_id from discrepancy_report break
-         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-         order by break.first_seen_at, break.first_transaction_id
-         limit 1) as break_tx
+        -- the time of the user's first calculation or continuity break
+        (select min(break.first_seen_at) from discrepancy_report break
+         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')) as break_ts
     from changes
     left join user_balances balances on balances.user_id = changes.user_id
 ),
@@ -80,11 +74,11 @@ reads as (
                          and (tail.ts, tail.transaction_id) >= (stored.since_ts, stored.since_tx)
                          and ({{ is_distinct('tail.currency', 'stored.stored_currency') }}
                               or substr(tail.business_date, 1, 7) < stored.carry_month)) as reads_whole,
-        -- the transaction before the first break (or the break, when it is the user's first transaction)
+        -- a time at or before the transaction before the first break: the last one earlier than the break's time,
+        -- or that time
         coalesce((select before.ts from balance_events before
-                  where before.user_id = stored.user_id
-                    and (before.ts, before.transaction_id) < (stored.break_ts, stored.break_tx)
-                  order by before.ts desc, before.transaction_id desc
+                  where before.user_id = stored.user_id and before.ts < stored.break_ts
+                  order by before.ts desc
                   limit 1), stored.break_ts) as before_break_ts,
         {{ seconds_before('stored.seed_ts', ':rapid_window_ms / 1000 + 1') }} as recent_ts,
         {{ seconds_before('stored.episode_ts', ':frequent_window_ms / 1000 + 1') }} as window_ts

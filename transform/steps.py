@@ -127,7 +127,8 @@ def _columns(table: str) -> list[str]:
     return [c.name for c in BY_NAME[table].columns]
 
 
-def _used(sql: str, bind: dict) -> dict:
+def used_params(sql: str, bind: dict) -> dict:
+    """The parameters of `bind` that `sql` names (a statement is given only those)."""
     names = set(_BIND.findall(sql))
     return {k: v for k, v in bind.items() if k in names}
 
@@ -151,7 +152,7 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
                f"  AND balance_events.transaction_id = derived.transaction_id AND (\n    {changed})")
         if scoped:  # the rows derived again, found by key: walking all of balance_events would cost more
             sql += "\n  AND balance_events.transaction_id IN (SELECT transaction_id FROM int_ledger WHERE is_tail)"
-        return [Statement(step.name, sql, _used(sql, bind))]
+        return [Statement(step.name, sql, used_params(sql, bind))]
     if step.kind in ("rebuild", "append"):
         if step.incremental_only and not scoped:
             return []
@@ -167,7 +168,7 @@ def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str, into: s
     numbered = _ORDER.search(body)
     if numbered:  # dialect.row_number on SQLite: ids are rowids given in insert order
         sql += f"\nORDER BY {numbered.group(1)}"
-    return Statement(step.name, sql, _used(sql, bind))
+    return Statement(step.name, sql, used_params(sql, bind))
 
 
 # Rows an incremental build replaces in a table with a grain. Untied errors belong to no user's ledger: they are
