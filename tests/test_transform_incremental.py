@@ -23,7 +23,7 @@ from sample import generate
 from transform import build_all
 from transform.tables import PUBLIC_TABLES
 
-COMPARED = PUBLIC_TABLES + ("balance_events", "ref_currencies", "ref_tz_offsets", "ref_action_checks")
+COMPARED = PUBLIC_TABLES + ("balance_events", "amount_groups", "ref_currencies", "ref_tz_offsets", "ref_action_checks")
 
 
 def derived(url: str) -> dict[str, list[tuple]]:
@@ -63,7 +63,7 @@ def assert_same(incremental: dict, full: dict) -> None:
 
 def ingest_in_runs(runs: list[list[Path]], settings, reads: list | None = None) -> list[str]:
     """Ingest each run, then build incrementally; the builds' descriptions (and in `reads` how each incremental
-    build read the changed users' transactions: transform.scope.SEEK or SCAN)."""
+    build read the changed users' transactions: transform.scope.SEEK or SCAN, from open_scope)."""
     from transform import scope
     from transform.params import from_settings
     builds = []
@@ -71,9 +71,11 @@ def ingest_in_runs(runs: list[list[Path]], settings, reads: list | None = None) 
     try:
         for paths in runs:
             run([str(p) for p in paths], settings, transform=False, workers=0)
-            if reads is not None:
+            if reads is not None:  # how the build will read them, in a transaction rolled back
                 with engine.connect() as conn:
-                    reads.append(scope.decide(conn, from_settings(settings), "incremental").reads)
+                    if scope.decide(conn, from_settings(settings), "incremental").incremental:
+                        reads.append(scope.open_scope(conn, from_settings(settings)))
+                    conn.rollback()
             builds.append(build_all(engine, settings, mode="incremental")["build"])
     finally:
         engine.dispose()

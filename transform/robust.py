@@ -90,9 +90,9 @@ def amount_spikes(conn: Connection, params: Params, scoped: str = "") -> Iterato
 
     A renewal is compared with the user's renewals, a refund with their refunds, a nightly deduction with their
     nightly deductions; a transaction without a source or an action (the legacy schema) has no group to be
-    compared with, and is not scored. An incremental build (`scoped`, transform/scope.py) reads its users'
-    transactions from balance_events: a spike is judged against the user's whole group, and int_ledger holds only
-    the part of their ledgers that the other steps read.
+    compared with, and is not scored. An incremental build (`scoped`, transform/scope.py) reads from
+    balance_events only the changed users' groups that can hold a spike (amount_groups: at least
+    AMOUNT_SPIKE_MIN_SAMPLES amounts, not all equal), each whole: a spike is judged against the user's whole group.
     """
     threshold, ratio = Fraction(params.spike_threshold), Fraction(params.spike_min_ratio)
     base = params.detector_parameters()["amount_spike"]
@@ -102,17 +102,15 @@ def amount_spikes(conn: Connection, params: Params, scoped: str = "") -> Iterato
     # all of them are spikes or none is. The user is sorted by user_key, the integer that stands for them
     # (transform/scope_users.sql in an incremental build): a shorter sort key than user_id.
     cursor = conn.connection.cursor()
-    source, key, rows_from, users = "int_ledger", "event_id", "int_ledger", "int_ledger.user_id IS NOT NULL"
-    if scoped:  # its users, as int_ledger.sql reads them: few by seeks in the user index, many in one pass
-        source, key, users = "balance_events", "transaction_id", "balance_events.user_id = changes.user_id"
-        if scoped == "scan" and conn.dialect.name == "sqlite":
-            rows_from, users = f"balance_events, {SCOPE_USERS} changes", "changes.user_id = +balance_events.user_id"
-        else:  # (SQLite joins a CROSS JOIN in the order written)
-            rows_from = f"{SCOPE_USERS} changes CROSS JOIN balance_events"
-    cursor.execute(
-        f"SELECT user_key, type, source, action, amount, {key} FROM {rows_from} "
-        f"WHERE {users} AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL AND amount IS NOT NULL "
-        "ORDER BY user_key, type, source, action, amount")
+    if scoped:
+        source, key = "balance_events", "transaction_id"
+        cursor.execute(_scoped_rows(conn, params.spike_min_samples))
+    else:
+        source, key = "int_ledger", "event_id"
+        cursor.execute(
+            "SELECT user_key, type, source, action, amount, event_id FROM int_ledger "
+            "WHERE user_id IS NOT NULL AND type IS NOT NULL AND source IS NOT NULL AND action IS NOT NULL "
+            "AND amount IS NOT NULL ORDER BY user_key, type, source, action, amount")
     rows = (row for batch in iter(lambda: cursor.fetchmany(STREAM_ROWS), []) for row in batch)
     details = text(f"SELECT {key}, user_id, transaction_id, ts, business_date, currency, file_id, line_no "
                    f"FROM {source} WHERE {key} IN :ids").bindparams(bindparam("ids", expanding=True))
@@ -129,6 +127,30 @@ def amount_spikes(conn: Connection, params: Params, scoped: str = "") -> Iterato
 
 
 SPIKE_BATCH = 500
+
+
+def _scoped_rows(conn: Connection, min_samples: int) -> str:
+    """The select of an incremental build's rows to score: the amounts of the changed users' groups that can hold a
+    spike, by seeks in balance_events' user index when they are few, else in one pass over it."""
+    from transform.scope import SCAN, read_mode  # (transform/scope.py imports the steps, and so this module)
+
+    candidates = (f"SELECT changes.user_key, stored.* FROM {SCOPE_USERS} changes CROSS JOIN amount_groups stored "
+                  f"WHERE stored.user_id = changes.user_id AND stored.count_amounts >= {int(min_samples)} "
+                  "AND stored.least_amount < stored.largest_amount")
+    part, whole = conn.execute(text(
+        f"SELECT (SELECT COALESCE(SUM(count_amounts), 0) FROM ({candidates}) AS read_groups), "
+        "COALESCE(SUM(count_amounts), 0) FROM amount_groups")).one()
+    user, rows_from = "amounts.user_id", "candidates CROSS JOIN balance_events amounts"
+    if read_mode(part, whole) == SCAN and conn.dialect.name == "sqlite":
+        # (+user_id: one pass over balance_events, each row's group looked up among the few read)
+        user, rows_from = "+amounts.user_id", "balance_events amounts, candidates"
+    # (else SQLite joins a CROSS JOIN in the order written: the groups, then each one's rows by seeks)
+    return (f"WITH candidates AS MATERIALIZED ({candidates}) "
+            "SELECT candidates.user_key, amounts.type, amounts.source, amounts.action, amounts.amount, "
+            f"amounts.transaction_id FROM {rows_from} WHERE {user} = candidates.user_id "
+            "AND amounts.type = candidates.type AND amounts.source = candidates.source "
+            "AND amounts.action = candidates.action AND amounts.amount IS NOT NULL "
+            "ORDER BY candidates.user_key, amounts.type, amounts.source, amounts.action, amounts.amount")
 
 
 def _spike_rows(conn, params, details, base, spikes: list[tuple]) -> Iterator[dict]:

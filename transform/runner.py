@@ -58,12 +58,10 @@ def _build_on_one_lane(engine: Engine, params: Params, on_step, alongside, mode:
             # the write lock at once, so nothing changes the ingest tables between the decision and the build.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         decision = scope.decide(conn, params, mode)  # again, in the build's transaction
-        scoped = decision.reads
         with sqlite_pragmas.build_settings(conn):
             if alongside:
                 alongside(conn)
-            if scoped:
-                scope.open_scope(conn, params)
+            scoped = scope.open_scope(conn, params) if decision.incremental else ""
             for step in steps():
                 t0 = time.perf_counter()
                 run_step(conn, step, params, bind, scoped=scoped)

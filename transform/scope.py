@@ -29,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 # costs about as much; at 39 % an incremental one took 28-30 s against 47 s (docs/benchmarks.md).
 MOST_TRANSACTIONS = 0.5
 # How an incremental build reads the changed users' transactions from balance_events: by seeks in the user index
-# when they hold few of them, else in one pass over the table (a seek per row costs more than reading it in
-# order once they hold more than about this share).
+# when they are few, else in one pass over the table (a seek per row costs more than reading it in order once
+# they are more than about this share of all transactions).
 SEEK, SCAN = "seek", "scan"
 SCAN_TRANSACTIONS = 0.1
 
@@ -39,7 +39,6 @@ SCAN_TRANSACTIONS = 0.1
 class Decision:
     incremental: bool
     reason: str
-    reads: str = ""  # an incremental build's: SEEK or SCAN
 
 
 MODES = ("auto", "full", "incremental")
@@ -72,19 +71,23 @@ def decide(conn: Connection, params: Params, mode: str = "auto") -> Decision:
         {"user": pending.USER, "none": pending.NO_USER}).one()
     if mode == "auto" and changed > MOST_TRANSACTIONS * total:
         return Decision(False, f"{_count(users, 'user')} changed, with {changed / total:.0%} of the transactions")
-    return Decision(True, f"{_count(users, 'user')} and {_count(days, 'business day')} changed",
-                    SCAN if changed > SCAN_TRANSACTIONS * total else SEEK)
+    return Decision(True, f"{_count(users, 'user')} and {_count(days, 'business day')} changed")
+
+
+def read_mode(part: int, whole: int) -> str:
+    """How to read `part` of a table of `whole` transactions: SEEK when it is few, else SCAN."""
+    return SCAN if part > SCAN_TRANSACTIONS * whole else SEEK
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def open_scope(conn: Connection, params: Params) -> None:
+def open_scope(conn: Connection, params: Params) -> str:
     """The changed keys as the two tables the scoped SQL reads (transform/dialect.py: user_in_scope, in_tail,
     day_in_scope), temporary: private to the build's connection. scope_users (transform/scope_users.sql) also
     holds where each user's ledger first changed, the integer that stands for the user in int_ledger, and which
-    of the user's earlier transactions int_ledger reads."""
+    of the user's earlier transactions int_ledger reads. Returns how int_ledger reads those: SEEK or SCAN."""
     close_scope(conn)
     sql = (f"CREATE TEMPORARY TABLE {SCOPE_USERS} AS\n"
            + render((HERE / "scope_users.sql").read_text(), conn.dialect.name).strip().rstrip(";"))
@@ -94,6 +97,12 @@ def open_scope(conn: Connection, params: Params) -> None:
     conn.execute(text(f"CREATE INDEX ix_{SCOPE_USERS} ON {SCOPE_USERS} (user_id)"))
     conn.execute(text(f"CREATE TEMPORARY TABLE {SCOPE_DAYS} AS SELECT key AS business_date FROM pending_changes "
                       f"WHERE kind = :day"), {"day": pending.DAY})
+    # (counted in ix_balance_events_user_ts alone, a range of it per user)
+    reads, total = conn.execute(text(
+        f"SELECT (SELECT COUNT(*) FROM {SCOPE_USERS} changes CROSS JOIN balance_events kept "
+        "WHERE kept.user_id = changes.user_id AND kept.ts >= changes.read_from), "
+        "COALESCE(SUM(count_transactions), 0) FROM user_balances")).one()
+    return read_mode(reads, total)
 
 
 def close_scope(conn: Connection) -> None:

@@ -87,6 +87,8 @@ def steps() -> list[Step]:
     seed = {table.name: fn for table, fn in seeds.SEEDS}
     out = [Step(name, name, "rebuild", f"{name}.sql", grain="day")  # from the ingest tables: no need to wait
            for name in ("daily_event_counts", "daily_health")]
+    # (from balance_events' own columns: on two lanes it is built while the other lane builds the ledger)
+    out.append(Step("amount_groups", "amount_groups", "rebuild", "amount_groups.sql", grain="user"))
     out += [Step(f"seed {name}", name, "seed", func=seed[name], lane="ledger")
             for name in ("ref_currencies", "ref_tz_offsets")]
     out.append(Step("int_ledger_order", "int_ledger_order", "rebuild", "int_ledger_order.sql", lane="ledger"))
@@ -187,10 +189,10 @@ _AGES = ("UPDATE discrepancy_report SET age_days = {{ days_between('business_dat
          "'coalesce((select max(business_date) from balance_events), business_date)') }} WHERE resolved_at IS NULL")
 
 
-# Tables whose incremental select reads the stored rows it replaces (user_balances carries a user's row on, and
-# balance_rollforward_users a chain's last month): their new rows are computed into a temporary table before
-# the stored ones are deleted.
-_READS_ITS_ROWS = ("user_balances", "balance_rollforward_users")
+# Tables whose incremental select reads the stored rows it replaces (user_balances carries a user's row on,
+# balance_rollforward_users a chain's last month, and amount_groups a user's groups): their new rows are computed
+# into a temporary table before the stored ones are deleted.
+_READS_ITS_ROWS = ("user_balances", "balance_rollforward_users", "amount_groups")
 
 
 def _replace_statements(step: Step, dialect: str, bind: dict, scoped: str) -> list[Statement]:

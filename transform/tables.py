@@ -197,6 +197,20 @@ balance_rollforward_users = Table(
     Column("is_new_user", Boolean, nullable=False),  # the user's first transaction in this currency is this month
 )
 
+# Kept for the next build, read by no page or report: what an incremental build of amount_spikes needs to know of
+# the groups it does not read (transform/amount_groups.sql).
+amount_groups = Table(
+    "amount_groups", metadata,
+    Column("user_id", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("count_amounts", Integer, nullable=False),
+    Column("least_amount", Money, nullable=False),
+    Column("largest_amount", Money, nullable=False),
+    Column("last_ts", String(24), nullable=False),  # the group's latest transaction time
+)
+
 balance_rollforward = Table(
     "balance_rollforward", metadata,
     Column("currency", String(8), nullable=False),
@@ -307,6 +321,7 @@ INDEXES: dict[str, list[tuple[str, str, bool]]] = {
                            ("ix_discrepancy_report_first_tx", "first_transaction_id", False)],
     "balance_rollforward_users": [("ux_balance_rollforward_users", "user_id, currency, month", True)],
     "balance_rollforward": [("ux_balance_rollforward", "currency, month", True)],
+    "amount_groups": [("ux_amount_groups", "user_id, type, source, action", True)],
     "anomalies": [("ux_anomalies_fingerprint", "fingerprint", True),
                   ("ix_anomalies_user", "user_id", False),
                   ("ix_anomalies_date", "business_date", False),
