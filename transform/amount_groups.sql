@@ -3,9 +3,9 @@
 -- largest, and the group's latest transaction time. Kept for the next build and read by nothing else: a group of
 -- fewer than AMOUNT_SPIKE_MIN_SAMPLES amounts, or of one amount repeated, has no spike, so an incremental build
 -- reads the amounts of the other groups only.
--- An incremental build adds each changed user's transactions from their first change on (scope_users.since_ts,
--- since_tx) to their stored groups, which then count only transactions before it; a user with a stored group whose
--- latest transaction is at or after that point has all their groups counted again.
+-- An incremental build adds each changed user's transactions from the time of their first change on
+-- (scope_users.since_ts) to their stored groups when every one of those ends before that time; a user with a stored
+-- group whose latest transaction is at or after it has all their groups counted again.
 
 {%- if scoped %}
 
@@ -13,7 +13,7 @@ with
 
 changed as (
     select
-        changes.user_id, changes.since_ts, changes.since_tx,
+        changes.user_id, changes.since_ts,
         exists (select 1 from amount_groups stored
                 where stored.user_id = changes.user_id and stored.last_ts >= changes.since_ts) as recount
     from scope_users changes
@@ -34,7 +34,6 @@ amounts as (
     cross join balance_events tail
     where tail.user_id = changed.user_id
       and tail.ts >= case when changed.recount then '' else changed.since_ts end
-      and (changed.recount or (tail.ts, tail.transaction_id) >= (changed.since_ts, changed.since_tx))
       and tail.type is not null and tail.source is not null and tail.action is not null and tail.amount is not null
 )
 
