@@ -26,7 +26,7 @@ from transform.steps import Statement, used_params
 HERE = Path(__file__).resolve().parent
 
 # When the changed users hold more than this share of the transactions, a full build (on two lanes on SQLite)
-# costs about as much; at 39 % an incremental one took 28-30 s against 47 s (docs/benchmarks.md).
+# costs about as much (docs/benchmarks.md, "Incremental builds").
 MOST_TRANSACTIONS = 0.5
 # How an incremental build reads the changed users' transactions from balance_events: by seeks in the user index
 # when they are few, else in one pass over the table (a seek per row costs more than reading it in order once
