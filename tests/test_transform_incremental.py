@@ -241,6 +241,31 @@ def test_what_an_incremental_build_reads_of_the_months_before_the_change(make_se
     assert_same(incremental, full)
 
 
+def test_a_spike_is_judged_against_its_whole_group_though_the_run_reads_only_groups_that_can_hold_one(
+        make_settings, tmp_path):
+    """amount_spikes reads, in an incremental build, only the groups amount_groups says can hold a spike. Before the
+    run none of these can: one user's eight debits are all equal, another has seven (fewer than
+    AMOUNT_SPIKE_MIN_SAMPLES), and a third's nine equal ones include one after the time of the new debit, which
+    comes late (that user's groups are counted again). The run brings each a debit four times the others."""
+    from datetime import datetime, timedelta, timezone
+    equal, few, late = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
+    at = datetime(2024, 2, 1, 9, 0, tzinfo=timezone.utc)
+    day = timedelta(days=1)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    before = [(user, i) for user, days in ((equal, range(8)), (few, range(7)), (late, (*range(8), 9))) for i in days]
+    first = _sync_file(group / "2024-02-01-[$LATEST]first", [
+        (n, f"TX-{user[-1]}-{i}", user, at + i * day, "5", "100", "95") for n, (user, i) in enumerate(before, 1)])
+    second = _sync_file(group / "2024-02-11-[$LATEST]second", [
+        (90, "TX-1-spike", equal, at + 10 * day, "20", "100", "80"),
+        (91, "TX-2-spike", few, at + 10 * day, "20", "100", "80"),
+        (92, "TX-3-spike", late, at + 8 * day + timedelta(hours=1), "20", "100", "80")])
+    incremental, full = incremental_then_full([[first], [second]], make_settings())
+    spikes = {row[6] for row in full["anomalies"] if row[2] == "amount_spike"}  # transaction_id
+    assert spikes == {"TX-1-spike", "TX-2-spike", "TX-3-spike"}
+    assert {row[0]: row[4] for row in full["amount_groups"]} == {equal: 9, few: 8, late: 10}  # count_amounts
+    assert_same(incremental, full)
+
+
 def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_settings, tmp_path):
     """The copy applied so far (user B, a day later) gives way to one logged earlier (user A): both users' and
     both days' rows change, though the second run brings nothing of user B's and nothing of that day."""
