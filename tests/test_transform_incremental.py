@@ -266,6 +266,30 @@ def test_a_spike_is_judged_against_its_whole_group_though_the_run_reads_only_gro
     assert_same(incremental, full)
 
 
+def test_a_break_resolved_before_the_change_stays_and_still_counts_towards_frequent_discrepancies(make_settings,
+                                                                                                    tmp_path):
+    """A calculation break resolved before the run stays as stored, and the build does not read back to it for
+    discrepancy_report; but it is the user's last discrepant transaction before the run, so frequent_discrepancies'
+    window starts at it: with the run's two breaks it makes three within the window."""
+    from datetime import datetime, timedelta, timezone
+    user = "00000000-0000-4000-8000-000000000001"
+    at, day = datetime(2024, 2, 1, 9, 0, tzinfo=timezone.utc), timedelta(days=1)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-01-02-[$LATEST]first", [
+        (1, "TX-0", user, at - 30 * day, "5", "100", "95"),
+        (2, "TX-1", user, at, "5", "95", "85"),  # 5 more than the debit: a calculation break
+        (3, "TX-2", user, at + day, "5", "85", "80")])  # resolves it
+    second = _sync_file(group / "2024-02-03-[$LATEST]second", [
+        (4, "TX-3", user, at + 2 * day, "5", "80", "70"), (5, "TX-4", user, at + 3 * day, "5", "70", "60")])
+    settings = make_settings(FREQUENT_DISCREPANCY_COUNT="3", FREQUENT_DISCREPANCY_DAYS="7",
+                             RAPID_DEDUCTION_SECONDS="60")
+    incremental, full = incremental_then_full([[first], [second]], settings)
+    assert [(row[0], row[2]) for row in full["discrepancy_report"]] == [
+        ("calculation:TX-1", "resolved"), ("calculation:TX-3", "open"), ("calculation:TX-4", "open")]
+    assert [row[6] for row in full["anomalies"] if row[2] == "frequent_discrepancies"] == ["TX-4"]
+    assert_same(incremental, full)
+
+
 def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_settings, tmp_path):
     """The copy applied so far (user B, a day later) gives way to one logged earlier (user A): both users' and
     both days' rows change, though the second run brings nothing of user B's and nothing of that day."""

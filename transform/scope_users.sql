@@ -61,8 +61,7 @@ stored as (
         -- the time of the user's first calculation or continuity break not resolved before the change
         (select min(break.first_seen_at) from discrepancy_report break
          where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-           and not coalesce((break.resolved_at, break.resolving_transaction_id)
-                            < (changes.since_ts, changes.since_tx), false)) as break_ts
+           and not coalesce(break.resolved_at < changes.since_ts, false)) as break_ts
     from changes
     left join user_balances balances on balances.user_id = changes.user_id
 ),
