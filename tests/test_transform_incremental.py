@@ -266,11 +266,9 @@ def test_a_spike_is_judged_against_its_whole_group_though_the_run_reads_only_gro
     assert_same(incremental, full)
 
 
-def test_a_break_resolved_before_the_change_stays_and_still_counts_towards_frequent_discrepancies(make_settings,
-                                                                                                    tmp_path):
-    """A calculation break resolved before the run stays as stored, and the build does not read back to it for
-    discrepancy_report; but it is the user's last discrepant transaction before the run, so frequent_discrepancies'
-    window starts at it: with the run's two breaks it makes three within the window."""
+def test_a_break_resolved_before_the_run_still_counts_towards_frequent_discrepancies(make_settings, tmp_path):
+    """A calculation break resolved before the run is the user's last discrepant transaction before it, so
+    frequent_discrepancies' window starts at it: with the run's two breaks it makes three within the window."""
     from datetime import datetime, timedelta, timezone
     user = "00000000-0000-4000-8000-000000000001"
     at, day = datetime(2024, 2, 1, 9, 0, tzinfo=timezone.utc), timedelta(days=1)

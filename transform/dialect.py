@@ -159,13 +159,12 @@ def user_in_scope(column: str) -> str:
             f"AND EXISTS (SELECT 1 FROM {SCOPE_USERS} WHERE user_id IS NULL)))")
 
 
-def in_tail(table: str, ts: str = "ts", transaction: str = "transaction_id") -> str:
-    """True for a stored row (with user_id, and a transaction's time and id in `ts` and `transaction`) that an
-    incremental build derives again: at or after its user's first change (scope_users.since_ts, since_tx), or with
-    no transaction (NULL). The rows before it stay as they are. (int_ledger says it of its own rows:
-    int_ledger.is_tail.)"""
+def in_tail(table: str, ts: str = "ts") -> str:
+    """True for a stored row (with user_id, the transaction's time in `ts`, and transaction_id) that an incremental
+    build derives again: at or after its user's first change (scope_users.since_ts, since_tx). The rows before it
+    stay as they are. (int_ledger says it of its own rows: int_ledger.is_tail.)"""
     return (f"NOT EXISTS (SELECT 1 FROM {SCOPE_USERS} changes WHERE changes.user_id = {table}.user_id "
-            f"AND ({table}.{ts}, {table}.{transaction}) < (changes.since_ts, changes.since_tx))")
+            f"AND ({table}.{ts}, {table}.transaction_id) < (changes.since_ts, changes.since_tx))")
 
 
 def day_in_scope(column: str) -> str:

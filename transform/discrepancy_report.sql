@@ -205,13 +205,8 @@ untied_errors as (
 
 unioned as (
     select kind || ':' || first_transaction_id as discrepancy_id, episodes.* from episodes
-    {%- for breaks in ('calculations', 'continuities') %}
-    union all select kind || ':' || first_transaction_id, {{ breaks }}.* from {{ breaks }}
-    {%- if scoped %}
-    -- (those resolved before the user's first change stay as stored: transform/steps.py)
-    where {{ in_tail(breaks, 'resolved_at', 'resolving_transaction_id') }}
-    {%- endif %}
-    {%- endfor %}
+    union all select kind || ':' || first_transaction_id, calculations.* from calculations
+    union all select kind || ':' || first_transaction_id, continuities.* from continuities
     union all
     select untied_id, kind, user_id, currency, first_transaction_id, last_transaction_id, resolving_transaction_id,
            business_date, first_seen_at, last_seen_at, resolved_at, resolved_date, count_transactions,

@@ -10,14 +10,13 @@
 --       whose tail has a transaction in another currency than their stored row's, or none (multi_currency); a
 --       stored user_balances row that cannot be carried on (user_balances.sql: carried); or a tail transaction
 --       in a business month before the last of the user's roll-forward chain;
---   else from the earliest of: the transaction before the user's first calculation or continuity break not
---       resolved before the change (discrepancy_report derives those again: a break, its resolution, the
---       transaction before it; the others stay as stored); the time of the last transaction before the change
---       less RAPID_DEDUCTION_SECONDS (burst and rapid_deduction pair a tail transaction with an earlier one); and
---       that of the last discrepant one (applied out of sync, or a break) before since_ts less
---       FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies: its windows start at that transaction's window). One
---       second more of each time: SQLite works the times out in floating point. A few more transactions than
---       needed change nothing.
+--   else from the earliest of: the transaction before the user's first calculation or continuity break
+--       (discrepancy_report rebuilds the user's rows: a break, its resolution, the transaction before it); the
+--       time of the last transaction before the change less RAPID_DEDUCTION_SECONDS (burst and rapid_deduction
+--       pair a tail transaction with an earlier one); and that of the last out-of-sync one before since_ts less
+--       FREQUENT_DISCREPANCY_DAYS (frequent_discrepancies: its windows start at the last discrepant transaction's
+--       window; the breaks among them are read from the first break on). One second more of each time: SQLite
+--       works the times out in floating point. A few more transactions than needed change nothing.
 -- A user not read whole has all their stored rows before the tail, in one currency: user_balances carries their
 -- row on, and balance_rollforward_users the last month of their chain in carry_currency (carry_month).
 
@@ -49,19 +48,13 @@ stored as (
          where kept.user_id = changes.user_id and (kept.ts, kept.transaction_id) < (changes.since_ts, changes.since_tx)
          order by kept.ts desc, kept.transaction_id desc
          limit 1) as seed_ts,
-        -- the time of the user's last discrepant transaction before since_ts: out of sync (applied:
-        -- discrepancy_transactions), or a calculation or continuity break
-        nullif({{ 'greatest' if dialect == 'postgresql' else 'max' }}(
-            coalesce((select max(episode.ts) from discrepancy_transactions episode
-                      where episode.user_id = changes.user_id and episode.role = 'out_of_sync'
-                        and episode.ts < changes.since_ts), ''),
-            coalesce((select max(break.first_seen_at) from discrepancy_report break
-                      where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-                        and break.first_seen_at < changes.since_ts), '')), '') as episode_ts,
-        -- the time of the user's first calculation or continuity break not resolved before the change
+        -- the time of the user's last out-of-sync transaction (applied: discrepancy_transactions) before since_ts
+        (select max(episode.ts) from discrepancy_transactions episode
+         where episode.user_id = changes.user_id and episode.role = 'out_of_sync'
+           and episode.ts < changes.since_ts) as episode_ts,
+        -- the time of the user's first calculation or continuity break
         (select min(break.first_seen_at) from discrepancy_report break
-         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')
-           and not coalesce(break.resolved_at < changes.since_ts, false)) as break_ts
+         where break.user_id = changes.user_id and break.kind in ('calculation', 'continuity')) as break_ts
     from changes
     left join user_balances balances on balances.user_id = changes.user_id
 ),

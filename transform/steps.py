@@ -176,11 +176,7 @@ def _insert_statement(step: Step, dialect: str, bind: dict, scoped: str, into: s
 # Rows an incremental build replaces in a table with a grain. Untied errors belong to no user's ledger: they are
 # all rebuilt every time (there are few).
 _REPLACED = {"user": user_in_scope("user_id"), "day": day_in_scope("business_date")}
-# A calculation or continuity break resolved before its user's first change stays as stored (its resolving
-# transaction and the one before it are kept): discrepancy_report.sql derives the others.
-_BREAK_DERIVED = in_tail("discrepancy_report", "resolved_at", "resolving_transaction_id")
-_REPLACED_IN = {"discrepancy_report": f"kind = 'untied_error' OR {user_in_scope('user_id')} AND "
-                                      f"(kind NOT IN ('calculation', 'continuity') OR {_BREAK_DERIVED})",
+_REPLACED_IN = {"discrepancy_report": "kind = 'untied_error' OR " + user_in_scope("user_id"),
                 "discrepancy_transactions": f"{user_in_scope('user_id')} AND {in_tail('discrepancy_transactions')}",
                 # a user read whole: from the first month that can have changed; one read in part: the chain it
                 # carries on, from its last month (transform/balance_rollforward_users.sql)
