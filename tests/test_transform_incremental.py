@@ -66,15 +66,15 @@ def ingest_in_runs(runs: list[list[Path]], settings, reads: list | None = None) 
     build read the changed users' transactions: transform.scope.SEEK or SCAN, from open_scope)."""
     from transform import scope
     from transform.params import from_settings
-    builds = []
+    builds, params = [], from_settings(settings)
     engine = make_engine(settings.database_url)
     try:
         for paths in runs:
             run([str(p) for p in paths], settings, transform=False, workers=0)
             if reads is not None:  # how the build will read them, in a transaction rolled back
                 with engine.connect() as conn:
-                    if scope.decide(conn, from_settings(settings), "incremental").incremental:
-                        reads.append(scope.open_scope(conn, from_settings(settings)))
+                    if scope.decide(conn, params, "incremental").incremental:
+                        reads.append(scope.open_scope(conn, params))
                     conn.rollback()
             builds.append(build_all(engine, settings, mode="incremental")["build"])
     finally:
