@@ -67,15 +67,13 @@ class Step:
     lane: str = "main"
     # what an incremental build rewrites of a public table (transform/scope.py): the rows of the changed users
     # ("user"), those from each changed user's first change on ("tail"; for the roll-forward, from its month),
-    # the rows of the changed business days ("day"), or only those of its rows that differ from the stored ones
-    # ("row"); None: the whole table
+    # the rows of the changed business days ("day"), or the findings from the first one that changed on, numbered
+    # again ("finding": anomalies); None: the whole table
     grain: str | None = None
-    incremental_only: bool = False  # a step that only an incremental build runs
 
     def describe(self) -> str:
         if self.sql_file:
-            only = " (incremental builds only)" if self.incremental_only else ""
-            return f"{self.name}: {self.kind} {self.table} from transform/{self.sql_file}{only}"
+            return f"{self.name}: {self.kind} {self.table} from transform/{self.sql_file}"
         if self.func is None:
             return f"{self.name}: create {self.table} empty (the detectors below append to it)"
         return f"{self.name}: {self.kind} {self.table} by {self.func.__module__}.{self.func.__name__}"
@@ -112,11 +110,8 @@ def steps() -> list[Step]:
                     lane="side"))
     # error_days counts discrepancies per day: after discrepancy_report, so on the main lane
     out.append(Step("detector error_days", "int_anomaly_findings", "python", func=robust.error_days))
-    # an incremental build keeps the stored findings of the users it does not rebuild: anomalies numbers them all
-    out.append(Step("kept findings", "int_anomaly_findings", "append", "kept_findings.sql", incremental_only=True))
-    # numbered over every finding, so computed whole; a run of a few users changes a few rows, and writing only
-    # those spares rewriting the table and its four indexes
-    out.append(Step("anomalies", "anomalies", "rebuild", "anomalies.sql", grain="row"))
+    # numbered over every finding; an incremental build numbers again only those from the first that changed on
+    out.append(Step("anomalies", "anomalies", "rebuild", "anomalies.sql", grain="finding"))
     out.append(Step("user_balances", "user_balances", "rebuild", "user_balances.sql", grain="user"))
     return out
 
@@ -140,8 +135,8 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
     rebuilt table's rows only. `scoped` ("seek" or "scan", transform/scope.py): for an incremental build, which
     reads the changed users and days only and, for a table with a grain, replaces their rows instead of
     rebuilding it."""
-    if scoped and step.grain == "row":
-        return _difference_statements(step, dialect, bind, scoped)
+    if scoped and step.grain == "finding":
+        return _renumber_statements(step, dialect, scoped)
     if scoped and step.grain and step.kind == "rebuild":
         return _replace_statements(step, dialect, bind, scoped)
     if step.kind == "update":
@@ -156,8 +151,6 @@ def statements(step: Step, dialect: str, bind: dict, indexes: bool = True, scope
             sql += "\n  AND balance_events.transaction_id IN (SELECT transaction_id FROM int_ledger WHERE is_tail)"
         return [Statement(step.name, sql, used_params(sql, bind))]
     if step.kind in ("rebuild", "append"):
-        if step.incremental_only and not scoped:
-            return []
         out = [_insert_statement(step, dialect, bind, scoped)]
         return out + index_statements(step) if step.kind == "rebuild" and indexes else out
     return []
@@ -210,21 +203,67 @@ def _replace_statements(step: Step, dialect: str, bind: dict, scoped: str) -> li
     return out
 
 
-def _difference_statements(step: Step, dialect: str, bind: dict, scoped: str) -> list[Statement]:
-    """The table's rows computed into a temporary table (`next_<table>`, without indexes), then the stored rows
-    that differ from them deleted and the missing ones inserted: the rows a rebuild gives, ids included."""
-    columns = _columns(step.table)
-    key, listed, scratch = columns[0], ", ".join(columns), f"next_{step.table}"
-    same = " AND ".join([f"fresh.{key} = {step.table}.{key}"] + [
-        f"NOT ({is_distinct(f'fresh.{c}', f'{step.table}.{c}', dialect)})" for c in columns[1:]])
+def _renumber_statements(step: Step, dialect: str, scoped: str) -> list[Statement]:
+    """anomalies in an incremental build. Its ids number every finding in one order (anomalies.sql), so a finding
+    that comes, goes or moves in that order changes the ids of all later ones, and only theirs. The detectors wrote
+    the findings of the rebuilt users to int_anomaly_findings; the stored ones they did not derive again are kept
+    (kept_findings.sql). The least finding that came, went or moved (anomaly_change) fixes how many stored rows
+    keep their ids (`numbered_before`: ids follow the order, so the greatest id before it); those are updated in
+    place where a detector derived them with other figures. The rows after it, kept or new, are numbered again."""
+    order = _ORDER.search(_select_sql(step, "sqlite")).group(1)  # the full build's order: one text for both
+    columns = _columns(step.table)[1:]
+    listed, scratch = ", ".join(columns), f"next_{step.table}"
+    kept = render((HERE / "kept_findings.sql").read_text(), dialect, scoped)
+    kept = "\n".join(line for line in kept.splitlines() if not line.lstrip().startswith("--")).strip()
+
+    def same(a: str, b: str, among: Iterable[str]) -> str:
+        return " AND ".join([f"{a}.fingerprint = {b}.fingerprint"] + [
+            f"NOT ({is_distinct(f'{a}.{c}', f'{b}.{c}', dialect)})" for c in among])
+
+    at = same("anomalies", "fresh", ("detected_at", "detector"))  # the same finding, at the same place in the order
+    least = (f"SELECT {order} FROM int_anomaly_findings fresh\n"
+             f"    WHERE NOT EXISTS (SELECT 1 FROM anomalies WHERE {at})\n"
+             f"    UNION ALL\n"
+             f"    SELECT {order} FROM anomalies\n"
+             # (the first two terms say what `not kept` implies, in a form that reads the findings by index)
+             f"    WHERE (detector = 'error_day' OR {user_in_scope('user_id')}) AND NOT ({kept})\n"
+             f"      AND NOT EXISTS (SELECT 1 FROM int_anomaly_findings fresh WHERE {at})\n"
+             f"    ORDER BY 1, 2, 3 LIMIT 1")
+    change = ("CREATE TEMPORARY TABLE anomaly_change AS\n"
+              f"WITH least_change (least_at, least_detector, least_fingerprint) AS (\n    {least}\n)\n"
+              "SELECT least_at, least_detector, least_fingerprint, (\n"
+              "    SELECT coalesce(max(anomaly_id), 0) FROM anomalies\n"
+              f"    WHERE ({order}) < (least_at, least_detector, least_fingerprint)) AS numbered_before\n"
+              "FROM least_change")
+    renumbered_from = "(SELECT numbered_before FROM anomaly_change)"
+    # with no change in the order, every stored row keeps its id
+    before = "coalesce((SELECT numbered_before FROM anomaly_change), (SELECT max(anomaly_id) FROM anomalies))"
+    others = [c for c in columns if c not in ("fingerprint", "detected_at", "detector")]
+    in_place = (f"UPDATE anomalies SET {', '.join(f'{c} = fresh.{c}' for c in others)}\n"
+                f"FROM int_anomaly_findings fresh\n"
+                f"WHERE {at} AND anomalies.anomaly_id <= {before}\n"
+                f"  AND NOT ({same('anomalies', 'fresh', others)})")
+    renumbered = (f"INSERT INTO {scratch} (anomaly_id, {listed})\n"
+                  f"SELECT change.numbered_before + ROW_NUMBER() OVER (ORDER BY {order}), {listed}\n"
+                  f"FROM (\n"
+                  f"    SELECT {listed} FROM anomalies\n"
+                  f"    WHERE anomaly_id > {renumbered_from} AND ({kept})\n"
+                  f"    UNION ALL\n"
+                  f"    SELECT {listed} FROM int_anomaly_findings fresh, anomaly_change change\n"
+                  f"    WHERE ({order}) >= (change.least_at, change.least_detector, change.least_fingerprint)\n"
+                  f") AS after_change, anomaly_change change")
     return [*_scratch_statements(step, dialect),
-            _insert_statement(step, dialect, bind, scoped, into=scratch),
-            Statement(step.name, f"DELETE FROM {step.table} WHERE NOT EXISTS (\n"
-                                 f"    SELECT 1 FROM {scratch} fresh WHERE {same})", {}),
-            Statement(step.name, f"INSERT INTO {step.table} ({listed})\nSELECT {listed} FROM {scratch} fresh\n"
-                                 f"WHERE NOT EXISTS (\n"
-                                 f"    SELECT 1 FROM {step.table} stored WHERE stored.{key} = fresh.{key})", {}),
-            Statement(step.name, f"DROP TABLE {scratch}", {})]
+            # each stored finding the build derived again looks for its new row
+            Statement(step.name, "CREATE INDEX ix_int_anomaly_findings ON int_anomaly_findings (fingerprint)", {}),
+            Statement(step.name, "DROP TABLE IF EXISTS anomaly_change", {}),
+            Statement(step.name, change, {}),
+            Statement(step.name, in_place, {}),
+            Statement(step.name, renumbered, {}),
+            Statement(step.name, f"DELETE FROM anomalies WHERE anomaly_id > {renumbered_from}", {}),
+            Statement(step.name, f"INSERT INTO anomalies (anomaly_id, {listed})\n"
+                                 f"SELECT anomaly_id, {listed} FROM {scratch}", {}),
+            Statement(step.name, f"DROP TABLE {scratch}", {}),
+            Statement(step.name, "DROP TABLE anomaly_change", {})]
 
 
 def _scratch_statements(step: Step, dialect: str) -> list[Statement]:
