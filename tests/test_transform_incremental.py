@@ -288,6 +288,34 @@ def test_a_break_resolved_before_the_run_still_counts_towards_frequent_discrepan
     assert_same(incremental, full)
 
 
+def test_a_finding_that_moves_earlier_takes_the_ids_after_it_with_it(make_settings, tmp_path):
+    """test_user finds a test account on its first transaction. A later run brings one test account an earlier
+    first transaction and nothing else that finds anything: its finding moves before the other account's, so both
+    ids change, and the finding's time, transaction and line are the new ones."""
+    from datetime import datetime, timedelta, timezone
+    one, two = "tester-one", "tester-two"  # not shaped like a UUID: test accounts
+    at, hour = datetime(2024, 2, 1, 9, 0, tzinfo=timezone.utc), timedelta(hours=1)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    first = _sync_file(group / "2024-02-01-[$LATEST]first", [
+        (1, "TX-TWO", two, at, "5", "100", "95"), (2, "TX-ONE", one, at + hour, "5", "100", "95")])
+    earlier = _sync_file(group / "2024-02-01-[$LATEST]earlier", [(3, "TX-ONE-0", one, at - hour, "5", "105", "100")])
+    settings = make_settings()
+    builds = ingest_in_runs([[first]], settings)
+    before = derived(settings.database_url)["anomalies"]
+    assert [(row[0], row[6]) for row in before] == [(1, "TX-TWO"), (2, "TX-ONE")]  # anomaly_id, transaction_id
+    builds += ingest_in_runs([[earlier]], settings)
+    assert builds[1].startswith("incremental"), builds
+    incremental = derived(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        build_all(engine, settings, mode="full")
+    finally:
+        engine.dispose()
+    full = derived(settings.database_url)
+    assert [(row[0], row[6]) for row in full["anomalies"]] == [(1, "TX-ONE-0"), (2, "TX-TWO")]
+    assert_same(incremental, full)
+
+
 def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_settings, tmp_path):
     """The copy applied so far (user B, a day later) gives way to one logged earlier (user A): both users' and
     both days' rows change, though the second run brings nothing of user B's and nothing of that day."""
