@@ -345,6 +345,34 @@ def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_se
     assert_same(incremental, derived(settings.database_url))
 
 
+def test_a_currency_only_a_replaced_copy_had_leaves_ref_currencies(make_settings, tmp_path):
+    """The one transaction in USD (a currency no setting names) was a copy that gives way to one logged earlier,
+    in BHD: no transaction has USD any more. An incremental build looks for new currencies on the changed days
+    alone, so it must also let go of a stored currency that no transaction has."""
+    import gzip
+    from datetime import datetime, timedelta, timezone
+    a = "00000000-0000-4000-8000-000000000001"
+    at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
+    group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
+    late = _sync_file(group / "2024-02-14-[$LATEST]late", [(1, "TX-TWICE", a, at + timedelta(days=1), "7", "50", "43")])
+    body = gzip.decompress((late / "000000.gz").read_bytes()).decode()
+    (late / "000000.gz").write_bytes(gzip.compress(body.replace("currency: 'BHD'", "currency: 'USD'").encode()))
+    early = _sync_file(group / "2024-02-13-[$LATEST]early", [(2, "TX-TWICE", a, at, "7", "50", "43")])
+    settings = make_settings()
+    builds = ingest_in_runs([[late]], settings)
+    assert "USD" in [row[0] for row in derived(settings.database_url)["ref_currencies"]]
+    builds += ingest_in_runs([[early]], settings)
+    assert builds[1].startswith("incremental"), builds
+    incremental = derived(settings.database_url)
+    assert "USD" not in [row[0] for row in incremental["ref_currencies"]]
+    engine = make_engine(settings.database_url)
+    try:
+        build_all(engine, settings, mode="full")
+    finally:
+        engine.dispose()
+    assert_same(incremental, derived(settings.database_url))
+
+
 def test_an_error_on_an_earlier_transaction_reopens_its_episode(make_settings, tmp_path):
     """A later run brings the user a new transaction and a copy of an old one logged again with a not-in-sync
     error: the old transaction, before the new one, is now out of sync, so the build derives the user's rows again

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from settings import _parse_tz
+from transform.dialect import SCOPE_DAYS
 from transform.params import Params
 from transform.tables import ref_action_checks, ref_currencies, ref_tz_offsets
 
@@ -25,12 +26,24 @@ ACTION_SHAPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 DAY = timedelta(days=1)
 
 
-def currencies(conn: Connection, params: Params) -> list[dict]:
-    """Minor unit, VAT rate (an exact fraction) and VAT tolerance per currency."""
-    seen = {r[0] for r in conn.execute(text("SELECT DISTINCT currency FROM balance_events "
-                                            "WHERE currency IS NOT NULL"))}
+def currencies(conn: Connection, params: Params, scoped: str = "") -> list[dict]:
+    """Minor unit, VAT rate (an exact fraction) and VAT tolerance per currency. An incremental build (`scoped`)
+    looks for new currencies on the changed days alone (every row a run adds is on one of them, in
+    ix_balance_events_date), and keeps a stored one while a transaction still has it: the first one found ends
+    the search, where listing the currencies of every transaction reads them all."""
+    named = set(params.precision) | set(params.vat_rates)
+    if scoped:
+        seen = {r[0] for r in conn.execute(text(
+            f"SELECT DISTINCT currency FROM balance_events WHERE business_date IN (SELECT business_date FROM "
+            f"{SCOPE_DAYS}) AND currency IS NOT NULL"))}
+        stored = [r[0] for r in conn.execute(text("SELECT currency FROM ref_currencies"))]
+        seen |= {code for code in stored if code not in seen | named and conn.execute(
+            text("SELECT 1 FROM balance_events WHERE currency = :code LIMIT 1"), {"code": code}).first()}
+    else:
+        seen = {r[0] for r in conn.execute(text("SELECT DISTINCT currency FROM balance_events "
+                                                "WHERE currency IS NOT NULL"))}
     rows = []
-    for code in sorted(seen | set(params.precision) | set(params.vat_rates)):
+    for code in sorted(seen | named):
         places = params.precision.get(code, 2)
         unit = 10 ** (6 - places)
         rate: Fraction | None = params.vat_rates.get(code)
@@ -45,7 +58,7 @@ def _offset_ms(tz, at: datetime) -> int:
     return int(at.astimezone(tz).utcoffset().total_seconds() * 1000)
 
 
-def tz_offsets(conn: Connection, params: Params) -> list[dict]:
+def tz_offsets(conn: Connection, params: Params, scoped: str = "") -> list[dict]:
     """The offset of BUSINESS_TZ from UTC over the period of the data (one row unless the zone has DST)."""
     tz = _parse_tz(params.business_tz)
     if isinstance(tz, timezone):
@@ -97,7 +110,7 @@ def check_action(action: str, known: tuple[str, ...], max_distance: int) -> dict
             "closest_action": best if typo else None, "distance": distance if typo else None}
 
 
-def action_checks(conn: Connection, params: Params) -> list[dict]:
+def action_checks(conn: Connection, params: Params, scoped: str = "") -> list[dict]:
     """Every action seen, classified known / typo / unknown / invalid against KNOWN_ACTIONS."""
     # from daily_flows, built before this seed: the same actions as balance_events, one row per day and action
     # instead of one per transaction, and whole in an incremental build too (int_ledger then holds some users)

@@ -61,7 +61,7 @@ class Step:
     table: str
     kind: str  # seed | update | rebuild | append | python
     sql_file: str | None = None
-    func: Callable | None = None  # a seed's: (conn, params); a Python step's: (conn, params, scoped)
+    func: Callable | None = None  # a seed's or a Python step's: (conn, params, scoped)
     # on SQLite, which connection runs it (transform/lanes.py): "main" writes the public tables; "ledger" and
     # "side" are the second connection's two phases, into scratch files. One connection runs all in order.
     lane: str = "main"
@@ -320,8 +320,9 @@ def run_step(conn: Connection, step: Step, params: Params, bind: dict, create=No
     create = create or recreate
     dialect = conn.dialect.name
     if step.kind == "seed":
+        rows = step.func(conn, params, scoped)  # (an incremental build's ref_currencies reads the stored one)
         create(conn, step.table)
-        _insert(conn, step.table, step.func(conn, params))
+        _insert(conn, step.table, rows)
     elif step.kind == "rebuild-empty" or (step.kind == "rebuild" and not (scoped and step.grain)):
         create(conn, step.table)
     elif step.kind == "python":
