@@ -82,10 +82,10 @@ def ingest_in_runs(runs: list[list[Path]], settings, reads: list | None = None) 
     return builds
 
 
-def incremental_then_full(runs: list[list[Path]], settings) -> tuple[dict, dict]:
+def incremental_then_full(runs: list[list[Path]], settings, reads: list | None = None) -> tuple[dict, dict]:
     """The runs ingested with an incremental build after each (the first is full): the derived tables then, and
-    after a full build of the same database."""
-    builds = ingest_in_runs(runs, settings)
+    after a full build of the same database (`reads`: as for ingest_in_runs)."""
+    builds = ingest_in_runs(runs, settings, reads)
     assert all(b.startswith("incremental") for b in builds[1:]), builds
     incremental = derived(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -346,9 +346,9 @@ def test_a_copy_logged_first_moves_a_transaction_to_another_user_and_day(make_se
 
 
 def test_a_currency_only_a_replaced_copy_had_leaves_ref_currencies(make_settings, tmp_path):
-    """The one transaction in USD (a currency no setting names) was a copy that gives way to one logged earlier,
-    in BHD: no transaction has USD any more. An incremental build looks for new currencies on the changed days
-    alone, so it must also let go of a stored currency that no transaction has."""
+    """An incremental build looks for new currencies on the changed days alone: USD (a currency no setting names)
+    comes with the second run. Its one transaction is a copy that gives way, in the third, to one logged earlier
+    in BHD: no transaction has USD any more, and the build lets go of a stored currency no transaction has."""
     import gzip
     from datetime import datetime, timedelta, timezone
     a = "00000000-0000-4000-8000-000000000001"
@@ -358,11 +358,13 @@ def test_a_currency_only_a_replaced_copy_had_leaves_ref_currencies(make_settings
     body = gzip.decompress((late / "000000.gz").read_bytes()).decode()
     (late / "000000.gz").write_bytes(gzip.compress(body.replace("currency: 'BHD'", "currency: 'USD'").encode()))
     early = _sync_file(group / "2024-02-13-[$LATEST]early", [(2, "TX-TWICE", a, at, "7", "50", "43")])
+    before = _sync_file(group / "2024-02-12-[$LATEST]before", [(3, "TX-0", a, at - timedelta(days=1), "5", "55", "50")])
     settings = make_settings()
-    builds = ingest_in_runs([[late]], settings)
+    builds = ingest_in_runs([[before], [late]], settings)  # USD comes with an incremental build
+    assert builds[1].startswith("incremental"), builds
     assert "USD" in [row[0] for row in derived(settings.database_url)["ref_currencies"]]
     builds += ingest_in_runs([[early]], settings)
-    assert builds[1].startswith("incremental"), builds
+    assert builds[2].startswith("incremental"), builds
     incremental = derived(settings.database_url)
     assert "USD" not in [row[0] for row in incremental["ref_currencies"]]
     engine = make_engine(settings.database_url)
@@ -376,14 +378,18 @@ def test_a_currency_only_a_replaced_copy_had_leaves_ref_currencies(make_settings
 def test_an_error_on_an_earlier_transaction_reopens_its_episode(make_settings, tmp_path):
     """A later run brings the user a new transaction and a copy of an old one logged again with a not-in-sync
     error: the old transaction, before the new one, is now out of sync, so the build derives the user's rows again
-    from it (the loader notes the earliest point it touched, db/pending.py), not from the new transaction."""
+    from it (the loader notes the earliest point it touched, db/pending.py), not from the new transaction. Another
+    user's many transactions make the run read the user's few by seeks, which look up each one's errors."""
     from datetime import datetime, timedelta, timezone
     from tests.test_ingest_redelivery import USER, invocation
-    a = "00000000-0000-4000-8000-000000000001"
+    a, b = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
     at = datetime(2024, 2, 13, 9, 0, tzinfo=timezone.utc)
     group = tmp_path / "export" / "a3fb6cdb-607b-469f-8f8a-ec4792e827cb"
     first = _sync_file(group / "2024-02-13-[$LATEST]first", [
         (1, "TX-1", a, at, "5", "100", "95"), (2, "TX-2", a, at + timedelta(hours=1), "5", "95", "90")])
+    bystander = _sync_file(group / "2024-02-13-[$LATEST]bystander", [
+        (10 + i, f"TX-B{i}", b, at + timedelta(minutes=i), "5", str(1000 - 5 * i), str(995 - 5 * i))
+        for i in range(40)])
     again = invocation(3, "TX-1", at + timedelta(hours=2), "DEBIT", "5", "100", "95").replace(USER, a)
     end = again.index(" END RequestId")
     error_at = (at + timedelta(hours=2, milliseconds=350)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -394,7 +400,9 @@ def test_an_error_on_an_earlier_transaction_reopens_its_episode(make_settings, t
     later = group / "2024-02-14-[$LATEST]later"
     _sync_file(later, [(4, "TX-3", a, at + timedelta(days=1), "5", "90", "85")])
     (later / "000001.gz").write_bytes(__import__("gzip").compress(again.encode()))
-    incremental, full = incremental_then_full([[first], [later]], make_settings())
+    reads = []
+    incremental, full = incremental_then_full([[first, bystander], [later]], make_settings(), reads)
+    assert reads == ["seek"]
     assert [(row[0], row[2]) for row in full["discrepancy_transactions"]] == [
         ("out_of_sync:TX-1", "out_of_sync"), ("out_of_sync:TX-1", "resolving")]
     assert_same(incremental, full)
