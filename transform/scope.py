@@ -5,8 +5,9 @@ by this code with these settings, the next one can rebuild those keys only: ever
 ledger reads that user's transactions alone (its windows are partitioned by user), so it reads the changed
 users' whole ledgers and replaces their rows, or, for the steps that can, only the rows from the user's first
 change on (the tail: int_ledger.is_tail; transform/scope_users.sql); the per-day tables replace the changed
-days' rows; the rest (the roll-forward, the error-day detector, the anomalies' numbering, the small ref_* tables)
-is rebuilt whole from tables that are already per user or per day. The result is the same as a full build's, row for row
+days' rows; anomalies numbers again only the findings from the first that changed its order; the rest (the
+roll-forward, the error-day detector, the small ref_* tables) is rebuilt whole from tables that are already per user
+or per day, and ref_currencies reads the changed days only. The result is the same as a full build's, row for row
 (tests/test_transform_incremental.py); `decide()` says which build is due and why.
 """
 from __future__ import annotations
