@@ -88,12 +88,17 @@ def incremental_then_full(runs: list[list[Path]], settings, reads: list | None =
     builds = ingest_in_runs(runs, settings, reads)
     assert all(b.startswith("incremental") for b in builds[1:]), builds
     incremental = derived(settings.database_url)
+    return incremental, full_build(settings)
+
+
+def full_build(settings) -> dict[str, list[tuple]]:
+    """The derived tables after a full build of the database."""
     engine = make_engine(settings.database_url)
     try:
         build_all(engine, settings, mode="full")
     finally:
         engine.dispose()
-    return incremental, derived(settings.database_url)
+    return derived(settings.database_url)
 
 
 def streams_of(folder: Path) -> list[Path]:
@@ -305,13 +310,7 @@ def test_a_finding_that_moves_earlier_takes_the_ids_after_it_with_it(make_settin
     assert [(row[0], row[6]) for row in before] == [(1, "TX-TWO"), (2, "TX-ONE")]  # anomaly_id, transaction_id
     builds += ingest_in_runs([[earlier]], settings)
     assert builds[1].startswith("incremental"), builds
-    incremental = derived(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        build_all(engine, settings, mode="full")
-    finally:
-        engine.dispose()
-    full = derived(settings.database_url)
+    incremental, full = derived(settings.database_url), full_build(settings)
     assert [(row[0], row[6]) for row in full["anomalies"]] == [(1, "TX-ONE-0"), (2, "TX-TWO")]
     assert_same(incremental, full)
 
@@ -367,12 +366,7 @@ def test_a_currency_only_a_replaced_copy_had_leaves_ref_currencies(make_settings
     assert builds[2].startswith("incremental"), builds
     incremental = derived(settings.database_url)
     assert "USD" not in [row[0] for row in incremental["ref_currencies"]]
-    engine = make_engine(settings.database_url)
-    try:
-        build_all(engine, settings, mode="full")
-    finally:
-        engine.dispose()
-    assert_same(incremental, derived(settings.database_url))
+    assert_same(incremental, full_build(settings))
 
 
 def test_an_error_on_an_earlier_transaction_reopens_its_episode(make_settings, tmp_path):
