@@ -1,13 +1,14 @@
 """Adding a day: one more day's streams ingested into a database that holds the days before, end to end.
 
-    .venv/bin/python bench/bench_incremental.py --kept /tmp/s159-keep.db --day /tmp/day160 [--repeat 3]
+    .venv/bin/python bench/bench_incremental.py --kept /tmp/s159-keep.db --day /tmp/day160 [--repeat 3] [--workers N]
 
 `--kept` is a SQLite database holding every day before, ingested and built (see docs/benchmarks.md for how the
 ~100x sample's is made); `--day` a folder with the next day's streams. Each repeat copies the kept database to
 a scratch file beside it, then runs `ingest.py DAY` on the copy as engineers do (ingest, the incremental build
 of the derived tables, alerts), a process of its own: wall and CPU time and the peak memory of its process
 tree (RSS sum and PSS sum, bench/measure.py), with the build's own line from the run summary. Budget: 5 s wall
-(median), 300 MB.
+(median), 300 MB. `--workers 1` loads as the scheduler does (in one process: it runs ingest beside its own threads,
+where forking workers is unsafe).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from bench.measure import cache_bytecode, measure  # noqa: E402
 BUDGET_S, BUDGET_MB = 5.0, 300.0
 
 
-def one_run(kept: Path, day: Path) -> dict:
+def one_run(kept: Path, day: Path, workers: int | None = None) -> dict:
     scratch = kept.with_name(kept.stem + "-bench.db")
     _remove(scratch)
     shutil.copyfile(kept, scratch)
@@ -37,8 +38,9 @@ def one_run(kept: Path, day: Path) -> dict:
         os.fsync(fh.fileno())
     summary = scratch.with_suffix(".json")
     try:
-        result = measure([sys.executable, "ingest.py", str(day), "--database-url", f"sqlite:///{scratch}", "-q",
-                          "--summary-json", str(summary), "--env-file", os.devnull], cwd=str(ROOT))
+        command = [sys.executable, "ingest.py", str(day), "--database-url", f"sqlite:///{scratch}", "-q",
+                   "--summary-json", str(summary), "--env-file", os.devnull]
+        result = measure(command + (["--workers", str(workers)] if workers else []), cwd=str(ROOT))
         if result["returncode"] != 0:
             raise SystemExit(f"bench_incremental: ingest.py failed: {result['stderr'].strip()}")
         transform = json.loads(summary.read_text()).get("transform") or {}
@@ -59,11 +61,12 @@ def main() -> int:
     parser.add_argument("--kept", required=True, type=Path, help="the built database of the days before")
     parser.add_argument("--day", required=True, type=Path, help="the folder of the next day's streams")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, help="ingest.py --workers (default: its own)")
     args = parser.parse_args()
     cache_bytecode()
     runs = []
     for n in range(args.repeat):
-        r = one_run(args.kept, args.day)
+        r = one_run(args.kept, args.day, args.workers)
         runs.append(r)
         print(f"run {n + 1}: {r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s CPU, {r['peak_mb']} MB RSS sum, "
               f"{r['peak_pss_mb']} MB PSS; {r['build']}")
