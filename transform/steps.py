@@ -237,7 +237,7 @@ def _renumber_statements(step: Step, dialect: str, scoped: str) -> list[Statemen
               "FROM least_change")
     renumbered_from = "(SELECT numbered_before FROM anomaly_change)"
     # with no change in the order, every stored row keeps its id
-    before = "coalesce((SELECT numbered_before FROM anomaly_change), (SELECT max(anomaly_id) FROM anomalies))"
+    before = f"coalesce({renumbered_from}, anomalies.anomaly_id)"
     others = [c for c in columns if c not in ("fingerprint", "detected_at", "detector")]
     in_place = (f"UPDATE anomalies SET {', '.join(f'{c} = fresh.{c}' for c in others)}\n"
                 f"FROM int_anomaly_findings fresh\n"
